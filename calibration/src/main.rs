@@ -1,0 +1,2 @@
+//! `calibration` command line.
+fn main() {}

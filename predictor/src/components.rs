@@ -1,0 +1,77 @@
+//! Memory components of an estimate, in bytes, per device.
+
+use crate::config::RunConfig;
+use serde::{Deserialize, Serialize};
+
+/// Bytes one device needs, split by what they are for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Components {
+    /// Model weights resident on this device (with load-time transients folded into
+    /// `overhead`, not here).
+    pub weights: u64,
+    /// KV cache reserved and initialised for the configured batch and context.
+    pub kv_cache: u64,
+    /// Peak activations and workspace of one prefill step (the largest of prefill and decode).
+    pub activations: u64,
+    /// Runtime overhead: process/context baseline, allocator slack, load transients.
+    pub overhead: u64,
+    /// Safety headroom kept on top (margin plus calibration uncertainty).
+    pub headroom: u64,
+}
+
+impl Components {
+    /// What the run is predicted to use at its peak: everything but the headroom.
+    pub fn used(&self) -> u64 {
+        self.weights
+            .saturating_add(self.kv_cache)
+            .saturating_add(self.activations)
+            .saturating_add(self.overhead)
+    }
+
+    /// What to plan for: the predicted peak plus headroom.
+    pub fn total(&self) -> u64 {
+        self.used().saturating_add(self.headroom)
+    }
+}
+
+/// The calibration applied to an estimate, for display and JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CalibrationInfo {
+    /// The table's name (e.g. `memcal-candle/cpu/I2_S`).
+    pub name: String,
+    /// Whether the table matched exactly or is the nearest fallback.
+    pub exact_match: bool,
+    /// Held-out p95 absolute relative error of the table, as a fraction.
+    pub expected_p95_error: f64,
+    /// Why this table was chosen, when it was a fallback.
+    pub note: Option<String>,
+}
+
+/// A full prediction for one model and configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Estimate {
+    /// The configuration predicted for.
+    pub config: RunConfig,
+    /// Transformer blocks placed on the GPU.
+    pub gpu_layers: u32,
+    /// Components held in host RAM.
+    pub host: Components,
+    /// Components held on the GPU (None on CPU).
+    pub gpu: Option<Components>,
+    /// The calibration table applied (None for the pure analytic estimate).
+    pub calibration: Option<CalibrationInfo>,
+    /// Remarks worth showing (fallbacks, clamps, ambiguous readings).
+    pub notes: Vec<String>,
+}
+
+impl Estimate {
+    /// Host RAM to plan for (headroom included).
+    pub fn host_bytes(&self) -> u64 {
+        self.host.total()
+    }
+
+    /// GPU memory to plan for (headroom included), None on CPU.
+    pub fn gpu_bytes(&self) -> Option<u64> {
+        self.gpu.map(|g| g.total())
+    }
+}

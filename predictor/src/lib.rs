@@ -1,0 +1,22 @@
+//! memcal's predictor: how much RAM and GPU memory a model will take, read from its file's
+//! header, per component, in bytes, calibrated against measurements.
+//!
+//! The flow is one way: model file -> [`profile::ModelProfile`] -> analytic
+//! [`components::Estimate`] -> calibrated estimate -> [`planner`].
+//! This crate also owns the types the profiler and calibration crates share: the run
+//! configuration, the components, the measurement [`record`] schema and the calibration
+//! [`table`] format.
+
+#![warn(missing_docs)]
+
+pub mod components;
+pub mod config;
+pub mod error;
+pub mod profile;
+pub mod record;
+pub mod table;
+
+pub use components::{Components, Estimate};
+pub use config::{Device, KvDtype, RunConfig};
+pub use error::{Error, Result};
+pub use profile::ModelProfile;

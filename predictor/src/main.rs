@@ -1,0 +1,2 @@
+//! `predictor` command line.
+fn main() {}

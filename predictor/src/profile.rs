@@ -1,0 +1,175 @@
+//! The model profile: everything about a model that memory depends on, read from a file's
+//! header (GGUF, SafeTensors + config.json) or taken from a preset.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Where a profile came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelFormat {
+    /// A GGUF file (v2 or v3).
+    Gguf,
+    /// A SafeTensors checkpoint (single file or sharded) with its config.json.
+    Safetensors,
+    /// A built-in shape from [`crate::presets`], no file read.
+    Preset,
+}
+
+/// What a weight tensor is for. Used to split weight bytes by role and to decide which
+/// tensors live on which device when layers are offloaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TensorRole {
+    /// Token embedding table (`token_embd`, `embed_tokens`).
+    Embedding,
+    /// Attention projections (q, k, v, output) and their biases.
+    Attention,
+    /// Feed-forward projections (gate, up, down), experts and router included.
+    Ffn,
+    /// Normalisation weights (RMSNorm / LayerNorm, sub-norms).
+    Norm,
+    /// The output projection (`output`, `lm_head`); absent when embeddings are tied.
+    Output,
+    /// Anything else (rope frequency tables, scales, unknown tensors).
+    Other,
+}
+
+impl TensorRole {
+    /// Classifies a tensor by its GGUF or Hugging Face name.
+    pub fn from_tensor_name(name: &str) -> TensorRole {
+        let n = name.to_ascii_lowercase();
+        let last = n.rsplit('.').nth(1).unwrap_or(&n);
+        if n.starts_with("token_embd") || n.contains("embed_tokens") || n.contains("wte") {
+            TensorRole::Embedding
+        } else if n.starts_with("output.") || n == "output" || n.starts_with("lm_head") {
+            TensorRole::Output
+        } else if n.contains("norm") || last.ends_with("_ln") || last.starts_with("ln_") {
+            TensorRole::Norm
+        } else if n.contains("attn") || n.contains("self_attn") || n.contains("attention") {
+            TensorRole::Attention
+        } else if n.contains("ffn") || n.contains("mlp") || n.contains("expert") {
+            TensorRole::Ffn
+        } else {
+            TensorRole::Other
+        }
+    }
+}
+
+/// Count, elements and stored bytes of the tensors of one storage type.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TypeStats {
+    /// Number of tensors stored in this type.
+    pub tensors: u64,
+    /// Total elements (weights) in those tensors.
+    pub elements: u64,
+    /// Total stored bytes, alignment padding excluded.
+    pub bytes: u64,
+}
+
+impl TypeStats {
+    /// Adds one tensor.
+    pub fn add(&mut self, elements: u64, bytes: u64) {
+        self.tensors += 1;
+        self.elements += elements;
+        self.bytes += bytes;
+    }
+}
+
+/// Mixture-of-experts shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Experts {
+    /// Experts per MoE layer.
+    pub total: u32,
+    /// Experts used per token.
+    pub active: u32,
+}
+
+/// Everything about a model that its memory depends on.
+///
+/// Shapes come from the header keys (or config.json); sizes come from the tensor table, so
+/// they are exact for the file, whatever quantization mix it holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelProfile {
+    /// A short name (file stem or preset name).
+    pub name: String,
+    /// Where the profile came from.
+    pub format: ModelFormat,
+    /// `general.architecture` (GGUF) or `model_type` (config.json), e.g. `llama`, `bitnet-b1.58`.
+    pub architecture: String,
+    /// Transformer blocks.
+    pub n_layers: u32,
+    /// Embedding width (d_model).
+    pub hidden: u64,
+    /// Query heads.
+    pub n_heads: u32,
+    /// Key/value heads per layer (length `n_layers`; equal entries for a scalar key).
+    pub n_kv_heads: Vec<u32>,
+    /// Per-head key width.
+    pub head_dim_k: u32,
+    /// Per-head value width.
+    pub head_dim_v: u32,
+    /// Feed-forward width (per expert for MoE).
+    pub ffn: u64,
+    /// Vocabulary size.
+    pub vocab: u64,
+    /// Context length the model was trained for.
+    pub ctx_train: u64,
+    /// Whether the output projection reuses the token embedding.
+    pub tied_embeddings: bool,
+    /// Sliding-window size, where the model has sliding-window layers.
+    pub sliding_window: Option<u64>,
+    /// Which layers use the sliding window (empty: none, or all when the window is set and
+    /// the format does not say which).
+    pub sliding_layers: Vec<bool>,
+    /// MoE shape, for mixture-of-experts models.
+    pub experts: Option<Experts>,
+    /// Total parameters (elements of all tensors).
+    pub n_params: u64,
+    /// Stored tensor bytes, padding excluded.
+    pub tensor_data_bytes: u64,
+    /// Bytes of the whole file (0 for presets).
+    pub file_bytes: u64,
+    /// The quantization that holds most weight bytes (e.g. `I2_S`, `Q4_0`).
+    pub dominant_type: String,
+    /// Tensors, elements and bytes by storage type name.
+    pub by_type: BTreeMap<String, TypeStats>,
+    /// Stored bytes by role.
+    pub by_role: BTreeMap<TensorRole, u64>,
+    /// Stored bytes of each transformer block's tensors (length `n_layers`).
+    pub layer_bytes: Vec<u64>,
+    /// The largest single tensor in bytes (loaders keep a transient copy of one tensor).
+    pub largest_tensor_bytes: u64,
+    /// The largest tensor in elements (a loader that dequantizes to f32 needs 4 bytes each).
+    pub largest_tensor_elements: u64,
+    /// Notes the reader wants the user to see (e.g. which reading of an ambiguous type id
+    /// was chosen).
+    pub notes: Vec<String>,
+}
+
+impl ModelProfile {
+    /// Bytes held by the given role (0 if none).
+    pub fn role_bytes(&self, role: TensorRole) -> u64 {
+        self.by_role.get(&role).copied().unwrap_or(0)
+    }
+
+    /// Total KV heads x head width summed over layers, for keys and values:
+    /// the number of cache elements one token adds.
+    pub fn kv_elements_per_token(&self) -> u64 {
+        self.n_kv_heads
+            .iter()
+            .map(|&h| h as u64 * (self.head_dim_k as u64 + self.head_dim_v as u64))
+            .sum()
+    }
+
+    /// The largest KV head count of any layer.
+    pub fn max_kv_heads(&self) -> u32 {
+        self.n_kv_heads.iter().copied().max().unwrap_or(0)
+    }
+
+    /// Bytes not inside any transformer block (embedding, output, final norm, others).
+    pub fn non_layer_bytes(&self) -> u64 {
+        self.tensor_data_bytes
+            .saturating_sub(self.layer_bytes.iter().sum::<u64>())
+    }
+}

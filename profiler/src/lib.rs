@@ -1,0 +1,3 @@
+//! memcal's profiler: a reference runtime on candle that really loads and runs models, and
+//! isolated measurements of what that (or any other engine) uses.
+#![warn(missing_docs)]

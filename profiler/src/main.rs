@@ -1,0 +1,2 @@
+//! `profiler` command line.
+fn main() {}
