@@ -96,6 +96,10 @@ pub struct CalibrationTable {
     pub device_kind: String,
     /// Dominant weight type of the models (e.g. `I2_S`).
     pub qtype: String,
+    /// Stored bits per weight of that type (from the records' profiles); used to find the
+    /// nearest table for a type that was never measured.
+    #[serde(default)]
+    pub bits_per_weight: f64,
     /// The fitted correction.
     pub correction: Correction,
     /// Headroom to keep, in percent of the calibrated use, from the held-out error.

@@ -1,0 +1,104 @@
+//! Calibration applied on top of the analytic estimate.
+
+use super::{analytic_with, headroom};
+use crate::backend::BackendModel;
+use crate::components::{CalibrationInfo, Components, Estimate};
+use crate::config::RunConfig;
+use crate::error::Result;
+use crate::profile::ModelProfile;
+use crate::table_set::{TableMatch, TableSet};
+
+/// Extra headroom, in percent, when the table is a fallback for another quantization.
+pub const FALLBACK_EXTRA_HEADROOM_PCT: f64 = 5.0;
+/// Headroom, in percent, when no table exists for the device kind at all.
+pub const UNCALIBRATED_HEADROOM_PCT: f64 = 15.0;
+
+/// Stored bits per weight of the profile's dominant type.
+pub fn dominant_bits_per_weight(profile: &ModelProfile) -> f64 {
+    profile
+        .by_type
+        .get(&profile.dominant_type)
+        .filter(|s| s.elements > 0)
+        .map(|s| s.bytes as f64 * 8.0 / s.elements as f64)
+        .unwrap_or(0.0)
+}
+
+/// Headroom percent a table asks for: its own figure for an exact match, doubled plus
+/// [`FALLBACK_EXTRA_HEADROOM_PCT`] for a fallback.
+fn table_headroom_pct(m: &TableMatch<'_>) -> f64 {
+    if m.exact {
+        m.table.headroom_pct
+    } else {
+        2.0 * m.table.headroom_pct + FALLBACK_EXTRA_HEADROOM_PCT
+    }
+}
+
+/// Corrects one device's components with a table and sets its headroom.
+fn correct(c: &Components, m: Option<&TableMatch<'_>>, margin_pct: f64) -> Components {
+    let (mut out, extra) = match m {
+        Some(m) => (m.table.correction.apply(c), table_headroom_pct(m)),
+        None => (*c, UNCALIBRATED_HEADROOM_PCT),
+    };
+    out.headroom = headroom(out.used(), margin_pct + extra);
+    out
+}
+
+/// The calibrated estimate for the reference runtime with the given tables.
+///
+/// The table matching (backend, device kind, dominant quantization) corrects the
+/// components of the device the run is measured on (host RAM on CPU, the GPU on CUDA);
+/// on CUDA the host side is corrected with the CPU table of the same quantization where
+/// one exists. Headroom is the configuration's margin plus the table's held-out error
+/// figure, widened for a fallback table, and wider still with no table at all. Every
+/// fallback is named in `notes`.
+pub fn calibrated(
+    profile: &ModelProfile,
+    config: &RunConfig,
+    tables: &TableSet,
+) -> Result<Estimate> {
+    calibrated_with(profile, config, tables, &BackendModel::memcal_candle())
+}
+
+/// [`calibrated`] for a given backend model.
+pub fn calibrated_with(
+    profile: &ModelProfile,
+    config: &RunConfig,
+    tables: &TableSet,
+    backend: &BackendModel,
+) -> Result<Estimate> {
+    let mut est = analytic_with(profile, config, backend)?;
+    let bpw = dominant_bits_per_weight(profile);
+    let q = profile.dominant_type.as_str();
+    let kind = config.device.kind();
+    let main = tables.find(&backend.name, kind, q, bpw);
+    let host_table = if config.device.is_cuda() {
+        tables.find(&backend.name, "cpu", q, bpw)
+    } else {
+        main.clone()
+    };
+    let margin = config.margin_pct;
+    est.host = correct(&est.host, host_table.as_ref(), margin);
+    est.gpu = est.gpu.map(|g| correct(&g, main.as_ref(), margin));
+    match &main {
+        Some(m) => {
+            if let Some(n) = &m.note {
+                est.notes.push(n.clone());
+            }
+            est.calibration = Some(CalibrationInfo {
+                name: m.table.name.clone(),
+                exact_match: m.exact,
+                expected_p95_error: m.table.validation.p95_abs_rel,
+                note: m.note.clone(),
+            });
+        }
+        None => est.notes.push(format!(
+            "no calibration table for device kind {kind}: analytic estimate with \
+             {UNCALIBRATED_HEADROOM_PCT}% extra headroom"
+        )),
+    }
+    if config.device.is_cuda() && host_table.as_ref().is_none_or(|m| !m.exact) {
+        est.notes
+            .push("host side on CUDA is not calibrated for this quantization".into());
+    }
+    Ok(est)
+}

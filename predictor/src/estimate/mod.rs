@@ -1,0 +1,127 @@
+//! The estimate: analytic components per device, and calibration applied on top.
+//!
+//! [`analytic`] mirrors the reference runtime's memory behaviour (see
+//! [`crate::backend::BackendModel`]); [`calibrated`] applies the matching
+//! [`crate::table::CalibrationTable`] and sets the headroom from its held-out error.
+
+pub mod activations;
+pub mod calibrated;
+pub mod kv_cache;
+pub mod weights;
+
+pub use calibrated::calibrated;
+
+use crate::backend::BackendModel;
+use crate::components::{Components, Estimate};
+use crate::config::RunConfig;
+use crate::error::{Error, Result};
+use crate::profile::ModelProfile;
+
+/// Checks that a profile can be estimated at all (no zero heads or widths).
+fn check_profile(profile: &ModelProfile) -> Result<()> {
+    let bad = |what: &str| {
+        Err(Error::InvalidConfig(format!(
+            "model {}: {what}; cannot estimate",
+            profile.name
+        )))
+    };
+    if profile.n_layers == 0 || profile.layer_bytes.len() != profile.n_layers as usize {
+        return bad("no transformer blocks (or the block count does not match the tensors)");
+    }
+    if profile.n_heads == 0 || profile.head_dim_k == 0 || profile.head_dim_v == 0 {
+        return bad("zero attention heads or head width");
+    }
+    if profile.n_kv_heads.len() != profile.n_layers as usize {
+        return bad("KV head counts do not cover every block");
+    }
+    Ok(())
+}
+
+/// Headroom for `used` bytes at `pct` percent, rounded up.
+pub fn headroom(used: u64, pct: f64) -> u64 {
+    (used as f64 * pct.max(0.0) / 100.0).ceil() as u64
+}
+
+/// The analytic estimate for the reference runtime.
+pub fn analytic(profile: &ModelProfile, config: &RunConfig) -> Result<Estimate> {
+    analytic_with(profile, config, &BackendModel::memcal_candle())
+}
+
+/// The analytic estimate for a given backend model.
+///
+/// Host and GPU components are computed separately. On the host, the load-time transient
+/// copy of the largest tensor is only charged where it exceeds what the KV cache and the
+/// activations add later (the copy is freed before they are allocated), so the components
+/// add up to the predicted peak.
+pub fn analytic_with(
+    profile: &ModelProfile,
+    config: &RunConfig,
+    backend: &BackendModel,
+) -> Result<Estimate> {
+    config.validate()?;
+    check_profile(profile)?;
+    let n = profile.n_layers as usize;
+    let g = config.gpu_layers_for(profile.n_layers) as usize;
+    let w = weights::split(profile, g as u32);
+    let kv_host = kv_cache::bytes(profile, config, 0..n - g, false);
+    let kv_gpu = kv_cache::bytes(profile, config, n - g..n, false);
+    let act = activations::terms(profile, config, backend).peak();
+    let transient = if backend.load_transient_copy {
+        w.largest_tensor
+    } else {
+        0
+    };
+
+    let mut notes = Vec::new();
+    if config.ctx as u64 > profile.ctx_train && profile.ctx_train > 0 {
+        notes.push(format!(
+            "context {} exceeds the model's trained context {}",
+            config.ctx, profile.ctx_train
+        ));
+    }
+
+    let (host, gpu) = if config.device.is_cuda() {
+        // Activations live where the blocks run; with no GPU blocks the host computes.
+        let (act_host, act_gpu) = if g > 0 { (0, act) } else { (act, 0) };
+        let host_after_load = kv_host + act_host;
+        let host = Components {
+            weights: w.host,
+            kv_cache: kv_host,
+            activations: act_host,
+            overhead: backend.host_base_bytes
+                + backend.cuda_host_bytes
+                + transient.saturating_sub(host_after_load),
+            headroom: 0,
+        };
+        let gpu = Components {
+            weights: w.gpu,
+            kv_cache: kv_gpu,
+            activations: act_gpu,
+            overhead: backend.cuda_context_bytes,
+            headroom: 0,
+        };
+        (host, Some(gpu))
+    } else {
+        let host = Components {
+            weights: w.host,
+            kv_cache: kv_host,
+            activations: act,
+            overhead: backend.host_base_bytes + transient.saturating_sub(kv_host + act),
+            headroom: 0,
+        };
+        (host, None)
+    };
+
+    let with_headroom = |mut c: Components| {
+        c.headroom = headroom(c.used(), config.margin_pct);
+        c
+    };
+    Ok(Estimate {
+        config: config.clone(),
+        gpu_layers: g as u32,
+        host: with_headroom(host),
+        gpu: gpu.map(with_headroom),
+        calibration: None,
+        notes,
+    })
+}

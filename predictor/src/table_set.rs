@@ -1,0 +1,118 @@
+//! The set of calibration tables an estimate can use: the ones embedded at build time
+//! (from `calibration/tables/*.json`), or tables read from files.
+
+use crate::error::{Error, Result};
+use crate::table::CalibrationTable;
+use std::path::Path;
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/embedded_tables.rs"));
+}
+
+/// How a table was chosen for a model and device.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableMatch<'a> {
+    /// The table.
+    pub table: &'a CalibrationTable,
+    /// True when backend, device kind and quantization all matched.
+    pub exact: bool,
+    /// Why this table, when it is a fallback.
+    pub note: Option<String>,
+}
+
+/// A collection of calibration tables.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TableSet {
+    tables: Vec<CalibrationTable>,
+}
+
+impl TableSet {
+    /// The tables shipped inside this binary.
+    pub fn embedded() -> Result<TableSet> {
+        let tables = embedded::TABLES
+            .iter()
+            .map(|(name, text)| CalibrationTable::from_json(name, text))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(TableSet { tables })
+    }
+
+    /// No tables: estimates stay analytic.
+    pub fn empty() -> TableSet {
+        TableSet::default()
+    }
+
+    /// Tables from one JSON file (a single table).
+    pub fn from_file(path: &Path) -> Result<TableSet> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let table = CalibrationTable::from_json(&path.display().to_string(), &text)?;
+        Ok(TableSet {
+            tables: vec![table],
+        })
+    }
+
+    /// Tables from every `*.json` file of a directory, in file-name order.
+    pub fn from_dir(dir: &Path) -> Result<TableSet> {
+        let io = |source| Error::Io {
+            path: dir.to_path_buf(),
+            source,
+        };
+        let mut paths: Vec<_> = std::fs::read_dir(dir)
+            .map_err(io)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        paths.sort();
+        let mut tables = Vec::new();
+        for p in paths {
+            tables.extend(TableSet::from_file(&p)?.tables);
+        }
+        Ok(TableSet { tables })
+    }
+
+    /// All tables.
+    pub fn tables(&self) -> &[CalibrationTable] {
+        &self.tables
+    }
+
+    /// Whether the set holds no table.
+    pub fn is_empty(&self) -> bool {
+        self.tables.is_empty()
+    }
+
+    /// The table for (backend, device kind, quantization): the exact one, else the table of
+    /// the same backend and device kind whose bits per weight are nearest to `bpw`, else any
+    /// table of the same device kind. None when no table has this device kind.
+    pub fn find(
+        &self,
+        backend: &str,
+        device_kind: &str,
+        qtype: &str,
+        bpw: f64,
+    ) -> Option<TableMatch<'_>> {
+        let same_kind = || self.tables.iter().filter(|t| t.device_kind == device_kind);
+        if let Some(t) = same_kind().find(|t| t.backend == backend && t.qtype == qtype) {
+            return Some(TableMatch {
+                table: t,
+                exact: true,
+                note: None,
+            });
+        }
+        let distance = |t: &CalibrationTable| {
+            let backend_penalty = if t.backend == backend { 0.0 } else { 1e6 };
+            backend_penalty + (t.bits_per_weight - bpw).abs()
+        };
+        let nearest = same_kind().min_by(|a, b| distance(a).total_cmp(&distance(b)))?;
+        Some(TableMatch {
+            table: nearest,
+            exact: false,
+            note: Some(format!(
+                "no calibration table for {backend}/{device_kind}/{qtype}; using the nearest, {} \
+                 ({:.2} vs {:.2} bits per weight), with widened headroom",
+                nearest.name, nearest.bits_per_weight, bpw
+            )),
+        })
+    }
+}
