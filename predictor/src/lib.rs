@@ -9,12 +9,15 @@
 
 #![warn(missing_docs)]
 
+pub mod backend;
 pub mod components;
 pub mod config;
 pub mod error;
+pub mod estimate;
 pub mod profile;
 pub mod record;
 pub mod table;
+pub mod table_set;
 
 pub use components::{Components, Estimate};
 pub use config::{Device, KvDtype, RunConfig};
