@@ -10,10 +10,16 @@
 #![warn(missing_docs)]
 
 pub mod backend;
+pub mod cli_args;
+// pub mod compat; (enabled once model.rs lands)
 pub mod components;
 pub mod config;
+pub mod device_memory;
 pub mod error;
 pub mod estimate;
+pub mod ggml_type;
+pub mod gguf;
+pub mod planner;
 pub mod profile;
 pub mod record;
 pub mod table;

@@ -1,0 +1,140 @@
+//! Command-line arguments shared by every tool that takes a run configuration
+//! (`predictor estimate`, `predictor plan`, `profiler run`), so the flags mean the same
+//! everywhere.
+
+use crate::config::{Device, KvDtype, RunConfig};
+use crate::error::{Error, Result};
+use std::path::PathBuf;
+
+/// The model to predict for: a file or a preset.
+#[derive(Debug, Clone, clap::Args)]
+#[group(required = true, multiple = false)]
+pub struct ModelArgs {
+    /// Model file: .gguf, .safetensors (config.json beside it), a
+    /// model.safetensors.index.json, or a directory holding one of those.
+    pub file: Option<PathBuf>,
+    /// A built-in model shape instead of a file (see `predictor presets`); append
+    /// `:TYPE` to choose the weight type, e.g. `llama-3.1-8b:Q4_0`.
+    #[arg(long)]
+    pub preset: Option<String>,
+}
+
+/// A run configuration on the command line.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConfigArgs {
+    /// Device: cpu, gpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Sequences decoded together.
+    #[arg(long, default_value_t = 1)]
+    pub batch: u32,
+    /// Context length per sequence (default: the model's trained context, at most 4096).
+    #[arg(long)]
+    pub ctx: Option<u32>,
+    /// Micro-batch: prompt tokens per sequence processed in one prefill step.
+    #[arg(long, default_value_t = 512)]
+    pub ubatch: u32,
+    /// KV cache type: f32, f16 or q8_0.
+    #[arg(long, default_value = "f16")]
+    pub kv_dtype: String,
+    /// Transformer blocks on the GPU (default: all of them on CUDA).
+    #[arg(long)]
+    pub gpu_layers: Option<u32>,
+    /// Safety margin in percent, kept as headroom on top of the prediction.
+    #[arg(long, default_value_t = 5.0)]
+    pub margin: f64,
+}
+
+impl ConfigArgs {
+    /// The configuration, with the context defaulting to `min(trained, 4096)`.
+    pub fn to_config(&self, ctx_train: u64) -> Result<RunConfig> {
+        let device: Device = self.device.parse()?;
+        let kv_dtype: KvDtype = self.kv_dtype.parse()?;
+        let ctx = match self.ctx {
+            Some(c) => c,
+            None if ctx_train > 0 => ctx_train.min(4096) as u32,
+            None => 4096,
+        };
+        let c = RunConfig {
+            device,
+            batch: self.batch,
+            ctx,
+            ubatch: self.ubatch,
+            kv_dtype,
+            gpu_layers: self.gpu_layers,
+            margin_pct: self.margin,
+        };
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+/// Parses a size: plain bytes, or a number with a unit (K, M, G, T with optional `i`/`B`,
+/// all binary multiples: `8G`, `8GiB` and `8GB` all mean 8 x 2^30 bytes).
+pub fn parse_size(s: &str) -> Result<u64> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let bad = || Error::InvalidConfig(format!("cannot read size {s:?} (e.g. 8G, 512MiB, 1000000)"));
+    let value: f64 = num.parse().map_err(|_| bad())?;
+    let shift = match unit
+        .trim()
+        .to_ascii_lowercase()
+        .trim_end_matches('b')
+        .trim_end_matches('i')
+    {
+        "" => 0,
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        "t" => 40,
+        _ => return Err(bad()),
+    };
+    let bytes = value * (1u64 << shift) as f64;
+    if !bytes.is_finite() || bytes < 0.0 || bytes > u64::MAX as f64 {
+        return Err(bad());
+    }
+    Ok(bytes.round() as u64)
+}
+
+/// Formats bytes for people: `1.23 GiB`, `45.6 MiB`, `789 B`.
+pub fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i + 1 < UNITS.len() {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.2} {}", UNITS[i])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_with_binary_units() {
+        assert_eq!(parse_size("8G").unwrap(), 8 << 30);
+        assert_eq!(parse_size("8GiB").unwrap(), 8 << 30);
+        assert_eq!(parse_size("512MB").unwrap(), 512 << 20);
+        assert_eq!(parse_size("1.5k").unwrap(), 1536);
+        assert_eq!(parse_size("1000").unwrap(), 1000);
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("8X").is_err());
+        assert!(parse_size("").is_err());
+    }
+
+    #[test]
+    fn bytes_print_in_binary_units() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(1536), "1.50 KiB");
+        assert_eq!(human_bytes(3 << 30), "3.00 GiB");
+    }
+}

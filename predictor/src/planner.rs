@@ -1,0 +1,140 @@
+//! The planner: under a memory budget, how many blocks go on the GPU, the largest context
+//! and the largest batch that fit, with the headroom kept.
+//!
+//! Like mistral.rs's device mapper it takes the batch and context the user wants and
+//! reports what goes where; it also searches for the largest context (at the requested
+//! batch) and the largest batch (at the requested context). Every figure is the calibrated
+//! estimate including its headroom, so "fits" means "fits with the margin reported".
+
+use crate::components::Estimate;
+use crate::config::{RunConfig, MAX_BATCH, MAX_CTX};
+use crate::error::Result;
+use crate::estimate;
+use crate::profile::ModelProfile;
+use crate::table_set::TableSet;
+use serde::Serialize;
+
+/// Memory available to the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Budget {
+    /// Host RAM in bytes.
+    pub host_bytes: u64,
+    /// GPU memory in bytes (ignored on CPU).
+    pub gpu_bytes: Option<u64>,
+}
+
+/// The planner's answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    /// The budget planned against.
+    pub budget: Budget,
+    /// Whether the requested configuration fits (with the chosen GPU layers).
+    pub requested_fits: bool,
+    /// Blocks on the GPU for the requested configuration (0 on CPU).
+    pub gpu_layers: u32,
+    /// Total blocks of the model.
+    pub n_layers: u32,
+    /// The estimate for the requested configuration with `gpu_layers`.
+    pub requested: Estimate,
+    /// The largest context that fits at the requested batch (None: not even 1 token).
+    pub max_ctx: Option<u32>,
+    /// The largest batch that fits at the requested context (None: not even 1).
+    pub max_batch: Option<u32>,
+    /// The upper bound searched for the context (the trained context, or the requested one
+    /// when larger).
+    pub ctx_limit: u32,
+    /// Headroom kept in the requested estimate, bytes (host + GPU).
+    pub headroom_bytes: u64,
+}
+
+fn fits(e: &Estimate, b: &Budget) -> bool {
+    let gpu_ok = match (e.gpu, b.gpu_bytes) {
+        (Some(g), Some(budget)) => g.total() <= budget,
+        (Some(g), None) => g.total() == 0,
+        (None, _) => true,
+    };
+    gpu_ok && e.host.total() <= b.host_bytes
+}
+
+/// Largest value in `lo..=hi` for which `ok` holds, assuming `ok` is monotone (true then
+/// false). None when `ok(lo)` is false.
+fn largest<F: FnMut(u32) -> Result<bool>>(lo: u32, hi: u32, mut ok: F) -> Result<Option<u32>> {
+    if hi < lo || !ok(lo)? {
+        return Ok(None);
+    }
+    let (mut good, mut bad) = (lo, hi as u64 + 1);
+    while bad - good as u64 > 1 {
+        let mid = ((good as u64 + bad) / 2) as u32;
+        if ok(mid)? {
+            good = mid;
+        } else {
+            bad = mid as u64;
+        }
+    }
+    Ok(Some(good))
+}
+
+/// Plans `config` for `profile` under `budget` using the calibrated estimate.
+pub fn plan(
+    profile: &ModelProfile,
+    config: &RunConfig,
+    budget: Budget,
+    tables: &TableSet,
+) -> Result<Plan> {
+    config.validate()?;
+    let est = |c: &RunConfig| estimate::calibrated(profile, c, tables);
+    let n = profile.n_layers;
+
+    // GPU layers: as many as fit on the GPU (more blocks only add GPU memory), then check
+    // the host can hold the rest.
+    let gpu_layers = if config.device.is_cuda() {
+        let cap = config.gpu_layers.unwrap_or(n).min(n);
+        largest(0, cap, |g| {
+            let e = est(&RunConfig {
+                gpu_layers: Some(g),
+                ..config.clone()
+            })?;
+            Ok(e.gpu
+                .map_or(true, |x| x.total() <= budget.gpu_bytes.unwrap_or(0)))
+        })?
+        .unwrap_or(0)
+    } else {
+        0
+    };
+    let at = RunConfig {
+        gpu_layers: config.device.is_cuda().then_some(gpu_layers),
+        ..config.clone()
+    };
+    let requested = est(&at)?;
+    let requested_fits = fits(&requested, &budget);
+
+    let ctx_limit = if profile.ctx_train > 0 {
+        (profile.ctx_train.min(MAX_CTX as u64) as u32).max(config.ctx)
+    } else {
+        MAX_CTX
+    };
+    let max_ctx = largest(1, ctx_limit, |ctx| {
+        Ok(fits(&est(&RunConfig { ctx, ..at.clone() })?, &budget))
+    })?;
+    let max_batch = largest(1, MAX_BATCH, |batch| {
+        Ok(fits(
+            &est(&RunConfig {
+                batch,
+                ..at.clone()
+            })?,
+            &budget,
+        ))
+    })?;
+    let headroom_bytes = requested.host.headroom + requested.gpu.map_or(0, |g| g.headroom);
+    Ok(Plan {
+        budget,
+        requested_fits,
+        gpu_layers,
+        n_layers: n,
+        requested,
+        max_ctx,
+        max_batch,
+        ctx_limit,
+        headroom_bytes,
+    })
+}
