@@ -1,0 +1,197 @@
+//! BitNet b1.58 ternary weights kept packed (I2_S, TL2) and their CPU kernels.
+//!
+//! Activations are quantized per row (token) to int8 as bitnet.cpp does: `s = 127 / absmax`,
+//! `q = round(x * s)` clamped to `[-128, 127]`. A ternary matmul then computes, for each
+//! weight row, the exact integer dot product of the row's codes (-1, 0, +1) with `q` in i32,
+//! and scales it back: `y = dot / s * weight_scale`. Each weight row is first unpacked into a
+//! small per-thread i8 buffer (branch-free shifts / lookup tables) and then dotted with every
+//! activation row, so prefill amortises the unpacking over the micro-batch.
+
+pub mod i2s;
+pub mod tl2;
+
+use crate::runtime::pool;
+
+/// Activations quantized to int8, one scale per row.
+#[derive(Debug, Clone, Default)]
+pub struct QuantizedActs {
+    /// `rows x k` int8 values.
+    pub q: Vec<i8>,
+    /// Per row: `127 / absmax` (1 when the row is all zeros).
+    pub scale: Vec<f32>,
+    /// Row width.
+    pub k: usize,
+}
+
+impl QuantizedActs {
+    /// Quantizes `x` (`rows x k`, row-major) per row to int8.
+    pub fn quantize(x: &[f32], k: usize) -> QuantizedActs {
+        let rows = if k == 0 { 0 } else { x.len() / k };
+        let mut q = vec![0i8; rows * k];
+        let mut scale = vec![1f32; rows];
+        for ((xr, qr), s) in x.chunks_exact(k).zip(q.chunks_exact_mut(k)).zip(&mut scale) {
+            let amax = xr.iter().fold(0f32, |m, v| m.max(v.abs()));
+            if amax > 0.0 && amax.is_finite() {
+                *s = 127.0 / amax;
+            }
+            let sv = *s;
+            for (o, v) in qr.iter_mut().zip(xr) {
+                *o = (v * sv).round().clamp(-128.0, 127.0) as i8;
+            }
+        }
+        QuantizedActs { q, scale, k }
+    }
+
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.scale.len()
+    }
+
+    /// Bytes held (int8 values plus one f32 scale per row).
+    pub fn bytes(&self) -> usize {
+        self.q.len() + 4 * self.scale.len()
+    }
+}
+
+/// A packed ternary matrix that can unpack one row of codes (-1, 0, +1) at a time.
+pub trait TernaryRows: Sync {
+    /// Output rows (M).
+    fn rows(&self) -> usize;
+    /// Input columns (K).
+    fn cols(&self) -> usize;
+    /// The per-tensor weight scale.
+    fn scale(&self) -> f32;
+    /// Writes row `r`'s codes into `out` (length `cols()`).
+    fn unpack_row(&self, r: usize, out: &mut [i8]);
+}
+
+/// Exact i8 x i8 dot product accumulated in i32, written so that LLVM vectorises it.
+#[inline(always)]
+fn dot_i8_generic(a: &[i8], b: &[i8]) -> i32 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0i32; 16];
+    let chunks = n / 16;
+    for c in 0..chunks {
+        let (ac, bc) = (&a[c * 16..c * 16 + 16], &b[c * 16..c * 16 + 16]);
+        for i in 0..16 {
+            acc[i] += ac[i] as i32 * bc[i] as i32;
+        }
+    }
+    let mut s: i32 = acc.iter().sum();
+    for i in chunks * 16..n {
+        s += a[i] as i32 * b[i] as i32;
+    }
+    s
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn dot_i8_avx2(a: &[i8], b: &[i8]) -> i32 {
+    dot_i8_generic(a, b)
+}
+
+/// i8 dot product with runtime CPU feature dispatch.
+pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked above).
+            return unsafe { dot_i8_avx2(a, b) };
+        }
+    }
+    dot_i8_generic(a, b)
+}
+
+/// Raw output pointer shared by the workers; each writes a disjoint set of elements.
+#[derive(Clone, Copy)]
+struct OutPtr(*mut f32);
+// SAFETY: workers write disjoint indices (distinct weight rows), see `matmul`.
+unsafe impl Send for OutPtr {}
+unsafe impl Sync for OutPtr {}
+
+/// Weight rows handled by one task.
+const ROWS_PER_TASK: usize = 16;
+
+/// `y = x W^T` for a packed ternary `W` (`M x K`) and quantized activations (`rows x K`):
+/// returns `rows x M` f32. Parallel over weight rows on the runtime's pool.
+pub fn matmul(w: &dyn TernaryRows, acts: &QuantizedActs) -> Vec<f32> {
+    use rayon::prelude::*;
+    let (m, k, rows) = (w.rows(), w.cols(), acts.rows());
+    let mut out = vec![0f32; rows * m];
+    if m == 0 || rows == 0 {
+        return out;
+    }
+    let wscale = w.scale();
+    let ptr = OutPtr(out.as_mut_ptr());
+    let tasks = m.div_ceil(ROWS_PER_TASK);
+    pool().install(|| {
+        (0..tasks).into_par_iter().for_each_init(
+            || vec![0i8; k],
+            |buf, t| {
+                let p = ptr;
+                for r in t * ROWS_PER_TASK..((t + 1) * ROWS_PER_TASK).min(m) {
+                    w.unpack_row(r, buf);
+                    for i in 0..rows {
+                        let qa = &acts.q[i * k..(i + 1) * k];
+                        let d = dot_i8(buf, qa) as f32 / acts.scale[i] * wscale;
+                        // SAFETY: i < rows and r < m, so the index is inside `out`; each
+                        // (i, r) is written by exactly one task (the one owning row r).
+                        unsafe { *p.0.add(i * m + r) = d };
+                    }
+                }
+            },
+        );
+    });
+    out
+}
+
+/// Dequantizes a whole ternary matrix to f32 (`M x K`, codes times the scale): for the
+/// reference forward and tests only.
+pub fn dequantize(w: &dyn TernaryRows) -> Vec<f32> {
+    let (m, k, s) = (w.rows(), w.cols(), w.scale());
+    let mut out = vec![0f32; m * k];
+    let mut buf = vec![0i8; k];
+    for r in 0..m {
+        w.unpack_row(r, &mut buf);
+        for (o, &c) in out[r * k..(r + 1) * k].iter_mut().zip(&buf) {
+            *o = c as f32 * s;
+        }
+    }
+    out
+}
+
+/// Ternarizes `w` (`M x K` f32) as BitNet's converter does: `scale = mean |w|`, codes =
+/// `round(w / scale)` clamped to [-1, 1]. Returns the codes and the scale.
+pub fn ternarize(w: &[f32]) -> (Vec<i8>, f32) {
+    let mean = w.iter().map(|v| v.abs() as f64).sum::<f64>() / w.len().max(1) as f64;
+    let scale = (mean as f32).max(1e-5);
+    let codes = w
+        .iter()
+        .map(|v| (v / scale).round().clamp(-1.0, 1.0) as i8)
+        .collect();
+    (codes, scale)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dot_matches_scalar() {
+        let a: Vec<i8> = (0..301).map(|i| ((i * 7) % 3) as i8 - 1).collect();
+        let b: Vec<i8> = (0..301).map(|i| ((i * 37) % 255) as i8).collect();
+        let want: i32 = a.iter().zip(&b).map(|(&x, &y)| x as i32 * y as i32).sum();
+        assert_eq!(dot_i8(&a, &b), want);
+    }
+
+    #[test]
+    fn quantize_uses_absmax_scale() {
+        let q = QuantizedActs::quantize(&[0.5, -1.0, 0.25, 0.0], 4);
+        assert_eq!(q.q, vec![64, -127, 32, 0]);
+        assert!((q.scale[0] - 127.0).abs() < 1e-6);
+        let z = QuantizedActs::quantize(&[0.0; 4], 4);
+        assert_eq!(z.q, vec![0; 4]);
+        assert_eq!(z.scale[0], 1.0);
+    }
+}
