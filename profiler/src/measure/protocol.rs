@@ -1,0 +1,139 @@
+//! The protocol between the profiler and the child process that runs one measurement.
+//!
+//! The parent starts `profiler __child '<ChildSpec as JSON>'`. The child writes one line
+//! per event on its stdout, each starting with [`EVENT_PREFIX`] followed by a
+//! [`ChildEvent`] as JSON, and flushes after each, so the phases measured before a crash
+//! reach the parent. Other stdout lines are passed through to the parent's stderr.
+
+use predictor::record::PhaseMeasure;
+use predictor::RunConfig;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Marks protocol lines on the child's stdout.
+pub const EVENT_PREFIX: &str = "@memcal ";
+
+/// Name of the hidden subcommand that runs a child.
+pub const CHILD_SUBCOMMAND: &str = "__child";
+
+/// What the child runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChildSpec {
+    /// Model file.
+    pub model: PathBuf,
+    /// Configuration (device, batch, context, micro-batch, KV dtype, GPU layers).
+    pub config: RunConfig,
+    /// Prompt tokens prefilled per sequence.
+    pub prompt: u32,
+    /// Decode steps after the prompt.
+    pub decode: u32,
+    /// Device memory used before the child started (the parent's reading, its own
+    /// context included), subtracted from the child's GPU readings.
+    pub gpu_baseline_used: Option<u64>,
+    /// Seed of the synthetic prompt tokens.
+    pub seed: u64,
+}
+
+/// One event of the child.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum ChildEvent {
+    /// A phase ended.
+    Phase {
+        /// Its measurement.
+        phase: PhaseMeasure,
+        /// Whether VmHWM was reset after it (false: the next phase's peak is cumulative).
+        peak_reset: bool,
+    },
+    /// The run finished.
+    Done {
+        /// Wall time from child start to the end of decode, in milliseconds.
+        wall_ms: f64,
+        /// Decode tokens per second over the batch.
+        decode_tokens_per_s: Option<f64>,
+        /// Worker threads the runtime used.
+        threads: usize,
+        /// Peak device memory used over the run (baseline subtracted), on CUDA.
+        gpu_peak_used_bytes: Option<u64>,
+    },
+    /// The run failed inside the child (the child then exits with code 1 or 2).
+    Failed {
+        /// The error, as the runtime printed it.
+        message: String,
+        /// Whether the child recognised it as an out-of-memory condition.
+        oom: bool,
+    },
+}
+
+impl ChildEvent {
+    /// Encodes as one protocol line (prefix included, no newline).
+    pub fn to_line(&self) -> String {
+        // A ChildEvent holds only strings, numbers and options: encoding cannot fail.
+        let json = serde_json::to_string(self).unwrap_or_else(|e| {
+            format!("{{\"event\":\"failed\",\"message\":\"encoding an event: {e}\",\"oom\":false}}")
+        });
+        format!("{EVENT_PREFIX}{json}")
+    }
+
+    /// Decodes a stdout line: None when it is not a protocol line; an error when it is
+    /// one but does not parse.
+    pub fn from_line(line: &str) -> Option<Result<ChildEvent, String>> {
+        let json = line.strip_prefix(EVENT_PREFIX)?;
+        Some(serde_json::from_str(json).map_err(|e| format!("{e}: {json}")))
+    }
+}
+
+/// Messages that mean memory ran out: Rust's allocation failure, `ENOMEM`, candle/cudarc
+/// CUDA out-of-memory, glibc and C++ allocators.
+const OOM_PATTERNS: &[&str] = &[
+    "memory allocation of",
+    "out of memory",
+    "cannot allocate memory",
+    "cuda_error_out_of_memory",
+    "std::bad_alloc",
+    "capacity overflow",
+    "os error 12",
+];
+
+/// Whether an error message reports an out-of-memory condition.
+pub fn looks_like_oom(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    OOM_PATTERNS.iter().any(|p| m.contains(p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_round_trip_through_lines() {
+        let e = ChildEvent::Phase {
+            phase: PhaseMeasure {
+                name: "load".into(),
+                rss_bytes: 5,
+                ..Default::default()
+            },
+            peak_reset: true,
+        };
+        let line = e.to_line();
+        assert!(line.starts_with(EVENT_PREFIX));
+        assert_eq!(ChildEvent::from_line(&line), Some(Ok(e)));
+        assert_eq!(ChildEvent::from_line("hello"), None);
+        assert!(matches!(
+            ChildEvent::from_line("@memcal {bad"),
+            Some(Err(_))
+        ));
+    }
+
+    #[test]
+    fn recognises_oom_messages() {
+        assert!(looks_like_oom(
+            "memory allocation of 1073741824 bytes failed"
+        ));
+        assert!(looks_like_oom(
+            "DriverError(CUDA_ERROR_OUT_OF_MEMORY, \"out of memory\")"
+        ));
+        assert!(looks_like_oom("Cannot allocate memory (os error 12)"));
+        assert!(!looks_like_oom("no such file"));
+    }
+}

@@ -1,0 +1,85 @@
+//! What produced a record: memcal's version, the candle-core version the reference
+//! runtime was built with (read from the workspace's Cargo.lock at compile time), and the
+//! git commit of the working tree (read at run time, `unknown` outside git).
+
+use predictor::record::Software;
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The workspace's lock file, embedded so the version is the one really built.
+const CARGO_LOCK: &str = include_str!("../../../Cargo.lock");
+
+/// Version of `package` in a Cargo.lock text, if it is listed.
+pub fn locked_version(lock: &str, package: &str) -> Option<String> {
+    let needle = format!("name = \"{package}\"");
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() == needle {
+            let v = lines.next()?.trim();
+            return v
+                .strip_prefix("version = \"")
+                .and_then(|r| r.strip_suffix('"'))
+                .map(str::to_string);
+        }
+    }
+    None
+}
+
+/// `git rev-parse HEAD` of the source tree, with `+dirty` when tracked files differ from
+/// it; `unknown` when git or the repository is not there.
+fn git_commit() -> String {
+    let dir = env!("CARGO_MANIFEST_DIR");
+    let head = Command::new("git")
+        .args(["-C", dir, "rev-parse", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    let Some(head) = head.filter(|h| !h.is_empty()) else {
+        return "unknown".into();
+    };
+    let clean = Command::new("git")
+        .args(["-C", dir, "diff-index", "--quiet", "HEAD", "--"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(true);
+    if clean {
+        head
+    } else {
+        format!("{head}+dirty")
+    }
+}
+
+/// The software description, computed once per process.
+pub fn describe() -> Software {
+    static CELL: OnceLock<Software> = OnceLock::new();
+    CELL.get_or_init(|| Software {
+        memcal_version: env!("CARGO_PKG_VERSION").to_string(),
+        candle_version: locked_version(CARGO_LOCK, "candle-core").unwrap_or_default(),
+        git_commit: git_commit(),
+    })
+    .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_versions_in_a_lock_file() {
+        let lock = "[[package]]\nname = \"candle-core\"\nversion = \"0.11.1\"\n";
+        assert_eq!(
+            locked_version(lock, "candle-core").as_deref(),
+            Some("0.11.1")
+        );
+        assert_eq!(locked_version(lock, "serde"), None);
+        assert!(locked_version(CARGO_LOCK, "candle-core").is_some());
+    }
+
+    #[test]
+    fn describes_itself() {
+        let s = describe();
+        assert_eq!(s.memcal_version, env!("CARGO_PKG_VERSION"));
+        assert!(!s.git_commit.is_empty());
+    }
+}
