@@ -1,0 +1,573 @@
+//! Header-only GGUF reader: validates the header the way ggml's `gguf.cpp` does (and a
+//! little more), never reads tensor data, and allocates nothing in proportion to a count
+//! before checking that the file can hold that many items.
+
+use super::bitnet::{resolve_types, RawTensor};
+use super::value::{Array, Value, ValueType};
+use crate::error::{Error, Result};
+use crate::ggml_type::GgmlType;
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// GGUF magic bytes.
+pub const GGUF_MAGIC: &[u8; 4] = b"GGUF";
+/// Alignment of the data section and of each tensor when `general.alignment` is absent.
+pub const DEFAULT_ALIGNMENT: u64 = 32;
+/// ggml's `GGML_MAX_NAME`: tensor names must be shorter than this many bytes.
+pub const MAX_TENSOR_NAME: usize = 64;
+/// ggml's `GGML_MAX_DIMS`.
+pub const MAX_DIMS: u32 = 4;
+/// How deeply arrays may nest (ggml itself accepts no nesting).
+pub const MAX_ARRAY_DEPTH: u32 = 8;
+/// Smallest possible key-value pair: key length (8), value type (4), one-byte value.
+const MIN_KV_BYTES: u64 = 13;
+/// Smallest possible tensor info: name length (8), n_dims (4), type (4), offset (8).
+const MIN_TENSOR_INFO_BYTES: u64 = 24;
+
+/// One tensor of the tensor table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TensorInfo {
+    /// Tensor name, e.g. `blk.0.attn_q.weight`.
+    pub name: String,
+    /// Dimensions, `ne[0]` (innermost, the PyTorch shape reversed) first; 1 to 4 entries
+    /// (0 entries for a scalar).
+    pub dims: Vec<u64>,
+    /// Storage type, with ambiguous BitNet ids already resolved.
+    pub ggml_type: GgmlType,
+    /// Offset of the tensor's data, relative to [`GgufFile::data_offset`].
+    pub offset: u64,
+    /// Exact stored bytes ([`GgmlType::nbytes`]), alignment padding excluded.
+    pub nbytes: u64,
+}
+
+impl TensorInfo {
+    /// Number of elements (product of the dimensions; checked not to overflow at parse).
+    pub fn n_elements(&self) -> u64 {
+        self.dims.iter().product()
+    }
+}
+
+/// A parsed GGUF header.
+#[derive(Debug, Clone)]
+pub struct GgufFile {
+    /// The file this header was read from (for messages).
+    pub path: PathBuf,
+    /// Format version (2 or 3).
+    pub version: u32,
+    /// Alignment of the data section and of each tensor's data.
+    pub alignment: u64,
+    /// File offset where tensor data starts.
+    pub data_offset: u64,
+    /// Length of the file in bytes.
+    pub file_bytes: u64,
+    /// The tensor table, in file order.
+    pub tensors: Vec<TensorInfo>,
+    metadata: Vec<(String, Value)>,
+    key_index: HashMap<String, usize>,
+    tensor_index: HashMap<String, usize>,
+    type_notes: Vec<String>,
+}
+
+impl GgufFile {
+    /// Maps `path` and parses its header. Only the header's pages are touched.
+    pub fn open(path: impl AsRef<Path>) -> Result<GgufFile> {
+        let path = path.as_ref();
+        let io = |source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = File::open(path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        if len == 0 {
+            return GgufFile::parse(path, &[], 0);
+        }
+        // SAFETY: the map is read-only and dropped before this function returns; parse copies
+        // what it keeps. A concurrent truncation could fault, as with any mapped read.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+        GgufFile::parse(path, &map, len)
+    }
+
+    /// Parses a GGUF header from `bytes` (the file's contents, or a prefix holding at least
+    /// the whole header); `file_len` is the file's full length, used to check that every
+    /// tensor's data lies inside the file. `path_for_errors` names the file in errors.
+    pub fn parse(path_for_errors: &Path, bytes: &[u8], file_len: u64) -> Result<GgufFile> {
+        let file_len = file_len.max(bytes.len() as u64);
+        let mut c = Cursor {
+            path: path_for_errors,
+            bytes,
+            pos: 0,
+        };
+        let version = read_preamble(&mut c, file_len)?;
+        let n_tensors = c.u64(|| "tensor count".into())?;
+        let n_kv = c.u64(|| "key-value count".into())?;
+        let remaining = c.remaining() as u64;
+        let needed = n_kv.checked_mul(MIN_KV_BYTES).and_then(|kv| {
+            n_tensors
+                .checked_mul(MIN_TENSOR_INFO_BYTES)?
+                .checked_add(kv)
+        });
+        if needed.is_none_or(|n| n > remaining) {
+            return Err(c.err(format!(
+                "header declares {n_kv} key-value pairs and {n_tensors} tensors, but only \
+                 {remaining} header bytes follow (each pair needs at least {MIN_KV_BYTES}, \
+                 each tensor info {MIN_TENSOR_INFO_BYTES})"
+            )));
+        }
+
+        let raw_kv = read_kv_section(&mut c, n_kv)?;
+        let kv_end = c.pos;
+        let shared: Arc<[u8]> = Arc::from(bytes.get(..kv_end).unwrap_or(&[]));
+        let mut metadata = Vec::with_capacity(raw_kv.len());
+        let mut key_index = HashMap::with_capacity(raw_kv.len());
+        for (i, (key, raw)) in raw_kv.into_iter().enumerate() {
+            let value = match raw {
+                RawValue::Scalar(v) => v,
+                RawValue::Array {
+                    elem,
+                    len,
+                    start,
+                    end,
+                } => Value::Array(Array::new(elem, len, shared.clone(), start, end)),
+            };
+            key_index.insert(key.clone(), i);
+            metadata.push((key, value));
+        }
+
+        let alignment = read_alignment(path_for_errors, &metadata, &key_index)?;
+        let (raws, tensor_index) = read_tensor_infos(&mut c, n_tensors)?;
+        let data_offset = align_up(c.pos as u64, alignment)
+            .ok_or_else(|| c.err("data offset overflows".to_string()))?;
+
+        let lookup = |k: &str| key_index.get(k).map(|&i| &metadata[i].1);
+        let arch = lookup("general.architecture").and_then(Value::as_str);
+        let file_type = lookup("general.file_type").and_then(Value::as_u64);
+        let data_room = file_len.saturating_sub(data_offset);
+        let resolved = resolve_types(&raws, alignment, data_room, arch, file_type)
+            .map_err(|what| Error::malformed(path_for_errors, what))?;
+        if data_offset > file_len && !raws.is_empty() {
+            return Err(Error::malformed(
+                path_for_errors,
+                format!("data section would start at {data_offset}, past the end of the file ({file_len} bytes)"),
+            ));
+        }
+        let tensors = raws
+            .into_iter()
+            .zip(resolved.types)
+            .map(|(r, (ggml_type, nbytes))| TensorInfo {
+                name: r.name,
+                dims: r.dims,
+                ggml_type,
+                offset: r.offset,
+                nbytes,
+            })
+            .collect();
+
+        Ok(GgufFile {
+            path: path_for_errors.to_path_buf(),
+            version,
+            alignment,
+            data_offset,
+            file_bytes: file_len,
+            tensors,
+            metadata,
+            key_index,
+            tensor_index,
+            type_notes: resolved.notes,
+        })
+    }
+
+    /// The value of a metadata key.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.key_index.get(key).map(|&i| &self.metadata[i].1)
+    }
+
+    /// An integer key of any integer type, non-negative, as u64.
+    pub fn get_u64(&self, key: &str) -> Option<u64> {
+        self.get(key).and_then(Value::as_u64)
+    }
+
+    /// A numeric key (integer or float) as f64.
+    pub fn get_f64(&self, key: &str) -> Option<f64> {
+        self.get(key).and_then(Value::as_f64)
+    }
+
+    /// A string key.
+    pub fn get_str(&self, key: &str) -> Option<&str> {
+        self.get(key).and_then(Value::as_str)
+    }
+
+    /// `general.architecture`.
+    pub fn architecture(&self) -> Option<&str> {
+        self.get_str("general.architecture")
+    }
+
+    /// The key `<architecture>.<suffix>`, e.g. `arch_get("block_count")`.
+    pub fn arch_get(&self, suffix: &str) -> Option<&Value> {
+        let arch = self.architecture()?;
+        self.get(&format!("{arch}.{suffix}"))
+    }
+
+    /// A tensor by name.
+    pub fn tensor(&self, name: &str) -> Option<&TensorInfo> {
+        self.tensor_index.get(name).map(|&i| &self.tensors[i])
+    }
+
+    /// All metadata keys and values, in file order.
+    pub fn metadata(&self) -> impl ExactSizeIterator<Item = (&str, &Value)> {
+        self.metadata.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// Number of metadata keys.
+    pub fn n_kv(&self) -> usize {
+        self.metadata.len()
+    }
+
+    /// How ambiguous type ids were read (BitNet fork vs upstream), one line per id.
+    pub fn type_notes(&self) -> &[String] {
+        &self.type_notes
+    }
+
+    /// Sum of the tensors' stored bytes, padding excluded.
+    pub fn tensor_data_bytes(&self) -> u64 {
+        self.tensors.iter().map(|t| t.nbytes).sum()
+    }
+}
+
+/// `x` rounded up to a multiple of `align` (a power of two), `None` on overflow.
+pub fn align_up(x: u64, align: u64) -> Option<u64> {
+    let mask = align.checked_sub(1)?;
+    Some(x.checked_add(mask)? & !mask)
+}
+
+/// A bounds-checked little-endian reader over the header bytes.
+struct Cursor<'a> {
+    path: &'a Path,
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn remaining(&self) -> usize {
+        self.bytes.len().saturating_sub(self.pos)
+    }
+
+    fn err(&self, what: String) -> Error {
+        Error::malformed(self.path, what)
+    }
+
+    fn take(&mut self, n: usize, what: impl FnOnce() -> String) -> Result<&'a [u8]> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len());
+        match end {
+            Some(end) => {
+                let s = &self.bytes[self.pos..end];
+                self.pos = end;
+                Ok(s)
+            }
+            None => Err(self.err(format!(
+                "unexpected end of file at offset {} reading {}: {n} bytes needed, {} left",
+                self.pos,
+                what(),
+                self.remaining()
+            ))),
+        }
+    }
+
+    fn array<const N: usize>(&mut self, what: impl FnOnce() -> String) -> Result<[u8; N]> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N, what)?);
+        Ok(out)
+    }
+
+    fn u32(&mut self, what: impl FnOnce() -> String) -> Result<u32> {
+        self.array(what).map(u32::from_le_bytes)
+    }
+
+    fn u64(&mut self, what: impl FnOnce() -> String) -> Result<u64> {
+        self.array(what).map(u64::from_le_bytes)
+    }
+
+    /// A length-prefixed string's bytes, the length checked against what is left.
+    fn str_bytes(&mut self, what: impl Fn() -> String) -> Result<&'a [u8]> {
+        let at = self.pos;
+        let len = self.u64(&what)?;
+        if len > self.remaining() as u64 {
+            return Err(self.err(format!(
+                "{} at offset {at} declares {len} bytes, but only {} bytes remain",
+                what(),
+                self.remaining()
+            )));
+        }
+        self.take(len as usize, what)
+    }
+}
+
+/// Magic and version; returns the version.
+fn read_preamble(c: &mut Cursor, file_len: u64) -> Result<u32> {
+    if c.bytes.len() < 4 {
+        return Err(c.err(format!(
+            "file is {file_len} bytes, too short for a GGUF header (magic, version, counts: 24 bytes)"
+        )));
+    }
+    let magic = c.array::<4>(|| "magic".into())?;
+    if &magic != GGUF_MAGIC {
+        return Err(c.err(format!(
+            "not a GGUF file: magic is {:?}, expected \"GGUF\"",
+            String::from_utf8_lossy(&magic)
+        )));
+    }
+    let version = c.u32(|| "version".into())?;
+    let unsupported = |what: String| Error::Unsupported {
+        path: c.path.to_path_buf(),
+        what,
+    };
+    if version == 0 {
+        return Err(c.err("GGUF version 0 is invalid".to_string()));
+    }
+    if version & 0xFFFF == 0 {
+        return Err(unsupported(format!(
+            "big-endian GGUF (version field reads {version:#x}); only little-endian files are supported"
+        )));
+    }
+    if version == 1 {
+        return Err(unsupported(
+            "GGUF version 1 (32-bit counts) is no longer supported; convert the file to v3"
+                .to_string(),
+        ));
+    }
+    if version > 3 {
+        return Err(unsupported(format!(
+            "GGUF version {version}; this reader supports versions 2 and 3"
+        )));
+    }
+    Ok(version)
+}
+
+/// A value as first read: scalars decoded, arrays as validated byte ranges.
+enum RawValue {
+    Scalar(Value),
+    Array {
+        elem: ValueType,
+        len: u64,
+        start: usize,
+        end: usize,
+    },
+}
+
+/// Reads the key-value section, rejecting duplicate keys.
+fn read_kv_section(c: &mut Cursor, n_kv: u64) -> Result<Vec<(String, RawValue)>> {
+    // n_kv * MIN_KV_BYTES fits in what is left (checked by the caller).
+    let mut out: Vec<(String, RawValue)> = Vec::with_capacity(n_kv as usize);
+    let mut seen: HashMap<&[u8], u64> = HashMap::with_capacity(n_kv as usize);
+    for i in 0..n_kv {
+        let at = c.pos;
+        let key_bytes = c.str_bytes(|| format!("key of pair {i}"))?;
+        if let Some(prev) = seen.insert(key_bytes, i) {
+            return Err(c.err(format!(
+                "duplicate key {:?} (pairs {prev} and {i}, offset {at})",
+                String::from_utf8_lossy(key_bytes)
+            )));
+        }
+        let key = std::str::from_utf8(key_bytes)
+            .map_err(|_| c.err(format!("key of pair {i} at offset {at} is not valid UTF-8")))?
+            .to_string();
+        let type_at = c.pos;
+        let type_id = c.u32(|| format!("type of key '{key}'"))?;
+        let ty = ValueType::from_id(type_id).ok_or_else(|| {
+            c.err(format!(
+                "key '{key}' has unknown value type {type_id} at offset {type_at}"
+            ))
+        })?;
+        let value = read_value(c, ty, &key)?;
+        out.push((key, value));
+    }
+    Ok(out)
+}
+
+/// Reads one value of type `ty` for `key`.
+fn read_value(c: &mut Cursor, ty: ValueType, key: &str) -> Result<RawValue> {
+    let what = || format!("value of key '{key}'");
+    Ok(RawValue::Scalar(match ty {
+        ValueType::U8 => Value::U8(c.array::<1>(what)?[0]),
+        ValueType::I8 => Value::I8(i8::from_le_bytes(c.array(what)?)),
+        ValueType::U16 => Value::U16(u16::from_le_bytes(c.array(what)?)),
+        ValueType::I16 => Value::I16(i16::from_le_bytes(c.array(what)?)),
+        ValueType::U32 => Value::U32(c.u32(what)?),
+        ValueType::I32 => Value::I32(i32::from_le_bytes(c.array(what)?)),
+        ValueType::F32 => Value::F32(f32::from_le_bytes(c.array(what)?)),
+        ValueType::Bool => Value::Bool(c.array::<1>(what)?[0] != 0),
+        ValueType::U64 => Value::U64(c.u64(what)?),
+        ValueType::I64 => Value::I64(i64::from_le_bytes(c.array(what)?)),
+        ValueType::F64 => Value::F64(f64::from_le_bytes(c.array(what)?)),
+        ValueType::String => {
+            Value::String(String::from_utf8_lossy(c.str_bytes(what)?).into_owned())
+        }
+        ValueType::Array => {
+            let (elem, len, start, end) = skip_array(c, key, 0)?;
+            return Ok(RawValue::Array {
+                elem,
+                len,
+                start,
+                end,
+            });
+        }
+    }))
+}
+
+/// Validates one array (element type, count, every string length, nested arrays) and steps
+/// over it; returns (element type, count, elements start, elements end).
+fn skip_array(c: &mut Cursor, key: &str, depth: u32) -> Result<(ValueType, u64, usize, usize)> {
+    let at = c.pos;
+    let elem_id = c.u32(|| format!("array element type of key '{key}'"))?;
+    let elem = ValueType::from_id(elem_id).ok_or_else(|| {
+        c.err(format!(
+            "key '{key}': array at offset {at} has unknown element type {elem_id}"
+        ))
+    })?;
+    let len = c.u64(|| format!("array length of key '{key}'"))?;
+    let remaining = c.remaining() as u64;
+    if len
+        .checked_mul(elem.min_size() as u64)
+        .is_none_or(|n| n > remaining)
+    {
+        return Err(c.err(format!(
+            "key '{key}': array at offset {at} declares {len} {elem} elements, \
+             but only {remaining} bytes remain"
+        )));
+    }
+    let start = c.pos;
+    match elem {
+        ValueType::String => {
+            for i in 0..len {
+                let s_at = c.pos;
+                let n = c.u64(|| format!("length of string {i} of key '{key}'"))?;
+                if n > c.remaining() as u64 {
+                    return Err(c.err(format!(
+                        "key '{key}': string {i} at offset {s_at} declares {n} bytes, \
+                         but only {} bytes remain",
+                        c.remaining()
+                    )));
+                }
+                c.pos += n as usize;
+            }
+        }
+        ValueType::Array => {
+            if depth + 1 >= MAX_ARRAY_DEPTH {
+                return Err(c.err(format!(
+                    "key '{key}': arrays nested more than {MAX_ARRAY_DEPTH} deep at offset {at}"
+                )));
+            }
+            for _ in 0..len {
+                skip_array(c, key, depth + 1)?;
+            }
+        }
+        fixed => {
+            // len * size <= remaining, checked above (min_size == fixed size).
+            let size = fixed.fixed_size().unwrap_or(1);
+            c.take(len as usize * size, || format!("array of key '{key}'"))?;
+        }
+    }
+    Ok((elem, len, start, c.pos))
+}
+
+/// `general.alignment`: a u32 power of two, default 32.
+fn read_alignment(
+    path: &Path,
+    metadata: &[(String, Value)],
+    index: &HashMap<String, usize>,
+) -> Result<u64> {
+    let Some(&i) = index.get("general.alignment") else {
+        return Ok(DEFAULT_ALIGNMENT);
+    };
+    match metadata[i].1 {
+        Value::U32(a) if a != 0 && a.is_power_of_two() => Ok(a.into()),
+        Value::U32(a) => Err(Error::malformed(
+            path,
+            format!("general.alignment is {a}, not a power of two"),
+        )),
+        ref other => Err(Error::malformed(
+            path,
+            format!(
+                "general.alignment has type {}, expected u32",
+                other.value_type()
+            ),
+        )),
+    }
+}
+
+/// Reads the tensor table (names, shapes, raw type ids, offsets).
+fn read_tensor_infos(
+    c: &mut Cursor,
+    n_tensors: u64,
+) -> Result<(Vec<RawTensor>, HashMap<String, usize>)> {
+    let remaining = c.remaining() as u64;
+    if n_tensors
+        .checked_mul(MIN_TENSOR_INFO_BYTES)
+        .is_none_or(|n| n > remaining)
+    {
+        return Err(c.err(format!(
+            "header declares {n_tensors} tensors, but only {remaining} bytes remain for their infos"
+        )));
+    }
+    let mut raws = Vec::with_capacity(n_tensors as usize);
+    let mut index = HashMap::with_capacity(n_tensors as usize);
+    for i in 0..n_tensors {
+        let at = c.pos;
+        let name_bytes = c.str_bytes(|| format!("name of tensor {i}"))?;
+        if name_bytes.len() >= MAX_TENSOR_NAME {
+            return Err(c.err(format!(
+                "tensor {i} at offset {at}: name is {} bytes, ggml allows at most {}",
+                name_bytes.len(),
+                MAX_TENSOR_NAME - 1
+            )));
+        }
+        let name = std::str::from_utf8(name_bytes)
+            .map_err(|_| {
+                c.err(format!(
+                    "tensor {i} at offset {at}: name is not valid UTF-8"
+                ))
+            })?
+            .to_string();
+        let n_dims = c.u32(|| format!("n_dims of tensor '{name}'"))?;
+        if n_dims > MAX_DIMS {
+            return Err(c.err(format!(
+                "tensor '{name}' has {n_dims} dimensions, at most {MAX_DIMS} allowed"
+            )));
+        }
+        let mut dims = Vec::with_capacity(n_dims as usize);
+        let mut elements: u64 = 1;
+        for j in 0..n_dims {
+            let ne = c.u64(|| format!("dimension {j} of tensor '{name}'"))?;
+            if ne > i64::MAX as u64 {
+                return Err(c.err(format!(
+                    "tensor '{name}' dimension {j} is {} (negative as i64)",
+                    ne as i64
+                )));
+            }
+            elements = elements
+                .checked_mul(ne)
+                .filter(|&n| n <= i64::MAX as u64)
+                .ok_or_else(|| {
+                    c.err(format!(
+                        "tensor '{name}': element count overflows i64 at dimension {j}"
+                    ))
+                })?;
+            dims.push(ne);
+        }
+        let type_id = c.u32(|| format!("type of tensor '{name}'"))?;
+        let offset = c.u64(|| format!("offset of tensor '{name}'"))?;
+        if let Some(prev) = index.insert(name.clone(), raws.len()) {
+            return Err(c.err(format!(
+                "duplicate tensor name '{name}' (tensors {prev} and {i})"
+            )));
+        }
+        raws.push(RawTensor {
+            name,
+            dims,
+            type_id,
+            offset,
+        });
+    }
+    Ok((raws, index))
+}

@@ -1,0 +1,171 @@
+//! Shared test helpers: a hand-rolled GGUF byte builder (independent of the crate's writer)
+//! and model-shaped files built with the writer.
+
+#![allow(dead_code)]
+
+use predictor::ggml_type::GgmlType;
+use predictor::gguf::writer::GgufWriter;
+
+/// Little-endian bytes laid by hand, following the GGUF spec directly.
+#[derive(Default, Clone)]
+pub struct Raw {
+    pub buf: Vec<u8>,
+}
+
+impl Raw {
+    pub fn new() -> Raw {
+        Raw::default()
+    }
+    pub fn bytes(&mut self, b: &[u8]) -> &mut Self {
+        self.buf.extend_from_slice(b);
+        self
+    }
+    pub fn u8(&mut self, v: u8) -> &mut Self {
+        self.buf.push(v);
+        self
+    }
+    pub fn u32(&mut self, v: u32) -> &mut Self {
+        self.bytes(&v.to_le_bytes())
+    }
+    pub fn i32(&mut self, v: i32) -> &mut Self {
+        self.bytes(&v.to_le_bytes())
+    }
+    pub fn u64(&mut self, v: u64) -> &mut Self {
+        self.bytes(&v.to_le_bytes())
+    }
+    pub fn f32(&mut self, v: f32) -> &mut Self {
+        self.bytes(&v.to_le_bytes())
+    }
+    pub fn str(&mut self, s: &str) -> &mut Self {
+        self.u64(s.len() as u64).bytes(s.as_bytes())
+    }
+    /// Magic, version, tensor count, kv count.
+    pub fn header(&mut self, version: u32, n_tensors: u64, n_kv: u64) -> &mut Self {
+        self.bytes(b"GGUF").u32(version).u64(n_tensors).u64(n_kv)
+    }
+    /// A string key with a u32 value.
+    pub fn kv_u32(&mut self, key: &str, v: u32) -> &mut Self {
+        self.str(key).u32(4).u32(v)
+    }
+    /// A string key with a string value.
+    pub fn kv_str(&mut self, key: &str, v: &str) -> &mut Self {
+        self.str(key).u32(8).str(v)
+    }
+    /// A tensor info.
+    pub fn tensor(&mut self, name: &str, dims: &[u64], type_id: u32, offset: u64) -> &mut Self {
+        self.str(name).u32(dims.len() as u32);
+        for d in dims {
+            self.u64(*d);
+        }
+        self.u32(type_id).u64(offset)
+    }
+    /// Zero padding up to a multiple of `align`.
+    pub fn pad_to(&mut self, align: usize) -> &mut Self {
+        while self.buf.len() % align != 0 {
+            self.buf.push(0);
+        }
+        self
+    }
+    /// `n` zero bytes (tensor data).
+    pub fn zeros(&mut self, n: usize) -> &mut Self {
+        self.buf.resize(self.buf.len() + n, 0);
+        self
+    }
+}
+
+/// Shape of a BitNet b1.58 2B-4T-like model.
+pub struct BitnetShape {
+    pub layers: u64,
+    pub hidden: u64,
+    pub heads: u64,
+    pub kv_heads: u64,
+    pub head_dim: u64,
+    pub ffn: u64,
+    pub vocab: u64,
+}
+
+/// The real 2B-4T shape.
+pub const B2_4T: BitnetShape = BitnetShape {
+    layers: 30,
+    hidden: 2560,
+    heads: 20,
+    kv_heads: 5,
+    head_dim: 128,
+    ffn: 6912,
+    vocab: 128256,
+};
+
+/// A BitNet 2B-4T-shaped file: F16 token_embd (tied, no output), F32 norms (attn_norm,
+/// attn_sub_norm, ffn_norm, ffn_sub_norm, output_norm), projections in `proj` written with
+/// type id `proj_id`. Tensors are declared without data (write it sparse).
+pub fn bitnet_writer(s: &BitnetShape, proj: GgmlType, proj_id: u32, tokens: bool) -> GgufWriter {
+    let arch = "bitnet-b1.58";
+    let mut w = GgufWriter::new();
+    let ok = "writer accepts the fixture";
+    w.add_string("general.architecture", arch).expect(ok);
+    w.add_string("general.name", "bitnet2b").expect(ok);
+    let ft = match proj {
+        GgmlType::TL1 => 38,
+        GgmlType::TL2 => 39,
+        _ => 40,
+    };
+    w.add_u32("general.file_type", ft).expect(ok);
+    w.add_u32(&format!("{arch}.block_count"), s.layers as u32)
+        .expect(ok);
+    w.add_u32(&format!("{arch}.context_length"), 4096)
+        .expect(ok);
+    w.add_u32(&format!("{arch}.embedding_length"), s.hidden as u32)
+        .expect(ok);
+    w.add_u32(&format!("{arch}.feed_forward_length"), s.ffn as u32)
+        .expect(ok);
+    w.add_u32(&format!("{arch}.attention.head_count"), s.heads as u32)
+        .expect(ok);
+    w.add_u32(
+        &format!("{arch}.attention.head_count_kv"),
+        s.kv_heads as u32,
+    )
+    .expect(ok);
+    w.add_u32(&format!("{arch}.rope.dimension_count"), s.head_dim as u32)
+        .expect(ok);
+    w.add_f32(&format!("{arch}.attention.layer_norm_rms_epsilon"), 1e-5)
+        .expect(ok);
+    w.add_u32(&format!("{arch}.vocab_size"), s.vocab as u32)
+        .expect(ok);
+    w.add_string("tokenizer.ggml.model", "gpt2").expect(ok);
+    if tokens {
+        w.add_string_array(
+            "tokenizer.ggml.tokens",
+            (0..s.vocab).map(|i| format!("tok{i}")),
+        )
+        .expect(ok);
+    }
+    let (h, f, kv) = (s.hidden, s.ffn, s.kv_heads * s.head_dim);
+    w.add_tensor_info("token_embd.weight", &[h, s.vocab], GgmlType::F16)
+        .expect(ok);
+    for l in 0..s.layers {
+        let mut t = |name: &str, dims: &[u64], ty: GgmlType, id: u32| {
+            w.add_tensor_info_with_id(&format!("blk.{l}.{name}"), dims, ty, id)
+                .expect(ok);
+        };
+        let f32_ = (GgmlType::F32, 0);
+        t("attn_norm.weight", &[h], f32_.0, f32_.1);
+        t("attn_q.weight", &[h, h], proj, proj_id);
+        t("attn_k.weight", &[h, kv], proj, proj_id);
+        t("attn_v.weight", &[h, kv], proj, proj_id);
+        t("attn_output.weight", &[h, h], proj, proj_id);
+        t("attn_sub_norm.weight", &[h], f32_.0, f32_.1);
+        t("ffn_norm.weight", &[h], f32_.0, f32_.1);
+        t("ffn_gate.weight", &[h, f], proj, proj_id);
+        t("ffn_up.weight", &[h, f], proj, proj_id);
+        t("ffn_down.weight", &[f, h], proj, proj_id);
+        t("ffn_sub_norm.weight", &[f], f32_.0, f32_.1);
+    }
+    w.add_tensor_info("output_norm.weight", &[h], GgmlType::F32)
+        .expect(ok);
+    w
+}
+
+/// A temporary directory for test files.
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("a temporary directory")
+}
