@@ -1,0 +1,154 @@
+//! The one-sided calibration procedure: a robust fit, then a uniform uplift chosen on the
+//! training records only, so that under-predictions beyond 2% stay rare.
+//!
+//! A symmetric fit under-predicts about half of the records by a little; a memory
+//! planner cannot afford that. After fitting, the training records are cross-validated
+//! *among themselves* (the inner folds: leave one shape out when there are at least three
+//! shapes, held-out configurations otherwise), and the uplift `s` is the smallest that
+//! brings the [`UpliftPolicy::quantile`] of the inner held-out ratios
+//! `measured / predicted` within [`UpliftPolicy::allowed_under`]:
+//! `1 + s = max(1, (1 - allowed_under) * quantile)`. The table's correction is the fit
+//! raised by `1 + s` (every factor and the additive term). Nothing of an outer test fold
+//! is used to choose `s`.
+
+use crate::cross_validation::{folds, held_out, Scheme};
+use crate::error::Result;
+use crate::fit::{fit, predict, raised, Fit, FitOptions};
+use crate::records::{Sample, ShapeKey};
+use crate::stats::{quantile, Outcome};
+use predictor::table::Correction;
+use std::collections::BTreeSet;
+
+/// How far the uplift goes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UpliftPolicy {
+    /// Quantile of the inner held-out `measured / predicted` ratios to cover.
+    pub quantile: f64,
+    /// Under-prediction still accepted at that quantile (a fraction).
+    pub allowed_under: f64,
+}
+
+impl Default for UpliftPolicy {
+    fn default() -> Self {
+        UpliftPolicy {
+            quantile: 0.99,
+            allowed_under: 0.01,
+        }
+    }
+}
+
+/// Settings of the whole procedure.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Procedure {
+    /// The fit.
+    pub fit: FitOptions,
+    /// The uplift.
+    pub uplift: UpliftPolicy,
+}
+
+/// A calibrated correction: the fit, the uplift and their product.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Calibrated {
+    /// The robust fit.
+    pub fit: Fit,
+    /// The uplift chosen on inner folds (a fraction, >= 0).
+    pub uplift: f64,
+    /// The scheme of the inner folds (None: too few shapes and pairs, in-sample ratios).
+    pub inner_scheme: Option<Scheme>,
+    /// The fit raised by the uplift: what the table stores.
+    pub correction: Correction,
+}
+
+/// The inner scheme for a training set: shapes when there are three or more, else
+/// configurations.
+pub fn inner_scheme(samples: &[&Sample]) -> Option<Scheme> {
+    let shapes: BTreeSet<&ShapeKey> = samples.iter().map(|s| &s.shape).collect();
+    if shapes.len() >= 3 {
+        return Some(Scheme::LeaveOneShapeOut);
+    }
+    let pairs: BTreeSet<(u32, u32)> = samples
+        .iter()
+        .map(|s| crate::cross_validation::config_pair(s))
+        .collect();
+    (pairs.len() >= 2).then_some(Scheme::HeldOutConfigs)
+}
+
+/// The uplift that covers `ratios` (`measured / predicted`) per `policy`.
+pub fn choose_uplift(ratios: &[f64], policy: &UpliftPolicy) -> f64 {
+    if ratios.is_empty() {
+        return 0.0;
+    }
+    ((1.0 - policy.allowed_under) * quantile(ratios, policy.quantile) - 1.0).max(0.0)
+}
+
+/// Fits `samples` and raises the fit one-sidedly (see the module documentation).
+pub fn calibrate(label: &str, samples: &[&Sample], procedure: &Procedure) -> Result<Calibrated> {
+    let base = fit(label, samples, &procedure.fit)?;
+    let scheme = inner_scheme(samples);
+    let ratios: Vec<f64> = match scheme {
+        Some(scheme) => {
+            let inner = folds(samples, scheme);
+            let (preds, _failed) = held_out(samples, &inner, |l, train| {
+                fit(&format!("{label}, inner {l}"), train, &procedure.fit).map(|f| f.correction)
+            });
+            preds.iter().map(|h| ratio(&h.outcome)).collect()
+        }
+        None => samples
+            .iter()
+            .map(|s| {
+                ratio(&Outcome {
+                    predicted: predict(&base.correction, &s.components),
+                    measured: s.measured as f64,
+                })
+            })
+            .collect(),
+    };
+    let uplift = choose_uplift(&ratios, &procedure.uplift);
+    Ok(Calibrated {
+        correction: raised(&base.correction, uplift),
+        fit: base,
+        uplift,
+        inner_scheme: scheme,
+    })
+}
+
+/// `measured / predicted`, with a prediction of zero treated as one byte.
+fn ratio(o: &Outcome) -> f64 {
+    o.measured / o.predicted.max(1.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synthetic::{synthetic_group, Truth};
+
+    #[test]
+    fn uplift_covers_the_quantile_and_never_lowers() {
+        let policy = UpliftPolicy {
+            quantile: 1.0,
+            allowed_under: 0.0,
+        };
+        assert!((choose_uplift(&[0.9, 1.0, 1.05], &policy) - 0.05).abs() < 1e-12);
+        assert_eq!(choose_uplift(&[0.8, 0.9], &policy), 0.0);
+        assert_eq!(choose_uplift(&[], &policy), 0.0);
+    }
+
+    #[test]
+    fn noisy_records_get_an_uplift_that_removes_most_under_predictions() {
+        let truth = Truth {
+            factors: [1.02, 1.0, 0.8, 1.0],
+            additive_bytes: 30.0 * 1048576.0,
+        };
+        let samples = synthetic_group("TL2", &truth, 0.02);
+        let refs: Vec<&Sample> = samples.iter().collect();
+        let c = calibrate("noisy", &refs, &Procedure::default()).unwrap();
+        assert_eq!(c.inner_scheme, Some(Scheme::LeaveOneShapeOut));
+        assert!(c.uplift > 0.0 && c.uplift < 0.03, "{}", c.uplift);
+        let under = refs
+            .iter()
+            .filter(|s| predict(&c.correction, &s.components) < 0.98 * s.measured as f64)
+            .count();
+        assert!(under * 100 <= refs.len(), "{under} of {}", refs.len());
+        assert!((c.correction.weights / c.fit.correction.weights - 1.0 - c.uplift).abs() < 1e-12);
+    }
+}

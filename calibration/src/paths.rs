@@ -1,0 +1,60 @@
+//! Default locations, resolved against the workspace root so the command works from any
+//! directory, and the workspace-relative names written into tables and reports.
+
+use std::path::{Path, PathBuf};
+
+/// The workspace root (the parent of this crate's manifest directory).
+pub fn workspace_root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| manifest.to_path_buf())
+}
+
+/// Default directory of the measured records (`calibration/data`).
+pub fn default_data_dir() -> PathBuf {
+    workspace_root().join("calibration").join("data")
+}
+
+/// Default directory of the calibration tables (`calibration/tables`).
+pub fn default_tables_dir() -> PathBuf {
+    workspace_root().join("calibration").join("tables")
+}
+
+/// Default directory of the generated report (`reports`).
+pub fn default_reports_dir() -> PathBuf {
+    workspace_root().join("reports")
+}
+
+/// `path` relative to the workspace root with `/` separators when it lies inside it, the
+/// path as given otherwise. Used for names written into tables and reports, so they do
+/// not depend on where the workspace is checked out.
+pub fn display_name(path: &Path) -> String {
+    let root = workspace_root();
+    let canonical = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    let full = canonical(path);
+    match full.strip_prefix(canonical(&root)) {
+        Ok(rel) => rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join("/"),
+        Err(_) => path.display().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_lie_under_the_workspace_and_display_relative() {
+        let data = default_data_dir();
+        assert!(data.starts_with(workspace_root()));
+        assert_eq!(display_name(&data), "calibration/data");
+        assert_eq!(display_name(&default_reports_dir()), "reports");
+        let outside = Path::new("/nonexistent-memcal-dir/x.jsonl");
+        assert_eq!(display_name(outside), "/nonexistent-memcal-dir/x.jsonl");
+    }
+}

@@ -1,0 +1,274 @@
+//! Loading measured records (`calibration/data/*.jsonl`) into fit samples.
+//!
+//! Every successful record becomes a [`Sample`]: its group (backend, device kind,
+//! dominant quantization), its model shape, the analytic components on the measured
+//! device (recomputed with the current predictor, see [`crate::analytic`]) and the
+//! measured peak. Records that did not complete (`oom`, `error`) or carry no peak for
+//! their device are counted and left out.
+
+use crate::analytic::{self, Source};
+use crate::error::{CalibrationError, Result};
+use crate::paths::display_name;
+use predictor::components::Components;
+use predictor::config::RunConfig;
+use predictor::profile::ModelProfile;
+use predictor::record::{Record, Status, RECORD_SCHEMA_VERSION};
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::Path;
+
+/// The records a table is fitted on: one backend, one device kind, one dominant
+/// quantization type.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GroupKey {
+    /// Runtime measured (`memcal-candle`, ...).
+    pub backend: String,
+    /// `cpu` or `cuda`.
+    pub device_kind: String,
+    /// Dominant weight type (`I2_S`, `Q4_0`, ...).
+    pub qtype: String,
+}
+
+impl GroupKey {
+    /// The table name, `<backend>/<device kind>/<qtype>`.
+    pub fn name(&self) -> String {
+        format!("{}/{}/{}", self.backend, self.device_kind, self.qtype)
+    }
+
+    /// The table file name, `<backend>.<device kind>.<qtype>.json`.
+    pub fn file_name(&self) -> String {
+        format!("{}.{}.{}.json", self.backend, self.device_kind, self.qtype)
+    }
+}
+
+impl fmt::Display for GroupKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+/// A model shape: what leave-one-shape-out holds out together. Two files with the same
+/// shape but another quantization share a shape (they fall in different groups anyway).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ShapeKey {
+    /// Architecture name.
+    pub architecture: String,
+    /// Transformer blocks.
+    pub n_layers: u32,
+    /// Embedding width.
+    pub hidden: u64,
+    /// Query heads.
+    pub n_heads: u32,
+    /// KV heads per layer.
+    pub n_kv_heads: Vec<u32>,
+    /// Feed-forward width.
+    pub ffn: u64,
+    /// Vocabulary size.
+    pub vocab: u64,
+}
+
+impl ShapeKey {
+    /// The shape of a profile.
+    pub fn of(p: &ModelProfile) -> ShapeKey {
+        ShapeKey {
+            architecture: p.architecture.clone(),
+            n_layers: p.n_layers,
+            hidden: p.hidden,
+            n_heads: p.n_heads,
+            n_kv_heads: p.n_kv_heads.clone(),
+            ffn: p.ffn,
+            vocab: p.vocab,
+        }
+    }
+}
+
+impl fmt::Display for ShapeKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kv = match (self.n_kv_heads.iter().min(), self.n_kv_heads.iter().max()) {
+            (Some(a), Some(b)) if a != b => format!("{a}-{b}"),
+            (Some(a), _) => a.to_string(),
+            _ => "0".into(),
+        };
+        write!(
+            f,
+            "{} L{} d{} h{}/{} ffn{} v{}",
+            self.architecture, self.n_layers, self.hidden, self.n_heads, kv, self.ffn, self.vocab
+        )
+    }
+}
+
+/// One measured configuration, ready to fit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// The table group it belongs to.
+    pub group: GroupKey,
+    /// The model shape.
+    pub shape: ShapeKey,
+    /// The model's profile (kept to draw predicted curves).
+    pub profile: ModelProfile,
+    /// The configuration measured.
+    pub config: RunConfig,
+    /// Analytic components on the measured device (GPU on CUDA, host on CPU).
+    pub components: Components,
+    /// Whether the components were recomputed or taken from the record.
+    pub source: Source,
+    /// The measured peak on that device, bytes.
+    pub measured: u64,
+    /// Machine fingerprint.
+    pub machine: String,
+    /// git commit that produced the record.
+    pub commit: String,
+    /// Data file (workspace-relative) the record came from.
+    pub data_file: String,
+}
+
+impl Sample {
+    /// The analytic peak (sum of the components, no headroom).
+    pub fn analytic_used(&self) -> u64 {
+        self.components.used()
+    }
+
+    /// The model name (profile name).
+    pub fn model(&self) -> &str {
+        &self.profile.name
+    }
+}
+
+/// Everything read from a data directory.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Dataset {
+    /// Usable samples, in file then line order.
+    pub samples: Vec<Sample>,
+    /// Data files read (workspace-relative), sorted.
+    pub files: Vec<String>,
+    /// Records that did not complete (`oom` or `error`).
+    pub not_ok: usize,
+    /// Completed records with no peak for their device.
+    pub no_peak: usize,
+    /// Warnings to print (torn last lines, analytic fallbacks).
+    pub warnings: Vec<String>,
+}
+
+impl Dataset {
+    /// The groups present, sorted.
+    pub fn groups(&self) -> Vec<GroupKey> {
+        let set: BTreeSet<&GroupKey> = self.samples.iter().map(|s| &s.group).collect();
+        set.into_iter().cloned().collect()
+    }
+
+    /// The samples of one group, in load order.
+    pub fn group(&self, key: &GroupKey) -> Vec<Sample> {
+        self.samples
+            .iter()
+            .filter(|s| &s.group == key)
+            .cloned()
+            .collect()
+    }
+}
+
+/// Parses one JSON Lines file. A line that does not parse is an error naming the file and
+/// line, except a torn last line (the file does not end with a newline, as after a crash
+/// mid-write), which is skipped with a warning.
+pub fn parse_records(path: &Path, text: &str) -> Result<(Vec<Record>, Vec<String>)> {
+    let last_line = text.lines().count();
+    let torn_tail = !text.is_empty() && !text.ends_with('\n');
+    let mut records = Vec::new();
+    let mut warnings = Vec::new();
+    for (i, l) in text.lines().enumerate() {
+        let line = i + 1;
+        if l.trim().is_empty() {
+            continue;
+        }
+        let bad = |what: String| CalibrationError::Record {
+            path: path.to_path_buf(),
+            line,
+            what,
+        };
+        match serde_json::from_str::<Record>(l) {
+            Ok(r) if r.schema != RECORD_SCHEMA_VERSION => {
+                return Err(bad(format!(
+                    "record schema {} is not supported (expected {RECORD_SCHEMA_VERSION})",
+                    r.schema
+                )))
+            }
+            Ok(r) => records.push(r),
+            Err(e) if torn_tail && line == last_line => warnings.push(format!(
+                "{}:{line}: skipped a torn last line ({e})",
+                path.display()
+            )),
+            Err(e) => return Err(bad(e.to_string())),
+        }
+    }
+    Ok((records, warnings))
+}
+
+/// Turns a completed record into a sample; `None` when it has no usable peak.
+pub fn sample_of(record: &Record, data_file: &str) -> Option<Sample> {
+    let measured = record.measured_peak().filter(|&m| m > 0)?;
+    let (components, source) = analytic::components(record);
+    Some(Sample {
+        group: GroupKey {
+            backend: record.backend.clone(),
+            device_kind: record.config.device.kind().to_string(),
+            qtype: record.profile.dominant_type.clone(),
+        },
+        shape: ShapeKey::of(&record.profile),
+        profile: record.profile.clone(),
+        config: record.config.clone(),
+        components,
+        source,
+        measured,
+        machine: record.machine.fingerprint.clone(),
+        commit: record.software.git_commit.clone(),
+        data_file: data_file.to_string(),
+    })
+}
+
+/// Reads every `*.jsonl` file of `dir` (sorted by name). A missing directory is an empty
+/// dataset, so the commands work before the first sweep.
+pub fn load_dir(dir: &Path) -> Result<Dataset> {
+    let mut ds = Dataset::default();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ds),
+        Err(e) => return Err(CalibrationError::io(dir, e)),
+    };
+    let mut paths = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(|e| CalibrationError::io(dir, e))?.path();
+        if path.extension().is_some_and(|x| x == "jsonl") {
+            paths.push(path);
+        }
+    }
+    paths.sort();
+    for path in paths {
+        let text = std::fs::read_to_string(&path).map_err(|e| CalibrationError::io(&path, e))?;
+        let (records, warnings) = parse_records(&path, &text)?;
+        let name = display_name(&path);
+        ds.warnings.extend(warnings);
+        let mut fallbacks = 0usize;
+        for r in &records {
+            if r.status != Status::Ok {
+                ds.not_ok += 1;
+                continue;
+            }
+            match sample_of(r, &name) {
+                Some(s) => {
+                    if let Source::Stored(_) = s.source {
+                        fallbacks += 1;
+                    }
+                    ds.samples.push(s);
+                }
+                None => ds.no_peak += 1,
+            }
+        }
+        if fallbacks > 0 {
+            ds.warnings.push(format!(
+                "{name}: {fallbacks} record(s) use the analytic prediction stored at \
+                 measurement time (the current predictor cannot recompute them)"
+            ));
+        }
+        ds.files.push(name);
+    }
+    Ok(ds)
+}
