@@ -4,12 +4,14 @@
 //! [`predictor::record::Record`]s to a JSON Lines store. Also: the machine fingerprint,
 //! sweeps over grids, and profiling of external engines (`exec`).
 
+pub mod child;
 pub mod error;
 pub mod filehash;
 pub mod gpu;
 pub mod isolate;
 pub mod machine;
 pub mod procfs;
+
 pub mod protocol;
 pub mod software;
 pub mod store;

@@ -1,0 +1,66 @@
+//! The `profiler` command: subcommands and dispatch.
+
+pub mod child;
+pub mod generate;
+pub mod synth;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Measures how much memory LLM inference really takes, in isolated child processes.
+#[derive(Debug, Parser)]
+#[command(name = "profiler", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do (default: `sweep` of the default suite).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a deterministic synthetic GGUF model.
+    Synth(synth::SynthArgs),
+    /// Load a model and generate tokens with the reference runtime.
+    Generate(generate::GenerateArgs),
+    /// Internal: one measured run in a fresh process (started by the profiler itself).
+    #[command(name = "__child", hide = true)]
+    Child(child::ChildArgs),
+}
+
+/// Makes candle's and rayon's global pools follow `MEMCAL_THREADS` (the runtime's own pool
+/// reads it directly), unless they were set explicitly. Called first in `main`, before any
+/// thread exists.
+pub fn threads_from_env() {
+    if let Ok(n) = std::env::var("MEMCAL_THREADS") {
+        if n.trim().parse::<usize>().is_ok_and(|n| n > 0) {
+            for var in ["CANDLE_NUM_THREADS", "RAYON_NUM_THREADS"] {
+                if std::env::var_os(var).is_none() {
+                    std::env::set_var(var, n.trim());
+                }
+            }
+        }
+    }
+}
+
+/// Parses the command line, runs it, and turns an error into a message and exit code 1.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Child(args)) => ExitCode::from(child::run(&args).clamp(0, 255) as u8),
+        Some(Command::Synth(args)) => report(synth::run(&args)),
+        Some(Command::Generate(args)) => report(generate::run(&args)),
+        None => ExitCode::SUCCESS,
+    }
+}
+
+/// Prints an error with its causes and returns exit code 1; success is 0.
+fn report(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
