@@ -19,9 +19,12 @@ pub mod error;
 pub mod estimate;
 pub mod ggml_type;
 pub mod gguf;
+pub mod hf_config;
+pub mod model;
 pub mod planner;
 pub mod profile;
 pub mod record;
+pub mod safetensors;
 pub mod table;
 pub mod table_set;
 

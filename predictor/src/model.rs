@@ -1,0 +1,759 @@
+//! Opens any model path (a `.gguf` file, a `.safetensors` file with its `config.json`, a
+//! `model.safetensors.index.json`, or a directory holding one of these) and builds its
+//! [`ModelProfile`]: shapes from the header keys or config.json, sizes from the tensor
+//! table, exact to the byte.
+//!
+//! BitNet SafeTensors checkpoints (`quantization_config.quant_method: "bitnet"`) store their
+//! ternary projections packed four weights per byte in U8 tensors. Those are reported under
+//! the type name [`PACKED_TERNARY`] with their stored bytes, and their elements counted as
+//! four weights per stored byte.
+
+use crate::error::{Error, Result};
+use crate::gguf::{GgufFile, Value};
+use crate::hf_config::HfConfig;
+use crate::profile::{Experts, ModelFormat, ModelProfile, TensorRole, TypeStats};
+use crate::safetensors::{Checkpoint, Dtype};
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// Largest training context accepted (2^24 tokens); larger values are treated as corrupt.
+pub const MAX_CTX: u64 = 1 << 24;
+/// `by_type` name of BitNet ternary weights packed four per byte in SafeTensors U8 tensors.
+pub const PACKED_TERNARY: &str = "U8_TERNARY";
+/// File name of a sharded SafeTensors index.
+pub const INDEX_NAME: &str = "model.safetensors.index.json";
+
+/// Builds the profile of the model at `path` (see the module docs for what it accepts).
+pub fn load_profile(path: &Path) -> Result<ModelProfile> {
+    let meta = fs::metadata(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let target = if meta.is_dir() {
+        find_in_dir(path)?
+    } else {
+        path.to_path_buf()
+    };
+    match kind_of(&target)? {
+        Kind::Gguf => profile_from_gguf(&GgufFile::open(&target)?),
+        Kind::SafeTensors => {
+            let ck = Checkpoint::open_file(&target)?;
+            profile_from_safetensors(&ck, &config_beside(&target)?)
+        }
+        Kind::Index => {
+            let ck = Checkpoint::open_index(&target)?;
+            profile_from_safetensors(&ck, &config_beside(&target)?)
+        }
+    }
+}
+
+/// What a model file is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Gguf,
+    SafeTensors,
+    Index,
+}
+
+/// Decides by name, then by the GGUF magic.
+fn kind_of(path: &Path) -> Result<Kind> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    if name.ends_with(".gguf") {
+        return Ok(Kind::Gguf);
+    }
+    if name.ends_with(".safetensors") {
+        return Ok(Kind::SafeTensors);
+    }
+    if name.ends_with(".index.json") {
+        return Ok(Kind::Index);
+    }
+    let mut magic = [0u8; 4];
+    let is_gguf = fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+        .is_ok()
+        && &magic == b"GGUF";
+    if is_gguf {
+        Ok(Kind::Gguf)
+    } else {
+        Err(Error::Unsupported {
+            path: path.to_path_buf(),
+            what: "not a model file: expected a .gguf file, a .safetensors file, a \
+                   model.safetensors.index.json or a directory holding one"
+                .to_string(),
+        })
+    }
+}
+
+/// The model file inside a directory: its single GGUF, else its SafeTensors index, else its
+/// single SafeTensors file.
+fn find_in_dir(dir: &Path) -> Result<PathBuf> {
+    let entries = fs::read_dir(dir).map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut gguf = Vec::new();
+    let mut st = Vec::new();
+    for e in entries.flatten() {
+        let p = e.path();
+        let n = e.file_name().to_string_lossy().to_ascii_lowercase();
+        if n.ends_with(".gguf") {
+            gguf.push(p);
+        } else if n.ends_with(".safetensors") {
+            st.push(p);
+        }
+    }
+    gguf.sort();
+    st.sort();
+    let several = |what: &str, files: &[PathBuf]| Error::Unsupported {
+        path: dir.to_path_buf(),
+        what: format!(
+            "the directory holds several {what} files ({}); name one",
+            files
+                .iter()
+                .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    match gguf.len() {
+        1 => return Ok(gguf.remove(0)),
+        n if n > 1 => return Err(several("GGUF", &gguf)),
+        _ => {}
+    }
+    let index = dir.join(INDEX_NAME);
+    if index.is_file() {
+        return Ok(index);
+    }
+    match st.len() {
+        1 => Ok(st.remove(0)),
+        0 => Err(Error::Unsupported {
+            path: dir.to_path_buf(),
+            what: "no .gguf, .safetensors or model.safetensors.index.json in the directory"
+                .to_string(),
+        }),
+        _ => Err(several("SafeTensors (and no index)", &st)),
+    }
+}
+
+/// The config.json in the same directory as `file`.
+fn config_beside(file: &Path) -> Result<HfConfig> {
+    let cfg = file.parent().unwrap_or(Path::new(".")).join("config.json");
+    if !cfg.is_file() {
+        return Err(Error::malformed(
+            file,
+            format!(
+                "no config.json beside it ({}): SafeTensors headers do not hold the model's shape",
+                cfg.display()
+            ),
+        ));
+    }
+    HfConfig::open(&cfg)
+}
+
+/// A short name for a profile: the file stem (or the directory name for an index).
+fn short_name(path: &Path) -> String {
+    let stem = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if stem.ends_with(".index.json") {
+        if let Some(dir) = path.parent().and_then(Path::file_name) {
+            return dir.to_string_lossy().into_owned();
+        }
+    }
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or(stem)
+}
+
+/// The transformer block a tensor belongs to: the number after a `blk`, `layers`, `layer`,
+/// `h`, `block` or `blocks` segment (`blk.3.attn_q.weight`, `model.layers.3.mlp...`).
+pub fn layer_index(name: &str) -> Option<usize> {
+    let mut parts = name.split('.');
+    while let Some(p) = parts.next() {
+        if matches!(p, "blk" | "layers" | "layer" | "h" | "block" | "blocks") {
+            if let Some(n) = parts.clone().next().and_then(|n| n.parse::<usize>().ok()) {
+                return Some(n);
+            }
+        }
+    }
+    None
+}
+
+/// Sums the tensor table into the profile's size fields.
+struct Sizes {
+    n_params: u64,
+    data_bytes: u64,
+    by_type: BTreeMap<String, TypeStats>,
+    by_role: BTreeMap<TensorRole, u64>,
+    layer_bytes: Vec<u64>,
+    largest_bytes: u64,
+    largest_elements: u64,
+    beyond: Vec<String>,
+}
+
+impl Sizes {
+    fn new(n_layers: u32) -> Sizes {
+        Sizes {
+            n_params: 0,
+            data_bytes: 0,
+            by_type: BTreeMap::new(),
+            by_role: BTreeMap::new(),
+            layer_bytes: vec![0; n_layers as usize],
+            largest_bytes: 0,
+            largest_elements: 0,
+            beyond: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, name: &str, type_name: &str, elements: u64, bytes: u64) {
+        self.n_params = self.n_params.saturating_add(elements);
+        self.data_bytes = self.data_bytes.saturating_add(bytes);
+        self.by_type
+            .entry(type_name.to_string())
+            .or_default()
+            .add(elements, bytes);
+        *self
+            .by_role
+            .entry(TensorRole::from_tensor_name(name))
+            .or_default() += bytes;
+        match layer_index(name) {
+            Some(l) if l < self.layer_bytes.len() => self.layer_bytes[l] += bytes,
+            Some(_) => self.beyond.push(name.to_string()),
+            None => {}
+        }
+        self.largest_bytes = self.largest_bytes.max(bytes);
+        self.largest_elements = self.largest_elements.max(elements);
+    }
+
+    /// The type holding the most bytes (ties: the first by name).
+    fn dominant(&self) -> String {
+        let mut best: Option<(&String, u64)> = None;
+        for (name, s) in &self.by_type {
+            if best.is_none_or(|(_, b)| s.bytes > b) {
+                best = Some((name, s.bytes));
+            }
+        }
+        best.map(|(n, _)| n.clone()).unwrap_or_default()
+    }
+
+    /// Notes about tensors outside the declared blocks and blocks without tensors.
+    fn notes(&self, notes: &mut Vec<String>) {
+        if let Some(first) = self.beyond.first() {
+            notes.push(format!(
+                "{} tensors belong to blocks beyond the declared {} (e.g. {first}); they count \
+                 in the totals but not in layer_bytes",
+                self.beyond.len(),
+                self.layer_bytes.len()
+            ));
+        }
+        let empty: Vec<usize> = (0..self.layer_bytes.len())
+            .filter(|&l| self.layer_bytes[l] == 0)
+            .collect();
+        if !empty.is_empty() && empty.len() < self.layer_bytes.len() {
+            notes.push(format!("blocks {empty:?} have no tensors"));
+        } else if !empty.is_empty() {
+            notes.push("no tensor names carry a block number".to_string());
+        }
+    }
+}
+
+/// The shape fields shared by both formats, checked for sanity.
+struct Shape {
+    arch: String,
+    n_layers: u32,
+    hidden: u64,
+    n_heads: u32,
+    n_kv_heads: Vec<u32>,
+    head_dim_k: u32,
+    head_dim_v: u32,
+    ffn: u64,
+    vocab: u64,
+    ctx_train: u64,
+    tied: bool,
+    sliding_window: Option<u64>,
+    sliding_layers: Vec<bool>,
+    experts: Option<Experts>,
+}
+
+/// Assembles a profile.
+fn assemble(
+    path: &Path,
+    format: ModelFormat,
+    s: Shape,
+    sizes: Sizes,
+    file_bytes: u64,
+    mut notes: Vec<String>,
+) -> ModelProfile {
+    sizes.notes(&mut notes);
+    ModelProfile {
+        name: short_name(path),
+        format,
+        architecture: s.arch,
+        n_layers: s.n_layers,
+        hidden: s.hidden,
+        n_heads: s.n_heads,
+        n_kv_heads: s.n_kv_heads,
+        head_dim_k: s.head_dim_k,
+        head_dim_v: s.head_dim_v,
+        ffn: s.ffn,
+        vocab: s.vocab,
+        ctx_train: s.ctx_train,
+        tied_embeddings: s.tied,
+        sliding_window: s.sliding_window,
+        sliding_layers: s.sliding_layers,
+        experts: s.experts,
+        n_params: sizes.n_params,
+        tensor_data_bytes: sizes.data_bytes,
+        file_bytes,
+        dominant_type: sizes.dominant(),
+        by_type: sizes.by_type,
+        by_role: sizes.by_role,
+        layer_bytes: sizes.layer_bytes,
+        largest_tensor_bytes: sizes.largest_bytes,
+        largest_tensor_elements: sizes.largest_elements,
+        notes,
+    }
+}
+
+/// Rejects a layer count the tensor table cannot back (also bounds the per-layer vectors).
+fn check_layers(path: &Path, n_layers: u64, n_tensors: usize) -> Result<u32> {
+    if n_layers == 0 {
+        return Err(Error::malformed(
+            path,
+            "the model declares 0 transformer blocks",
+        ));
+    }
+    if n_layers > n_tensors as u64 {
+        return Err(Error::malformed(
+            path,
+            format!(
+                "the model declares {n_layers} blocks but the file holds only {n_tensors} tensors"
+            ),
+        ));
+    }
+    u32::try_from(n_layers)
+        .map_err(|_| Error::malformed(path, format!("{n_layers} blocks is out of range")))
+}
+
+/// Rejects an absurd training context.
+fn check_ctx(path: &Path, key: &str, ctx: u64) -> Result<u64> {
+    if ctx > MAX_CTX {
+        return Err(Error::malformed(
+            path,
+            format!("{key} is {ctx}, beyond the {MAX_CTX} tokens any model is trained for"),
+        ));
+    }
+    Ok(ctx)
+}
+
+/// Reads GGUF keys of the file's architecture with type checks.
+struct ArchKeys<'a> {
+    g: &'a GgufFile,
+    arch: &'a str,
+}
+
+impl ArchKeys<'_> {
+    fn key(&self, suffix: &str) -> String {
+        format!("{}.{suffix}", self.arch)
+    }
+
+    fn wrong(&self, suffix: &str, want: &str, v: &Value) -> Error {
+        Error::malformed(
+            &self.g.path,
+            format!(
+                "{} must be {want}, found a {} ({v})",
+                self.key(suffix),
+                v.value_type()
+            ),
+        )
+    }
+
+    /// A scalar integer key.
+    fn uint(&self, suffix: &str) -> Result<Option<u64>> {
+        match self.g.get(&self.key(suffix)) {
+            None => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| self.wrong(suffix, "a non-negative integer", v)),
+        }
+    }
+
+    /// A key that is a scalar or one integer per layer (`n_layers` long).
+    fn per_layer(&self, suffix: &str, n_layers: u32) -> Result<Option<Vec<u64>>> {
+        let Some(v) = self.g.get(&self.key(suffix)) else {
+            return Ok(None);
+        };
+        if let Some(x) = v.as_u64() {
+            return Ok(Some(vec![x; n_layers as usize]));
+        }
+        let arr = v
+            .as_array()
+            .ok_or_else(|| self.wrong(suffix, "an integer or an array of integers", v))?;
+        if arr.len() != n_layers as u64 {
+            return Err(Error::malformed(
+                &self.g.path,
+                format!(
+                    "{} has {} entries for {n_layers} blocks",
+                    self.key(suffix),
+                    arr.len()
+                ),
+            ));
+        }
+        arr.to_u64_vec()
+            .map(Some)
+            .ok_or_else(|| self.wrong(suffix, "an array of non-negative integers", v))
+    }
+}
+
+fn to_u32(path: &Path, what: &str, v: u64) -> Result<u32> {
+    u32::try_from(v).map_err(|_| Error::malformed(path, format!("{what} = {v} is out of range")))
+}
+
+/// The profile of a parsed GGUF header.
+pub fn profile_from_gguf(g: &GgufFile) -> Result<ModelProfile> {
+    let path = g.path.as_path();
+    let arch = g
+        .architecture()
+        .ok_or_else(|| Error::malformed(path, "no general.architecture key: not a model file"))?;
+    let k = ArchKeys { g, arch };
+    let mut notes: Vec<String> = g.type_notes().to_vec();
+
+    let n_layers = match k.uint("block_count")? {
+        Some(n) => n,
+        None => {
+            let n = g
+                .tensors
+                .iter()
+                .filter_map(|t| layer_index(&t.name))
+                .max()
+                .map_or(0, |m| m as u64 + 1);
+            notes.push(format!(
+                "no {arch}.block_count key: {n} blocks counted from tensor names"
+            ));
+            n
+        }
+    };
+    let n_layers = check_layers(path, n_layers, g.tensors.len())?;
+
+    let embd = g.tensor("token_embd.weight");
+    let hidden = match (k.uint("embedding_length")?, embd) {
+        (Some(h), _) => h,
+        (None, Some(t)) => {
+            notes.push(format!(
+                "no {arch}.embedding_length: width taken from token_embd"
+            ));
+            t.dims.first().copied().unwrap_or(0)
+        }
+        (None, None) => {
+            return Err(Error::malformed(
+                path,
+                format!("missing {arch}.embedding_length"),
+            ))
+        }
+    };
+    if hidden == 0 {
+        return Err(Error::malformed(
+            path,
+            format!("{arch}.embedding_length is 0"),
+        ));
+    }
+
+    let heads = k
+        .per_layer("attention.head_count", n_layers)?
+        .ok_or_else(|| Error::malformed(path, format!("missing {arch}.attention.head_count")))?;
+    let n_heads = heads.iter().copied().max().unwrap_or(0);
+    if n_heads == 0 {
+        return Err(Error::malformed(
+            path,
+            format!("{arch}.attention.head_count is 0"),
+        ));
+    }
+    if heads.iter().any(|&h| h != n_heads) {
+        notes.push(format!(
+            "query heads vary per block ({}..{n_heads}); the largest is used",
+            heads.iter().min().copied().unwrap_or(0)
+        ));
+    }
+    let n_heads = to_u32(path, "attention.head_count", n_heads)?;
+    let kv = match k.per_layer("attention.head_count_kv", n_layers)? {
+        Some(kv) => kv,
+        None => heads.clone(),
+    };
+    if kv.iter().all(|&h| h == 0) {
+        return Err(Error::malformed(
+            path,
+            format!("{arch}.attention.head_count_kv is 0 for every block"),
+        ));
+    }
+    let n_kv_heads = kv
+        .iter()
+        .map(|&h| to_u32(path, "attention.head_count_kv", h))
+        .collect::<Result<Vec<u32>>>()?;
+
+    let head_dim_k = match k.uint("attention.key_length")? {
+        Some(0) => {
+            return Err(Error::malformed(
+                path,
+                format!("{arch}.attention.key_length is 0"),
+            ))
+        }
+        Some(d) => d,
+        None => {
+            if hidden % n_heads as u64 != 0 {
+                return Err(Error::malformed(
+                    path,
+                    format!(
+                        "embedding_length {hidden} is not divisible by head_count {n_heads} \
+                         and attention.key_length is absent"
+                    ),
+                ));
+            }
+            hidden / n_heads as u64
+        }
+    };
+    let head_dim_k = to_u32(path, "attention.key_length", head_dim_k)?;
+    let head_dim_v = match k.uint("attention.value_length")? {
+        Some(0) => {
+            return Err(Error::malformed(
+                path,
+                format!("{arch}.attention.value_length is 0"),
+            ))
+        }
+        Some(d) => to_u32(path, "attention.value_length", d)?,
+        None => head_dim_k,
+    };
+
+    let experts = match k.uint("expert_count")?.filter(|&n| n > 0) {
+        None => None,
+        Some(total) => {
+            let active = k.uint("expert_used_count")?.unwrap_or(0);
+            if active == 0 || active > total {
+                notes.push(format!(
+                    "{arch}.expert_used_count is {active} for {total} experts"
+                ));
+            }
+            Some(Experts {
+                total: to_u32(path, "expert_count", total)?,
+                active: to_u32(path, "expert_used_count", active)?,
+            })
+        }
+    };
+    let expert_ffn = if experts.is_some() {
+        k.uint("expert_feed_forward_length")?
+    } else {
+        None
+    };
+    let ffn = match (expert_ffn, k.per_layer("feed_forward_length", n_layers)?) {
+        (Some(f), _) => f,
+        (None, Some(f)) => f.into_iter().max().unwrap_or(0),
+        (None, None) => {
+            let from_tensor = g
+                .tensor("blk.0.ffn_up.weight")
+                .and_then(|t| t.dims.get(1).copied());
+            notes.push(format!(
+                "no {arch}.feed_forward_length{}",
+                if from_tensor.is_some() {
+                    ": taken from blk.0.ffn_up"
+                } else {
+                    ""
+                }
+            ));
+            from_tensor.unwrap_or(0)
+        }
+    };
+
+    let vocab = match k.uint("vocab_size")? {
+        Some(v) => v,
+        None => match g.get("tokenizer.ggml.tokens").and_then(Value::as_array) {
+            Some(tokens) => tokens.len(),
+            None => embd.and_then(|t| t.dims.get(1).copied()).unwrap_or(0),
+        },
+    };
+    let ctx_train = match k.uint("context_length")? {
+        Some(c) => check_ctx(path, &k.key("context_length"), c)?,
+        None => {
+            notes.push(format!(
+                "no {arch}.context_length: training context unknown"
+            ));
+            0
+        }
+    };
+    let sliding_window = k.uint("attention.sliding_window")?.filter(|&w| w > 0);
+    let sliding_layers = gguf_sliding_layers(&k, n_layers, sliding_window, &mut notes)?;
+    let tied = g.tensor("output.weight").is_none();
+
+    let mut sizes = Sizes::new(n_layers);
+    for t in &g.tensors {
+        sizes.add(&t.name, t.ggml_type.name(), t.n_elements(), t.nbytes);
+    }
+    let shape = Shape {
+        arch: arch.to_string(),
+        n_layers,
+        hidden,
+        n_heads,
+        n_kv_heads,
+        head_dim_k,
+        head_dim_v,
+        ffn,
+        vocab,
+        ctx_train,
+        tied,
+        sliding_window,
+        sliding_layers,
+        experts,
+    };
+    Ok(assemble(
+        path,
+        ModelFormat::Gguf,
+        shape,
+        sizes,
+        g.file_bytes,
+        notes,
+    ))
+}
+
+/// Sliding layers of a GGUF: `attention.sliding_window_pattern` (a bool per block, or N:
+/// every N-th block is global), else the family's layout (gemma2 alternates, gemma3 uses 6).
+fn gguf_sliding_layers(
+    k: &ArchKeys,
+    n_layers: u32,
+    window: Option<u64>,
+    notes: &mut Vec<String>,
+) -> Result<Vec<bool>> {
+    let n = n_layers as usize;
+    let key = "attention.sliding_window_pattern";
+    if window.is_none() {
+        return Ok(Vec::new());
+    }
+    let pattern = match k.g.get(&k.key(key)) {
+        Some(Value::Array(a)) if a.elem_type() == crate::gguf::ValueType::Bool => {
+            if a.len() != n as u64 {
+                return Err(Error::malformed(
+                    &k.g.path,
+                    format!("{} has {} entries for {n} blocks", k.key(key), a.len()),
+                ));
+            }
+            return Ok(a.iter().map(|v| v.as_bool().unwrap_or(false)).collect());
+        }
+        Some(v) => Some(
+            v.as_u64()
+                .filter(|&p| p > 0)
+                .ok_or_else(|| k.wrong(key, "a positive integer or a bool per block", v))?,
+        ),
+        None => match k.arch {
+            "gemma2" => {
+                notes.push("gemma2: even blocks use the sliding window".to_string());
+                return Ok((0..n).map(|i| i % 2 == 0).collect());
+            }
+            "gemma3" => {
+                notes.push("gemma3: every 6th block is global (llama.cpp's pattern)".to_string());
+                Some(6)
+            }
+            _ => None,
+        },
+    };
+    Ok(match pattern {
+        Some(p) => (0..n as u64).map(|i| (i + 1) % p != 0).collect(),
+        None => Vec::new(),
+    })
+}
+
+/// The profile of a SafeTensors checkpoint with its config.json.
+pub fn profile_from_safetensors(ck: &Checkpoint, cfg: &HfConfig) -> Result<ModelProfile> {
+    let path = ck.path.as_path();
+    let n_tensors = ck.shards.iter().map(|s| s.tensors.len()).sum();
+    let n_layers = check_layers(path, cfg.n_layers.into(), n_tensors)?;
+    let mut notes = cfg.notes.clone();
+    notes.extend(ck.notes.iter().cloned());
+    let packed = cfg.is_bitnet_packed();
+    let mut sizes = Sizes::new(n_layers);
+    let mut lm_head = false;
+    let mut embed_rows = None;
+    let mut up_rows = None;
+    for t in ck.tensors() {
+        let (ty, elements) = if packed && t.dtype == Dtype::U8 {
+            (PACKED_TERNARY, t.n_elements().saturating_mul(4))
+        } else {
+            (t.dtype.name(), t.n_elements())
+        };
+        sizes.add(&t.name, ty, elements, t.nbytes());
+        lm_head |= t.name.ends_with("lm_head.weight");
+        if t.name.ends_with("embed_tokens.weight") || t.name.ends_with("wte.weight") {
+            embed_rows = t.shape.first().copied();
+        }
+        if up_rows.is_none() && t.name.ends_with("mlp.up_proj.weight") {
+            up_rows = t.shape.first().copied();
+        }
+    }
+    if packed {
+        notes.push(format!(
+            "BitNet checkpoint: U8 tensors hold 4 ternary weights per byte (listed as {PACKED_TERNARY})"
+        ));
+    }
+    if cfg.tie_word_embeddings == Some(false) && !lm_head {
+        notes.push(
+            "config.json says tie_word_embeddings=false but there is no lm_head.weight".to_string(),
+        );
+    }
+    let ffn = match (
+        cfg.n_experts,
+        cfg.moe_intermediate_size,
+        cfg.intermediate_size,
+    ) {
+        (Some(_), Some(f), _) => f,
+        (_, _, Some(f)) => f,
+        _ => {
+            notes.push("config.json has no intermediate_size".to_string());
+            up_rows.unwrap_or(0)
+        }
+    };
+    let vocab = cfg.vocab.or(embed_rows).unwrap_or(0);
+    let ctx_train = match cfg.max_position_embeddings {
+        Some(c) => check_ctx(&cfg.path, "max_position_embeddings", c)?,
+        None => {
+            notes.push(
+                "config.json has no max_position_embeddings: training context unknown".to_string(),
+            );
+            0
+        }
+    };
+    let experts = cfg.n_experts.map(|total| Experts {
+        total,
+        active: cfg.n_experts_used.unwrap_or(0),
+    });
+    let arch = cfg
+        .model_type
+        .clone()
+        .or_else(|| cfg.architectures.first().cloned())
+        .unwrap_or_else(|| "unknown".to_string());
+    let shape = Shape {
+        arch,
+        n_layers,
+        hidden: cfg.hidden,
+        n_heads: cfg.n_heads,
+        n_kv_heads: cfg.n_kv_heads.clone(),
+        head_dim_k: cfg.head_dim,
+        head_dim_v: cfg.head_dim,
+        ffn,
+        vocab,
+        ctx_train,
+        tied: !lm_head,
+        sliding_window: cfg.sliding_window,
+        sliding_layers: cfg.sliding_layers.clone(),
+        experts,
+    };
+    Ok(assemble(
+        path,
+        ModelFormat::Safetensors,
+        shape,
+        sizes,
+        ck.file_bytes(),
+        notes,
+    ))
+}
