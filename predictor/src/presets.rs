@@ -1,0 +1,401 @@
+//! Built-in shapes of well-known models, so a user can ask without the file.
+//!
+//! A preset builds the GGUF header the model's usual conversion would have (tensor names,
+//! shapes and types; no tokenizer, no data) and reads it with the same reader as a real
+//! file, so a preset's profile is exactly what `predictor inspect` would report for that
+//! conversion. Weight types follow the usual converters: BitNet models keep F16 token
+//! embeddings (and output), F32 norms and ternary projections; other models use the chosen
+//! type for every matrix and F32 for norms and biases. Where a type cannot hold a tensor
+//! (a row width that is not a multiple of its block, as llama.cpp also finds), the tensor
+//! falls back to Q8_0, or F16 when even that does not fit, as llama.cpp's quantizer does.
+
+use crate::error::{Error, Result};
+use crate::ggml_type::GgmlType;
+use crate::gguf::writer::GgufWriter;
+use crate::gguf::GgufFile;
+use crate::profile::ModelProfile;
+use serde::Serialize;
+use std::path::Path;
+
+/// One model shape.
+#[derive(Debug, Clone, Serialize)]
+pub struct Preset {
+    /// Name used with `--preset`.
+    pub name: String,
+    /// GGUF architecture name.
+    pub arch: &'static str,
+    /// Transformer blocks.
+    pub layers: u32,
+    /// Embedding width.
+    pub hidden: u64,
+    /// Query heads.
+    pub heads: u32,
+    /// KV heads.
+    pub kv_heads: u32,
+    /// Per-head width.
+    pub head_dim: u32,
+    /// Feed-forward width.
+    pub ffn: u64,
+    /// Vocabulary.
+    pub vocab: u64,
+    /// Trained context.
+    pub ctx: u64,
+    /// Output projection tied to the embedding.
+    pub tied: bool,
+    /// Weight type of the projections unless `NAME:TYPE` says otherwise.
+    pub default_type: &'static str,
+    /// q/k/v biases (Qwen2).
+    pub qkv_bias: bool,
+    /// Where the shape comes from.
+    pub source: &'static str,
+}
+
+/// One row of the preset table: (name, arch, layers, hidden, heads, kv heads, head_dim,
+/// ffn, vocab, trained context, tied, default type, qkv bias, source).
+type Row = (
+    &'static str,
+    &'static str,
+    u32,
+    u64,
+    u32,
+    u32,
+    u32,
+    u64,
+    u64,
+    u64,
+    bool,
+    &'static str,
+    bool,
+    &'static str,
+);
+
+const TABLE: [Row; 11] = [
+    (
+        "bitnet-b1.58-2b-4t",
+        "bitnet-b1.58",
+        30,
+        2560,
+        20,
+        5,
+        128,
+        6912,
+        128256,
+        4096,
+        true,
+        "I2_S",
+        false,
+        "microsoft/bitnet-b1.58-2B-4T config.json",
+    ),
+    (
+        "bitnet-b1.58-large",
+        "bitnet",
+        24,
+        1536,
+        16,
+        16,
+        96,
+        4096,
+        32002,
+        2048,
+        true,
+        "I2_S",
+        false,
+        "1bitLLM/bitnet_b1_58-large config.json",
+    ),
+    (
+        "bitnet-b1.58-3b",
+        "bitnet",
+        26,
+        3200,
+        32,
+        32,
+        100,
+        8640,
+        32002,
+        2048,
+        true,
+        "I2_S",
+        false,
+        "1bitLLM/bitnet_b1_58-3B config.json",
+    ),
+    (
+        "llama3-8b-1.58",
+        "llama",
+        32,
+        4096,
+        32,
+        8,
+        128,
+        14336,
+        128256,
+        8192,
+        false,
+        "I2_S",
+        false,
+        "HF1BitLLM/Llama3-8B-1.58-100B-tokens config.json",
+    ),
+    (
+        "falcon3-3b-1.58bit",
+        "llama",
+        22,
+        3072,
+        12,
+        4,
+        256,
+        9216,
+        131072,
+        32768,
+        false,
+        "I2_S",
+        false,
+        "tiiuae/Falcon3-3B-Instruct-1.58bit config.json",
+    ),
+    (
+        "falcon3-7b-1.58bit",
+        "llama",
+        28,
+        3072,
+        12,
+        4,
+        256,
+        23040,
+        131072,
+        32768,
+        false,
+        "I2_S",
+        false,
+        "tiiuae/Falcon3-7B-Instruct-1.58bit config.json",
+    ),
+    (
+        "llama-3.2-1b",
+        "llama",
+        16,
+        2048,
+        32,
+        8,
+        64,
+        8192,
+        128256,
+        131072,
+        true,
+        "Q4_0",
+        false,
+        "meta-llama/Llama-3.2-1B config.json",
+    ),
+    (
+        "llama-3.1-8b",
+        "llama",
+        32,
+        4096,
+        32,
+        8,
+        128,
+        14336,
+        128256,
+        131072,
+        false,
+        "Q4_0",
+        false,
+        "meta-llama/Llama-3.1-8B config.json",
+    ),
+    (
+        "mistral-7b-v0.3",
+        "llama",
+        32,
+        4096,
+        32,
+        8,
+        128,
+        14336,
+        32768,
+        32768,
+        false,
+        "Q4_0",
+        false,
+        "mistralai/Mistral-7B-v0.3 config.json",
+    ),
+    (
+        "qwen2.5-7b",
+        "qwen2",
+        28,
+        3584,
+        28,
+        4,
+        128,
+        18944,
+        152064,
+        32768,
+        false,
+        "Q4_0",
+        true,
+        "Qwen/Qwen2.5-7B config.json",
+    ),
+    (
+        "llama-3.1-70b",
+        "llama",
+        80,
+        8192,
+        64,
+        8,
+        128,
+        28672,
+        128256,
+        131072,
+        false,
+        "Q4_0",
+        false,
+        "meta-llama/Llama-3.1-70B config.json",
+    ),
+];
+
+/// Every preset, in display order.
+pub fn all() -> Vec<Preset> {
+    TABLE
+        .iter()
+        .map(
+            |&(
+                name,
+                arch,
+                layers,
+                hidden,
+                heads,
+                kv_heads,
+                head_dim,
+                ffn,
+                vocab,
+                ctx,
+                tied,
+                default_type,
+                qkv_bias,
+                source,
+            )| Preset {
+                name: name.to_string(),
+                arch,
+                layers,
+                hidden,
+                heads,
+                kv_heads,
+                head_dim,
+                ffn,
+                vocab,
+                ctx,
+                tied,
+                default_type,
+                qkv_bias,
+                source,
+            },
+        )
+        .collect()
+}
+
+/// The preset of `spec` (`NAME` or `NAME:TYPE`, case-insensitive) and its weight type.
+pub fn find(spec: &str) -> Result<(Preset, GgmlType)> {
+    let (name, ty) = match spec.split_once(':') {
+        Some((n, t)) => (n, Some(t)),
+        None => (spec, None),
+    };
+    let preset = all()
+        .into_iter()
+        .find(|p| p.name.eq_ignore_ascii_case(name.trim()))
+        .ok_or_else(|| Error::UnknownPreset(spec.to_string()))?;
+    let ty_name = ty.unwrap_or(preset.default_type);
+    let ty = GgmlType::from_name(ty_name.trim())
+        .filter(|t| *t != GgmlType::I8S)
+        .ok_or_else(|| {
+            Error::InvalidConfig(format!("preset {spec:?}: unknown weight type {ty_name:?}"))
+        })?;
+    Ok((preset, ty))
+}
+
+/// The type a tensor of row width `ne0` is stored in when `wanted` cannot hold it.
+fn storable(wanted: GgmlType, dims: &[u64]) -> GgmlType {
+    [wanted, GgmlType::Q8_0, GgmlType::F16]
+        .into_iter()
+        .find(|t| t.nbytes(dims).is_some())
+        .unwrap_or(GgmlType::F32)
+}
+
+/// The GGUF header a conversion of `preset` with projections in `ty` would have.
+pub fn header(preset: &Preset, ty: GgmlType) -> Result<GgufWriter> {
+    let p = preset;
+    let err = |e: crate::gguf::writer::WriteError| {
+        Error::InvalidConfig(format!("preset {}: {e}", p.name))
+    };
+    let bitnet = ty.is_bitnet();
+    let mut w = GgufWriter::new();
+    let a = p.arch;
+    w.add_string("general.architecture", a).map_err(err)?;
+    w.add_string("general.name", &p.name).map_err(err)?;
+    w.add_u32(&format!("{a}.block_count"), p.layers)
+        .map_err(err)?;
+    w.add_u64(&format!("{a}.context_length"), p.ctx)
+        .map_err(err)?;
+    w.add_u64(&format!("{a}.embedding_length"), p.hidden)
+        .map_err(err)?;
+    w.add_u64(&format!("{a}.feed_forward_length"), p.ffn)
+        .map_err(err)?;
+    w.add_u32(&format!("{a}.attention.head_count"), p.heads)
+        .map_err(err)?;
+    w.add_u32(&format!("{a}.attention.head_count_kv"), p.kv_heads)
+        .map_err(err)?;
+    w.add_u32(&format!("{a}.attention.key_length"), p.head_dim)
+        .map_err(err)?;
+    w.add_u32(&format!("{a}.attention.value_length"), p.head_dim)
+        .map_err(err)?;
+    w.add_u64(&format!("{a}.vocab_size"), p.vocab)
+        .map_err(err)?;
+
+    let (h, f, v) = (p.hidden, p.ffn, p.vocab);
+    let q = p.heads as u64 * p.head_dim as u64;
+    let kv = p.kv_heads as u64 * p.head_dim as u64;
+    let embed_ty = if bitnet { GgmlType::F16 } else { ty };
+    let mut t = |name: &str, dims: &[u64], want: GgmlType| -> Result<()> {
+        w.add_tensor_info(name, dims, storable(want, dims))
+            .map(|_| ())
+            .map_err(err)
+    };
+    t("token_embd.weight", &[h, v], embed_ty)?;
+    for l in 0..p.layers {
+        let n = |s: &str| format!("blk.{l}.{s}");
+        t(&n("attn_norm.weight"), &[h], GgmlType::F32)?;
+        t(&n("attn_q.weight"), &[h, q], ty)?;
+        t(&n("attn_k.weight"), &[h, kv], ty)?;
+        t(&n("attn_v.weight"), &[h, kv], ty)?;
+        if p.qkv_bias {
+            t(&n("attn_q.bias"), &[q], GgmlType::F32)?;
+            t(&n("attn_k.bias"), &[kv], GgmlType::F32)?;
+            t(&n("attn_v.bias"), &[kv], GgmlType::F32)?;
+        }
+        t(&n("attn_output.weight"), &[q, h], ty)?;
+        t(&n("ffn_norm.weight"), &[h], GgmlType::F32)?;
+        t(&n("ffn_gate.weight"), &[h, f], ty)?;
+        t(&n("ffn_up.weight"), &[h, f], ty)?;
+        t(&n("ffn_down.weight"), &[f, h], ty)?;
+        if bitnet {
+            t(&n("attn_sub_norm.weight"), &[h], GgmlType::F32)?;
+            t(&n("ffn_sub_norm.weight"), &[f], GgmlType::F32)?;
+        }
+    }
+    t("output_norm.weight", &[h], GgmlType::F32)?;
+    if !p.tied {
+        t("output.weight", &[h, v], embed_ty)?;
+    }
+    Ok(w)
+}
+
+/// The profile of preset `spec` (`NAME` or `NAME:TYPE`).
+pub fn profile(spec: &str) -> Result<ModelProfile> {
+    let (preset, ty) = find(spec)?;
+    let w = header(&preset, ty)?;
+    let map =
+        |e: crate::gguf::writer::WriteError| Error::InvalidConfig(format!("preset {spec}: {e}"));
+    let bytes = w.header_bytes().map_err(map)?;
+    let (_, data_len) = w.layout().map_err(map)?;
+    let label = format!("preset:{}:{}", preset.name, ty.name());
+    let file = GgufFile::parse(Path::new(&label), &bytes, bytes.len() as u64 + data_len)?;
+    let mut profile = crate::model::profile_from_gguf(&file)?;
+    profile.name = format!("{}:{}", preset.name, ty.name());
+    profile.format = crate::profile::ModelFormat::Preset;
+    profile.file_bytes = 0;
+    Ok(profile)
+}
