@@ -1,12 +1,14 @@
 //! Weight matrices as the runtime holds them, and `y = x W^T` on each kind.
 //!
 //! - classic ggml types (F32, F16, BF16, Q4_0 ... Q6_K) are candle [`QTensor`]s holding the
-//!   stored blocks; their matmul calls candle's `k_quants::matmul` on those blocks directly.
+//!   stored blocks; quantized types multiply through candle's `k_quants::matmul` on those
+//!   blocks directly, float types through [`crate::runtime::dense`] (f32 activations).
 //!   That skips `QMatMul` (which dequantizes F32/F16/BF16 weights to f32 tensors at load) and
 //!   the `QTensor` custom op (whose x86 path keeps a second, repacked copy of Q4_K/Q8_0
 //!   weights), so resident bytes stay equal to the file's tensor bytes.
 //! - I2_S and TL2 stay packed ([`crate::runtime::ternary`]).
 
+use crate::runtime::dense;
 use crate::runtime::error::{Result, RuntimeError};
 use crate::runtime::ternary::{self, i2s::I2sMatrix, tl2::Tl2Matrix, QuantizedActs, TernaryRows};
 use candle_core::quantized::{k_quants, GgmlDType, QStorage, QTensor};
@@ -169,6 +171,13 @@ impl ClassicMatrix {
     /// `x` (`m x cols`) times the transpose: `m x rows`.
     fn forward(&self, x: &[f32], m: usize) -> Result<Vec<f32>> {
         let data = self.q.data()?;
+        let (n, k) = (self.rows, self.cols);
+        match self.dtype {
+            GgmlDType::F16 => return Ok(dense::matmul_f16(as_blocks(&data)?, n, k, x, m)),
+            GgmlDType::BF16 => return Ok(dense::matmul_bf16(as_blocks(&data)?, n, k, x, m)),
+            GgmlDType::F32 => return Ok(dense::matmul_f32(as_blocks(&data)?, n, k, x, m)),
+            _ => {}
+        }
         let mut out = vec![0f32; m * self.rows];
         with_block_type!(self.dtype, T => {
             let blocks = as_blocks::<T>(&data)?;

@@ -53,6 +53,7 @@
 //! `MEMCAL_THREADS`); candle's matmuls on candle's pool (`CANDLE_NUM_THREADS`).
 
 pub mod attention;
+pub mod dense;
 pub mod error;
 pub mod hparams;
 pub mod kv_cache;
@@ -60,6 +61,7 @@ pub mod loader;
 pub mod matrix;
 pub mod model;
 pub mod ops;
+pub mod parallel;
 pub mod reference;
 pub mod ternary;
 pub mod threads;

@@ -10,7 +10,7 @@
 pub mod i2s;
 pub mod tl2;
 
-use crate::runtime::pool;
+use crate::runtime::parallel::matmul_by_rows;
 
 /// Activations quantized to int8, one scale per row.
 #[derive(Debug, Clone, Default)]
@@ -103,47 +103,22 @@ pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
     dot_i8_generic(a, b)
 }
 
-/// Raw output pointer shared by the workers; each writes a disjoint set of elements.
-#[derive(Clone, Copy)]
-struct OutPtr(*mut f32);
-// SAFETY: workers write disjoint indices (distinct weight rows), see `matmul`.
-unsafe impl Send for OutPtr {}
-unsafe impl Sync for OutPtr {}
-
-/// Weight rows handled by one task.
-const ROWS_PER_TASK: usize = 16;
-
 /// `y = x W^T` for a packed ternary `W` (`M x K`) and quantized activations (`rows x K`):
 /// returns `rows x M` f32. Parallel over weight rows on the runtime's pool.
 pub fn matmul(w: &dyn TernaryRows, acts: &QuantizedActs) -> Vec<f32> {
-    use rayon::prelude::*;
-    let (m, k, rows) = (w.rows(), w.cols(), acts.rows());
-    let mut out = vec![0f32; rows * m];
-    if m == 0 || rows == 0 {
-        return out;
-    }
-    let wscale = w.scale();
-    let ptr = OutPtr(out.as_mut_ptr());
-    let tasks = m.div_ceil(ROWS_PER_TASK);
-    pool().install(|| {
-        (0..tasks).into_par_iter().for_each_init(
-            || vec![0i8; k],
-            |buf, t| {
-                let p = ptr;
-                for r in t * ROWS_PER_TASK..((t + 1) * ROWS_PER_TASK).min(m) {
-                    w.unpack_row(r, buf);
-                    for i in 0..rows {
-                        let qa = &acts.q[i * k..(i + 1) * k];
-                        let d = dot_i8(buf, qa) as f32 / acts.scale[i] * wscale;
-                        // SAFETY: i < rows and r < m, so the index is inside `out`; each
-                        // (i, r) is written by exactly one task (the one owning row r).
-                        unsafe { *p.0.add(i * m + r) = d };
-                    }
-                }
-            },
-        );
-    });
-    out
+    let (k, wscale) = (w.cols(), w.scale());
+    matmul_by_rows(
+        w.rows(),
+        acts.rows(),
+        || vec![0i8; k],
+        |buf, r, col| {
+            w.unpack_row(r, buf);
+            for (i, c) in col.iter_mut().enumerate() {
+                let qa = &acts.q[i * k..(i + 1) * k];
+                *c = dot_i8(buf, qa) as f32 / acts.scale[i] * wscale;
+            }
+        },
+    )
 }
 
 /// Dequantizes a whole ternary matrix to f32 (`M x K`, codes times the scale): for the
