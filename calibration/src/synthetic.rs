@@ -115,6 +115,7 @@ pub fn synthetic_profile(shape: usize, qtype: &str) -> ModelProfile {
         layer_bytes: vec![layer; n_layers as usize],
         largest_tensor_bytes: embd.max(bytes(hidden * ffn, bpw)),
         largest_tensor_elements: (vocab * hidden).max(hidden * ffn),
+        sequential_load_peak_bytes: 0,
         notes: Vec::new(),
     }
 }

@@ -18,20 +18,34 @@ pub struct BackendModel {
     /// machine's core count, so that an estimate is the same wherever it is computed;
     /// calibration fits the real figure per machine class.
     pub host_base_bytes: u64,
-    /// Whether loading keeps one transient copy of a tensor beside its final storage.
+    /// Whether loading reads each tensor into a buffer and converts it, briefly holding
+    /// two copies (see `ModelProfile::sequential_load_peak_bytes`).
     pub load_transient_copy: bool,
-    /// f32 copies of the attention scores `batch x heads x ubatch x kv_len` live at the
-    /// peak of a prefill step (scores, masked scores, softmax output).
+    /// f32 vectors of width `hidden` per step row that live through the whole step
+    /// (the residual stream).
+    pub residual_vectors: u32,
+    /// f32 vectors of width `hidden` per row live at the attention peak besides the
+    /// residual (the output projection's result while the attention output is live).
+    pub attn_hidden_vectors: u32,
+    /// f32 vectors of width `heads x head_dim` per row live at the attention peak (q and the
+    /// attention output).
+    pub attn_q_vectors: u32,
+    /// f32 copies of the attention scores, `rows x heads x kv_len`, live at the peak.
     pub score_copies: u32,
-    /// f32 copies of the whole K and V of one layer materialised for the attention matmul
-    /// (dtype conversion of the cache view, GQA head expansion).
+    /// f32 copies of one layer's whole K and V, `batch x heads x kv_len x head_dim` each,
+    /// materialised for the attention matmul (0 when attention reads the cache in place).
     pub kv_f32_copies_per_head: u32,
-    /// f32 vectors of width `hidden` per chunk token live at the peak (residual stream,
-    /// normalised input, attention output, projection output).
-    pub hidden_vectors: u32,
-    /// f32 vectors of width `ffn` per chunk token live in the feed-forward block
-    /// (gate, up, their product).
+    /// f32 vectors of width `hidden` per row live in the feed-forward block besides the
+    /// residual (the normalised input).
+    pub ffn_hidden_vectors: u32,
+    /// f32 vectors of width `ffn` per row live in the feed-forward block (gate and up).
     pub ffn_vectors: u32,
+    /// f32 `batch x vocab` buffers at the end of a step (the last rows' logits and the
+    /// returned logits tensor).
+    pub logit_copies: u32,
+    /// Whether quantized matmuls keep a per-thread buffer of the quantized input that grows
+    /// to the largest input seen and is never freed (candle's CPU `QMatMul`).
+    pub keeps_vec_dot_buffer: bool,
     /// Bytes of the CUDA context and library handles (cuBLAS workspace, cuRAND) on the
     /// device, charged once per device used.
     pub cuda_context_bytes: u64,
@@ -48,10 +62,15 @@ impl BackendModel {
             name: "memcal-candle".into(),
             host_base_bytes: 12 << 20,
             load_transient_copy: true,
-            score_copies: 2,
-            kv_f32_copies_per_head: 2,
-            hidden_vectors: 4,
-            ffn_vectors: 3,
+            residual_vectors: 1,
+            attn_hidden_vectors: 1,
+            attn_q_vectors: 2,
+            score_copies: 1,
+            kv_f32_copies_per_head: 0,
+            ffn_hidden_vectors: 1,
+            ffn_vectors: 2,
+            logit_copies: 2,
+            keeps_vec_dot_buffer: true,
             cuda_context_bytes: 520 << 20,
             cuda_host_bytes: 280 << 20,
         }

@@ -26,6 +26,30 @@ pub const INDEX_NAME: &str = "model.safetensors.index.json";
 
 /// Builds the profile of the model at `path` (see the module docs for what it accepts).
 pub fn load_profile(path: &Path) -> Result<ModelProfile> {
+    open_model(path)?.profile()
+}
+
+/// A model's parsed headers.
+#[derive(Debug, Clone)]
+pub enum OpenedModel {
+    /// A GGUF file.
+    Gguf(GgufFile),
+    /// A SafeTensors checkpoint and its config.json.
+    SafeTensors(Checkpoint, HfConfig),
+}
+
+impl OpenedModel {
+    /// The model's profile.
+    pub fn profile(&self) -> Result<ModelProfile> {
+        match self {
+            OpenedModel::Gguf(g) => profile_from_gguf(g),
+            OpenedModel::SafeTensors(ck, cfg) => profile_from_safetensors(ck, cfg),
+        }
+    }
+}
+
+/// Finds the model file at `path` (a file or a directory) and parses its headers.
+pub fn open_model(path: &Path) -> Result<OpenedModel> {
     let meta = fs::metadata(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
@@ -35,17 +59,15 @@ pub fn load_profile(path: &Path) -> Result<ModelProfile> {
     } else {
         path.to_path_buf()
     };
-    match kind_of(&target)? {
-        Kind::Gguf => profile_from_gguf(&GgufFile::open(&target)?),
+    Ok(match kind_of(&target)? {
+        Kind::Gguf => OpenedModel::Gguf(GgufFile::open(&target)?),
         Kind::SafeTensors => {
-            let ck = Checkpoint::open_file(&target)?;
-            profile_from_safetensors(&ck, &config_beside(&target)?)
+            OpenedModel::SafeTensors(Checkpoint::open_file(&target)?, config_beside(&target)?)
         }
         Kind::Index => {
-            let ck = Checkpoint::open_index(&target)?;
-            profile_from_safetensors(&ck, &config_beside(&target)?)
+            OpenedModel::SafeTensors(Checkpoint::open_index(&target)?, config_beside(&target)?)
         }
-    }
+    })
 }
 
 /// What a model file is.
@@ -193,6 +215,7 @@ struct Sizes {
     layer_bytes: Vec<u64>,
     largest_bytes: u64,
     largest_elements: u64,
+    load_peak: u64,
     beyond: Vec<String>,
 }
 
@@ -206,11 +229,18 @@ impl Sizes {
             layer_bytes: vec![0; n_layers as usize],
             largest_bytes: 0,
             largest_elements: 0,
+            load_peak: 0,
             beyond: Vec::new(),
         }
     }
 
     fn add(&mut self, name: &str, type_name: &str, elements: u64, bytes: u64) {
+        // Tensors arrive in file order: see ModelProfile::sequential_load_peak_bytes.
+        let copies = if matches!(type_name, "I2_S" | "TL1" | "TL2") { 1 } else { 2 };
+        let at_peak = self
+            .data_bytes
+            .saturating_add(bytes.saturating_mul(copies));
+        self.load_peak = self.load_peak.max(at_peak);
         self.n_params = self.n_params.saturating_add(elements);
         self.data_bytes = self.data_bytes.saturating_add(bytes);
         self.by_type
@@ -316,6 +346,7 @@ fn assemble(
         layer_bytes: sizes.layer_bytes,
         largest_tensor_bytes: sizes.largest_bytes,
         largest_tensor_elements: sizes.largest_elements,
+        sequential_load_peak_bytes: sizes.load_peak,
         notes,
     }
 }

@@ -142,6 +142,13 @@ pub struct ModelProfile {
     pub largest_tensor_bytes: u64,
     /// The largest tensor in elements (a loader that dequantizes to f32 needs 4 bytes each).
     pub largest_tensor_elements: u64,
+    /// Peak bytes while loading the tensors one at a time in file order when every tensor
+    /// that is converted into another storage (all types but the packed ternary I2_S, TL1,
+    /// TL2) is briefly held twice: `max_i(bytes before i + bytes_i x (2 or 1))`. A loader
+    /// that reads into a buffer and converts (the reference runtime, candle) peaks here; one
+    /// that maps the file does not. 0 when unknown (older records).
+    #[serde(default)]
+    pub sequential_load_peak_bytes: u64,
     /// Notes the reader wants the user to see (e.g. which reading of an ambiguous type id
     /// was chosen).
     pub notes: Vec<String>,

@@ -1,9 +1,12 @@
 //! Peak activation and workspace bytes of one step (the last prefill chunk, which attends
-//! to the whole context, is the worst case; a decode step is the same with one token).
+//! to the whole context, is the worst case; a decode step is the same with one row per
+//! sequence).
 //!
-//! The structure follows the reference runtime: within a layer the attention block and the
-//! feed-forward block are not live at the same time, the residual stream is; logits are
-//! computed for the last position of each sequence only.
+//! The structure follows the reference runtime (profiler/src/runtime/mod.rs documents the
+//! live buffers): the residual stream lives through the step; the attention block and the
+//! feed-forward block are not live at the same time; logits are computed for the last
+//! position of each sequence only; quantized matmuls keep a growing per-thread buffer of
+//! the quantized input.
 
 use crate::backend::BackendModel;
 use crate::config::RunConfig;
@@ -14,68 +17,84 @@ const F32: u64 = 4;
 /// The terms of the activation peak, in bytes, for reports and tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ActivationTerms {
-    /// Residual stream and other hidden-width vectors of the chunk.
-    pub hidden: u64,
-    /// Attention block: new q/k/v, scores, f32 K/V views, attention output.
+    /// Residual stream of the step's rows.
+    pub residual: u64,
+    /// Attention block at its peak: q, attention output, scores, output projection.
     pub attention: u64,
-    /// Feed-forward block: gate/up/product vectors and the int8 activation buffer.
+    /// Feed-forward block at its peak: normalised input, gate and up, int8 copies.
     pub ffn: u64,
     /// Logits of the last position of each sequence.
     pub logits: u64,
+    /// Quantized-input buffer kept by quantized matmuls.
+    pub vec_dot: u64,
 }
 
 impl ActivationTerms {
-    /// The peak: hidden + the larger block + logits.
+    /// The peak: residual + the larger block + logits + the kept matmul buffer.
     pub fn peak(&self) -> u64 {
-        self.hidden
+        self.residual
             .saturating_add(self.attention.max(self.ffn))
             .saturating_add(self.logits)
+            .saturating_add(self.vec_dot)
     }
 }
 
-/// Activation terms for a configuration (kv length = the full context).
-pub fn terms(
-    profile: &ModelProfile,
-    config: &RunConfig,
-    backend: &BackendModel,
-) -> ActivationTerms {
+/// Bytes per element of the quantized input a matmul against `weight_type` builds
+/// (ggml's vec-dot type): Q8_0 blocks for the 32-element types, Q8_K for k-quants, f16
+/// for F16/BF16 weights, none for F32 and for the ternary types (their int8 copies are
+/// counted in the blocks).
+fn vec_dot_bytes_per_elem(weight_type: &str) -> f64 {
+    match weight_type {
+        "F32" | "I2_S" | "TL1" | "TL2" | "" => 0.0,
+        "F16" | "BF16" => 2.0,
+        t if t.ends_with("_K") => 292.0 / 256.0,
+        _ => 34.0 / 32.0,
+    }
+}
+
+/// Activation terms for a configuration (kv length = the full context: the prompt fills
+/// it, the worst case).
+pub fn terms(profile: &ModelProfile, config: &RunConfig, backend: &BackendModel) -> ActivationTerms {
     let b = config.batch as u64;
-    let u = config.effective_ubatch() as u64;
-    let t = b.saturating_mul(u);
+    let rows = b.saturating_mul(config.effective_ubatch() as u64);
     let kv_len = config.ctx as u64;
     let h = profile.hidden;
     let nh = profile.n_heads as u64;
-    let nkv = profile.max_kv_heads() as u64;
-    let dk = profile.head_dim_k as u64;
-    let dv = profile.head_dim_v as u64;
+    let q = nh * profile.head_dim_k.max(profile.head_dim_v) as u64;
     let active = profile.experts.map(|e| e.active.max(1) as u64).unwrap_or(1);
     let ffn = profile.ffn.saturating_mul(active);
-
     let mul = |xs: &[u64]| xs.iter().fold(1u64, |a, &x| a.saturating_mul(x));
-    let hidden = mul(&[backend.hidden_vectors as u64, t, h, F32]);
-    let qkv_new = mul(&[t, nh * dk + nkv * (dk + dv), F32]);
-    let scores = mul(&[backend.score_copies as u64, b, nh, u, kv_len, F32]);
-    let kv_views = mul(&[
-        backend.kv_f32_copies_per_head as u64,
-        b,
-        nh,
-        kv_len,
-        dk.max(dv),
-        F32,
-    ]);
-    let attn_out = mul(&[t, nh * dv, F32]);
-    let attention = qkv_new
-        .saturating_add(scores)
-        .saturating_add(kv_views)
-        .saturating_add(attn_out);
-    // int8 activations with an f32 scale and an i32 sum per row (bitnet.cpp's I8_S layout).
-    let quant = t.saturating_mul(h.max(ffn)).saturating_add(8 * t);
-    let ffn_bytes = mul(&[backend.ffn_vectors as u64, t, ffn, F32]).saturating_add(quant);
-    let logits = mul(&[b, profile.vocab, F32]);
+    let ternary = matches!(profile.dominant_type.as_str(), "I2_S" | "TL1" | "TL2");
+
+    let residual = mul(&[backend.residual_vectors as u64, rows, h, F32]);
+    let attention = mul(&[backend.attn_hidden_vectors as u64, rows, h, F32])
+        .saturating_add(mul(&[backend.attn_q_vectors as u64, rows, q, F32]))
+        .saturating_add(mul(&[backend.score_copies as u64, rows, nh, kv_len, F32]))
+        .saturating_add(mul(&[
+            backend.kv_f32_copies_per_head as u64,
+            b,
+            q,
+            kv_len,
+            F32,
+        ]));
+    // int8 copy of the FFN input for ternary matmuls.
+    let int8 = if ternary { rows.saturating_mul(h) } else { 0 };
+    let ffn_bytes = mul(&[backend.ffn_hidden_vectors as u64, rows, h, F32])
+        .saturating_add(mul(&[backend.ffn_vectors as u64, rows, ffn, F32]))
+        .saturating_add(int8);
+    let logits = mul(&[backend.logit_copies as u64, b, profile.vocab, F32])
+        .saturating_add(mul(&[b, h, F32]));
+    let vec_dot = if backend.keeps_vec_dot_buffer {
+        let per = vec_dot_bytes_per_elem(&profile.dominant_type);
+        (rows.saturating_mul(h.max(ffn)) as f64 * per).ceil() as u64
+    } else {
+        0
+    };
     ActivationTerms {
-        hidden,
+        residual,
         attention,
         ffn: ffn_bytes,
         logits,
+        vec_dot,
     }
 }

@@ -49,10 +49,10 @@ pub fn analytic(profile: &ModelProfile, config: &RunConfig) -> Result<Estimate> 
 
 /// The analytic estimate for a given backend model.
 ///
-/// Host and GPU components are computed separately. On the host, the load-time transient
-/// copy of the largest tensor is only charged where it exceeds what the KV cache and the
-/// activations add later (the copy is freed before they are allocated), so the components
-/// add up to the predicted peak.
+/// Host and GPU components are computed separately. On the host, what loading holds above
+/// the final weights (transient copies) is only charged where it exceeds what the KV cache
+/// and the activations add later (the copies are freed before they are allocated), so the
+/// components add up to the predicted peak: `max(load peak, run peak)`.
 pub fn analytic_with(
     profile: &ModelProfile,
     config: &RunConfig,
@@ -66,10 +66,16 @@ pub fn analytic_with(
     let kv_host = kv_cache::bytes(profile, config, 0..n - g, false);
     let kv_gpu = kv_cache::bytes(profile, config, n - g..n, false);
     let act = activations::terms(profile, config, backend).peak();
-    let transient = if backend.load_transient_copy {
-        w.largest_tensor
-    } else {
+    // Bytes above the final host weights while loading: the sequential load peak where
+    // the profile knows it, else one copy of the largest tensor.
+    let transient = if !backend.load_transient_copy {
         0
+    } else if profile.sequential_load_peak_bytes > 0 && g == 0 {
+        profile
+            .sequential_load_peak_bytes
+            .saturating_sub(profile.tensor_data_bytes)
+    } else {
+        w.largest_tensor
     };
 
     let mut notes = Vec::new();

@@ -188,6 +188,7 @@ pub(crate) mod tests {
                 layer_bytes: vec![0],
                 largest_tensor_bytes: 0,
                 largest_tensor_elements: 0,
+                sequential_load_peak_bytes: 0,
                 notes: vec![],
             },
             config: RunConfig::default(),
