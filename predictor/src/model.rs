@@ -236,10 +236,12 @@ impl Sizes {
 
     fn add(&mut self, name: &str, type_name: &str, elements: u64, bytes: u64) {
         // Tensors arrive in file order: see ModelProfile::sequential_load_peak_bytes.
-        let copies = if matches!(type_name, "I2_S" | "TL1" | "TL2") { 1 } else { 2 };
-        let at_peak = self
-            .data_bytes
-            .saturating_add(bytes.saturating_mul(copies));
+        let copies = if matches!(type_name, "I2_S" | "TL1" | "TL2") {
+            1
+        } else {
+            2
+        };
+        let at_peak = self.data_bytes.saturating_add(bytes.saturating_mul(copies));
         self.load_peak = self.load_peak.max(at_peak);
         self.n_params = self.n_params.saturating_add(elements);
         self.data_bytes = self.data_bytes.saturating_add(bytes);
@@ -260,12 +262,14 @@ impl Sizes {
         self.largest_elements = self.largest_elements.max(elements);
     }
 
-    /// The type holding the most bytes (ties: the first by name).
+    /// The type holding the most weights (elements; ties: the first by name). Elements, not
+    /// bytes: a BitNet file holds more bytes in its F16 embedding than in its I2_S
+    /// projections, yet it is an I2_S model.
     fn dominant(&self) -> String {
         let mut best: Option<(&String, u64)> = None;
         for (name, s) in &self.by_type {
-            if best.is_none_or(|(_, b)| s.bytes > b) {
-                best = Some((name, s.bytes));
+            if best.is_none_or(|(_, b)| s.elements > b) {
+                best = Some((name, s.elements));
             }
         }
         best.map(|(n, _)| n.clone()).unwrap_or_default()

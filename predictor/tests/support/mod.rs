@@ -169,3 +169,81 @@ pub fn bitnet_writer(s: &BitnetShape, proj: GgmlType, proj_id: u32, tokens: bool
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().expect("a temporary directory")
 }
+
+/// Bytes per element of a SafeTensors dtype name (whole-byte types only).
+pub fn st_elem_bytes(dtype: &str) -> u64 {
+    match dtype {
+        "BOOL" | "U8" | "I8" | "F8_E4M3" | "F8_E5M2" | "F8_E8M0" => 1,
+        "F16" | "BF16" | "I16" | "U16" => 2,
+        "F32" | "I32" | "U32" => 4,
+        _ => 8,
+    }
+}
+
+/// A SafeTensors header (JSON) for `tensors` laid out contiguously in the given order.
+pub fn st_header(tensors: &[(&str, &str, Vec<u64>)]) -> (String, u64) {
+    let mut map = serde_json::Map::new();
+    let mut at = 0u64;
+    for (name, dtype, shape) in tensors {
+        let n: u64 = shape.iter().product::<u64>() * st_elem_bytes(dtype);
+        map.insert(
+            name.to_string(),
+            serde_json::json!({"dtype": dtype, "shape": shape, "data_offsets": [at, at + n]}),
+        );
+        at += n;
+    }
+    map.insert(
+        "__metadata__".to_string(),
+        serde_json::json!({"format": "pt"}),
+    );
+    (serde_json::Value::Object(map).to_string(), at)
+}
+
+/// A whole SafeTensors file from a JSON header and `data_len` zero bytes of data.
+pub fn st_file(header: &str, data_len: u64) -> Vec<u8> {
+    let mut out = (header.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(header.as_bytes());
+    out.resize(out.len() + data_len as usize, 0);
+    out
+}
+
+/// Writes a SafeTensors file for `tensors` at `path`; returns its length.
+pub fn write_st(path: &std::path::Path, tensors: &[(&str, &str, Vec<u64>)]) -> u64 {
+    let (h, n) = st_header(tensors);
+    let bytes = st_file(&h, n);
+    std::fs::write(path, &bytes).expect("write safetensors");
+    bytes.len() as u64
+}
+
+/// The HF tensors of a small llama-like model with `layers` blocks.
+pub fn hf_llama_tensors(
+    layers: u64,
+    hidden: u64,
+    kv: u64,
+    ffn: u64,
+    vocab: u64,
+    tied: bool,
+) -> Vec<(String, &'static str, Vec<u64>)> {
+    let mut t = vec![(
+        "model.embed_tokens.weight".to_string(),
+        "BF16",
+        vec![vocab, hidden],
+    )];
+    for l in 0..layers {
+        let p = |s: &str| format!("model.layers.{l}.{s}");
+        t.push((p("input_layernorm.weight"), "BF16", vec![hidden]));
+        t.push((p("self_attn.q_proj.weight"), "BF16", vec![hidden, hidden]));
+        t.push((p("self_attn.k_proj.weight"), "BF16", vec![kv, hidden]));
+        t.push((p("self_attn.v_proj.weight"), "BF16", vec![kv, hidden]));
+        t.push((p("self_attn.o_proj.weight"), "BF16", vec![hidden, hidden]));
+        t.push((p("post_attention_layernorm.weight"), "BF16", vec![hidden]));
+        t.push((p("mlp.gate_proj.weight"), "BF16", vec![ffn, hidden]));
+        t.push((p("mlp.up_proj.weight"), "BF16", vec![ffn, hidden]));
+        t.push((p("mlp.down_proj.weight"), "BF16", vec![hidden, ffn]));
+    }
+    t.push(("model.norm.weight".to_string(), "BF16", vec![hidden]));
+    if !tied {
+        t.push(("lm_head.weight".to_string(), "BF16", vec![vocab, hidden]));
+    }
+    t
+}
