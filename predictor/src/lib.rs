@@ -11,7 +11,7 @@
 
 pub mod backend;
 pub mod cli_args;
-// pub mod compat; (enabled once model.rs lands)
+pub mod compat;
 pub mod components;
 pub mod config;
 pub mod device_memory;
@@ -20,8 +20,10 @@ pub mod estimate;
 pub mod ggml_type;
 pub mod gguf;
 pub mod hf_config;
+pub mod inspect;
 pub mod model;
 pub mod planner;
+pub mod presets;
 pub mod profile;
 pub mod record;
 pub mod safetensors;
