@@ -130,7 +130,7 @@ pub struct ModelProfile {
     pub tensor_data_bytes: u64,
     /// Bytes of the whole file (0 for presets).
     pub file_bytes: u64,
-    /// The quantization that holds most weight bytes (e.g. `I2_S`, `Q4_0`).
+    /// The quantization that holds the most weights (elements), e.g. `I2_S`, `Q4_0`.
     pub dominant_type: String,
     /// Tensors, elements and bytes by storage type name.
     pub by_type: BTreeMap<String, TypeStats>,
