@@ -41,21 +41,25 @@
 //! # Outputs
 //!
 //! [`tables`] writes one deterministic JSON table per group (`calibration/tables`),
-//! the report and plots regenerate `reports/`, and `check` recomputes both from the
+//! [`report`] and [`plots`] regenerate `reports/`, [`check`] recomputes both from the
 //! committed data and fails on any difference or a p95 above a table's figure.
 
 #![warn(missing_docs)]
 
 pub mod analysis;
 pub mod analytic;
+pub mod check;
 pub mod cross_validation;
+pub mod diagnosis;
 pub mod error;
 pub mod fit;
 pub mod linalg;
 pub mod meaning;
 pub mod one_sided;
 pub mod paths;
+pub mod plots;
 pub mod records;
+pub mod report;
 pub mod stats;
 pub mod synthetic;
 pub mod tables;

@@ -3,15 +3,10 @@
 
 use crate::analysis::GroupAnalysis;
 use crate::fit::{component_values, factors, Term, COMPONENT_NAMES};
-use crate::stats::median;
+use crate::stats::{median, mib};
 
 /// A deviation from 1 smaller than this reads "as modelled".
 const AS_MODELLED: f64 = 0.01;
-
-/// MiB, for messages.
-pub fn mib(bytes: f64) -> f64 {
-    bytes / 1048576.0
-}
 
 /// Why a component's factor would sit above or below 1, per component: (above, below).
 fn reasons(component: usize) -> (&'static str, &'static str) {

@@ -1,6 +1,7 @@
 //! Default locations, resolved against the workspace root so the command works from any
 //! directory, and the workspace-relative names written into tables and reports.
 
+use crate::error::{CalibrationError, Result};
 use std::path::{Path, PathBuf};
 
 /// The workspace root (the parent of this crate's manifest directory).
@@ -27,9 +28,10 @@ pub fn default_reports_dir() -> PathBuf {
     workspace_root().join("reports")
 }
 
-/// `path` relative to the workspace root with `/` separators when it lies inside it, the
-/// path as given otherwise. Used for names written into tables and reports, so they do
-/// not depend on where the workspace is checked out.
+/// `path` relative to the workspace root with `/` separators when it lies inside it, its
+/// last two components (`<dir>/<file>`) otherwise. Used for names written into tables and
+/// reports, so they depend neither on where the workspace is checked out nor on the name
+/// of a scratch directory.
 pub fn display_name(path: &Path) -> String {
     let root = workspace_root();
     let canonical = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
@@ -40,8 +42,33 @@ pub fn display_name(path: &Path) -> String {
             .map(|c| c.as_os_str().to_string_lossy().into_owned())
             .collect::<Vec<_>>()
             .join("/"),
-        Err(_) => path.display().to_string(),
+        Err(_) => {
+            let parts: Vec<String> = path
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            parts[parts.len().saturating_sub(2)..].join("/")
+        }
     }
+}
+
+/// The files of `dir` whose name ends in `.<ext>`, sorted; none when `dir` does not exist
+/// (so commands work before the first sweep or fit).
+pub fn files_with_extension(dir: &Path, ext: &str) -> Result<Vec<PathBuf>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(CalibrationError::io(dir, e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let p = entry.map_err(|e| CalibrationError::io(dir, e))?.path();
+        if p.is_file() && p.extension().is_some_and(|x| x == ext) {
+            out.push(p);
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -55,6 +82,6 @@ mod tests {
         assert_eq!(display_name(&data), "calibration/data");
         assert_eq!(display_name(&default_reports_dir()), "reports");
         let outside = Path::new("/nonexistent-memcal-dir/x.jsonl");
-        assert_eq!(display_name(outside), "/nonexistent-memcal-dir/x.jsonl");
+        assert_eq!(display_name(outside), "nonexistent-memcal-dir/x.jsonl");
     }
 }

@@ -8,7 +8,7 @@
 
 use crate::analytic::{self, Source};
 use crate::error::{CalibrationError, Result};
-use crate::paths::display_name;
+use crate::paths::{display_name, files_with_extension};
 use predictor::components::Components;
 use predictor::config::RunConfig;
 use predictor::profile::ModelProfile;
@@ -194,7 +194,7 @@ pub fn parse_records(path: &Path, text: &str) -> Result<(Vec<Record>, Vec<String
             Ok(r) => records.push(r),
             Err(e) if torn_tail && line == last_line => warnings.push(format!(
                 "{}:{line}: skipped a torn last line ({e})",
-                path.display()
+                display_name(path)
             )),
             Err(e) => return Err(bad(e.to_string())),
         }
@@ -228,19 +228,7 @@ pub fn sample_of(record: &Record, data_file: &str) -> Option<Sample> {
 /// dataset, so the commands work before the first sweep.
 pub fn load_dir(dir: &Path) -> Result<Dataset> {
     let mut ds = Dataset::default();
-    let entries = match std::fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ds),
-        Err(e) => return Err(CalibrationError::io(dir, e)),
-    };
-    let mut paths = Vec::new();
-    for entry in entries {
-        let path = entry.map_err(|e| CalibrationError::io(dir, e))?.path();
-        if path.extension().is_some_and(|x| x == "jsonl") {
-            paths.push(path);
-        }
-    }
-    paths.sort();
+    let paths = files_with_extension(dir, "jsonl")?;
     for path in paths {
         let text = std::fs::read_to_string(&path).map_err(|e| CalibrationError::io(&path, e))?;
         let (records, warnings) = parse_records(&path, &text)?;

@@ -6,6 +6,11 @@ use predictor::table::ErrorStats;
 /// ([`ErrorStats::under_2pct_rate`]).
 pub const UNDER_TOLERANCE: f64 = 0.02;
 
+/// Bytes to MiB.
+pub fn mib(bytes: f64) -> f64 {
+    bytes / 1048576.0
+}
+
 /// A prediction beside its measurement, in bytes.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Outcome {

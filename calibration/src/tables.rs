@@ -5,13 +5,14 @@
 use crate::analysis::GroupAnalysis;
 use crate::error::{CalibrationError, Result};
 use crate::meaning::meaning;
+use crate::paths::files_with_extension;
 use crate::stats::median;
 use predictor::estimate::calibrated::dominant_bits_per_weight;
 use predictor::table::{
     CalibrationTable, Correction, ErrorStats, Provenance, TABLE_FORMAT_VERSION,
 };
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The command that regenerates the tables, stored in their provenance.
 pub const GENERATED_BY: &str = "cargo run --release -p calibration -- fit";
@@ -116,28 +117,10 @@ pub fn file_name(t: &CalibrationTable) -> String {
     format!("{}.{}.{}.json", t.backend, t.device_kind, t.qtype)
 }
 
-/// The `*.json` files of a directory, sorted (none if it does not exist).
-fn json_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(CalibrationError::io(dir, e)),
-    };
-    let mut out = Vec::new();
-    for entry in entries {
-        let p = entry.map_err(|e| CalibrationError::io(dir, e))?.path();
-        if p.extension().is_some_and(|x| x == "json") {
-            out.push(p);
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
 /// Reads every table of a directory: (file name, JSON text, parsed table), sorted.
 pub fn read_tables(dir: &Path) -> Result<Vec<(String, String, CalibrationTable)>> {
     let mut out = Vec::new();
-    for p in json_files(dir)? {
+    for p in files_with_extension(dir, "json")? {
         let text = std::fs::read_to_string(&p).map_err(|e| CalibrationError::io(&p, e))?;
         let name = p
             .file_name()
@@ -160,7 +143,7 @@ pub fn write_tables(dir: &Path, tables: &[CalibrationTable]) -> Result<(Vec<Stri
     std::fs::create_dir_all(dir).map_err(|e| CalibrationError::io(dir, e))?;
     let names: BTreeSet<String> = tables.iter().map(file_name).collect();
     let mut removed = Vec::new();
-    for p in json_files(dir)? {
+    for p in files_with_extension(dir, "json")? {
         let name = p
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())

@@ -1,0 +1,368 @@
+//! The accuracy report, `reports/accuracy.md`, with its plots in `reports/plots/`.
+//!
+//! Everything in it is computed from the records by [`crate::analysis`]: the same
+//! numbers the tables carry. Nothing depends on the time or the machine that renders it,
+//! so regenerating from the same data gives the same bytes.
+
+use crate::analysis::{GroupAnalysis, SchemeResult};
+use crate::cross_validation::{config_pair, Scheme};
+use crate::diagnosis::{diagnose, Bin};
+use crate::error::{CalibrationError, Result};
+use crate::fit::{factors, Term, COMPONENT_NAMES};
+use crate::records::{Dataset, ShapeKey};
+use crate::stats::mib;
+use crate::tables::build_table;
+use predictor::table::ErrorStats;
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// The command that regenerates the report.
+pub const GENERATED_BY: &str = "cargo run --release -p calibration -- report";
+
+/// Held-out p95 absolute relative error the product aims for.
+pub const TARGET_P95: f64 = 0.05;
+/// Held-out rate of under-predictions beyond 2% the product aims for.
+pub const TARGET_UNDER_RATE: f64 = 0.01;
+
+/// The report file name inside the reports directory.
+pub const REPORT_FILE: &str = "accuracy.md";
+/// The plots directory inside the reports directory.
+pub const PLOTS_DIR: &str = "plots";
+
+/// The plots the report embeds (file stems, in order) with their captions.
+const PLOTS: [(&str, &str); 4] = [
+    (
+        "predicted_vs_measured",
+        "Held-out calibrated prediction (the validation scheme of each table) against the \
+         measured peak; the black line is y = x, the grey lines +-5%.",
+    ),
+    (
+        "error_distribution",
+        "Signed relative error per quantization: the analytic estimate on every record \
+         (left), the held-out calibrated prediction (right). Red: -2%, grey: +-5%.",
+    ),
+    (
+        "component_breakdown",
+        "Calibrated components per model in percent of the measured peak (the additive \
+         term is shown in the overhead, as the predictor applies it).",
+    ),
+    (
+        "memory_vs_context",
+        "Measured peaks (points) over the calibrated prediction (curves, the committed \
+         correction on the analytic components along the context axis).",
+    ),
+];
+
+const MODEL_TEXT: &str = "\
+Per group (backend, device kind, dominant quantization) the measured peak (peak RSS on \
+CPU, peak GPU use on CUDA) is modelled from the analytic components of the same device:
+
+    measured ~= fw*W + fk*K + fa*A + fo*O + c
+
+- `W` weights: stored tensor bytes. `fw` absorbs allocation rounding and load copies \
+still resident at the peak.
+- `K` KV cache: batch x ctx x layers x KV heads x head width x dtype. `fk` absorbs \
+allocator rounding or (below 1) reserved but unwritten pages.
+- `A` activations: the modelled peak workspace of a prefill step. `fa` says how much of \
+it is really live at once.
+- `O` overhead: process base plus the load transient (largest tensor) where it exceeds \
+what the cache and activations add later.
+- `c` additive: what scales with no component (binary, libraries, thread stacks, \
+allocator arenas).
+
+The fit minimises relative residuals (small and large models count the same) with Huber \
+weights (one outlier cannot dominate), factors bounded to [0, 8], and a component that is \
+absent or constant in every record kept at factor 1. The fit is then raised by the \
+smallest uplift that keeps inner held-out under-predictions beyond 2% rare (99th \
+percentile within 1%), chosen on the training records only. Validation reruns the whole \
+procedure with one model shape held out (leave-one-shape-out) and with whole (ctx, batch) \
+pairs held out (5 folds). A table reports the scheme with the larger p95; its headroom is \
+the largest held-out under-prediction of either scheme, rounded up to 0.1%.
+";
+
+/// `x` as a percentage with two decimals, `-` for NaN.
+fn pct(x: f64) -> String {
+    if x.is_nan() {
+        "-".into()
+    } else {
+        format!("{:.2}%", x * 100.0)
+    }
+}
+
+/// A percent figure (already in percent) with two decimals, `-` for NaN.
+fn points(x: f64) -> String {
+    if x.is_nan() {
+        "-".into()
+    } else {
+        format!("{x:+.2}%")
+    }
+}
+
+/// One row of an error table.
+fn stats_row(out: &mut String, label: &str, s: &ErrorStats) {
+    let _ = writeln!(
+        out,
+        "| {label} | {} | {} | {} | {} | {} | {:.1} |",
+        s.count,
+        pct(s.median_abs_rel),
+        pct(s.p95_abs_rel),
+        pct(s.max_abs_rel),
+        pct(s.under_2pct_rate),
+        mib(s.worst_under_bytes as f64)
+    );
+}
+
+/// Whether a validation meets both targets.
+fn meets(s: &ErrorStats) -> bool {
+    s.p95_abs_rel <= TARGET_P95 && s.under_2pct_rate <= TARGET_UNDER_RATE
+}
+
+/// A check mark or a cross for the summary table.
+fn verdict(ok: bool) -> &'static str {
+    if ok {
+        "yes"
+    } else {
+        "**no**"
+    }
+}
+
+fn summary(out: &mut String, groups: &[GroupAnalysis]) {
+    out.push_str(
+        "| group | records | shapes | (ctx, batch) pairs | validation | held-out p95 | \
+         under >2% | targets met | headroom | analytic p95 | analytic under >2% |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for g in groups {
+        let Some(v) = g.validation() else { continue };
+        let shapes: BTreeSet<&ShapeKey> = g.samples.iter().map(|s| &s.shape).collect();
+        let pairs: BTreeSet<(u32, u32)> = g.samples.iter().map(config_pair).collect();
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.1}% | {} | {} |",
+            g.key,
+            g.samples.len(),
+            shapes.len(),
+            pairs.len(),
+            v.scheme,
+            pct(v.stats.p95_abs_rel),
+            pct(v.stats.under_2pct_rate),
+            verdict(meets(&v.stats)),
+            g.headroom_pct(),
+            pct(g.analytic.p95_abs_rel),
+            pct(g.analytic.under_2pct_rate),
+        );
+    }
+}
+
+fn correction_section(out: &mut String, g: &GroupAnalysis) {
+    let fit = &g.calibrated.fit;
+    let raw = factors(&fit.correction);
+    let stored = factors(&g.calibrated.correction);
+    out.push_str("| term | fitted | stored (with uplift) | determined |\n|---|---|---|---|\n");
+    for (j, name) in COMPONENT_NAMES.iter().enumerate() {
+        let how = match fit.terms[j] {
+            Term::Fitted => "fitted",
+            Term::AtBound => "pinned at a bound",
+            Term::Absent => "absent: kept at 1",
+            Term::Constant => "constant: kept at 1",
+        };
+        let _ = writeln!(out, "| {name} | {:.4} | {:.4} | {how} |", raw[j], stored[j]);
+    }
+    let _ = writeln!(
+        out,
+        "| additive | {:+.1} MiB | {:+.1} MiB | fitted |",
+        mib(fit.correction.additive_bytes),
+        mib(g.calibrated.correction.additive_bytes)
+    );
+    let inner = g
+        .calibrated
+        .inner_scheme
+        .map(|s| s.name())
+        .unwrap_or("in-sample ratios (too few shapes and pairs)");
+    let _ = writeln!(
+        out,
+        "\nUplift {:+.2}% (inner folds: {inner}); robust scale of the fit's relative \
+         residuals {:.2}%, {} of {} records down-weighted as outliers, {} IRLS iterations. \
+         Headroom {:.1}%.\n",
+        g.calibrated.uplift * 100.0,
+        fit.scale * 100.0,
+        fit.downweighted,
+        fit.records,
+        fit.iterations,
+        g.headroom_pct()
+    );
+    if let Some(t) = build_table(g) {
+        out.push_str("What the factors mean:\n\n");
+        for line in &t.meaning {
+            let _ = writeln!(out, "- {line}");
+        }
+        out.push('\n');
+    }
+}
+
+fn validation_section(out: &mut String, g: &GroupAnalysis) {
+    out.push_str(
+        "| estimate | count | median abs | p95 abs | max abs | under >2% | worst miss (MiB) |\n\
+         |---|---|---|---|---|---|---|\n",
+    );
+    stats_row(out, "analytic, uncalibrated (all records)", &g.analytic);
+    stats_row(out, "calibrated, in-sample", &g.in_sample);
+    for scheme in Scheme::ALL {
+        match g.scheme(scheme) {
+            Some(SchemeResult {
+                folds,
+                stats,
+                failed,
+                ..
+            }) => {
+                let label = format!("calibrated, {scheme} ({folds} folds)");
+                stats_row(out, &label, stats);
+                if !failed.is_empty() {
+                    let _ = writeln!(out, "| not evaluated: {} | | | | | | |", failed.join("; "));
+                }
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "| calibrated, {scheme}: nothing to hold out | | | | | | |"
+                );
+            }
+        }
+    }
+    out.push('\n');
+}
+
+fn bins_table(out: &mut String, variable: &str, bins: &[Bin]) {
+    let _ = writeln!(
+        out,
+        "| {variable} | records | analytic median | held-out median | worst held-out |\n\
+         |---|---|---|---|---|"
+    );
+    for b in bins {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} |",
+            b.label,
+            b.count,
+            points(b.analytic_median_pct),
+            points(b.held_out_median_pct),
+            points(b.held_out_min_pct)
+        );
+    }
+    out.push('\n');
+}
+
+fn diagnosis_section(out: &mut String, g: &GroupAnalysis) {
+    let d = diagnose(g);
+    out.push_str(
+        "Signed error (predicted - measured) / measured: negative is an under-prediction.\n\n\
+         | trend per doubling of | analytic | held-out calibrated |\n|---|---|---|\n",
+    );
+    for t in &d.trends {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} |",
+            t.variable,
+            points(t.analytic_pct_per_doubling),
+            points(t.held_out_pct_per_doubling)
+        );
+    }
+    out.push('\n');
+    for (variable, bins) in &d.bins {
+        bins_table(out, variable, bins);
+    }
+    if d.findings.is_empty() {
+        out.push_str("No trend beyond 1 point per doubling.\n\n");
+    } else {
+        for f in &d.findings {
+            let _ = writeln!(out, "- {f}");
+        }
+        out.push('\n');
+    }
+}
+
+/// The Markdown text of the report.
+pub fn markdown(ds: &Dataset, groups: &[GroupAnalysis], skipped: &[String]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# memcal calibration accuracy\n\n\
+         Generated by `{GENERATED_BY}` (tables: `cargo run --release -p calibration -- fit`) \
+         from the records in `calibration/data`; `cargo run --release -p calibration -- check` \
+         fails when this file, its plots or the tables differ from what the records give.\n"
+    );
+    out.push_str("## Data\n\n");
+    let files = if ds.files.is_empty() {
+        "none".to_string()
+    } else {
+        ds.files
+            .iter()
+            .map(|f| format!("`{f}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let _ = writeln!(
+        out,
+        "- Data files: {files}.\n- Usable records: {}; not completed (oom/error): {}; \
+         without a peak for their device: {}.\n- Groups analysed: {}.",
+        ds.samples.len(),
+        ds.not_ok,
+        ds.no_peak,
+        groups.len()
+    );
+    for s in skipped {
+        let _ = writeln!(out, "- Not fitted: {s}.");
+    }
+    for w in &ds.warnings {
+        let _ = writeln!(out, "- Warning: {w}.");
+    }
+    out.push('\n');
+    if groups.is_empty() {
+        out.push_str("No group could be fitted yet: run the profiler's sweep first.\n\n");
+    } else {
+        let _ = writeln!(
+            out,
+            "## Targets\n\nHeld-out p95 absolute relative error <= {:.0}% and under-predictions \
+             beyond 2% in <= {:.0}% of configurations, per group.\n",
+            TARGET_P95 * 100.0,
+            TARGET_UNDER_RATE * 100.0
+        );
+        summary(&mut out, groups);
+        out.push('\n');
+    }
+    let _ = writeln!(out, "## The correction model\n\n{MODEL_TEXT}");
+    for g in groups {
+        let _ = writeln!(out, "## {}\n\n### Correction\n", g.key);
+        correction_section(&mut out, g);
+        out.push_str("### Validation\n\n");
+        validation_section(&mut out, g);
+        out.push_str("### Where the error lies\n\n");
+        diagnosis_section(&mut out, g);
+    }
+    out.push_str("## Plots\n\n");
+    for (stem, caption) in PLOTS {
+        let _ = writeln!(
+            out,
+            "![{stem}]({PLOTS_DIR}/{stem}.png)\n\n{caption} ([SVG]({PLOTS_DIR}/{stem}.svg))\n"
+        );
+    }
+    out
+}
+
+/// Writes `accuracy.md` and the plots into `dir`; returns the files written, relative
+/// to `dir`.
+pub fn write_report(
+    dir: &Path,
+    ds: &Dataset,
+    groups: &[GroupAnalysis],
+    skipped: &[String],
+) -> Result<Vec<String>> {
+    std::fs::create_dir_all(dir).map_err(|e| CalibrationError::io(dir, e))?;
+    let md = dir.join(REPORT_FILE);
+    std::fs::write(&md, markdown(ds, groups, skipped)).map_err(|e| CalibrationError::io(&md, e))?;
+    let mut written = vec![REPORT_FILE.to_string()];
+    let plots = crate::plots::render_all(groups, &dir.join(PLOTS_DIR))?;
+    written.extend(plots.into_iter().map(|p| format!("{PLOTS_DIR}/{p}")));
+    Ok(written)
+}
