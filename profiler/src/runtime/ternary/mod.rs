@@ -26,7 +26,7 @@ pub struct QuantizedActs {
 impl QuantizedActs {
     /// Quantizes `x` (`rows x k`, row-major) per row to int8.
     pub fn quantize(x: &[f32], k: usize) -> QuantizedActs {
-        let rows = if k == 0 { 0 } else { x.len() / k };
+        let rows = x.len().checked_div(k).unwrap_or(0);
         let mut q = vec![0i8; rows * k];
         let mut scale = vec![1f32; rows];
         for ((xr, qr), s) in x.chunks_exact(k).zip(q.chunks_exact_mut(k)).zip(&mut scale) {
