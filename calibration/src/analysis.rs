@@ -7,7 +7,7 @@ use crate::fit::predict;
 use crate::one_sided::{calibrate, Calibrated, Procedure};
 use crate::records::{Dataset, GroupKey, Sample};
 use crate::stats::{error_stats, Outcome};
-use predictor::table::ErrorStats;
+use predictor::table::{Correction, ErrorStats};
 
 /// Held-out results of one scheme.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,6 +18,8 @@ pub struct SchemeResult {
     pub folds: usize,
     /// Held-out predictions, by sample index.
     pub held_out: Vec<HeldOut>,
+    /// The correction each fold fitted (uplift included), with the fold's label.
+    pub corrections: Vec<(String, Correction)>,
     /// Folds whose fit failed (not evaluated), with the reason.
     pub failed: Vec<String>,
     /// Error figures of the held-out predictions.
@@ -72,6 +74,25 @@ impl GroupAnalysis {
         ((worst * 1000.0 - 1e-9).ceil().max(0.0)) / 10.0
     }
 
+    /// The range (min, max) of each factor and of the additive term over the folds of the
+    /// validation scheme, each fold's uplift included (so it compares with the stored
+    /// correction): how well the records determine each term. None without folds.
+    pub fn fold_ranges(&self) -> Option<[(f64, f64); 5]> {
+        let v = self.validation()?;
+        if v.corrections.is_empty() {
+            return None;
+        }
+        let mut out = [(f64::INFINITY, f64::NEG_INFINITY); 5];
+        for (_, c) in &v.corrections {
+            let f = crate::fit::factors(c);
+            let values = [f[0], f[1], f[2], f[3], c.additive_bytes];
+            for (r, x) in out.iter_mut().zip(values) {
+                *r = (r.0.min(x), r.1.max(x));
+            }
+        }
+        Some(out)
+    }
+
     /// Outcomes of the final correction on every sample.
     pub fn calibrated_outcomes(&self) -> Vec<Outcome> {
         self.samples
@@ -110,16 +131,17 @@ pub fn analyse_group(
         if f.is_empty() {
             continue;
         }
-        let (preds, failed) = held_out(&refs, &f, |label, train| {
+        let run = held_out(&refs, &f, |label, train| {
             calibrate(&format!("{name}, {label}"), train, procedure).map(|c| c.correction)
         });
-        let outcomes: Vec<Outcome> = preds.iter().map(|h| h.outcome).collect();
+        let outcomes: Vec<Outcome> = run.predictions.iter().map(|h| h.outcome).collect();
         schemes.push(SchemeResult {
             scheme,
             folds: f.len(),
             stats: error_stats(&outcomes),
-            held_out: preds,
-            failed,
+            held_out: run.predictions,
+            corrections: run.corrections,
+            failed: run.failed,
         });
     }
     let analytic = error_stats(&analytic_outcomes(&samples));

@@ -115,30 +115,43 @@ pub struct HeldOut {
     pub outcome: Outcome,
 }
 
+/// What a cross-validation run produced.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HeldOutRun {
+    /// Held-out predictions, sorted by sample index.
+    pub predictions: Vec<HeldOut>,
+    /// The correction each fold fitted, with the fold's label.
+    pub corrections: Vec<(String, Correction)>,
+    /// Folds whose fit failed, with the reason (their samples are not predicted).
+    pub failed: Vec<String>,
+}
+
 /// Held-out predictions over `folds`: each fold's test samples predicted by `procedure`
-/// fitted on its training samples, sorted by sample index. A fold whose fit fails is left
-/// out and its label returned, so the caller can say what was not evaluated.
-pub fn held_out<F>(samples: &[&Sample], folds: &[Fold], procedure: F) -> (Vec<HeldOut>, Vec<String>)
+/// fitted on its training samples. A fold whose fit fails is left out and named in
+/// [`HeldOutRun::failed`], so the caller can say what was not evaluated.
+pub fn held_out<F>(samples: &[&Sample], folds: &[Fold], procedure: F) -> HeldOutRun
 where
     F: Fn(&str, &[&Sample]) -> Result<Correction>,
 {
-    let mut out = Vec::new();
-    let mut failed = Vec::new();
+    let mut run = HeldOutRun::default();
     for fold in folds {
         let train: Vec<&Sample> = fold.train.iter().map(|&i| samples[i]).collect();
         match procedure(&fold.label, &train) {
-            Ok(correction) => out.extend(fold.test.iter().map(|&i| HeldOut {
-                index: i,
-                outcome: Outcome {
-                    predicted: crate::fit::predict(&correction, &samples[i].components),
-                    measured: samples[i].measured as f64,
-                },
-            })),
-            Err(e) => failed.push(format!("{}: {e}", fold.label)),
+            Ok(correction) => {
+                run.predictions.extend(fold.test.iter().map(|&i| HeldOut {
+                    index: i,
+                    outcome: Outcome {
+                        predicted: crate::fit::predict(&correction, &samples[i].components),
+                        measured: samples[i].measured as f64,
+                    },
+                }));
+                run.corrections.push((fold.label.clone(), correction));
+            }
+            Err(e) => run.failed.push(format!("{}: {e}", fold.label)),
         }
     }
-    out.sort_by_key(|h| h.index);
-    (out, failed)
+    run.predictions.sort_by_key(|h| h.index);
+    run
 }
 
 #[cfg(test)]
@@ -206,18 +219,19 @@ mod tests {
         let s = samples();
         let refs: Vec<&Sample> = s.iter().collect();
         let f = folds(&refs, Scheme::LeaveOneShapeOut);
-        let (preds, failed) = held_out(&refs, &f, |label, _train| {
+        let run = held_out(&refs, &f, |label, _train| {
             if label == f[0].label {
                 Err(crate::error::CalibrationError::fit(label, "refused"))
             } else {
                 Ok(Correction::IDENTITY)
             }
         });
-        assert_eq!(failed.len(), 1);
-        assert_eq!(preds.len(), refs.len() - f[0].test.len());
-        assert!(preds.windows(2).all(|w| w[0].index < w[1].index));
+        assert_eq!(run.failed.len(), 1);
+        assert_eq!(run.corrections.len(), f.len() - 1);
+        assert_eq!(run.predictions.len(), refs.len() - f[0].test.len());
+        assert!(run.predictions.windows(2).all(|w| w[0].index < w[1].index));
         // The identity correction reproduces the analytic sum, which these records measure.
-        for h in &preds {
+        for h in &run.predictions {
             assert!(h.outcome.rel_error().abs() < 1e-6);
         }
     }

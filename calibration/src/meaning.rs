@@ -7,6 +7,9 @@ use crate::stats::{median, mib};
 
 /// A deviation from 1 smaller than this reads "as modelled".
 const AS_MODELLED: f64 = 0.01;
+/// A factor whose range over the validation folds is wider than this is flagged as
+/// poorly determined by the records.
+const WIDE_RANGE: f64 = 0.2;
 
 /// Why a component's factor would sit above or below 1, per component: (above, below).
 fn reasons(component: usize) -> (&'static str, &'static str) {
@@ -53,11 +56,12 @@ pub fn meaning(g: &GroupAnalysis) -> Vec<String> {
             median(&v)
         })
         .collect();
+    let ranges = g.fold_ranges();
     let mut out = Vec::new();
     for (j, name) in COMPONENT_NAMES.iter().enumerate() {
         let d = f[j] - 1.0;
         let effect = d * medians[j];
-        let line = match fit.terms[j] {
+        let mut line = match fit.terms[j] {
             Term::Absent => {
                 format!("{name} x1 (not fitted): zero in every record, so kept as modelled")
             }
@@ -89,6 +93,15 @@ pub fn meaning(g: &GroupAnalysis) -> Vec<String> {
                 )
             }
         };
+        if let Some((lo, hi)) = ranges.map(|r| r[j]) {
+            let fitted = matches!(fit.terms[j], Term::Fitted | Term::AtBound);
+            if fitted && hi - lo > WIDE_RANGE {
+                line.push_str(&format!(
+                    " (poorly determined by these records: {lo:.2} to {hi:.2} across the \
+                     validation folds)"
+                ));
+            }
+        }
         out.push(line);
     }
     let c = fit.correction.additive_bytes;

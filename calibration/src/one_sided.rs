@@ -88,10 +88,10 @@ pub fn calibrate(label: &str, samples: &[&Sample], procedure: &Procedure) -> Res
     let ratios: Vec<f64> = match scheme {
         Some(scheme) => {
             let inner = folds(samples, scheme);
-            let (preds, _failed) = held_out(samples, &inner, |l, train| {
+            let run = held_out(samples, &inner, |l, train| {
                 fit(&format!("{label}, inner {l}"), train, &procedure.fit).map(|f| f.correction)
             });
-            preds.iter().map(|h| ratio(&h.outcome)).collect()
+            run.predictions.iter().map(|h| ratio(&h.outcome)).collect()
         }
         None => samples
             .iter()

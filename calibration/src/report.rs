@@ -159,7 +159,20 @@ fn correction_section(out: &mut String, g: &GroupAnalysis) {
     let fit = &g.calibrated.fit;
     let raw = factors(&fit.correction);
     let stored = factors(&g.calibrated.correction);
-    out.push_str("| term | fitted | stored (with uplift) | determined |\n|---|---|---|---|\n");
+    let ranges = g.fold_ranges();
+    let range = |j: usize, scale: f64, decimals: usize| match ranges {
+        Some(r) => format!(
+            "{:.d$} to {:.d$}",
+            r[j].0 / scale,
+            r[j].1 / scale,
+            d = decimals
+        ),
+        None => "-".into(),
+    };
+    out.push_str(
+        "| term | fitted | stored (with uplift) | stored, range over validation folds | determined |\n\
+         |---|---|---|---|---|\n",
+    );
     for (j, name) in COMPONENT_NAMES.iter().enumerate() {
         let how = match fit.terms[j] {
             Term::Fitted => "fitted",
@@ -167,13 +180,20 @@ fn correction_section(out: &mut String, g: &GroupAnalysis) {
             Term::Absent => "absent: kept at 1",
             Term::Constant => "constant: kept at 1",
         };
-        let _ = writeln!(out, "| {name} | {:.4} | {:.4} | {how} |", raw[j], stored[j]);
+        let _ = writeln!(
+            out,
+            "| {name} | {:.4} | {:.4} | {} | {how} |",
+            raw[j],
+            stored[j],
+            range(j, 1.0, 4)
+        );
     }
     let _ = writeln!(
         out,
-        "| additive | {:+.1} MiB | {:+.1} MiB | fitted |",
+        "| additive (MiB) | {:+.1} | {:+.1} | {} | fitted |",
         mib(fit.correction.additive_bytes),
-        mib(g.calibrated.correction.additive_bytes)
+        mib(g.calibrated.correction.additive_bytes),
+        range(4, 1048576.0, 1)
     );
     let inner = g
         .calibrated
