@@ -439,18 +439,31 @@ fn skip_array(c: &mut Cursor, key: &str, depth: u32) -> Result<(ValueType, u64, 
     let start = c.pos;
     match elem {
         ValueType::String => {
+            // The hot loop of a header (a tokenizer holds 100k+ strings): plain indexing,
+            // no allocation, one length check per string.
+            let bytes = c.bytes;
+            let mut pos = c.pos;
             for i in 0..len {
-                let s_at = c.pos;
-                let n = c.u64(|| format!("length of string {i} of key '{key}'"))?;
-                if n > c.remaining() as u64 {
+                let Some(n) = bytes.get(pos..pos + 8) else {
+                    c.pos = pos;
                     return Err(c.err(format!(
-                        "key '{key}': string {i} at offset {s_at} declares {n} bytes, \
-                         but only {} bytes remain",
-                        c.remaining()
+                        "unexpected end of file at offset {pos} reading the length of \
+                         string {i} of key '{key}'"
+                    )));
+                };
+                let mut le = [0u8; 8];
+                le.copy_from_slice(n);
+                let n = u64::from_le_bytes(le);
+                let left = (bytes.len() - pos - 8) as u64;
+                if n > left {
+                    return Err(c.err(format!(
+                        "key '{key}': string {i} at offset {pos} declares {n} bytes, \
+                         but only {left} bytes remain"
                     )));
                 }
-                c.pos += n as usize;
+                pos += 8 + n as usize;
             }
+            c.pos = pos;
         }
         ValueType::Array => {
             if depth + 1 >= MAX_ARRAY_DEPTH {

@@ -1,0 +1,108 @@
+//! Parse time of a 7B-class header (Llama-3-8B shape: 291 Q4_K tensors, 128,256 tokens
+//! with scores and types, with and without 280,147 merges), file in page cache. The target is < 2 ms in a
+//! release build (`cargo test --release -p predictor --test gguf_speed -- --nocapture`);
+//! the assertion is loose (any build, busy machine) and catches per-element allocation or
+//! quadratic regressions.
+
+mod support;
+
+use predictor::ggml_type::GgmlType;
+use predictor::gguf::writer::GgufWriter;
+use predictor::gguf::{GgufFile, Value};
+use std::time::{Duration, Instant};
+
+fn llama3_8b_header(merges: bool) -> GgufWriter {
+    let mut w = GgufWriter::new();
+    let ok = "header";
+    w.add_string("general.architecture", "llama").expect(ok);
+    w.add_u32("llama.block_count", 32).expect(ok);
+    w.add_u32("llama.context_length", 8192).expect(ok);
+    w.add_u32("llama.embedding_length", 4096).expect(ok);
+    w.add_u32("llama.feed_forward_length", 14336).expect(ok);
+    w.add_u32("llama.attention.head_count", 32).expect(ok);
+    w.add_u32("llama.attention.head_count_kv", 8).expect(ok);
+    w.add_u32("llama.vocab_size", 128256).expect(ok);
+    w.add_string("tokenizer.ggml.model", "gpt2").expect(ok);
+    w.add_string_array(
+        "tokenizer.ggml.tokens",
+        (0..128256u32).map(|i| format!("Ġtok{i}")),
+    )
+    .expect(ok);
+    w.add_f32_array("tokenizer.ggml.scores", &vec![0.0; 128256])
+        .expect(ok);
+    w.add_i32_array("tokenizer.ggml.token_type", &vec![1; 128256])
+        .expect(ok);
+    if merges {
+        let merges = (0..280147u32).map(|i| format!("Ġa{i} b{i}"));
+        w.add_string_array("tokenizer.ggml.merges", merges)
+            .expect(ok);
+    }
+    let (h, f, kv, v) = (4096u64, 14336u64, 1024u64, 128256u64);
+    w.add_tensor_info("token_embd.weight", &[h, v], GgmlType::Q4K)
+        .expect(ok);
+    for l in 0..32 {
+        let mut t = |n: &str, d: &[u64], ty| {
+            w.add_tensor_info(&format!("blk.{l}.{n}"), d, ty).expect(ok);
+        };
+        t("attn_norm.weight", &[h], GgmlType::F32);
+        t("attn_q.weight", &[h, h], GgmlType::Q4K);
+        t("attn_k.weight", &[h, kv], GgmlType::Q4K);
+        t("attn_v.weight", &[h, kv], GgmlType::Q6K);
+        t("attn_output.weight", &[h, h], GgmlType::Q4K);
+        t("ffn_norm.weight", &[h], GgmlType::F32);
+        t("ffn_gate.weight", &[h, f], GgmlType::Q4K);
+        t("ffn_up.weight", &[h, f], GgmlType::Q4K);
+        t("ffn_down.weight", &[f, h], GgmlType::Q6K);
+    }
+    w.add_tensor_info("output_norm.weight", &[h], GgmlType::F32)
+        .expect(ok);
+    w.add_tensor_info("output.weight", &[h, v], GgmlType::Q6K)
+        .expect(ok);
+    w
+}
+
+/// Median and minimum time of 7 parses of `w` written sparse (after a warm-up parse).
+fn time_parse(w: &GgufWriter, name: &str) -> (Duration, Duration, GgufFile) {
+    let dir = support::tempdir();
+    let path = dir.path().join(name);
+    let len = w.write_sparse_file(&path).expect("write");
+    let first = GgufFile::open(&path).expect("parse"); // warms the page cache
+    assert_eq!(first.tensors.len(), 291);
+    assert_eq!(first.file_bytes, len);
+    let mut times = Vec::new();
+    for _ in 0..7 {
+        let t = Instant::now();
+        let g = GgufFile::open(&path).expect("parse");
+        times.push(t.elapsed());
+        let n = g
+            .get("tokenizer.ggml.tokens")
+            .and_then(Value::as_array)
+            .map(|a| a.len());
+        assert_eq!(n, Some(128256));
+    }
+    times.sort();
+    (times[times.len() / 2], times[0], first)
+}
+
+#[test]
+fn seven_b_header_parses_fast() {
+    for merges in [false, true] {
+        let w = llama3_8b_header(merges);
+        let header = w.header_bytes().expect("header").len();
+        let (median, min, g) = time_parse(&w, "llama3-8b-q4_k.gguf");
+        eprintln!(
+            "7B-class header, 128k tokens{}: {header} header bytes, median parse {median:?} (min {min:?})",
+            if merges { " + 280k merges" } else { "" },
+        );
+        assert!(
+            median < Duration::from_millis(40),
+            "median parse {median:?}"
+        );
+        // Decoding on demand still works.
+        let tokens = g
+            .get("tokenizer.ggml.tokens")
+            .and_then(Value::as_str_array)
+            .expect("tokens");
+        assert_eq!(tokens.skip(128255).next().as_deref(), Some("Ġtok128255"));
+    }
+}
