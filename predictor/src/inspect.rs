@@ -137,14 +137,13 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
 /// `1234567` as `1,234,567`.
 pub fn group_digits(n: u64) -> String {
     let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    let mut groups: Vec<&str> = digits
+        .as_bytes()
+        .rchunks(3)
+        .map(|g| std::str::from_utf8(g).unwrap_or_default())
+        .collect();
+    groups.reverse();
+    groups.join(",")
 }
 
 /// Bytes in binary units (`1.10 GiB`).

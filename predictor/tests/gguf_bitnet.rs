@@ -11,7 +11,7 @@ use support::{bitnet_writer, tempdir, Raw, B2_4T};
 /// The fork's TL2 size, written out independently of the crate (C integer order).
 fn tl2_bytes(k: u64, m: u64) -> u64 {
     let b = (k - 256) * m / 3 * 5 / 8 + 256 * m / 2 * 4 / 8;
-    let b = if b % 32 != 0 { b + 32 - b % 32 } else { b };
+    let b = b.div_ceil(32) * 32;
     b + 32
 }
 

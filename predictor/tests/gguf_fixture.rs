@@ -45,7 +45,7 @@ fn hand_laid(version: u32) -> (Vec<u8>, usize) {
     let infos_end = r.buf.len();
     r.pad_to(32);
     let data_offset = r.buf.len();
-    assert!(data_offset >= infos_end && data_offset % 32 == 0);
+    assert!(data_offset >= infos_end && data_offset == infos_end.next_multiple_of(32));
     r.zeros(32 + 68);
     (r.buf, data_offset)
 }

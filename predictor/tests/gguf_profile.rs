@@ -37,7 +37,7 @@ fn bitnet_2b4t_profile_is_complete_and_exact() {
     let proj_params = 30 * (2 * 2560 * 2560 + 2 * 2560 * 640 + 3 * 2560 * 6912);
     let norm_params = 30 * (3 * 2560 + 6912) + 2560;
     assert_eq!(p.n_params, proj_params + norm_params + 128256 * 2560);
-    assert_eq!(p.dominant_type, "F16");
+    assert_eq!(p.dominant_type, "I2_S", "most weights (elements) are I2_S");
     let i2s = p.by_type["I2_S"];
     assert_eq!((i2s.tensors, i2s.elements), (210, proj_params));
     assert_eq!(i2s.bytes, 30 * 17_367_264);
@@ -131,7 +131,8 @@ fn semantic_errors_are_clear() {
         w.add_u32("llama.block_count", 2).expect("kv");
         w.add_u32("llama.embedding_length", 64).expect("kv");
     };
-    let cases: Vec<(&str, Box<dyn Fn(&mut GgufWriter)>)> = vec![
+    type Case = (&'static str, Box<dyn Fn(&mut GgufWriter)>);
+    let cases: Vec<Case> = vec![
         (
             "head_count is 0",
             Box::new(move |w| {

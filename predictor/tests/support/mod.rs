@@ -61,9 +61,8 @@ impl Raw {
     }
     /// Zero padding up to a multiple of `align`.
     pub fn pad_to(&mut self, align: usize) -> &mut Self {
-        while self.buf.len() % align != 0 {
-            self.buf.push(0);
-        }
+        let padded = self.buf.len().next_multiple_of(align);
+        self.buf.resize(padded, 0);
         self
     }
     /// `n` zero bytes (tensor data).
