@@ -268,7 +268,7 @@ impl Sizes {
     fn dominant(&self) -> String {
         let mut best: Option<(&String, u64)> = None;
         for (name, s) in &self.by_type {
-            if !best.is_some_and(|(_, b)| s.elements <= b) {
+            if !matches!(best, Some((_, b)) if s.elements <= b) {
                 best = Some((name, s.elements));
             }
         }

@@ -108,7 +108,7 @@ impl GgufFile {
                 .checked_mul(MIN_TENSOR_INFO_BYTES)?
                 .checked_add(kv)
         });
-        if !needed.is_some_and(|n| n <= remaining) {
+        if !matches!(needed, Some(n) if n <= remaining) {
             return Err(c.err(format!(
                 "header declares {n_kv} key-value pairs and {n_tensors} tensors, but only \
                  {remaining} header bytes follow (each pair needs at least {MIN_KV_BYTES}, \
@@ -427,10 +427,7 @@ fn skip_array(c: &mut Cursor, key: &str, depth: u32) -> Result<(ValueType, u64, 
     })?;
     let len = c.u64(|| format!("array length of key '{key}'"))?;
     let remaining = c.remaining() as u64;
-    if !len
-        .checked_mul(elem.min_size() as u64)
-        .is_some_and(|n| n <= remaining)
-    {
+    if !matches!(len.checked_mul(elem.min_size() as u64), Some(n) if n <= remaining) {
         return Err(c.err(format!(
             "key '{key}': array at offset {at} declares {len} {elem} elements, \
              but only {remaining} bytes remain"
@@ -515,10 +512,7 @@ fn read_tensor_infos(
     n_tensors: u64,
 ) -> Result<(Vec<RawTensor>, HashMap<String, usize>)> {
     let remaining = c.remaining() as u64;
-    if !n_tensors
-        .checked_mul(MIN_TENSOR_INFO_BYTES)
-        .is_some_and(|n| n <= remaining)
-    {
+    if !matches!(n_tensors.checked_mul(MIN_TENSOR_INFO_BYTES), Some(n) if n <= remaining) {
         return Err(c.err(format!(
             "header declares {n_tensors} tensors, but only {remaining} bytes remain for their infos"
         )));
