@@ -4,4 +4,5 @@
 pub mod cli;
 pub mod measure;
 pub mod runtime;
+pub mod suite;
 pub mod synth;

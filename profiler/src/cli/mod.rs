@@ -1,7 +1,12 @@
 //! The `profiler` command: subcommands and dispatch.
 
 pub mod child;
+pub mod exec;
 pub mod generate;
+pub mod options;
+pub mod render;
+pub mod run;
+pub mod sweep;
 pub mod synth;
 
 use clap::{Parser, Subcommand};
@@ -19,6 +24,12 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Measure one configuration of the reference runtime in a fresh process.
+    Run(run::RunArgs),
+    /// Measure a grid of configurations, appending records and resuming.
+    Sweep(sweep::SweepArgs),
+    /// Measure another engine's command (its whole process tree) the same way.
+    Exec(exec::ExecArgs),
     /// Write a deterministic synthetic GGUF model.
     Synth(synth::SynthArgs),
     /// Load a model and generate tokens with the reference runtime.
@@ -45,12 +56,29 @@ pub fn threads_from_env() {
 
 /// Parses the command line, runs it, and turns an error into a message and exit code 1.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    if cli.command.is_none() {
+        // No arguments: the default suite.
+        cli = Cli::parse_from(["profiler", "sweep"]);
+    }
     match cli.command {
+        Some(Command::Run(args)) => status_exit(run::run(&args)),
+        Some(Command::Sweep(args)) => report(sweep::run(&args)),
+        Some(Command::Exec(args)) => status_exit(exec::run(&args)),
         Some(Command::Child(args)) => ExitCode::from(child::run(&args).clamp(0, 255) as u8),
         Some(Command::Synth(args)) => report(synth::run(&args)),
         Some(Command::Generate(args)) => report(generate::run(&args)),
         None => ExitCode::SUCCESS,
+    }
+}
+
+/// Exit code of a measuring command: 0 when the measured run's status was ok, 2 when it
+/// was oom or error (its record was still printed), 1 when the command itself failed.
+fn status_exit(result: anyhow::Result<bool>) -> ExitCode {
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(2),
+        Err(e) => report(Err(e)),
     }
 }
 

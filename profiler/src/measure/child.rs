@@ -10,6 +10,10 @@
 //! - `load`: the model loaded (weights resident; the peak holds the load transient);
 //! - `kv_alloc`: the KV cache allocated and initialised;
 //! - `prefill`: the prompts processed in micro-batches (the peak holds the activations);
+//!   when the prompt is shorter than `ctx - decode`, the positions before it count as a
+//!   cached prefix (their K/V are the cache's initial values), so every run attends over
+//!   the whole context and its peak is that of a full-context run, at the cost of
+//!   computing only the prompt;
 //! - `decode`: the decode steps.
 
 use super::gpu::{GpuMonitor, GpuSampler};
@@ -128,6 +132,13 @@ fn run_phases(spec: &ChildSpec, phases: &mut Phases, t0: Instant) -> Result<Chil
         .map_err(|e| e.to_string())?;
     phases.mark("kv_alloc")?;
 
+    // The run always reaches the full context: positions before the prompt are taken as
+    // an already cached prefix (as after a prefix-cache hit), so the last prefill chunk
+    // attends over `ctx - decode` positions whatever the prompt length.
+    let prefix = (cfg.ctx - spec.prompt - spec.decode) as usize;
+    for len in cache.lens.iter_mut() {
+        *len = prefix;
+    }
     let prompts = prompts(batch, spec.prompt as usize, model.hp.vocab, spec.seed);
     let logits = model
         .prefill(&mut cache, &prompts, cfg.effective_ubatch() as usize)

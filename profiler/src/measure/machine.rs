@@ -106,6 +106,14 @@ pub fn describe(gpu: Option<GpuInfo>) -> Machine {
     }
 }
 
+/// `base` (a CPU description) with `gpu` as the device used, fingerprint included.
+pub fn with_gpu(base: &Machine, gpu: GpuInfo) -> Machine {
+    let mut m = base.clone();
+    m.fingerprint = fingerprint(&m.cpu_model, m.cpu_cores, m.ram_bytes, Some(&gpu));
+    m.gpu = Some(gpu);
+    m
+}
+
 /// System memory available now (sysinfo's `available_memory`), 0 if unreadable.
 pub fn available_memory() -> u64 {
     System::new()

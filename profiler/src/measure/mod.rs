@@ -6,6 +6,7 @@
 
 pub mod child;
 pub mod error;
+pub mod exec;
 pub mod filehash;
 pub mod gpu;
 pub mod isolate;
@@ -13,8 +14,10 @@ pub mod machine;
 pub mod procfs;
 
 pub mod protocol;
+pub mod runner;
 pub mod software;
 pub mod store;
+pub mod sweep;
 pub mod wait;
 pub mod watch;
 

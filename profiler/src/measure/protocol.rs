@@ -23,7 +23,8 @@ pub struct ChildSpec {
     pub model: PathBuf,
     /// Configuration (device, batch, context, micro-batch, KV dtype, GPU layers).
     pub config: RunConfig,
-    /// Prompt tokens prefilled per sequence.
+    /// Prompt tokens prefilled per sequence. The `ctx - prompt - decode` positions before
+    /// them count as an already cached prefix, so every run reaches the full context.
     pub prompt: u32,
     /// Decode steps after the prompt.
     pub decode: u32,

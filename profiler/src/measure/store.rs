@@ -2,10 +2,12 @@
 //! torn lines skipped.
 //!
 //! Appending: the file is opened with `O_APPEND`, locked with `flock` (so two sweeps on one
-//! file do not interleave), a newline is written first if the file does not end with one
-//! (the remains of a line cut by a crash are then a line of their own, skipped on
-//! reading), the whole record line goes out in one `write`, and `fsync` makes it durable
-//! before the call returns. A record that was appended is never lost by a later crash.
+//! file do not interleave); if it does not end with a newline, the torn tail a crash left
+//! in the middle of a write (a record whose append never returned) is cut off, so the
+//! next record starts on a fresh line and readers never meet a broken line in the middle
+//! of the file; the whole record line goes out in one `write`, and `fsync` makes it durable
+//! before the call returns. A record whose append returned is never lost by a later crash.
+//! Reading still skips any line that does not parse (a torn last line after a kill).
 
 use super::error::MeasureError;
 use predictor::record::{parse_jsonl, Record, RECORD_SCHEMA_VERSION};
@@ -69,6 +71,24 @@ impl Drop for FileLock<'_> {
     }
 }
 
+/// Length of the file up to and including its last newline (the complete lines): what is
+/// after it is a torn write.
+fn complete_prefix(file: &File, len: u64) -> std::io::Result<u64> {
+    const CHUNK: u64 = 64 << 10;
+    let mut end = len;
+    let mut buf = vec![0u8; CHUNK as usize];
+    while end > 0 {
+        let start = end.saturating_sub(CHUNK);
+        let n = (end - start) as usize;
+        file.read_exact_at(&mut buf[..n], start)?;
+        if let Some(i) = buf[..n].iter().rposition(|&b| b == b'\n') {
+            return Ok(start + i as u64 + 1);
+        }
+        end = start;
+    }
+    Ok(0)
+}
+
 impl RecordStore {
     /// A store at `path` (the file is created on the first append).
     pub fn new(path: impl Into<PathBuf>) -> RecordStore {
@@ -128,13 +148,10 @@ impl RecordStore {
             .metadata()
             .map_err(|e| MeasureError::io(&self.path, e))?
             .len();
-        if len > 0 {
-            let mut last = [0u8; 1];
-            file.read_exact_at(&mut last, len - 1)
+        let keep = complete_prefix(&file, len).map_err(|e| MeasureError::io(&self.path, e))?;
+        if keep < len {
+            file.set_len(keep)
                 .map_err(|e| MeasureError::io(&self.path, e))?;
-            if last[0] != b'\n' {
-                line.insert(0, b'\n');
-            }
         }
         (&file)
             .write_all(&line)
@@ -202,7 +219,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn appends_and_reads_back_skipping_a_torn_line() {
+    fn a_torn_line_is_skipped_on_reading_and_cut_by_the_next_append() {
         let dir = tempfile::tempdir().unwrap();
         let store = RecordStore::new(dir.path().join("sub/r.jsonl"));
         assert!(store.load().unwrap().records.is_empty());
@@ -211,15 +228,18 @@ pub(crate) mod tests {
         let mut f = OpenOptions::new().append(true).open(store.path()).unwrap();
         f.write_all(b"{\"schema\":1,\"key\":\"tor").unwrap();
         drop(f);
+        let torn = store.load().unwrap();
+        assert_eq!(torn.records.len(), 1);
+        assert_eq!(torn.skipped.len(), 1);
+        assert_eq!(torn.skipped[0].0, 2);
         store.append(&sample_record("b")).unwrap();
         let loaded = store.load().unwrap();
         let keys: Vec<_> = loaded.records.iter().map(|r| r.key.as_str()).collect();
         assert_eq!(keys, ["a", "b"]);
-        assert_eq!(loaded.skipped.len(), 1);
-        assert_eq!(loaded.skipped[0].0, 2);
+        assert!(loaded.skipped.is_empty());
         let text = std::fs::read_to_string(store.path()).unwrap();
         assert!(text.ends_with('\n'));
-        assert_eq!(text.lines().count(), 3);
+        assert_eq!(text.lines().count(), 2);
     }
 
     #[test]

@@ -1,0 +1,80 @@
+//! `profiler run`: measure one configuration of the reference runtime in a fresh process.
+
+use super::options::ChildLimits;
+use super::render::record_summary;
+use crate::measure::runner::{default_prompt, Job, ModelInfo, DEFAULT_DECODE};
+use crate::measure::store::RecordStore;
+use anyhow::Context;
+use predictor::cli_args::ConfigArgs;
+use predictor::record::Status;
+use std::path::PathBuf;
+
+/// Arguments of `profiler run`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// Model file (GGUF).
+    pub file: PathBuf,
+    /// The configuration.
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Prompt tokens per sequence (default: fill the context minus the decode steps). A
+    /// shorter prompt still reaches the full context: the positions before it count as an
+    /// already cached prefix.
+    #[arg(long)]
+    pub prompt: Option<u32>,
+    /// Decode steps after the prompt.
+    #[arg(long, default_value_t = DEFAULT_DECODE)]
+    pub decode: u32,
+    /// Print the record as one JSON line instead of a summary.
+    #[arg(long)]
+    pub json: bool,
+    /// Also append the record to this JSON Lines file.
+    #[arg(long, value_name = "FILE")]
+    pub append: Option<PathBuf>,
+    /// Limits of the measured child.
+    #[command(flatten)]
+    pub limits: ChildLimits,
+}
+
+/// Runs `profiler run`. Returns whether the run's status was ok (the record is printed
+/// either way).
+pub fn run(args: &RunArgs) -> anyhow::Result<bool> {
+    let model = ModelInfo::read(&args.file)
+        .with_context(|| format!("reading model {}", args.file.display()))?;
+    let config = args.config.to_config(model.profile.ctx_train)?;
+    anyhow::ensure!(
+        args.decode < config.ctx,
+        "--decode {} leaves no room for a prompt in a context of {}",
+        args.decode,
+        config.ctx
+    );
+    let prompt = default_prompt(&config, args.prompt, args.decode);
+    anyhow::ensure!(
+        prompt >= 1 && prompt as u64 + args.decode as u64 <= config.ctx as u64,
+        "--prompt {prompt} + --decode {} must fit the context {}",
+        args.decode,
+        config.ctx
+    );
+    let job = Job {
+        model: &model,
+        config,
+        prompt,
+        decode: args.decode,
+    };
+    let mut runner = args.limits.runner()?;
+    let record = runner.measure(&job)?;
+    if let Some(path) = &args.append {
+        RecordStore::new(path)
+            .append(&record)
+            .with_context(|| format!("appending the record to {}", path.display()))?;
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string(&record).context("encoding the record")?
+        );
+    } else {
+        print!("{}", record_summary(&record));
+    }
+    Ok(record.status == Status::Ok)
+}

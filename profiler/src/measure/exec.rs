@@ -1,0 +1,159 @@
+//! Profiling any other engine (llama.cpp, a Python server): run its command, poll the
+//! resident memory of its whole process tree, reap it with `wait4` for the direct child's
+//! `ru_maxrss`, and on CUDA sample device memory from the profiler's own context.
+//!
+//! The tree's peak is the largest sum of `VmRSS` over the command and its descendants seen
+//! at one poll (every `poll` interval, default 5 ms); `ru_maxrss` of the direct child (the
+//! largest of it and the descendants it waited for, not their sum) is exact for a single
+//! process and is what `/usr/bin/time -v` prints. The recorded peak is the larger of the
+//! two. Processes that daemonise (leave the tree) are not followed.
+
+use super::error::MeasureError;
+use super::gpu::{GpuBaseline, GpuMonitor};
+use super::machine;
+use super::watch::{watch, KillReason, WatchOptions, Watched};
+use predictor::record::{Measured, PhaseMeasure, Status};
+use serde::Serialize;
+use std::ffi::OsString;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// The command to profile and how.
+#[derive(Debug, Clone)]
+pub struct ExecSpec {
+    /// Program and arguments.
+    pub argv: Vec<OsString>,
+    /// CUDA device to sample, if any.
+    pub gpu: Option<u32>,
+    /// Polling, timeout and memory guard (`tree` is forced on).
+    pub watch: WatchOptions,
+}
+
+/// What profiling a command found.
+#[derive(Debug, Clone)]
+pub struct ExecOutcome {
+    /// Exit, polled tree peak, kill reason, wall time.
+    pub watched: Watched,
+    /// The device and what was in use before the command, on CUDA.
+    pub gpu: Option<GpuBaseline>,
+    /// Device memory used before the command (with the profiler's context).
+    pub gpu_baseline_used: Option<u64>,
+    /// Peak device memory the sampler saw, baseline subtracted.
+    pub gpu_peak_used: Option<u64>,
+    /// System memory available before the command.
+    pub sys_available: u64,
+}
+
+/// A measurement of a command without a model (no record can be made without a profile).
+#[derive(Debug, Clone, Serialize)]
+pub struct ExecReport {
+    /// Backend name given.
+    pub backend: String,
+    /// The command line.
+    pub command: Vec<String>,
+    /// Outcome.
+    pub status: Status,
+    /// Details of a failure.
+    pub message: Option<String>,
+    /// What was measured.
+    pub measured: Measured,
+    /// Largest number of processes seen at once.
+    pub max_processes: usize,
+}
+
+/// Runs and profiles the command. Errors are the profiler's own (cannot start it, no
+/// CUDA device when one was asked for); the command's failure is in the outcome.
+pub fn exec(spec: &ExecSpec) -> Result<ExecOutcome, MeasureError> {
+    let Some((program, args)) = spec.argv.split_first() else {
+        return Err(MeasureError::Invalid("no command to profile".into()));
+    };
+    let monitor = match spec.gpu {
+        Some(o) => Some(GpuMonitor::open(o).map_err(|e| MeasureError::Invalid(e.0))?),
+        None => None,
+    };
+    let gpu = match &monitor {
+        Some(m) => Some(GpuBaseline::read(m).map_err(|e| MeasureError::Invalid(e.0))?),
+        None => None,
+    };
+    let gpu_baseline_used = match &monitor {
+        Some(m) => Some(m.mem_info().map_err(|e| MeasureError::Invalid(e.0))?.used()),
+        None => None,
+    };
+    let sys_available = machine::available_memory();
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        // The command's stdout goes to our stderr, so `--json` output stays clean.
+        .stdout(std::io::stderr())
+        .process_group(0);
+    let child = cmd.spawn().map_err(|source| MeasureError::Process {
+        what: format!("starting {}", program.to_string_lossy()),
+        source,
+    })?;
+    let pid = child.id();
+    let sampler = monitor
+        .as_ref()
+        .map(|m| m.sampler(Duration::from_millis(2)));
+    let opts = WatchOptions {
+        tree: true,
+        ..spec.watch
+    };
+    let watched = watch(pid, &opts, || {})?;
+    let gpu_peak = sampler.map(|s| s.stop());
+    Ok(ExecOutcome {
+        watched,
+        gpu,
+        gpu_baseline_used,
+        gpu_peak_used: match (gpu_peak, gpu_baseline_used) {
+            (Some(p), Some(b)) => Some(p.saturating_sub(b)),
+            _ => None,
+        },
+        sys_available,
+    })
+}
+
+impl ExecOutcome {
+    /// ok when the command exited with 0; oom when it was killed by SIGKILL (the OOM
+    /// killer) or by the profiler's memory guard; error otherwise.
+    pub fn classify(&self) -> (Status, Option<String>) {
+        let exit = &self.watched.exit;
+        match self.watched.killed {
+            Some(k @ KillReason::RssLimit { .. }) => (Status::Oom, Some(k.describe())),
+            Some(k @ KillReason::Timeout(_)) => (Status::Error, Some(k.describe())),
+            None if exit.success() => (Status::Ok, None),
+            None if exit.signal == Some(libc::SIGKILL) => (
+                Status::Oom,
+                Some("killed by SIGKILL (the kernel's OOM killer or a cgroup memory limit)".into()),
+            ),
+            None => (Status::Error, Some(format!("command {}", exit.describe()))),
+        }
+    }
+
+    /// The measured figures: one phase `run` holding the tree's peak.
+    pub fn measured(&self) -> Measured {
+        let exit = &self.watched.exit;
+        let peak = self.watched.polled_peak_rss.max(exit.maxrss_bytes);
+        let wall_ms = self.watched.wall.as_secs_f64() * 1000.0;
+        Measured {
+            baseline_rss_bytes: 0,
+            peak_rss_bytes: peak,
+            rusage_maxrss_bytes: exit.maxrss_bytes,
+            phases: vec![PhaseMeasure {
+                name: "run".into(),
+                rss_bytes: 0,
+                peak_rss_bytes: self.watched.polled_peak_rss,
+                rss_anon_bytes: 0,
+                rss_file_bytes: 0,
+                gpu_used_bytes: None,
+                gpu_peak_used_bytes: self.gpu_peak_used,
+                elapsed_ms: wall_ms,
+            }],
+            gpu_baseline_used_bytes: self.gpu_baseline_used,
+            gpu_peak_used_bytes: self.gpu_peak_used,
+            sys_available_bytes: self.sys_available,
+            wall_ms,
+            decode_tokens_per_s: None,
+        }
+    }
+}

@@ -1,0 +1,553 @@
+//! The sweep grids: which synthetic models, and which configurations of each, a named suite
+//! measures.
+//!
+//! - `default`: a quick look on every device present (what `cargo run --release -p
+//!   profiler` runs): three tiny models, a few configurations each, a couple of minutes.
+//! - `calibration-cpu`: the CPU calibration grid: 6 model shapes (BitNet, llama and qwen2
+//!   of different widths, depths, head widths and GQA ratios) in 7 weight types (I2_S, TL2,
+//!   Q4_0, Q4_K, Q8_0, F16, F32), 16 models, each run at the same 9 (context, batch) pairs
+//!   with varied micro-batch and KV dtype (f16 and f32): 224 configurations. Every shape
+//!   sees every (context, batch) pair, so calibration can hold out whole shapes or whole
+//!   pairs.
+//! - `cuda-default`: a GPU grid for a CUDA build, sized to finish in minutes on an H100.
+//!
+//! Prompt length: every run reaches the full context (the positions before the prompt
+//! count as a cached prefix, see [`crate::measure::child`]); suites prefill two
+//! micro-batches (or what fits), which gives the activation peak of a full-context run
+//! without computing the whole context.
+
+use crate::measure::filehash::Fnv1a64;
+use crate::measure::MeasureError;
+use crate::synth::{write_model, SynthSpec};
+use predictor::ggml_type::GgmlType;
+use predictor::{Device, KvDtype, RunConfig};
+use std::path::{Path, PathBuf};
+
+/// The named suites: name, description.
+pub const SUITES: &[(&str, &str)] = &[
+    (
+        "default",
+        "quick look on every device present: 3 tiny models x 4 configurations",
+    ),
+    (
+        "calibration-cpu",
+        "CPU calibration: 6 shapes x 7 weight types (16 models) x 14 configurations",
+    ),
+    (
+        "cuda-default",
+        "GPU grid (CUDA build): 3 models x contexts, batches and GPU layer splits",
+    ),
+];
+
+/// Decode steps of suite runs.
+pub const SUITE_DECODE: u32 = 4;
+
+/// A model shape (without its weight type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    /// Short name used in file names and reports.
+    pub name: &'static str,
+    /// Architecture (`llama`, `qwen2`, `bitnet`, `bitnet-b1.58`).
+    pub arch: &'static str,
+    /// Transformer blocks.
+    pub layers: usize,
+    /// Embedding width.
+    pub hidden: usize,
+    /// Query heads.
+    pub heads: usize,
+    /// KV heads.
+    pub kv_heads: usize,
+    /// Head width when not `hidden / heads`.
+    pub head_dim: Option<usize>,
+    /// FFN width.
+    pub ffn: usize,
+    /// Vocabulary.
+    pub vocab: usize,
+    /// Output tied to the embedding.
+    pub tied: bool,
+}
+
+impl Shape {
+    /// The synthetic model spec of this shape in `qtype`.
+    pub fn spec(&self, qtype: GgmlType) -> SynthSpec {
+        SynthSpec {
+            arch: self.arch.to_string(),
+            layers: self.layers,
+            hidden: self.hidden,
+            heads: self.heads,
+            kv_heads: self.kv_heads,
+            head_dim: self.head_dim,
+            ffn: self.ffn,
+            vocab: self.vocab,
+            ctx_train: 8192,
+            qtype,
+            tied: self.tied,
+            seed: 0,
+        }
+    }
+}
+
+/// One model of a suite.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SuiteModel {
+    /// File stem, unique per spec (`<shape>-<type>`).
+    pub name: String,
+    /// Shape name.
+    pub shape: &'static str,
+    /// What to write.
+    pub spec: SynthSpec,
+}
+
+/// One configuration of one model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SuitePoint {
+    /// Index into [`Suite::models`].
+    pub model: usize,
+    /// Configuration.
+    pub config: RunConfig,
+    /// Prompt tokens per sequence.
+    pub prompt: u32,
+    /// Decode steps.
+    pub decode: u32,
+}
+
+/// A suite: models and points.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Suite {
+    /// Name.
+    pub name: String,
+    /// Models to write.
+    pub models: Vec<SuiteModel>,
+    /// Configurations, grouped by model.
+    pub points: Vec<SuitePoint>,
+}
+
+/// Prompt tokens of a suite run: two micro-batches, or what fits before the decode steps.
+pub fn suite_prompt(ctx: u32, ubatch: u32, decode: u32) -> u32 {
+    let fits = ctx.saturating_sub(decode).max(1);
+    ubatch.min(ctx).saturating_mul(2).min(fits)
+}
+
+/// A configuration with the usual defaults.
+pub fn config(device: Device, batch: u32, ctx: u32, ubatch: u32, kv: KvDtype) -> RunConfig {
+    RunConfig {
+        device,
+        batch,
+        ctx,
+        ubatch,
+        kv_dtype: kv,
+        gpu_layers: None,
+        margin_pct: 5.0,
+    }
+}
+
+fn shape(
+    name: &'static str,
+    arch: &'static str,
+    dims: [usize; 6],
+    head_dim: Option<usize>,
+    tied: bool,
+) -> Shape {
+    let [layers, hidden, heads, kv_heads, ffn, vocab] = dims;
+    Shape {
+        name,
+        arch,
+        layers,
+        hidden,
+        heads,
+        kv_heads,
+        head_dim,
+        ffn,
+        vocab,
+        tied,
+    }
+}
+
+/// The calibration shapes: (shape, weight types). Sizes: 25 to 200 MB files; attention
+/// kept small (few layers x heads) so long contexts stay affordable on two cores.
+pub fn calibration_shapes() -> Vec<(Shape, Vec<GgmlType>)> {
+    use GgmlType::*;
+    vec![
+        // BitNet b1.58, GQA 4, tied F16 embedding.
+        (
+            shape(
+                "bn-a",
+                "bitnet-b1.58",
+                [2, 512, 8, 2, 1536, 32000],
+                None,
+                true,
+            ),
+            vec![I2S, TL2],
+        ),
+        // BitNet (older arch name), MHA with 128-wide heads, untied output.
+        (
+            shape("bn-b", "bitnet", [3, 768, 6, 6, 2048, 16000], None, false),
+            vec![I2S, TL2],
+        ),
+        // llama, GQA 8.
+        (
+            shape("ll-a", "llama", [2, 512, 8, 1, 1536, 32000], None, true),
+            vec![Q4_0, Q8_0, F16, F32],
+        ),
+        // llama, deeper and narrower, MHA, large vocabulary.
+        (
+            shape("ll-b", "llama", [4, 256, 4, 4, 768, 50000], None, true),
+            vec![Q4_0, Q4K, F32],
+        ),
+        // qwen2 (q/k/v biases), GQA 6, untied.
+        (
+            shape("qw-a", "qwen2", [2, 768, 12, 2, 2048, 32000], None, false),
+            vec![Q8_0, Q4K, F16],
+        ),
+        // llama with 128-wide heads, GQA 2.
+        (
+            shape(
+                "ll-c",
+                "llama",
+                [2, 512, 4, 2, 1024, 24000],
+                Some(128),
+                true,
+            ),
+            vec![Q4_0, F16],
+        ),
+    ]
+}
+
+/// The (context, batch) pairs every calibration model runs at.
+pub const CALIBRATION_PAIRS: &[(u32, u32)] = &[
+    (128, 1),
+    (256, 4),
+    (512, 2),
+    (512, 8),
+    (1024, 1),
+    (1024, 4),
+    (2048, 2),
+    (4096, 1),
+    (8192, 1),
+];
+
+/// Micro-batch and KV dtype variants per pair: the pair's first variant always, the
+/// second for the pairs at odd positions and the last two (14 configurations per model).
+fn calibration_variants(i: usize) -> Vec<(u32, KvDtype)> {
+    let ub = [128, 64, 256, 32, 512, 128, 256, 64, 128];
+    let first = (ub[i % ub.len()], [KvDtype::F16, KvDtype::F32][i % 2]);
+    let mut v = vec![first];
+    if i % 2 == 1 || i + 2 >= CALIBRATION_PAIRS.len() {
+        let other = if first.1 == KvDtype::F16 {
+            KvDtype::F32
+        } else {
+            KvDtype::F16
+        };
+        v.push((ub[(i + 3) % ub.len()], other));
+    }
+    v
+}
+
+fn model_name(shape: &str, qtype: GgmlType) -> String {
+    format!("{shape}-{}", qtype.name().to_ascii_lowercase())
+}
+
+fn calibration_cpu() -> Suite {
+    let mut models = Vec::new();
+    let mut points = Vec::new();
+    for (shape, types) in calibration_shapes() {
+        for qtype in types {
+            let m = models.len();
+            models.push(SuiteModel {
+                name: model_name(shape.name, qtype),
+                shape: shape.name,
+                spec: shape.spec(qtype),
+            });
+            for (i, &(ctx, batch)) in CALIBRATION_PAIRS.iter().enumerate() {
+                for (ubatch, kv) in calibration_variants(i) {
+                    points.push(SuitePoint {
+                        model: m,
+                        config: config(Device::Cpu, batch, ctx, ubatch, kv),
+                        prompt: suite_prompt(ctx, ubatch, SUITE_DECODE),
+                        decode: SUITE_DECODE,
+                    });
+                }
+            }
+        }
+    }
+    Suite {
+        name: "calibration-cpu".into(),
+        models,
+        points,
+    }
+}
+
+fn default_suite(devices: &[Device]) -> Suite {
+    use GgmlType::*;
+    let tiny = [
+        (
+            shape(
+                "tiny-bn",
+                "bitnet-b1.58",
+                [2, 256, 4, 2, 512, 2048],
+                None,
+                true,
+            ),
+            I2S,
+        ),
+        (
+            shape(
+                "tiny-tl2",
+                "bitnet-b1.58",
+                [2, 256, 4, 2, 768, 2048],
+                None,
+                true,
+            ),
+            TL2,
+        ),
+        (
+            shape("tiny-ll", "llama", [2, 256, 4, 1, 512, 4096], None, false),
+            Q8_0,
+        ),
+    ];
+    let grid = [
+        (1, 256, 64, KvDtype::F16),
+        (2, 512, 128, KvDtype::F32),
+        (4, 1024, 128, KvDtype::F16),
+        (1, 4096, 256, KvDtype::F16),
+    ];
+    let mut models = Vec::new();
+    let mut points = Vec::new();
+    for (s, q) in tiny {
+        let m = models.len();
+        models.push(SuiteModel {
+            name: model_name(s.name, q),
+            shape: s.name,
+            spec: s.spec(q),
+        });
+        for &device in devices {
+            for &(batch, ctx, ubatch, kv) in &grid {
+                points.push(SuitePoint {
+                    model: m,
+                    config: config(device, batch, ctx, ubatch, kv),
+                    prompt: suite_prompt(ctx, ubatch, SUITE_DECODE),
+                    decode: SUITE_DECODE,
+                });
+            }
+        }
+    }
+    Suite {
+        name: "default".into(),
+        models,
+        points,
+    }
+}
+
+fn cuda_default(ordinal: u32) -> Suite {
+    use GgmlType::*;
+    let shapes = [
+        (
+            shape(
+                "gpu-bn",
+                "bitnet-b1.58",
+                [24, 1536, 16, 4, 4096, 32000],
+                None,
+                true,
+            ),
+            I2S,
+        ),
+        (
+            shape(
+                "gpu-ll",
+                "llama",
+                [16, 2048, 16, 4, 5632, 32000],
+                None,
+                false,
+            ),
+            Q4_0,
+        ),
+        (
+            shape(
+                "gpu-qw",
+                "qwen2",
+                [12, 1024, 16, 2, 2816, 65536],
+                None,
+                false,
+            ),
+            Q8_0,
+        ),
+    ];
+    let device = Device::Cuda(ordinal);
+    let mut models = Vec::new();
+    let mut points = Vec::new();
+    for (s, q) in shapes {
+        let m = models.len();
+        models.push(SuiteModel {
+            name: model_name(s.name, q),
+            shape: s.name,
+            spec: s.spec(q),
+        });
+        for (ctx, batch) in [(1024, 1), (4096, 1), (4096, 4), (16384, 1), (8192, 8)] {
+            for (gpu_layers, kv) in [
+                (None, KvDtype::F16),
+                (Some(s.layers as u32 / 2), KvDtype::F32),
+            ] {
+                let mut c = config(device, batch, ctx, 512, kv);
+                c.gpu_layers = gpu_layers;
+                points.push(SuitePoint {
+                    model: m,
+                    config: c,
+                    prompt: suite_prompt(ctx, 512, SUITE_DECODE),
+                    decode: SUITE_DECODE,
+                });
+            }
+        }
+    }
+    Suite {
+        name: "cuda-default".into(),
+        models,
+        points,
+    }
+}
+
+/// Builds suite `name`. `devices` are the devices present (the default suite runs on each;
+/// the others choose their own device).
+pub fn build(name: &str, devices: &[Device]) -> Result<Suite, MeasureError> {
+    match name {
+        "default" => Ok(default_suite(devices)),
+        "calibration-cpu" => Ok(calibration_cpu()),
+        "cuda-default" => {
+            let ordinal = devices
+                .iter()
+                .find_map(|d| match d {
+                    Device::Cuda(o) => Some(*o),
+                    Device::Cpu => None,
+                })
+                .unwrap_or(0);
+            Ok(cuda_default(ordinal))
+        }
+        _ => {
+            let names: Vec<&str> = SUITES.iter().map(|s| s.0).collect();
+            Err(MeasureError::Invalid(format!(
+                "unknown suite {name:?} (known: {})",
+                names.join(", ")
+            )))
+        }
+    }
+}
+
+/// Where synthetic models are cached: `$MEMCAL_MODEL_DIR`, else `memcal-models` in the
+/// cargo target directory the binary runs from (`target/memcal-models`), else
+/// `$XDG_CACHE_HOME/memcal/models` (or `~/.cache/memcal/models`), else a temp directory.
+pub fn default_models_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("MEMCAL_MODEL_DIR") {
+        return PathBuf::from(d);
+    }
+    // target/<profile>/profiler or target/<profile>/deps/<test binary>
+    if let Ok(exe) = std::env::current_exe() {
+        for dir in exe.ancestors().skip(1).take(3) {
+            if dir.join("CACHEDIR.TAG").is_file() {
+                return dir.join("memcal-models");
+            }
+        }
+    }
+    if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(d).join("memcal/models");
+    }
+    if let Some(h) = std::env::var_os("HOME") {
+        return PathBuf::from(h).join(".cache/memcal/models");
+    }
+    std::env::temp_dir().join("memcal-models")
+}
+
+/// The file of `model` in `dir`: its name plus a hash of the whole spec, so a changed
+/// spec never reuses a stale file.
+pub fn model_path(dir: &Path, model: &SuiteModel) -> PathBuf {
+    let mut h = Fnv1a64::default();
+    h.update(format!("{:?}", model.spec).as_bytes());
+    dir.join(format!("{}-{:08x}.gguf", model.name, h.finish() as u32))
+}
+
+/// Writes the suite's models that are not in `dir` yet (to a temporary name, then renamed,
+/// so a killed sweep never leaves a half-written model) and returns every model's path.
+pub fn ensure_models(dir: &Path, models: &[SuiteModel]) -> Result<Vec<PathBuf>, MeasureError> {
+    std::fs::create_dir_all(dir).map_err(|e| MeasureError::io(dir, e))?;
+    let mut out = Vec::new();
+    for m in models {
+        let path = model_path(dir, m);
+        if !path.is_file() {
+            let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+            write_model(&m.spec, &tmp)
+                .map_err(|e| MeasureError::Invalid(format!("writing {}: {e}", m.name)))?;
+            std::fs::rename(&tmp, &path).map_err(|e| MeasureError::io(&path, e))?;
+        }
+        out.push(path);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    #[test]
+    fn every_suite_model_is_a_valid_spec() {
+        for (name, _) in SUITES {
+            let s = build(name, &[Device::Cpu, Device::Cuda(0)]).unwrap();
+            for m in &s.models {
+                m.spec
+                    .validate()
+                    .unwrap_or_else(|e| panic!("{}: {e}", m.name));
+            }
+            for p in &s.points {
+                p.config.validate().unwrap();
+                assert!(
+                    p.prompt >= 1 && p.prompt + p.decode <= p.config.ctx,
+                    "{p:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn calibration_grid_is_large_and_balanced_for_hold_outs() {
+        let s = build("calibration-cpu", &[Device::Cpu]).unwrap();
+        assert!(s.points.len() >= 200, "{} points", s.points.len());
+        let shapes: BTreeSet<_> = s.models.iter().map(|m| m.shape).collect();
+        assert!(shapes.len() >= 5);
+        let types: BTreeSet<_> = s.models.iter().map(|m| m.spec.qtype.name()).collect();
+        for t in ["I2_S", "TL2", "Q4_0", "Q8_0", "F16", "F32"] {
+            assert!(types.contains(t), "{t} missing");
+        }
+        // Every shape sees every (ctx, batch) pair, in both KV dtypes overall.
+        let mut pairs: BTreeMap<&str, BTreeSet<(u32, u32)>> = BTreeMap::new();
+        for p in &s.points {
+            pairs
+                .entry(s.models[p.model].shape)
+                .or_default()
+                .insert((p.config.ctx, p.config.batch));
+        }
+        for set in pairs.values() {
+            assert_eq!(set.len(), CALIBRATION_PAIRS.len());
+        }
+        let kvs: BTreeSet<_> = s
+            .points
+            .iter()
+            .map(|p| p.config.kv_dtype.as_str())
+            .collect();
+        assert_eq!(kvs.len(), 2);
+        let batches: BTreeSet<_> = s.points.iter().map(|p| p.config.batch).collect();
+        assert!(batches.contains(&1) && batches.contains(&8));
+    }
+
+    #[test]
+    fn the_default_suite_runs_on_each_device_given() {
+        let cpu = build("default", &[Device::Cpu]).unwrap();
+        let both = build("default", &[Device::Cpu, Device::Cuda(0)]).unwrap();
+        assert_eq!(both.points.len(), 2 * cpu.points.len());
+        assert!(build("nope", &[Device::Cpu]).is_err());
+    }
+
+    #[test]
+    fn prompts_take_two_micro_batches_or_what_fits() {
+        assert_eq!(suite_prompt(4096, 256, 4), 512);
+        assert_eq!(suite_prompt(128, 512, 4), 124);
+        assert_eq!(suite_prompt(256, 128, 4), 252);
+    }
+}
