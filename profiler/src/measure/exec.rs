@@ -5,12 +5,16 @@
 //! The tree's peak is the largest sum of `VmRSS` over the command and its descendants seen
 //! at one poll (every `poll` interval, default 5 ms); `ru_maxrss` of the direct child (the
 //! largest of it and the descendants it waited for, not their sum) is exact for a single
-//! process and is what `/usr/bin/time -v` prints. The recorded peak is the larger of the
-//! two. Processes that daemonise (leave the tree) are not followed.
+//! process and is what `/usr/bin/time -v` prints, but never below the profiler's own image
+//! at the spawn (see [`super::isolate::spawn_noting_parent_peak`]). The recorded peak is
+//! the larger of the polled peak and an informative `ru_maxrss`. Processes that daemonise
+//! (leave the tree) are not followed.
 
 use super::error::MeasureError;
 use super::gpu::{GpuBaseline, GpuMonitor};
+use super::isolate::{informative_maxrss, spawn_noting_parent_peak};
 use super::machine;
+use super::wait;
 use super::watch::{watch, KillReason, WatchOptions, Watched};
 use predictor::record::{Measured, PhaseMeasure, Status};
 use serde::Serialize;
@@ -43,6 +47,8 @@ pub struct ExecOutcome {
     pub gpu_peak_used: Option<u64>,
     /// System memory available before the command.
     pub sys_available: u64,
+    /// The profiler's `VmHWM` at the spawn: the floor of the command's `ru_maxrss`.
+    pub parent_hwm: u64,
 }
 
 /// A measurement of a command without a model (no record can be made without a profile).
@@ -87,10 +93,8 @@ pub fn exec(spec: &ExecSpec) -> Result<ExecOutcome, MeasureError> {
         // The command's stdout goes to our stderr, so `--json` output stays clean.
         .stdout(std::io::stderr())
         .process_group(0);
-    let child = cmd.spawn().map_err(|source| MeasureError::Process {
-        what: format!("starting {}", program.to_string_lossy()),
-        source,
-    })?;
+    wait::die_with_parent(&mut cmd);
+    let (child, parent_hwm) = spawn_noting_parent_peak(&mut cmd, &program.to_string_lossy())?;
     let pid = child.id();
     let sampler = monitor
         .as_ref()
@@ -110,6 +114,7 @@ pub fn exec(spec: &ExecSpec) -> Result<ExecOutcome, MeasureError> {
             _ => None,
         },
         sys_available,
+        parent_hwm,
     })
 }
 
@@ -133,7 +138,10 @@ impl ExecOutcome {
     /// The measured figures: one phase `run` holding the tree's peak.
     pub fn measured(&self) -> Measured {
         let exit = &self.watched.exit;
-        let peak = self.watched.polled_peak_rss.max(exit.maxrss_bytes);
+        let peak = self
+            .watched
+            .polled_peak_rss
+            .max(informative_maxrss(exit.maxrss_bytes, self.parent_hwm));
         let wall_ms = self.watched.wall.as_secs_f64() * 1000.0;
         Measured {
             baseline_rss_bytes: 0,

@@ -9,6 +9,7 @@
 
 use super::error::MeasureError;
 use super::gpu::GpuMonitor;
+use super::procfs;
 use super::protocol::{looks_like_oom, ChildEvent, ChildSpec, CHILD_SUBCOMMAND};
 use super::wait;
 use super::watch::{watch, KillReason, WatchOptions, Watched};
@@ -73,6 +74,9 @@ pub struct ChildRun {
     pub gpu_baseline_used: Option<u64>,
     /// Peak device memory the parent's sampler saw during the child, baseline subtracted.
     pub gpu_parent_peak_used: Option<u64>,
+    /// The parent's `VmHWM` when it spawned the child: the floor of the child's
+    /// `ru_maxrss` (see [`spawn_noting_parent_peak`]).
+    pub parent_hwm: u64,
 }
 
 fn stderr_tail(reader: impl Read) -> String {
@@ -85,6 +89,36 @@ fn stderr_tail(reader: impl Read) -> String {
         tail.push_back(line);
     }
     Vec::from(tail).join("\n")
+}
+
+/// Spawns `cmd` and returns it with this process's `VmHWM` at the spawn, reset just
+/// before. The kernel folds the spawning process's memory image into the child's
+/// `ru_maxrss` (at exec it records the high-water mark of the image being replaced: a
+/// copy of ours after fork, ours itself after vfork), so a child's `ru_maxrss` is never
+/// below this figure and only informative above it. `/usr/bin/time` has the same floor
+/// (its own small RSS).
+pub fn spawn_noting_parent_peak(
+    cmd: &mut Command,
+    what: &str,
+) -> Result<(std::process::Child, u64), MeasureError> {
+    // Where the kernel refuses the reset, the floor is our whole-life peak.
+    let _ = procfs::reset_peak();
+    let child = cmd.spawn().map_err(|source| MeasureError::Process {
+        what: format!("starting {what}"),
+        source,
+    })?;
+    let hwm = procfs::read_self().map(|s| s.vm_hwm).unwrap_or(u64::MAX);
+    Ok((child, hwm))
+}
+
+/// `ru_maxrss` when it says more than the spawning process's own image (see
+/// [`spawn_noting_parent_peak`]), else 0.
+pub fn informative_maxrss(maxrss: u64, parent_hwm: u64) -> u64 {
+    if maxrss > parent_hwm {
+        maxrss
+    } else {
+        0
+    }
 }
 
 /// Runs `spec` in a child process. `gpu` is the parent's monitor of the run's device on
@@ -114,13 +148,12 @@ pub fn run_child(
     for (k, v) in &opts.env {
         cmd.env(k, v);
     }
+    wait::die_with_parent(&mut cmd);
     if let Some(limit) = opts.address_limit {
         wait::limit_address_space(&mut cmd, limit);
     }
-    let mut child = cmd.spawn().map_err(|source| MeasureError::Process {
-        what: format!("starting {}", opts.exe.display()),
-        source,
-    })?;
+    let (mut child, parent_hwm) =
+        spawn_noting_parent_peak(&mut cmd, &opts.exe.display().to_string())?;
     let pid = child.id();
     let (tx, rx) = mpsc::channel();
     let stdout = child.stdout.take();
@@ -157,6 +190,7 @@ pub fn run_child(
         stderr_tail,
         protocol_errors: Vec::new(),
         gpu_baseline_used,
+        parent_hwm,
         gpu_parent_peak_used: match (gpu_peak, gpu_baseline_used) {
             (Some(p), Some(b)) => Some(p.saturating_sub(b)),
             _ => None,
@@ -180,7 +214,13 @@ impl ChildRun {
     /// The outcome: ok, oom or error, with a message for the latter two.
     pub fn classify(&self) -> (Status, Option<String>) {
         let exit = &self.watched.exit;
-        let tail = self.stderr_tail.trim();
+        // A Rust backtrace (RUST_BACKTRACE set) says nothing about memory: keep the message.
+        let tail = self
+            .stderr_tail
+            .split("stack backtrace:")
+            .next()
+            .unwrap_or_default()
+            .trim();
         let with_tail = |m: String| {
             if tail.is_empty() {
                 m
@@ -228,11 +268,12 @@ impl ChildRun {
         let phase_peak = self.phases.iter().map(|p| p.peak_rss_bytes).max();
         let exit = &self.watched.exit;
         // After VmHWM resets, ru_maxrss covers the last phase only (the kernel reports the
-        // same high-water mark); the whole-run peak is the largest of the phase peaks, of
-        // ru_maxrss (the peak of the phase a crashed child died in) and of the polls.
+        // same high-water mark) and is floored by the parent's image; the whole-run peak
+        // is the largest of the phase peaks, of an informative ru_maxrss (the peak of the
+        // phase a crashed child died in) and of the polls.
         let peak = phase_peak
             .unwrap_or(0)
-            .max(exit.maxrss_bytes)
+            .max(informative_maxrss(exit.maxrss_bytes, self.parent_hwm))
             .max(self.watched.polled_peak_rss);
         let baseline = self
             .phases
@@ -269,5 +310,91 @@ impl ChildRun {
             wall_ms,
             decode_tokens_per_s: tps,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::measure::wait::ExitInfo;
+
+    fn run_with(exit: ExitInfo, failure: Option<(String, bool)>, stderr: &str) -> ChildRun {
+        ChildRun {
+            phases: vec![PhaseMeasure {
+                name: "load".into(),
+                peak_rss_bytes: 10 << 20,
+                ..Default::default()
+            }],
+            peak_reset: true,
+            done: None,
+            failure,
+            watched: Watched {
+                exit,
+                polled_peak_rss: 12 << 20,
+                max_processes: 1,
+                killed: None,
+                wall: Duration::from_millis(5),
+            },
+            stderr_tail: stderr.into(),
+            protocol_errors: vec![],
+            gpu_baseline_used: None,
+            gpu_parent_peak_used: None,
+            parent_hwm: 20 << 20,
+        }
+    }
+
+    fn exit(code: Option<i32>, signal: Option<i32>) -> ExitInfo {
+        ExitInfo {
+            code,
+            signal,
+            maxrss_bytes: 30 << 20,
+            user_ms: 0,
+            sys_ms: 0,
+        }
+    }
+
+    #[test]
+    fn sigkill_and_allocation_failures_are_oom_other_crashes_errors() {
+        let killed = run_with(exit(None, Some(libc::SIGKILL)), None, "");
+        assert_eq!(killed.classify().0, Status::Oom);
+        let aborted = run_with(
+            exit(None, Some(libc::SIGABRT)),
+            None,
+            "memory allocation of 1073741824 bytes failed\nstack backtrace:\n 0: x",
+        );
+        let (status, msg) = aborted.classify();
+        assert_eq!(status, Status::Oom);
+        assert!(!msg.unwrap_or_default().contains("backtrace"));
+        let cuda = run_with(
+            exit(Some(2), None),
+            Some((
+                "DriverError(CUDA_ERROR_OUT_OF_MEMORY, \"out of memory\")".into(),
+                false,
+            )),
+            "",
+        );
+        assert_eq!(cuda.classify().0, Status::Oom);
+        let segv = run_with(exit(None, Some(libc::SIGSEGV)), None, "");
+        assert_eq!(segv.classify().0, Status::Error);
+        let failed = run_with(
+            exit(Some(2), None),
+            Some(("no such tensor".into(), false)),
+            "",
+        );
+        assert_eq!(
+            failed.classify(),
+            (Status::Error, Some("no such tensor".into()))
+        );
+    }
+
+    #[test]
+    fn the_peak_of_a_crashed_run_uses_polls_and_an_informative_maxrss() {
+        let r = run_with(exit(None, Some(libc::SIGKILL)), None, "");
+        // ru_maxrss (30 MiB) is above the parent's image (20 MiB): informative.
+        assert_eq!(r.measured(0).peak_rss_bytes, 30 << 20);
+        let mut low = r.clone();
+        low.parent_hwm = 40 << 20;
+        // Below the parent's image it says nothing; the poll (12 MiB) wins over the phase.
+        assert_eq!(low.measured(0).peak_rss_bytes, 12 << 20);
     }
 }

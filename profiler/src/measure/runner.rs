@@ -11,6 +11,7 @@ use super::protocol::ChildSpec;
 use super::software;
 use predictor::record::{Machine, ModelFile, Predicted, Record, Status, RECORD_SCHEMA_VERSION};
 use predictor::{ModelProfile, RunConfig};
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -136,14 +137,15 @@ impl Runner {
     }
 
     fn open_gpu(&mut self, ordinal: u32) -> Result<&OpenGpu, MeasureError> {
-        if !self.gpus.contains_key(&ordinal) {
-            let monitor = GpuMonitor::open(ordinal).map_err(|e| MeasureError::Invalid(e.0))?;
-            let baseline = GpuBaseline::read(&monitor).map_err(|e| MeasureError::Invalid(e.0))?;
-            self.gpus.insert(ordinal, OpenGpu { monitor, baseline });
+        match self.gpus.entry(ordinal) {
+            Entry::Occupied(e) => Ok(e.into_mut()),
+            Entry::Vacant(v) => {
+                let monitor = GpuMonitor::open(ordinal).map_err(|e| MeasureError::Invalid(e.0))?;
+                let baseline =
+                    GpuBaseline::read(&monitor).map_err(|e| MeasureError::Invalid(e.0))?;
+                Ok(v.insert(OpenGpu { monitor, baseline }))
+            }
         }
-        self.gpus
-            .get(&ordinal)
-            .ok_or_else(|| MeasureError::Invalid(format!("no CUDA device {ordinal}")))
     }
 
     /// Measures one job in a fresh child and returns its record (whatever the child's

@@ -126,6 +126,21 @@ pub fn kill_group(pid: u32) {
     }
 }
 
+/// Makes the child get SIGKILL when the profiler dies (`PR_SET_PDEATHSIG`), so a killed
+/// sweep leaves no measurement running.
+pub fn die_with_parent(cmd: &mut Command) {
+    // SAFETY: the closure runs between fork and exec and only calls prctl, which is
+    // async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 /// Limits the child's address space (`RLIMIT_AS`) to `bytes`: an allocation past it fails
 /// in the child, which the profiler then records as `oom`. Address space counts
 /// reservations too (thread stacks, malloc arenas), so leave room above the resident need.
@@ -151,6 +166,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::zombie_processes)] // reaped by our own wait4, which clippy cannot see
     fn reports_exit_codes_and_signals() {
         let child = Command::new("sh").args(["-c", "exit 3"]).spawn().unwrap();
         let info = wait(child.id()).unwrap();
