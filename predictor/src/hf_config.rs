@@ -12,6 +12,22 @@ pub const MAX_CONFIG_BYTES: u64 = 16 << 20;
 /// before the per-layer lists are built).
 pub const MAX_LAYERS: u32 = 1 << 16;
 
+/// Reads a small file whole, refusing one longer than `max` bytes (`what` names it).
+pub fn read_small_file(path: &Path, max: u64, what: &str) -> Result<Vec<u8>> {
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let len = std::fs::metadata(path).map_err(io)?.len();
+    if len > max {
+        return Err(Error::malformed(
+            path,
+            format!("{what} is {len} bytes, more than the {max} read"),
+        ));
+    }
+    std::fs::read(path).map_err(io)
+}
+
 /// The memory-relevant content of a `config.json`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HfConfig {
@@ -72,18 +88,7 @@ impl HfConfig {
 
     /// Reads and interprets `path`.
     pub fn open(path: &Path) -> Result<HfConfig> {
-        let io = |source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        let len = std::fs::metadata(path).map_err(io)?.len();
-        if len > MAX_CONFIG_BYTES {
-            return Err(Error::malformed(
-                path,
-                format!("config.json is {len} bytes, more than the {MAX_CONFIG_BYTES} read"),
-            ));
-        }
-        let text = std::fs::read(path).map_err(io)?;
+        let text = read_small_file(path, MAX_CONFIG_BYTES, "config.json")?;
         HfConfig::parse(path, &text)
     }
 
@@ -136,14 +141,21 @@ impl Keys<'_> {
         )
     }
 
-    fn uint(&self, names: &[&str]) -> Result<Option<u64>> {
+    /// The first of `names` present, converted by `get` (`want` describes the type).
+    fn typed<T>(
+        &self,
+        names: &[&str],
+        want: &str,
+        get: impl Fn(&Value) -> Option<T>,
+    ) -> Result<Option<T>> {
         match self.find(names) {
             None => Ok(None),
-            Some((k, v)) => v
-                .as_u64()
-                .map(Some)
-                .ok_or_else(|| self.bad(&k, "a non-negative integer", v)),
+            Some((k, v)) => get(v).map(Some).ok_or_else(|| self.bad(&k, want, v)),
         }
+    }
+
+    fn uint(&self, names: &[&str]) -> Result<Option<u64>> {
+        self.typed(names, "a non-negative integer", Value::as_u64)
     }
 
     fn u32_(&self, names: &[&str]) -> Result<Option<u32>> {
@@ -173,13 +185,7 @@ impl Keys<'_> {
     }
 
     fn boolean(&self, names: &[&str]) -> Result<Option<bool>> {
-        match self.find(names) {
-            None => Ok(None),
-            Some((k, v)) => v
-                .as_bool()
-                .map(Some)
-                .ok_or_else(|| self.bad(&k, "true or false", v)),
-        }
+        self.typed(names, "true or false", Value::as_bool)
     }
 
     fn build(&self) -> Result<HfConfig> {

@@ -4,6 +4,7 @@
 //! overlap, and the data ending exactly at the end of the file. Tensor data is never read.
 
 use crate::error::{Error, Result};
+use crate::hf_config::read_small_file;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -396,18 +397,7 @@ impl Checkpoint {
     /// the index's directory), checking each listed tensor is in its shard and no tensor is
     /// in two shards.
     pub fn open_index(index: &Path) -> Result<Checkpoint> {
-        let io = |source| Error::Io {
-            path: index.to_path_buf(),
-            source,
-        };
-        let len = std::fs::metadata(index).map_err(io)?.len();
-        if len > MAX_INDEX_BYTES {
-            return Err(Error::malformed(
-                index,
-                format!("index is {len} bytes, more than the {MAX_INDEX_BYTES} read"),
-            ));
-        }
-        let text = std::fs::read(index).map_err(io)?;
+        let text = read_small_file(index, MAX_INDEX_BYTES, "the index")?;
         let json: Value = serde_json::from_slice(&text)
             .map_err(|e| Error::malformed(index, format!("index is not valid JSON: {e}")))?;
         let map = json
