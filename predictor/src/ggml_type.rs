@@ -12,8 +12,9 @@ use std::fmt;
 ///
 /// Ids 36-42 mean different things upstream and in the BitNet fork; [`GgmlType::from_id`]
 /// gives the upstream reading and [`GgmlType::from_bitnet_id`] the fork's. The GGUF reader
-/// decides per file which one applies.
+/// decides per file which one applies. Serialized as its [`GgmlType::name`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub enum GgmlType {
     /// 32-bit float (id 0).
     F32,
@@ -402,6 +403,20 @@ fn tl2_nbytes(k: u64, m: u64) -> Option<u64> {
     padded.checked_add(BITNET_TAIL_BYTES)
 }
 
+impl From<GgmlType> for String {
+    fn from(t: GgmlType) -> String {
+        t.name().to_string()
+    }
+}
+
+impl TryFrom<String> for GgmlType {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<GgmlType, String> {
+        GgmlType::from_name(&s).ok_or_else(|| format!("unknown ggml type {s:?}"))
+    }
+}
+
 impl fmt::Display for GgmlType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -422,6 +437,9 @@ mod tests {
             };
             assert_eq!(back, Some(t), "{t}");
             assert_eq!(GgmlType::from_name(t.name()), Some(t));
+            let json = serde_json::to_string(&t).expect("serialize");
+            assert_eq!(json, format!("\"{}\"", t.name()));
+            assert_eq!(serde_json::from_str::<GgmlType>(&json).ok(), Some(t));
         }
         for removed in [4, 5, 31, 32, 33, 36, 37, 38, 43, 1000] {
             assert_eq!(GgmlType::from_id(removed), None, "{removed}");
