@@ -182,3 +182,32 @@ fn file_written_by_python_gguf() {
     assert_eq!(p.vocab, 5, "from the token list");
     assert!(p.tied_embeddings);
 }
+
+/// The real SmolLM2-135M-Instruct Q4_1 GGUF that `.ci/run` fetches (scripts/fetch-real-model.sh).
+/// Expected values come from the Python `gguf` package's GGUFReader on the same file.
+#[test]
+fn real_smollm2_matches_python_gguf() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/memcal-models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    if !path.exists() {
+        // CI always has the file; a developer without it is told how to get it.
+        eprintln!("SKIPPED: no SmolLM2 GGUF; run `bash scripts/fetch-real-model.sh`");
+        return;
+    }
+    let g = GgufFile::open(&path).expect("real file");
+    assert_eq!(g.file_bytes, 98_362_432);
+    assert_eq!(g.tensors.len(), 272);
+    assert_eq!(g.tensor_data_bytes(), 96_576_768);
+    assert_eq!(g.data_offset + g.tensor_data_bytes(), g.file_bytes);
+    let p = predictor::model::load_profile(&path).expect("profile");
+    assert_eq!(p.n_params, 134_515_008);
+    assert_eq!(p.by_type["Q8_0"].bytes, 30_081_024);
+    assert_eq!(p.by_type["Q4_1"].bytes, 66_355_200);
+    assert_eq!(p.by_type["F32"].bytes, 140_544);
+    assert_eq!(
+        (p.n_layers, p.hidden, p.n_heads, p.vocab),
+        (30, 576, 9, 49152)
+    );
+    assert_eq!(p.n_kv_heads, vec![3; 30]);
+    assert!(p.tied_embeddings);
+}
