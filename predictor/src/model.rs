@@ -9,6 +9,7 @@
 //! four weights per stored byte.
 
 use crate::error::{Error, Result};
+use crate::ggml_type::GgmlType;
 use crate::gguf::{GgufFile, Value};
 use crate::hf_config::HfConfig;
 use crate::profile::{Experts, ModelFormat, ModelProfile, TensorRole, TypeStats};
@@ -624,8 +625,17 @@ pub fn profile_from_gguf(g: &GgufFile) -> Result<ModelProfile> {
     let tied = g.tensor("output.weight").is_none();
 
     let mut sizes = Sizes::new(n_layers);
+    let mut odd_k = 0;
     for t in &g.tensors {
         sizes.add(&t.name, t.ggml_type.name(), t.n_elements(), t.nbytes);
+        let k = t.dims.first().copied().unwrap_or(1);
+        odd_k += usize::from(matches!(t.ggml_type, GgmlType::I2S | GgmlType::TL1) && k % 128 != 0);
+    }
+    if odd_k > 0 {
+        notes.push(format!(
+            "{odd_k} I2_S/TL1 tensors have ne0 not a multiple of 128, which the BitNet fork's \
+             x86 kernels need (ARM: 64); sizes are exact regardless"
+        ));
     }
     let shape = Shape {
         arch: arch.to_string(),

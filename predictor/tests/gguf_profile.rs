@@ -212,3 +212,27 @@ fn missing_context_is_a_note_not_an_error() {
     assert_eq!(p.ffn, 96, "taken from blk.0.ffn_up");
     assert_eq!(p.n_kv_heads, vec![8, 8]);
 }
+
+#[test]
+fn i2s_rows_the_kernels_cannot_take_are_noted() {
+    let mut w = GgufWriter::new();
+    w.add_string("general.architecture", "bitnet").expect("kv");
+    w.add_u32("bitnet.block_count", 1).expect("kv");
+    w.add_u32("bitnet.embedding_length", 192).expect("kv");
+    w.add_u32("bitnet.attention.head_count", 3).expect("kv");
+    w.add_tensor_info_with_id("blk.0.attn_q.weight", &[192, 192], GgmlType::I2S, 36)
+        .expect("tensor");
+    w.add_tensor_info_with_id("blk.0.attn_k.weight", &[256, 192], GgmlType::I2S, 36)
+        .expect("tensor");
+    let p = profile_of(&w).expect("profile");
+    assert_eq!(
+        p.tensor_data_bytes,
+        (192 * 192 / 4 + 32) + (256 * 192 / 4 + 32)
+    );
+    let note = p.notes.iter().find(|n| n.contains("not a multiple of 128"));
+    assert!(
+        note.is_some_and(|n| n.starts_with("1 I2_S/TL1 tensors")),
+        "{:?}",
+        p.notes
+    );
+}
