@@ -42,51 +42,6 @@ pub const SUITES: &[(&str, &str)] = &[
 /// Decode steps of suite runs.
 pub const SUITE_DECODE: u32 = 4;
 
-/// A model shape (without its weight type).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Shape {
-    /// Short name used in file names and reports.
-    pub name: &'static str,
-    /// Architecture (`llama`, `qwen2`, `bitnet`, `bitnet-b1.58`).
-    pub arch: &'static str,
-    /// Transformer blocks.
-    pub layers: usize,
-    /// Embedding width.
-    pub hidden: usize,
-    /// Query heads.
-    pub heads: usize,
-    /// KV heads.
-    pub kv_heads: usize,
-    /// Head width when not `hidden / heads`.
-    pub head_dim: Option<usize>,
-    /// FFN width.
-    pub ffn: usize,
-    /// Vocabulary.
-    pub vocab: usize,
-    /// Output tied to the embedding.
-    pub tied: bool,
-}
-
-impl Shape {
-    /// The synthetic model spec of this shape in `qtype`.
-    pub fn spec(&self, qtype: GgmlType) -> SynthSpec {
-        SynthSpec {
-            arch: self.arch.to_string(),
-            layers: self.layers,
-            hidden: self.hidden,
-            heads: self.heads,
-            kv_heads: self.kv_heads,
-            head_dim: self.head_dim,
-            ffn: self.ffn,
-            vocab: self.vocab,
-            ctx_train: 8192,
-            qtype,
-            tied: self.tied,
-            seed: 0,
-        }
-    }
-}
-
 /// One model of a suite.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SuiteModel {
@@ -141,17 +96,12 @@ pub fn config(device: Device, batch: u32, ctx: u32, ubatch: u32, kv: KvDtype) ->
     }
 }
 
-fn shape(
-    name: &'static str,
-    arch: &'static str,
-    dims: [usize; 6],
-    head_dim: Option<usize>,
-    tied: bool,
-) -> Shape {
+/// A model shape as a spec (weight type F32 until a suite sets it; seed 0, trained context
+/// 8192). `dims`: layers, hidden, heads, KV heads, FFN, vocab.
+fn shape(arch: &str, dims: [usize; 6], head_dim: Option<usize>, tied: bool) -> SynthSpec {
     let [layers, hidden, heads, kv_heads, ffn, vocab] = dims;
-    Shape {
-        name,
-        arch,
+    SynthSpec {
+        arch: arch.to_string(),
         layers,
         hidden,
         heads,
@@ -159,55 +109,70 @@ fn shape(
         head_dim,
         ffn,
         vocab,
+        ctx_train: 8192,
+        qtype: GgmlType::F32,
         tied,
+        seed: 0,
     }
 }
 
-/// The calibration shapes: (shape, weight types). Sizes: 25 to 200 MB files; attention
-/// kept small (few layers x heads) so long contexts stay affordable on two cores.
-pub fn calibration_shapes() -> Vec<(Shape, Vec<GgmlType>)> {
+/// Adds the model `shape` in `qtype` to `models`; returns its index.
+fn add_model(
+    models: &mut Vec<SuiteModel>,
+    shape: &'static str,
+    spec: &SynthSpec,
+    qtype: GgmlType,
+) -> usize {
+    models.push(SuiteModel {
+        name: format!("{shape}-{}", qtype.name().to_ascii_lowercase()),
+        shape,
+        spec: SynthSpec {
+            qtype,
+            ..spec.clone()
+        },
+    });
+    models.len() - 1
+}
+
+/// The calibration shapes: (name, shape, weight types). Sizes: 25 to 200 MB files;
+/// attention kept small (few layers x heads) so long contexts stay affordable on two cores.
+pub fn calibration_shapes() -> Vec<(&'static str, SynthSpec, Vec<GgmlType>)> {
     use GgmlType::*;
     vec![
         // BitNet b1.58, GQA 4, tied F16 embedding.
         (
-            shape(
-                "bn-a",
-                "bitnet-b1.58",
-                [2, 512, 8, 2, 1536, 32000],
-                None,
-                true,
-            ),
+            "bn-a",
+            shape("bitnet-b1.58", [2, 512, 8, 2, 1536, 32000], None, true),
             vec![I2S, TL2],
         ),
         // BitNet (older arch name), MHA with 128-wide heads, untied output.
         (
-            shape("bn-b", "bitnet", [3, 768, 6, 6, 2048, 16000], None, false),
+            "bn-b",
+            shape("bitnet", [3, 768, 6, 6, 2048, 16000], None, false),
             vec![I2S, TL2],
         ),
         // llama, GQA 8.
         (
-            shape("ll-a", "llama", [2, 512, 8, 1, 1536, 32000], None, true),
+            "ll-a",
+            shape("llama", [2, 512, 8, 1, 1536, 32000], None, true),
             vec![Q4_0, Q8_0, F16, F32],
         ),
         // llama, deeper and narrower, MHA, large vocabulary.
         (
-            shape("ll-b", "llama", [4, 256, 4, 4, 768, 50000], None, true),
+            "ll-b",
+            shape("llama", [4, 256, 4, 4, 768, 50000], None, true),
             vec![Q4_0, Q4K, F32],
         ),
         // qwen2 (q/k/v biases), GQA 6, untied.
         (
-            shape("qw-a", "qwen2", [2, 768, 12, 2, 2048, 32000], None, false),
+            "qw-a",
+            shape("qwen2", [2, 768, 12, 2, 2048, 32000], None, false),
             vec![Q8_0, Q4K, F16],
         ),
         // llama with 128-wide heads, GQA 2.
         (
-            shape(
-                "ll-c",
-                "llama",
-                [2, 512, 4, 2, 1024, 24000],
-                Some(128),
-                true,
-            ),
+            "ll-c",
+            shape("llama", [2, 512, 4, 2, 1024, 24000], Some(128), true),
             vec![Q4_0, F16],
         ),
     ]
@@ -243,31 +208,21 @@ fn calibration_variants(i: usize) -> Vec<(u32, KvDtype)> {
     v
 }
 
-fn model_name(shape: &str, qtype: GgmlType) -> String {
-    format!("{shape}-{}", qtype.name().to_ascii_lowercase())
-}
-
 fn calibration_cpu() -> Suite {
     let mut models = Vec::new();
     let mut points = Vec::new();
-    for (shape, types) in calibration_shapes() {
+    for (name, spec, types) in calibration_shapes() {
         for qtype in types {
-            let m = models.len();
-            models.push(SuiteModel {
-                name: model_name(shape.name, qtype),
-                shape: shape.name,
-                spec: shape.spec(qtype),
-            });
-            for (i, &(ctx, batch)) in CALIBRATION_PAIRS.iter().enumerate() {
-                for (ubatch, kv) in calibration_variants(i) {
-                    points.push(SuitePoint {
-                        model: m,
-                        config: config(Device::Cpu, batch, ctx, ubatch, kv),
-                        prompt: suite_prompt(ctx, ubatch, SUITE_DECODE),
-                        decode: SUITE_DECODE,
-                    });
-                }
-            }
+            let m = add_model(&mut models, name, &spec, qtype);
+            let grid = CALIBRATION_PAIRS
+                .iter()
+                .enumerate()
+                .flat_map(|(i, &(ctx, batch))| {
+                    calibration_variants(i)
+                        .into_iter()
+                        .map(move |(u, kv)| (Device::Cpu, batch, ctx, u, kv, None))
+                });
+            add_points(&mut points, m, grid);
         }
     }
     Suite {
@@ -277,31 +232,40 @@ fn calibration_cpu() -> Suite {
     }
 }
 
+/// Adds one point per `(device, batch, ctx, ubatch, kv, gpu layers)` of `grid` for model `m`.
+fn add_points(
+    points: &mut Vec<SuitePoint>,
+    m: usize,
+    grid: impl IntoIterator<Item = (Device, u32, u32, u32, KvDtype, Option<u32>)>,
+) {
+    for (device, batch, ctx, ubatch, kv, gpu_layers) in grid {
+        let mut config = config(device, batch, ctx, ubatch, kv);
+        config.gpu_layers = gpu_layers;
+        points.push(SuitePoint {
+            model: m,
+            config,
+            prompt: suite_prompt(ctx, ubatch, SUITE_DECODE),
+            decode: SUITE_DECODE,
+        });
+    }
+}
+
 fn default_suite(devices: &[Device]) -> Suite {
     use GgmlType::*;
     let tiny = [
         (
-            shape(
-                "tiny-bn",
-                "bitnet-b1.58",
-                [2, 256, 4, 2, 512, 2048],
-                None,
-                true,
-            ),
+            "tiny-bn",
+            shape("bitnet-b1.58", [2, 256, 4, 2, 512, 2048], None, true),
             I2S,
         ),
         (
-            shape(
-                "tiny-tl2",
-                "bitnet-b1.58",
-                [2, 256, 4, 2, 768, 2048],
-                None,
-                true,
-            ),
+            "tiny-tl2",
+            shape("bitnet-b1.58", [2, 256, 4, 2, 768, 2048], None, true),
             TL2,
         ),
         (
-            shape("tiny-ll", "llama", [2, 256, 4, 1, 512, 4096], None, false),
+            "tiny-ll",
+            shape("llama", [2, 256, 4, 1, 512, 4096], None, false),
             Q8_0,
         ),
     ];
@@ -313,23 +277,12 @@ fn default_suite(devices: &[Device]) -> Suite {
     ];
     let mut models = Vec::new();
     let mut points = Vec::new();
-    for (s, q) in tiny {
-        let m = models.len();
-        models.push(SuiteModel {
-            name: model_name(s.name, q),
-            shape: s.name,
-            spec: s.spec(q),
-        });
-        for &device in devices {
-            for &(batch, ctx, ubatch, kv) in &grid {
-                points.push(SuitePoint {
-                    model: m,
-                    config: config(device, batch, ctx, ubatch, kv),
-                    prompt: suite_prompt(ctx, ubatch, SUITE_DECODE),
-                    decode: SUITE_DECODE,
-                });
-            }
-        }
+    for (name, spec, qtype) in tiny {
+        let m = add_model(&mut models, name, &spec, qtype);
+        let all = devices
+            .iter()
+            .flat_map(|&d| grid.map(|(b, c, u, kv)| (d, b, c, u, kv, None)));
+        add_points(&mut points, m, all);
     }
     Suite {
         name: "default".into(),
@@ -342,61 +295,34 @@ fn cuda_default(ordinal: u32) -> Suite {
     use GgmlType::*;
     let shapes = [
         (
-            shape(
-                "gpu-bn",
-                "bitnet-b1.58",
-                [24, 1536, 16, 4, 4096, 32000],
-                None,
-                true,
-            ),
+            "gpu-bn",
+            shape("bitnet-b1.58", [24, 1536, 16, 4, 4096, 32000], None, true),
             I2S,
         ),
         (
-            shape(
-                "gpu-ll",
-                "llama",
-                [16, 2048, 16, 4, 5632, 32000],
-                None,
-                false,
-            ),
+            "gpu-ll",
+            shape("llama", [16, 2048, 16, 4, 5632, 32000], None, false),
             Q4_0,
         ),
         (
-            shape(
-                "gpu-qw",
-                "qwen2",
-                [12, 1024, 16, 2, 2816, 65536],
-                None,
-                false,
-            ),
+            "gpu-qw",
+            shape("qwen2", [12, 1024, 16, 2, 2816, 65536], None, false),
             Q8_0,
         ),
     ];
     let device = Device::Cuda(ordinal);
     let mut models = Vec::new();
     let mut points = Vec::new();
-    for (s, q) in shapes {
-        let m = models.len();
-        models.push(SuiteModel {
-            name: model_name(s.name, q),
-            shape: s.name,
-            spec: s.spec(q),
-        });
-        for (ctx, batch) in [(1024, 1), (4096, 1), (4096, 4), (16384, 1), (8192, 8)] {
-            for (gpu_layers, kv) in [
-                (None, KvDtype::F16),
-                (Some(s.layers as u32 / 2), KvDtype::F32),
-            ] {
-                let mut c = config(device, batch, ctx, 512, kv);
-                c.gpu_layers = gpu_layers;
-                points.push(SuitePoint {
-                    model: m,
-                    config: c,
-                    prompt: suite_prompt(ctx, 512, SUITE_DECODE),
-                    decode: SUITE_DECODE,
-                });
-            }
-        }
+    for (name, spec, qtype) in shapes {
+        let m = add_model(&mut models, name, &spec, qtype);
+        let half = Some(spec.layers as u32 / 2);
+        let grid = [(1024, 1), (4096, 1), (4096, 4), (16384, 1), (8192, 8)]
+            .into_iter()
+            .flat_map(|(ctx, batch)| {
+                [(None, KvDtype::F16), (half, KvDtype::F32)]
+                    .map(|(g, kv)| (device, batch, ctx, 512, kv, g))
+            });
+        add_points(&mut points, m, grid);
     }
     Suite {
         name: "cuda-default".into(),

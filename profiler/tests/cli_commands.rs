@@ -4,7 +4,14 @@
 
 mod measure_support;
 
-use measure_support::{profiler, tiny_model};
+use measure_support::{profiler, tiny_model, words};
+
+/// `profiler run MODEL ARGS...`.
+fn run_tiny(model: &std::path::Path, args: &str) -> std::process::Output {
+    let mut all = vec!["run", model.to_str().unwrap()];
+    all.extend(words(args));
+    profiler(&all)
+}
 
 fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -15,21 +22,14 @@ fn run_json_prints_one_record_with_the_documented_keys() {
     let dir = tempfile::tempdir().unwrap();
     let model = tiny_model(dir.path(), "tiny");
     let append = dir.path().join("out.jsonl");
-    let out = profiler(&[
+    let mut args = vec![
         "run",
         model.to_str().unwrap(),
-        "--json",
-        "--ctx",
-        "256",
-        "--ubatch",
-        "64",
-        "--batch",
-        "2",
-        "--decode",
-        "3",
         "--append",
         append.to_str().unwrap(),
-    ]);
+    ];
+    args.extend(words("--json --ctx 256 --ubatch 64 --batch 2 --decode 3"));
+    let out = profiler(&args);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(text.trim().lines().count(), 1);
@@ -69,14 +69,7 @@ fn run_json_prints_one_record_with_the_documented_keys() {
 fn the_readable_summary_shows_phases_and_components() {
     let dir = tempfile::tempdir().unwrap();
     let model = tiny_model(dir.path(), "tiny");
-    let out = profiler(&[
-        "run",
-        model.to_str().unwrap(),
-        "--ctx",
-        "128",
-        "--decode",
-        "2",
-    ]);
+    let out = run_tiny(&model, "--ctx 128 --decode 2");
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     for word in [
@@ -96,18 +89,10 @@ fn sweep_list_prints_the_grid_without_running() {
     let dir = tempfile::tempdir().unwrap();
     let model = tiny_model(dir.path(), "tiny");
     let data = dir.path().join("data");
-    let out = profiler(&[
-        "sweep",
-        "--list",
-        "--model",
-        model.to_str().unwrap(),
-        "--batch",
-        "1,2",
-        "--ctx",
-        "128,256,512",
-        "--data-dir",
-        data.to_str().unwrap(),
-    ]);
+    let mut args = vec!["sweep", "--model", model.to_str().unwrap()];
+    args.extend(["--data-dir", data.to_str().unwrap()]);
+    args.extend(words("--list --batch 1,2 --ctx 128,256,512"));
+    let out = profiler(&args);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 6);
     assert!(!data.exists(), "--list must not measure");
@@ -139,17 +124,10 @@ fn wrong_input_is_a_clear_error() {
     }
     let dir = tempfile::tempdir().unwrap();
     let model = tiny_model(dir.path(), "tiny");
-    let out = profiler(&[
-        "run",
-        model.to_str().unwrap(),
-        "--ctx",
-        "64",
-        "--decode",
-        "64",
-    ]);
+    let out = run_tiny(&model, "--ctx 64 --decode 64");
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("--decode 64"), "{}", stderr(&out));
-    let out = profiler(&["run", model.to_str().unwrap(), "--device", "tpu"]);
+    let out = run_tiny(&model, "--device tpu");
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("tpu"), "{}", stderr(&out));
 }
@@ -158,15 +136,7 @@ fn wrong_input_is_a_clear_error() {
 fn a_cuda_run_without_a_device_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let model = tiny_model(dir.path(), "tiny");
-    let out = profiler(&[
-        "run",
-        model.to_str().unwrap(),
-        "--device",
-        "cuda",
-        "--ctx",
-        "128",
-        "--json",
-    ]);
+    let out = run_tiny(&model, "--device cuda --ctx 128 --json");
     let err = stderr(&out);
     if out.status.code() == Some(1) {
         assert!(err.contains("no CUDA device"), "{err}");

@@ -6,14 +6,35 @@
 
 mod measure_support;
 
-use measure_support::{bin, gnu_time, profiler, tiny_model};
+use measure_support::{bin, exec_json, gnu_time, run_record, tiny_model, words};
 use predictor::KvDtype;
 use predictor::RunConfig;
 use profiler::measure::child::NO_RESET_ENV;
 use profiler::measure::protocol::ChildSpec;
+use std::path::Path;
 
 fn within(a: u64, b: u64, frac: f64) -> bool {
     (a as f64 - b as f64).abs() <= frac * b as f64
+}
+
+/// The measured child's spec for the tiny model: `batch` sequences of 8192 positions with
+/// an f32 cache (16 MiB per sequence), a 16-token prompt, `decode` steps.
+fn child_spec(model: &Path, batch: u32, decode: u32) -> String {
+    serde_json::to_string(&ChildSpec {
+        model: model.to_path_buf(),
+        config: RunConfig {
+            batch,
+            ctx: 8192,
+            ubatch: 16,
+            kv_dtype: KvDtype::F32,
+            ..RunConfig::default()
+        },
+        prompt: 16,
+        decode,
+        gpu_baseline_used: None,
+        seed: 1,
+    })
+    .expect("a spec encodes")
 }
 
 #[test]
@@ -21,21 +42,7 @@ fn exec_and_run_peaks_match_gnu_time_within_two_percent() {
     let dir = tempfile::tempdir().unwrap();
     let model = tiny_model(dir.path(), "tiny");
     // KV: 2 layers x K,V x batch 4 x 8192 positions x 128 x 4 bytes = 64 MiB.
-    let spec = ChildSpec {
-        model: model.clone(),
-        config: RunConfig {
-            batch: 4,
-            ctx: 8192,
-            ubatch: 16,
-            kv_dtype: KvDtype::F32,
-            ..RunConfig::default()
-        },
-        prompt: 16,
-        decode: 2,
-        gpu_baseline_used: None,
-        seed: 1,
-    };
-    let json = serde_json::to_string(&spec).unwrap();
+    let json = child_spec(&model, 4, 2);
     let child = [bin(), "__child", json.as_str()];
     let env = [(NO_RESET_ENV, "1"), ("MEMCAL_THREADS", "2")];
     let (ok, time_peak) = gnu_time(&child, &env);
@@ -43,19 +50,9 @@ fn exec_and_run_peaks_match_gnu_time_within_two_percent() {
     assert!(time_peak > 64 << 20, "time saw {time_peak} bytes");
 
     // exec: the same child, profiled as an external command.
-    let mut args = vec!["exec", "--json", "--"];
+    let mut args = vec!["--"];
     args.extend_from_slice(&child);
-    let out = std::process::Command::new(bin())
-        .args(&args)
-        .envs(env)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = exec_json(&args, &env);
     assert_eq!(report["status"], "ok");
     let exec_peak = report["measured"]["peak_rss_bytes"].as_u64().unwrap();
     let exec_maxrss = report["measured"]["rusage_maxrss_bytes"].as_u64().unwrap();
@@ -78,29 +75,16 @@ fn exec_and_run_peaks_match_gnu_time_within_two_percent() {
 
     // run: per-phase peaks (VmHWM reset after each phase); their maximum is the whole-run
     // peak an unreset run shows.
-    let out = profiler(&[
-        "run",
-        model.to_str().unwrap(),
-        "--json",
-        "--batch",
-        "4",
-        "--ctx",
-        "8192",
-        "--ubatch",
-        "16",
-        "--kv-dtype",
-        "f32",
-        "--prompt",
-        "16",
-        "--decode",
-        "2",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let rec = run_record(
+        &model,
+        &words("--batch 4 --ctx 8192 --ubatch 16 --kv-dtype f32 --prompt 16 --decode 2"),
     );
-    let rec: predictor::record::Record = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        rec.status,
+        predictor::record::Status::Ok,
+        "{:?}",
+        rec.message
+    );
     let run_peak = rec.measured.peak_rss_bytes;
     assert!(
         within(run_peak, time_peak, 0.02),
@@ -120,23 +104,7 @@ fn exec_and_run_peaks_match_gnu_time_within_two_percent() {
 fn exec_sums_the_rss_of_the_whole_process_tree() {
     let dir = tempfile::tempdir().unwrap();
     let model = tiny_model(dir.path(), "tiny");
-    let spec = |batch: u32| {
-        serde_json::to_string(&ChildSpec {
-            model: model.clone(),
-            config: RunConfig {
-                batch,
-                ctx: 8192,
-                ubatch: 16,
-                kv_dtype: KvDtype::F32,
-                ..RunConfig::default()
-            },
-            prompt: 16,
-            decode: 200,
-            gpu_baseline_used: None,
-            seed: 1,
-        })
-        .unwrap()
-    };
+    let spec = |batch: u32| child_spec(&model, batch, 200);
     // Two children at once under one shell: 32 and 64 MiB of KV cache, held while they
     // decode. Each alone stays below their sum; the tree's peak reaches it.
     let script = format!(
@@ -144,27 +112,10 @@ fn exec_sums_the_rss_of_the_whole_process_tree() {
         spec(2),
         spec(4)
     );
-    let out = std::process::Command::new(bin())
-        .args([
-            "exec",
-            "--json",
-            "--poll-ms",
-            "2",
-            "--",
-            "sh",
-            "-c",
-            &script,
-            bin(),
-        ])
-        .env("MEMCAL_THREADS", "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let report = exec_json(
+        &["--poll-ms", "2", "--", "sh", "-c", &script, bin()],
+        &[("MEMCAL_THREADS", "1")],
     );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let peak = report["measured"]["peak_rss_bytes"].as_u64().unwrap();
     let maxrss = report["measured"]["rusage_maxrss_bytes"].as_u64().unwrap();
     assert!(report["max_processes"].as_u64().unwrap() >= 3, "{report}");

@@ -5,7 +5,7 @@
 
 mod measure_support;
 
-use measure_support::{profiler, run_record, tiny_model};
+use measure_support::{profiler, run_record, tiny_model, words};
 use predictor::record::Status;
 
 #[test]
@@ -16,18 +16,7 @@ fn an_allocation_past_rlimit_as_is_an_oom_record() {
     // 768 MiB address space the child gets (enough for the binary, threads and the model).
     let r = run_record(
         &model,
-        &[
-            "--batch",
-            "8",
-            "--ctx",
-            "65536",
-            "--kv-dtype",
-            "f32",
-            "--prompt",
-            "16",
-            "--address-limit",
-            "768M",
-        ],
+        &words("--batch 8 --ctx 65536 --kv-dtype f32 --prompt 16 --address-limit 768M"),
     );
     assert_eq!(r.status, Status::Oom, "{:?}", r.message);
     let msg = r.message.unwrap_or_default();
@@ -44,18 +33,7 @@ fn a_child_killed_by_the_memory_guard_is_an_oom_record() {
     // 256 MiB of KV cache against a 64 MiB guard.
     let r = run_record(
         &model,
-        &[
-            "--batch",
-            "4",
-            "--ctx",
-            "32768",
-            "--kv-dtype",
-            "f32",
-            "--prompt",
-            "16",
-            "--max-rss",
-            "64M",
-        ],
+        &words("--batch 4 --ctx 32768 --kv-dtype f32 --prompt 16 --max-rss 64M"),
     );
     assert_eq!(r.status, Status::Oom, "{:?}", r.message);
     let msg = r.message.unwrap_or_default();

@@ -38,6 +38,21 @@ fn records(dir: &Path) -> BTreeMap<(String, u64), String> {
     out
 }
 
+/// Every record of `before` is in `now`, unchanged.
+fn assert_kept(
+    before: &BTreeMap<(String, u64), String>,
+    now: &BTreeMap<(String, u64), String>,
+    when: &str,
+) {
+    for (k, line) in before {
+        assert_eq!(
+            now.get(k),
+            Some(line),
+            "{when}: record {k:?} lost or changed"
+        );
+    }
+}
+
 fn sweep_cmd(model: &Path, data: &Path) -> Command {
     let mut c = Command::new(bin());
     c.args(["sweep", "--model", model.to_str().unwrap(), "--data-dir"])
@@ -87,13 +102,7 @@ fn sigkilled_sweeps_lose_nothing_and_resume() {
         child.kill().unwrap();
         child.wait().unwrap();
         let now = records(&data);
-        for (k, line) in &before {
-            assert_eq!(
-                now.get(k),
-                Some(line),
-                "round {round}: record {k:?} lost or changed"
-            );
-        }
+        assert_kept(&before, &now, &format!("round {round}"));
         eprintln!(
             "round {round}: killed after {wait_ms} ms, {} records",
             now.len()
@@ -111,13 +120,7 @@ fn sigkilled_sweeps_lose_nothing_and_resume() {
     let status = sweep_cmd(&model, &data).status().unwrap();
     assert!(status.success());
     let all = records(&data);
-    for (k, line) in &before {
-        assert_eq!(
-            all.get(k),
-            Some(line),
-            "record {k:?} lost by the final sweep"
-        );
-    }
+    assert_kept(&before, &all, "the final sweep");
     let keys: Vec<&String> = all.keys().map(|(k, _)| k).collect();
     let unique: BTreeSet<&String> = keys.iter().copied().collect();
     assert_eq!(unique.len(), grid, "every configuration recorded");

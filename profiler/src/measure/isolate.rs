@@ -14,7 +14,6 @@ use super::protocol::{looks_like_oom, ChildEvent, ChildSpec, CHILD_SUBCOMMAND};
 use super::wait;
 use super::watch::{watch, KillReason, WatchOptions, Watched};
 use predictor::record::{Measured, PhaseMeasure, Status};
-use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -35,12 +34,19 @@ pub struct IsolateOptions {
 }
 
 impl IsolateOptions {
-    /// Options for re-executing the running binary with no limits.
+    /// Options for re-executing the running binary with no limits. The child is started
+    /// through `/proc/self/exe`, which names this very binary even after a rebuild has
+    /// replaced the file on disk, so a long sweep measures one version throughout.
     pub fn for_current_exe() -> Result<IsolateOptions, MeasureError> {
-        let exe = std::env::current_exe().map_err(|source| MeasureError::Process {
-            what: "finding the profiler binary to re-execute".into(),
-            source,
-        })?;
+        let proc_exe = PathBuf::from("/proc/self/exe");
+        let exe = if proc_exe.exists() {
+            proc_exe
+        } else {
+            std::env::current_exe().map_err(|source| MeasureError::Process {
+                what: "finding the profiler binary to re-execute".into(),
+                source,
+            })?
+        };
         Ok(IsolateOptions {
             exe,
             watch: WatchOptions::default(),
@@ -50,8 +56,9 @@ impl IsolateOptions {
     }
 }
 
-/// Lines of the child's stderr kept for error messages.
-const STDERR_TAIL_LINES: usize = 40;
+/// Lines of the child's stderr kept from its start (where a panic or allocation failure
+/// prints its message, before any backtrace).
+const STDERR_HEAD_LINES: usize = 8;
 
 /// What the child reported and how it ended.
 #[derive(Debug, Clone)]
@@ -66,7 +73,7 @@ pub struct ChildRun {
     pub failure: Option<(String, bool)>,
     /// Exit, polled peak, kill reason, wall time.
     pub watched: Watched,
-    /// The last lines the child wrote on stderr.
+    /// The child's stderr as kept for messages (see [`stderr_summary`]).
     pub stderr_tail: String,
     /// Lines that looked like protocol lines but did not parse.
     pub protocol_errors: Vec<String>,
@@ -79,16 +86,37 @@ pub struct ChildRun {
     pub parent_hwm: u64,
 }
 
-fn stderr_tail(reader: impl Read) -> String {
-    let mut tail: VecDeque<String> = VecDeque::new();
+/// What of the child's stderr goes into a message: its first lines, and the first line
+/// reporting an out-of-memory condition wherever it is. Backtraces (RUST_BACKTRACE) are
+/// left out: they follow the message and say nothing about memory.
+fn stderr_summary(reader: impl Read) -> String {
+    let mut head = Vec::new();
+    let mut oom_line = None;
+    let mut in_backtrace = false;
     for line in BufReader::new(reader).lines() {
         let Ok(line) = line else { break };
-        if tail.len() == STDERR_TAIL_LINES {
-            tail.pop_front();
+        if oom_line.is_none() && looks_like_oom(&line) {
+            oom_line = Some(line.clone());
         }
-        tail.push_back(line);
+        let t = line.trim_start();
+        if t.starts_with("stack backtrace:") {
+            in_backtrace = true;
+        } else if in_backtrace {
+            // Frames ("  3: name"), their locations ("at file:line") and the closing note.
+            let frame = t.starts_with(|c: char| c.is_ascii_digit())
+                || t.starts_with("at ")
+                || t.starts_with("note:");
+            in_backtrace = frame;
+        }
+        if !in_backtrace && !t.is_empty() && head.len() < STDERR_HEAD_LINES {
+            head.push(line);
+        }
     }
-    Vec::from(tail).join("\n")
+    let mut text = head;
+    if let Some(l) = oom_line.filter(|l| !text.contains(l)) {
+        text.insert(0, l);
+    }
+    text.join("\n")
 }
 
 /// Spawns `cmd` and returns it with this process's `VmHWM` at the spawn, reset just
@@ -172,7 +200,7 @@ pub fn run_child(
         }
     });
     let stderr = child.stderr.take();
-    let err_thread = std::thread::spawn(move || stderr.map(stderr_tail).unwrap_or_default());
+    let err_thread = std::thread::spawn(move || stderr.map(stderr_summary).unwrap_or_default());
 
     let sampler = gpu.map(|m| m.sampler(Duration::from_millis(2)));
     let watched = watch(pid, &opts.watch, || {})?;
@@ -214,13 +242,7 @@ impl ChildRun {
     /// The outcome: ok, oom or error, with a message for the latter two.
     pub fn classify(&self) -> (Status, Option<String>) {
         let exit = &self.watched.exit;
-        // A Rust backtrace (RUST_BACKTRACE set) says nothing about memory: keep the message.
-        let tail = self
-            .stderr_tail
-            .split("stack backtrace:")
-            .next()
-            .unwrap_or_default()
-            .trim();
+        let tail = self.stderr_tail.trim();
         let with_tail = |m: String| {
             if tail.is_empty() {
                 m
@@ -357,14 +379,19 @@ mod tests {
     fn sigkill_and_allocation_failures_are_oom_other_crashes_errors() {
         let killed = run_with(exit(None, Some(libc::SIGKILL)), None, "");
         assert_eq!(killed.classify().0, Status::Oom);
+        let stderr = "memory allocation of 1073741824 bytes failed\nstack backtrace:\n   0: \
+                      std::alloc::rust_oom\n             at /rustc/x/alloc.rs:1\n";
         let aborted = run_with(
             exit(None, Some(libc::SIGABRT)),
             None,
-            "memory allocation of 1073741824 bytes failed\nstack backtrace:\n 0: x",
+            &stderr_summary(stderr.as_bytes()),
         );
         let (status, msg) = aborted.classify();
         assert_eq!(status, Status::Oom);
-        assert!(!msg.unwrap_or_default().contains("backtrace"));
+        assert_eq!(
+            msg.as_deref(),
+            Some("child killed by SIGABRT before finishing; stderr: memory allocation of 1073741824 bytes failed")
+        );
         let cuda = run_with(
             exit(Some(2), None),
             Some((

@@ -31,6 +31,27 @@ pub fn tiny_llama(dir: &Path, qtype: GgmlType) -> PathBuf {
     path
 }
 
+/// Splits a line of arguments at whitespace (none of the test arguments hold spaces).
+pub fn words(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
+}
+
+/// `profiler exec --json ARGS...` with `env`, parsed; panics unless it succeeded.
+pub fn exec_json(args: &[&str], env: &[(&str, &str)]) -> serde_json::Value {
+    let out = Command::new(bin())
+        .args(["exec", "--json"])
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("starting the profiler binary");
+    assert!(
+        out.status.success(),
+        "exec {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("exec --json prints JSON")
+}
+
 /// Runs the binary with `args`, with a fixed thread count so runs are comparable.
 pub fn profiler(args: &[&str]) -> Output {
     Command::new(bin())
