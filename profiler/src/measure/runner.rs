@@ -124,6 +124,17 @@ impl Runner {
         &self.cpu_machine
     }
 
+    /// Device memory a run on CUDA device `ordinal` may use: total minus what other
+    /// processes held at the baseline (None before the device was opened).
+    pub fn gpu_room(&self, ordinal: u32) -> Option<u64> {
+        self.gpus.get(&ordinal).map(|g| {
+            g.baseline
+                .info
+                .total_bytes
+                .saturating_sub(g.baseline.others_used())
+        })
+    }
+
     /// The machine as records of `config` describe it (with the GPU on CUDA). Opens the
     /// device on first use; an error says there is no usable device.
     pub fn machine_for(&mut self, config: &RunConfig) -> Result<Machine, MeasureError> {

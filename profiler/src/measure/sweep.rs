@@ -138,6 +138,33 @@ fn progress_bar(n: usize, enabled: bool) -> indicatif::ProgressBar {
     pb
 }
 
+/// Why `job` must not run, if its analytic estimate (with the margin) exceeds the host
+/// budget or the room on its GPU.
+fn over_budget(job: &Job<'_>, runner: &Runner, opts: &SweepOptions) -> Option<String> {
+    let p = job.predicted().ok()?;
+    let with_margin = |b: u64| (b as f64 * (1.0 + opts.margin)) as u64;
+    let host = with_margin(p.host.used());
+    if host > opts.budget {
+        return Some(format!(
+            "predicted {} of host memory (with margin) exceeds the budget {}",
+            human_bytes(host),
+            human_bytes(opts.budget)
+        ));
+    }
+    if let (Some(gpu), predictor::Device::Cuda(o)) = (p.gpu, job.config.device) {
+        let need = with_margin(gpu.used());
+        let room = runner.gpu_room(o)?;
+        if need > room {
+            return Some(format!(
+                "predicted {} of GPU memory (with margin) exceeds the {} free on cuda:{o}",
+                human_bytes(need),
+                human_bytes(room)
+            ));
+        }
+    }
+    None
+}
+
 /// Runs `jobs` over `models`, appending each record as it completes.
 pub fn sweep(
     runner: &mut Runner,
@@ -200,16 +227,9 @@ pub fn sweep(
             report.already += 1;
             continue;
         }
-        if let Ok(p) = job.predicted() {
-            let need = (p.host.used() as f64 * (1.0 + opts.margin)) as u64;
-            if need > opts.budget {
-                report.refused.push(format!(
-                    "{label}: predicted {} (with margin) exceeds the budget {}",
-                    human_bytes(need),
-                    human_bytes(opts.budget)
-                ));
-                continue;
-            }
+        if let Some(why) = over_budget(&job, runner, opts) {
+            report.refused.push(format!("{label}: {why}"));
+            continue;
         }
         let record = runner.measure(&job)?;
         open.store.append(&record)?;
