@@ -11,14 +11,15 @@ use crate::error::{CalibrationError, Result};
 use crate::paths::{display_name, files_with_extension};
 use predictor::components::Components;
 use predictor::config::RunConfig;
+use predictor::ggml_type::GgmlType;
 use predictor::profile::ModelProfile;
 use predictor::record::{Record, Status, RECORD_SCHEMA_VERSION};
 use std::collections::BTreeSet;
 use std::fmt;
 use std::path::Path;
 
-/// The records a table is fitted on: one backend, one device kind, one dominant
-/// quantization type.
+/// The records a table is fitted on: one backend, one device kind, one quantization type
+/// ([`weight_qtype`]).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct GroupKey {
     /// Runtime measured (`memcal-candle`, ...).
@@ -202,6 +203,35 @@ pub fn parse_records(path: &Path, text: &str) -> Result<(Vec<Record>, Vec<String
     Ok((records, warnings))
 }
 
+/// The quantization a table is for: the quantized storage type holding the most weight
+/// elements, or the profile's dominant type when nothing is quantized (F16, F32 models).
+///
+/// Not simply `dominant_type`: BitNet files keep the token embedding (and an untied output)
+/// in F16, which in a small model holds more elements than the ternary blocks, yet the
+/// model's memory behaviour is that of its I2_S/TL2 blocks.
+pub fn weight_qtype(profile: &ModelProfile) -> String {
+    profile
+        .by_type
+        .iter()
+        .filter(|(name, _)| GgmlType::from_name(name).is_some_and(|t| t.is_quantized()))
+        .fold(None, |best: Option<(&String, u64)>, (name, t)| match best {
+            Some((_, e)) if e >= t.elements => best,
+            _ => Some((name, t.elements)),
+        })
+        .map(|(name, _)| name.clone())
+        .unwrap_or_else(|| profile.dominant_type.clone())
+}
+
+/// Stored bits per weight of `qtype` in a profile (0 when absent).
+pub fn bits_per_weight(profile: &ModelProfile, qtype: &str) -> f64 {
+    profile
+        .by_type
+        .get(qtype)
+        .filter(|t| t.elements > 0)
+        .map(|t| t.bytes as f64 * 8.0 / t.elements as f64)
+        .unwrap_or(0.0)
+}
+
 /// Turns a completed record into a sample; `None` when it has no usable peak.
 pub fn sample_of(record: &Record, data_file: &str) -> Option<Sample> {
     let measured = record.measured_peak().filter(|&m| m > 0)?;
@@ -210,7 +240,7 @@ pub fn sample_of(record: &Record, data_file: &str) -> Option<Sample> {
         group: GroupKey {
             backend: record.backend.clone(),
             device_kind: record.config.device.kind().to_string(),
-            qtype: record.profile.dominant_type.clone(),
+            qtype: weight_qtype(&record.profile),
         },
         shape: ShapeKey::of(&record.profile),
         profile: record.profile.clone(),
@@ -259,4 +289,47 @@ pub fn load_dir(dir: &Path) -> Result<Dataset> {
         ds.files.push(name);
     }
     Ok(ds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synthetic::synthetic_profile;
+
+    #[test]
+    fn weight_qtype_prefers_the_quantized_blocks_over_a_large_f16_embedding() {
+        let mut p = synthetic_profile(0, "I2_S");
+        // A small BitNet model: the F16 embedding holds the most elements.
+        p.by_type.entry("F16".into()).or_default().elements = 1 << 40;
+        p.dominant_type = "F16".into();
+        assert_eq!(weight_qtype(&p), "I2_S");
+        assert!((bits_per_weight(&p, "I2_S") - 2.0).abs() < 0.01);
+        let f16 = synthetic_profile(0, "F16");
+        assert_eq!(weight_qtype(&f16), "F16");
+        let f32 = synthetic_profile(0, "F32");
+        assert_eq!(weight_qtype(&f32), "F32");
+        assert_eq!(bits_per_weight(&f32, "Q4_0"), 0.0);
+    }
+
+    #[test]
+    fn a_torn_last_line_is_skipped_with_a_warning() {
+        let truth = crate::synthetic::Truth {
+            factors: [1.0; 4],
+            additive_bytes: 0.0,
+        };
+        let r = serde_json::to_string(&crate::synthetic::synthetic_records("Q8_0", &truth, 0.0)[0])
+            .unwrap();
+        let path = Path::new("x.jsonl");
+        let (records, warnings) = parse_records(path, &format!("{r}\n\n{r}\n{{\"sche")).unwrap();
+        assert_eq!(records.len(), 2);
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("x.jsonl:4"), "{warnings:?}");
+        // The same bad line followed by a newline is not torn: it is an error.
+        let e = parse_records(path, &format!("{r}\n{{\"sche\n")).unwrap_err();
+        assert!(e.to_string().contains("x.jsonl:2:"), "{e}");
+        let mut other = r.replacen("\"schema\":1", "\"schema\":2", 1);
+        other.push('\n');
+        let e = parse_records(path, &other).unwrap_err();
+        assert!(e.to_string().contains("schema 2"), "{e}");
+    }
 }

@@ -6,8 +6,8 @@ use crate::analysis::GroupAnalysis;
 use crate::error::{CalibrationError, Result};
 use crate::meaning::meaning;
 use crate::paths::files_with_extension;
+use crate::records::bits_per_weight;
 use crate::stats::median;
-use predictor::estimate::calibrated::dominant_bits_per_weight;
 use predictor::table::{
     CalibrationTable, Correction, ErrorStats, Provenance, TABLE_FORMAT_VERSION,
 };
@@ -63,13 +63,13 @@ fn sorted_set<'a>(items: impl Iterator<Item = &'a String>) -> Vec<String> {
         .collect()
 }
 
-/// Stored bits per weight of the group's dominant type: the median over its records'
+/// Stored bits per weight of the group's quantization type: the median over its records'
 /// profiles (the predictor uses it to pick the nearest table for an unmeasured type).
-pub fn bits_per_weight(g: &GroupAnalysis) -> f64 {
+pub fn group_bits_per_weight(g: &GroupAnalysis) -> f64 {
     let v: Vec<f64> = g
         .samples
         .iter()
-        .map(|s| dominant_bits_per_weight(&s.profile))
+        .map(|s| bits_per_weight(&s.profile, &g.key.qtype))
         .collect();
     median(&v)
 }
@@ -88,7 +88,7 @@ pub fn build_table(g: &GroupAnalysis) -> Option<CalibrationTable> {
         backend: g.key.backend.clone(),
         device_kind: g.key.device_kind.clone(),
         qtype: g.key.qtype.clone(),
-        bits_per_weight: rounded(bits_per_weight(g), 4),
+        bits_per_weight: rounded(group_bits_per_weight(g), 4),
         correction: rounded_correction(&g.calibrated.correction),
         headroom_pct: rounded(g.headroom_pct(), 1),
         validation: rounded_stats(&validation.stats),
