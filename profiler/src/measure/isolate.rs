@@ -73,7 +73,8 @@ pub struct ChildRun {
     pub failure: Option<(String, bool)>,
     /// Exit, polled peak, kill reason, wall time.
     pub watched: Watched,
-    /// The child's stderr as kept for messages (see [`stderr_summary`]).
+    /// The child's stderr as kept for messages: its first lines (backtraces left out) and
+    /// the first line reporting an out-of-memory condition.
     pub stderr_tail: String,
     /// Lines that looked like protocol lines but did not parse.
     pub protocol_errors: Vec<String>,
