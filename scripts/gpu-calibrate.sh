@@ -6,10 +6,11 @@
 #
 # GPU mode expects the bundle layout (profiler, lib/libcudart.so.13, scripts/this file), a
 # CUDA 13 driver (>= 580) and the CUDA 13 libraries (cuBLAS, cuRAND, NVRTC) on the box; no
-# network. Steps: library check (ldd), nvidia-smi, a smoke test (one `profiler run` of a
-# tiny synthetic model on cuda:0 under a timeout), then `profiler sweep --suite
-# cuda-default` under a wall-clock limit (SWEEP_LIMIT_S, default 480 s). A failed smoke test
-# stops before the sweep (exit 3) so a broken build costs seconds, not the device budget.
+# network. Steps: library check (ldd), nvidia-smi, `profiler cuda-check` (candle's context,
+# kernels, cuBLAS and quantized matmuls against the CPU), a smoke test (one `profiler run`
+# of a tiny synthetic model on cuda:0 under a timeout), then `profiler sweep --suite
+# cuda-default` under a wall-clock limit (SWEEP_LIMIT_S, default 480 s). A failed check or
+# smoke test stops before the sweep (exit 3): a broken build costs seconds of device time.
 # OUTDIR gets: <fingerprint>.jsonl (records), smoke.jsonl, logs/*.log, env.txt, summary.txt.
 # PROFILER=path overrides the binary.
 set -uo pipefail
@@ -20,7 +21,7 @@ if [ "${1:-}" = --dry-run ]; then
   shift
 fi
 if [ $# -ne 1 ] || [ "${1:-}" = --help ] || [ "${1:-}" = -h ]; then
-  sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+  awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
   exit 2
 fi
 out=$1
@@ -80,6 +81,15 @@ if [ "$dry" = 0 ]; then
     grep 'not found' "$logs/ldd.log" | tee -a "$summary" >&2
     exit 1
   fi
+fi
+
+# --- candle self-test on the device (context, PTX kernels, cuBLAS, quantized matmuls) ----
+if [ "$dry" = 0 ]; then
+  timeout 120 "$PROFILER" cuda-check --device "$device" > "$logs/cuda-check.log" 2>&1
+  rc=$?
+  say "cuda-check: exit $rc (logs/cuda-check.log)"
+  sed 's/^/  /' "$logs/cuda-check.log" | tee -a "$summary" >&2
+  [ "$rc" = 0 ] || { say "cuda-check failed: no smoke test, no sweep"; exit 3; }
 fi
 
 # --- smoke test --------------------------------------------------------------------------

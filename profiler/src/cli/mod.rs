@@ -1,6 +1,7 @@
 //! The `profiler` command: subcommands and dispatch.
 
 pub mod child;
+pub mod cuda_check;
 pub mod exec;
 pub mod generate;
 pub mod options;
@@ -34,6 +35,9 @@ pub enum Command {
     Synth(synth::SynthArgs),
     /// Load a model and generate tokens with the reference runtime.
     Generate(generate::GenerateArgs),
+    /// Self-test candle on a CUDA device (context, kernels, cuBLAS, quantized matmuls
+    /// against the CPU) and print the device memory each step adds.
+    CudaCheck(cuda_check::CudaCheckArgs),
     /// Internal: one measured run in a fresh process (started by the profiler itself).
     #[command(name = "__child", hide = true)]
     Child(child::ChildArgs),
@@ -68,6 +72,7 @@ pub fn main() -> ExitCode {
         Some(Command::Child(args)) => ExitCode::from(child::run(&args).clamp(0, 255) as u8),
         Some(Command::Synth(args)) => report(synth::run(&args)),
         Some(Command::Generate(args)) => report(generate::run(&args)),
+        Some(Command::CudaCheck(args)) => report(cuda_check::run(&args)),
         None => ExitCode::SUCCESS,
     }
 }
