@@ -11,7 +11,6 @@ use crate::error::{CalibrationError, Result};
 use crate::paths::{display_name, files_with_extension};
 use predictor::components::Components;
 use predictor::config::RunConfig;
-use predictor::ggml_type::GgmlType;
 use predictor::profile::ModelProfile;
 use predictor::record::{Record, Status, RECORD_SCHEMA_VERSION};
 use std::collections::BTreeSet;
@@ -98,6 +97,44 @@ impl fmt::Display for ShapeKey {
     }
 }
 
+/// The two phases of a run whose larger peak is the run's peak: analytic components and
+/// measured peaks of the load and of the rest of the run (KV allocation, prefill, decode).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Phases {
+    /// Analytic components of the load phase.
+    pub load: Components,
+    /// Analytic components of the run after the load.
+    pub run: Components,
+    /// Measured peak of the load phase, bytes.
+    pub load_peak: u64,
+    /// Measured peak of the phases after the load, bytes.
+    pub run_peak: u64,
+    /// Measured resident bytes before the load (the process base the analytic
+    /// overhead models), bytes.
+    pub baseline: u64,
+}
+
+/// Measured (load, run) peaks of a record: the `load` phase's peak, and the largest
+/// peak of the `kv_alloc`, `prefill` and `decode` phases (GPU peaks on CUDA). `None` when
+/// a record lacks either.
+pub fn phase_peaks(record: &Record) -> Option<(u64, u64)> {
+    let peak = |p: &predictor::record::PhaseMeasure| {
+        if record.config.device.is_cuda() {
+            p.gpu_peak_used_bytes
+        } else {
+            Some(p.peak_rss_bytes)
+        }
+    };
+    let phases = &record.measured.phases;
+    let load = phases.iter().find(|p| p.name == "load").and_then(peak)?;
+    let run = phases
+        .iter()
+        .filter(|p| matches!(p.name.as_str(), "kv_alloc" | "prefill" | "decode"))
+        .filter_map(peak)
+        .max()?;
+    Some((load, run))
+}
+
 /// One measured configuration, ready to fit.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
@@ -113,6 +150,8 @@ pub struct Sample {
     pub components: Components,
     /// Whether the components were recomputed or taken from the record.
     pub source: Source,
+    /// The load and run phases, where the record has both and the split is known.
+    pub phases: Option<Phases>,
     /// The measured peak on that device, bytes.
     pub measured: u64,
     /// Machine fingerprint.
@@ -210,16 +249,8 @@ pub fn parse_records(path: &Path, text: &str) -> Result<(Vec<Record>, Vec<String
 /// in F16, which in a small model holds more elements than the ternary blocks, yet the
 /// model's memory behaviour is that of its I2_S/TL2 blocks.
 pub fn weight_qtype(profile: &ModelProfile) -> String {
-    profile
-        .by_type
-        .iter()
-        .filter(|(name, _)| GgmlType::from_name(name).is_some_and(|t| t.is_quantized()))
-        .fold(None, |best: Option<(&String, u64)>, (name, t)| match best {
-            Some((_, e)) if e >= t.elements => best,
-            _ => Some((name, t.elements)),
-        })
-        .map(|(name, _)| name.clone())
-        .unwrap_or_else(|| profile.dominant_type.clone())
+    // The predictor's rule, so a table is found for exactly the models it was fitted on.
+    predictor::profile::weight_type(&profile.by_type)
 }
 
 /// Stored bits per weight of `qtype` in a profile (0 when absent).
@@ -236,6 +267,21 @@ pub fn bits_per_weight(profile: &ModelProfile, qtype: &str) -> f64 {
 pub fn sample_of(record: &Record, data_file: &str) -> Option<Sample> {
     let measured = record.measured_peak().filter(|&m| m > 0)?;
     let (components, source) = analytic::components(record);
+    let phases = phase_peaks(record).and_then(|(load_peak, run_peak)| {
+        let (load, run) = analytic::phase_components(
+            &record.profile,
+            &record.config,
+            &record.backend,
+            &components,
+        )?;
+        Some(Phases {
+            load,
+            run,
+            load_peak,
+            run_peak,
+            baseline: record.measured.baseline_rss_bytes,
+        })
+    });
     Some(Sample {
         group: GroupKey {
             backend: record.backend.clone(),
@@ -247,6 +293,7 @@ pub fn sample_of(record: &Record, data_file: &str) -> Option<Sample> {
         config: record.config.clone(),
         components,
         source,
+        phases,
         measured,
         machine: record.machine.fingerprint.clone(),
         commit: record.software.git_commit.clone(),
@@ -294,7 +341,7 @@ pub fn load_dir(dir: &Path) -> Result<Dataset> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::synthetic::synthetic_profile;
+    use crate::synthetic::{synthetic_profile, Peaks};
 
     #[test]
     fn weight_qtype_prefers_the_quantized_blocks_over_a_large_f16_embedding() {
@@ -317,8 +364,10 @@ mod tests {
             factors: [1.0; 4],
             additive_bytes: 0.0,
         };
-        let r = serde_json::to_string(&crate::synthetic::synthetic_records("Q8_0", &truth, 0.0)[0])
-            .unwrap();
+        let r = serde_json::to_string(
+            &crate::synthetic::synthetic_records("Q8_0", &truth, 0.0, Peaks::Summed)[0],
+        )
+        .unwrap();
         let path = Path::new("x.jsonl");
         let (records, warnings) = parse_records(path, &format!("{r}\n\n{r}\n{{\"sche")).unwrap();
         assert_eq!(records.len(), 2);

@@ -263,17 +263,9 @@ impl Sizes {
         self.largest_elements = self.largest_elements.max(elements);
     }
 
-    /// The type holding the most weights (elements; ties: the first by name). Elements, not
-    /// bytes: a BitNet file holds more bytes in its F16 embedding than in its I2_S
-    /// projections, yet it is an I2_S model.
+    /// The model's weight type (see [`crate::profile::weight_type`]).
     fn dominant(&self) -> String {
-        let mut best: Option<(&String, u64)> = None;
-        for (name, s) in &self.by_type {
-            if !matches!(best, Some((_, b)) if s.elements <= b) {
-                best = Some((name, s.elements));
-            }
-        }
-        best.map(|(n, _)| n.clone()).unwrap_or_default()
+        crate::profile::weight_type(&self.by_type)
     }
 
     /// Notes about tensors outside the declared blocks and blocks without tensors.

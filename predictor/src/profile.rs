@@ -76,6 +76,30 @@ impl TypeStats {
     }
 }
 
+/// The weight type a model "is", from its bytes by type: the quantized type (a ggml block
+/// type, a BitNet ternary type, or SafeTensors' packed ternary U8) holding the most
+/// weights; when nothing is quantized, the type holding the most weights. Ties go to the
+/// first name. Counting weights rather than bytes, and preferring quantized types, keeps a
+/// BitNet file an I2_S model although its F16 embedding may hold more bytes (or, in a small
+/// model, more weights) than its ternary projections. Calibration tables are keyed by it.
+pub fn weight_type(by_type: &BTreeMap<String, TypeStats>) -> String {
+    let quantized = |name: &str| {
+        name == crate::model::PACKED_TERNARY
+            || crate::ggml_type::GgmlType::from_name(name).is_some_and(|t| t.is_quantized())
+    };
+    let most = |only_quantized: bool| {
+        by_type
+            .iter()
+            .filter(|(n, _)| !only_quantized || quantized(n))
+            .fold(None, |best: Option<(&String, u64)>, (n, t)| match best {
+                Some((_, e)) if e >= t.elements => best,
+                _ => Some((n, t.elements)),
+            })
+            .map(|(n, _)| n.clone())
+    };
+    most(true).or_else(|| most(false)).unwrap_or_default()
+}
+
 /// Mixture-of-experts shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Experts {
@@ -130,7 +154,7 @@ pub struct ModelProfile {
     pub tensor_data_bytes: u64,
     /// Bytes of the whole file (0 for presets).
     pub file_bytes: u64,
-    /// The quantization that holds the most weights (elements), e.g. `I2_S`, `Q4_0`.
+    /// The model's weight type (see [`weight_type`]), e.g. `I2_S`, `Q4_0`, `F16`.
     pub dominant_type: String,
     /// Tensors, elements and bytes by storage type name.
     pub by_type: BTreeMap<String, TypeStats>,
