@@ -63,7 +63,7 @@ impl BackendModel {
             host_base_bytes: 12 << 20,
             load_transient_copy: true,
             residual_vectors: 1,
-            attn_hidden_vectors: 1,
+            attn_hidden_vectors: 0,
             attn_q_vectors: 2,
             score_copies: 1,
             kv_f32_copies_per_head: 0,

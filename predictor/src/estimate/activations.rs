@@ -3,10 +3,11 @@
 //! sequence).
 //!
 //! The structure follows the reference runtime (profiler/src/runtime/mod.rs documents the
-//! live buffers): the residual stream lives through the step; the attention block and the
-//! feed-forward block are not live at the same time; logits are computed for the last
-//! position of each sequence only; quantized matmuls keep a growing per-thread buffer of
-//! the quantized input.
+//! live buffers): the residual stream lives through the step; the attention block, the
+//! feed-forward block and the logits are not live at the same time; at the attention peak
+//! q, the attention output and the scores are live (the output projection runs after q and
+//! the scores are freed); logits are computed for the last position of each sequence only;
+//! quantized matmuls keep a growing per-thread buffer of the quantized input.
 
 use crate::backend::BackendModel;
 use crate::config::RunConfig;
@@ -30,11 +31,12 @@ pub struct ActivationTerms {
 }
 
 impl ActivationTerms {
-    /// The peak: residual + the larger block + logits + the kept matmul buffer.
+    /// The peak: residual + the largest of the attention block, the feed-forward block and
+    /// the logits (which come after the last block, when the blocks' buffers are freed) +
+    /// the kept matmul buffer.
     pub fn peak(&self) -> u64 {
         self.residual
-            .saturating_add(self.attention.max(self.ffn))
-            .saturating_add(self.logits)
+            .saturating_add(self.attention.max(self.ffn).max(self.logits))
             .saturating_add(self.vec_dot)
     }
 }
@@ -54,7 +56,11 @@ fn vec_dot_bytes_per_elem(weight_type: &str) -> f64 {
 
 /// Activation terms for a configuration (kv length = the full context: the prompt fills
 /// it, the worst case).
-pub fn terms(profile: &ModelProfile, config: &RunConfig, backend: &BackendModel) -> ActivationTerms {
+pub fn terms(
+    profile: &ModelProfile,
+    config: &RunConfig,
+    backend: &BackendModel,
+) -> ActivationTerms {
     let b = config.batch as u64;
     let rows = b.saturating_mul(config.effective_ubatch() as u64);
     let kv_len = config.ctx as u64;

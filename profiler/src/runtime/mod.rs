@@ -52,6 +52,7 @@
 //! Threads: the runtime's kernels run on a fixed rayon pool ([`threads::pool`],
 //! `MEMCAL_THREADS`); candle's matmuls on candle's pool (`CANDLE_NUM_THREADS`).
 
+pub mod allocator;
 pub mod attention;
 pub mod dense;
 pub mod error;

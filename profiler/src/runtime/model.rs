@@ -184,6 +184,7 @@ impl Model {
                 ),
             ));
         }
+        crate::runtime::allocator::fix_mmap_threshold();
         let header = GgufFile::open(path)?;
         let embd = header
             .tensor("token_embd.weight")
