@@ -110,6 +110,7 @@ CUDA 13.0 wheels, sm_90). Needs a CUDA 13 driver (>= 580) and the CUDA 13 librar
     scripts/gpu-calibrate.sh --help
 
 Copy OUT/ back into the repository (calibration/data/) and commit the records.
+What is verified and what remains: profiler/CUDA.md in the repository.
 README
 (cd "$bundle" && find . -type f | sort | xargs ls -l)
 tar -C "$repo" -czf "$repo/gpu-bundle.tar.gz" gpu-bundle
