@@ -3,7 +3,7 @@
 //! `fit`, `report` and `check` all start from here, so they cannot disagree.
 
 use crate::cross_validation::{folds, held_out, HeldOut, Scheme};
-use crate::fit::predict;
+use crate::fit::Model;
 use crate::one_sided::{calibrate, Calibrated, Procedure};
 use crate::records::{Dataset, GroupKey, Sample};
 use crate::stats::{error_stats, Outcome};
@@ -33,6 +33,8 @@ pub struct GroupAnalysis {
     pub key: GroupKey,
     /// Its samples, in load order (held-out indices refer to these).
     pub samples: Vec<Sample>,
+    /// How the correction is applied.
+    pub model: Model,
     /// The correction fitted on every sample.
     pub calibrated: Calibrated,
     /// Held-out results per scheme that had folds.
@@ -98,7 +100,7 @@ impl GroupAnalysis {
         self.samples
             .iter()
             .map(|s| Outcome {
-                predicted: predict(&self.calibrated.correction, &s.components),
+                predicted: self.model.predict(&self.calibrated.correction, s),
                 measured: s.measured as f64,
             })
             .collect()
@@ -131,7 +133,7 @@ pub fn analyse_group(
         if f.is_empty() {
             continue;
         }
-        let run = held_out(&refs, &f, |label, train| {
+        let run = held_out(&refs, &f, procedure.fit.model, |label, train| {
             calibrate(&format!("{name}, {label}"), train, procedure).map(|c| c.correction)
         });
         let outcomes: Vec<Outcome> = run.predictions.iter().map(|h| h.outcome).collect();
@@ -147,6 +149,7 @@ pub fn analyse_group(
     let analytic = error_stats(&analytic_outcomes(&samples));
     let mut g = GroupAnalysis {
         key: key.clone(),
+        model: procedure.fit.model,
         samples,
         calibrated,
         schemes,

@@ -51,6 +51,50 @@ pub fn device_components(
     })
 }
 
+/// The analytic components of the two phases whose larger peak is the run's peak, on the
+/// host of a CPU run: the load (weights plus the load transient: the sequential load peak
+/// above the weights, or one copy of the largest tensor) and the run (weights, KV cache,
+/// activations), both over the process base.
+///
+/// The predictor folds the two into one sum (the transient's excess over what the cache
+/// and activations add later goes into the overhead); this splits that sum again from the
+/// same [`BackendModel`] terms. `None` on CUDA, for a backend without a model, or when the
+/// split does not add back up to `device` (the predictor's structure changed).
+pub fn phase_components(
+    profile: &ModelProfile,
+    config: &RunConfig,
+    backend: &str,
+    device: &Components,
+) -> Option<(Components, Components)> {
+    if config.device.is_cuda() {
+        return None;
+    }
+    let model = backend_model(backend)?;
+    // As the predictor charges it on the host: the sequential load peak above the final
+    // weights where the profile knows it, else one copy of the largest tensor.
+    let transient = if !model.load_transient_copy {
+        0
+    } else if profile.sequential_load_peak_bytes > 0 {
+        profile
+            .sequential_load_peak_bytes
+            .saturating_sub(profile.tensor_data_bytes)
+    } else {
+        profile.largest_tensor_bytes
+    };
+    let run = Components {
+        overhead: model.host_base_bytes,
+        headroom: 0,
+        ..*device
+    };
+    let load = Components {
+        kv_cache: 0,
+        activations: 0,
+        overhead: model.host_base_bytes + transient,
+        ..run
+    };
+    (load.used().max(run.used()) == device.used()).then_some((load, run))
+}
+
 /// The components of the measured device for a record: recomputed where possible, the
 /// record's stored prediction otherwise.
 pub fn components(record: &Record) -> (Components, Source) {

@@ -11,6 +11,7 @@
 //!   context or batch meets.
 
 use crate::error::Result;
+use crate::fit::Model;
 use crate::records::{Sample, ShapeKey};
 use crate::stats::Outcome;
 use predictor::table::Correction;
@@ -126,10 +127,10 @@ pub struct HeldOutRun {
     pub failed: Vec<String>,
 }
 
-/// Held-out predictions over `folds`: each fold's test samples predicted by `procedure`
-/// fitted on its training samples. A fold whose fit fails is left out and named in
+/// Held-out predictions over `folds`: each fold's test samples predicted (as `model`
+/// applies a correction) by `procedure` fitted on its training samples. A fold whose fit fails is left out and named in
 /// [`HeldOutRun::failed`], so the caller can say what was not evaluated.
-pub fn held_out<F>(samples: &[&Sample], folds: &[Fold], procedure: F) -> HeldOutRun
+pub fn held_out<F>(samples: &[&Sample], folds: &[Fold], model: Model, procedure: F) -> HeldOutRun
 where
     F: Fn(&str, &[&Sample]) -> Result<Correction>,
 {
@@ -141,7 +142,7 @@ where
                 run.predictions.extend(fold.test.iter().map(|&i| HeldOut {
                     index: i,
                     outcome: Outcome {
-                        predicted: crate::fit::predict(&correction, &samples[i].components),
+                        predicted: model.predict(&correction, samples[i]),
                         measured: samples[i].measured as f64,
                     },
                 }));
@@ -219,7 +220,7 @@ mod tests {
         let s = samples();
         let refs: Vec<&Sample> = s.iter().collect();
         let f = folds(&refs, Scheme::LeaveOneShapeOut);
-        let run = held_out(&refs, &f, |label, _train| {
+        let run = held_out(&refs, &f, Model::Summed, |label, _train| {
             if label == f[0].label {
                 Err(crate::error::CalibrationError::fit(label, "refused"))
             } else {

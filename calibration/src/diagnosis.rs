@@ -43,29 +43,49 @@ struct Variable {
     name: &'static str,
     terms: &'static str,
     value: fn(&Sample) -> f64,
+    bin: fn(f64) -> (u64, String),
 }
 
-const VARIABLES: [Variable; 4] = [
+const VARIABLES: [Variable; 5] = [
     Variable {
         name: "context",
         terms: "the context-proportional terms (KV cache, attention scores, f32 K/V views)",
         value: |s| s.config.ctx as f64,
+        bin: exact_bin,
     },
     Variable {
         name: "batch",
         terms: "the batch-proportional terms (KV cache, activations, logits)",
         value: |s| s.config.batch as f64,
+        bin: exact_bin,
     },
     Variable {
         name: "micro-batch",
         terms: "the chunk-proportional activation terms (scores, hidden and FFN vectors)",
         value: |s| s.config.effective_ubatch() as f64,
+        bin: exact_bin,
+    },
+    Variable {
+        name: "score buffer (MiB)",
+        terms: "the attention-score buffers (batch x heads x micro-batch x ctx, f32): how \
+                many are live at once",
+        value: |s| {
+            let c = &s.config;
+            let bytes = c.batch as f64
+                * s.profile.n_heads as f64
+                * c.effective_ubatch() as f64
+                * c.ctx as f64
+                * 4.0;
+            (bytes / 1048576.0).max(1.0 / 1024.0)
+        },
+        bin: power_of_two_bin,
     },
     Variable {
         name: "model size",
         terms: "the weight and load-transient terms, or a constant the analytic base \
                 misses (a constant weighs more on small models)",
         value: |s| s.components.weights.max(1) as f64,
+        bin: exact_bin,
     },
 ];
 
@@ -78,6 +98,20 @@ pub struct Diagnosis {
     pub trends: Vec<Trend>,
     /// Findings in words (empty when no trend passes the threshold).
     pub findings: Vec<String>,
+}
+
+/// A bin per value (context, batch and micro-batch take few values).
+fn exact_bin(v: f64) -> (u64, String) {
+    (v as u64, format!("{}", v as u64))
+}
+
+/// A bin per power of two (sizes in MiB): `[2^k, 2^(k+1))`, everything below 1 together.
+fn power_of_two_bin(v: f64) -> (u64, String) {
+    if v < 1.0 {
+        return (0, "<1".into());
+    }
+    let lo = 2f64.powf(v.log2().floor()) as u64;
+    (lo, format!("{lo}-{}", 2 * lo))
 }
 
 /// Slope of `y` on `log2(x)`; 0 with fewer than two distinct x.
@@ -134,12 +168,9 @@ pub fn diagnose(g: &GroupAnalysis) -> Diagnosis {
             .collect::<Vec<Bin>>()
     };
     let mut bins = Vec::new();
-    for v in &VARIABLES[..3] {
-        let f = v.value;
-        bins.push((
-            v.name,
-            bin_by(&|s| (f(s) as u64, (f(s) as u64).to_string())),
-        ));
+    for v in &VARIABLES[..4] {
+        let (f, bin) = (v.value, v.bin);
+        bins.push((v.name, bin_by(&|s| bin(f(s)))));
     }
     bins.push((
         "model",
@@ -190,6 +221,63 @@ pub fn diagnose(g: &GroupAnalysis) -> Diagnosis {
         trends,
         findings,
     }
+}
+
+/// The analytic estimate phase by phase: which phase peaks, and how far each phase's
+/// analytic figure is from its measured peak.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PhaseDiagnosis {
+    /// Records with both phases measured.
+    pub count: usize,
+    /// Records whose measured peak is the load phase.
+    pub load_peaks_measured: usize,
+    /// Records whose analytic peak is the load phase.
+    pub load_peaks_analytic: usize,
+    /// Median measured baseline RSS before the load, bytes.
+    pub baseline_bytes: f64,
+    /// The process base the analytic overhead assumes (median), bytes.
+    pub modelled_base_bytes: f64,
+    /// Load phase: median signed error (percent) and median miss (analytic - measured,
+    /// bytes).
+    pub load: (f64, f64),
+    /// Run phase (KV allocation, prefill, decode): the same.
+    pub run: (f64, f64),
+}
+
+/// The phase diagnosis of a group (None when no record has both phases).
+pub fn phase_diagnosis(g: &GroupAnalysis) -> Option<PhaseDiagnosis> {
+    let phases: Vec<_> = g.samples.iter().filter_map(|s| s.phases).collect();
+    if phases.is_empty() {
+        return None;
+    }
+    let summary = |pairs: Vec<(f64, f64)>| {
+        let pct: Vec<f64> = pairs.iter().map(|(a, m)| (a - m) / m * 100.0).collect();
+        let bytes: Vec<f64> = pairs.iter().map(|(a, m)| a - m).collect();
+        (median(&pct), median(&bytes))
+    };
+    let f = |v: Vec<f64>| median(&v);
+    Some(PhaseDiagnosis {
+        count: phases.len(),
+        load_peaks_measured: phases.iter().filter(|p| p.load_peak >= p.run_peak).count(),
+        load_peaks_analytic: phases
+            .iter()
+            .filter(|p| p.load.used() >= p.run.used())
+            .count(),
+        baseline_bytes: f(phases.iter().map(|p| p.baseline as f64).collect()),
+        modelled_base_bytes: f(phases.iter().map(|p| p.run.overhead as f64).collect()),
+        load: summary(
+            phases
+                .iter()
+                .map(|p| (p.load.used() as f64, p.load_peak as f64))
+                .collect(),
+        ),
+        run: summary(
+            phases
+                .iter()
+                .map(|p| (p.run.used() as f64, p.run_peak as f64))
+                .collect(),
+        ),
+    })
 }
 
 #[cfg(test)]

@@ -16,9 +16,10 @@
 //!   bounds is pinned to the bound and the rest re-solved.
 //! - **Identifiable only where the data says something**: a component that is zero in
 //!   every record (e.g. no activations modelled) or constant across them (e.g. a fixed
-//!   overhead, indistinguishable from `c`) keeps factor 1 and is not fitted; a small ridge
-//!   pull towards the analytic model (factors 1, `c` = 0) settles directions the records
-//!   barely constrain without moving well-determined ones.
+//!   overhead, indistinguishable from `c`) keeps factor 1 and is not fitted; a ridge pull
+//!   towards the analytic model (factors 1, `c` = 0), scaled to each unknown's own
+//!   information, settles directions the records barely constrain (collinear components)
+//!   while moving a well-determined factor by at most 0.1% of its distance from 1.
 //! - **Additive term `c`**: what the analytic model has no component for and that does not
 //!   scale with any of them (process baseline, allocator arenas, thread stacks). It is
 //!   fitted in units of the median measurement, so every unknown is of order 1.
@@ -77,6 +78,49 @@ pub fn predict(correction: &Correction, c: &Components) -> f64 {
     correction.apply(c).used() as f64
 }
 
+/// How a correction turns a sample's analytic components into a predicted peak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Model {
+    /// One set of components whose sum is the peak: what the predictor applies
+    /// ([`Correction::apply`] on the estimate's components).
+    #[default]
+    Summed,
+    /// The larger of the corrected load phase and the corrected run phase, each fitted on
+    /// its own measured peak ([`crate::records::Phases`]); samples without phases count
+    /// as summed.
+    Phased,
+}
+
+impl Model {
+    /// A short name for reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Model::Summed => "summed components",
+            Model::Phased => "max of load and run phases",
+        }
+    }
+
+    /// The (analytic components, measured bytes) observations a sample gives a fit.
+    pub fn observations(&self, s: &Sample) -> Vec<(Components, f64)> {
+        match (self, &s.phases) {
+            (Model::Phased, Some(p)) => {
+                vec![(p.load, p.load_peak as f64), (p.run, p.run_peak as f64)]
+            }
+            _ => vec![(s.components, s.measured as f64)],
+        }
+    }
+
+    /// The peak a correction predicts for a sample.
+    pub fn predict(&self, correction: &Correction, s: &Sample) -> f64 {
+        match (self, &s.phases) {
+            (Model::Phased, Some(p)) => {
+                predict(correction, &p.load).max(predict(correction, &p.run))
+            }
+            _ => predict(correction, &s.components),
+        }
+    }
+}
+
 /// How a factor was determined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Term {
@@ -103,13 +147,17 @@ pub struct FitOptions {
     pub max_iterations: usize,
     /// Convergence: largest change of any unknown between iterations.
     pub tolerance: f64,
-    /// Ridge pull towards factors 1 and `c` = 0, relative to the total weight.
+    /// Ridge pull towards factors 1 and `c` = 0, relative to each unknown's own diagonal
+    /// of the normal equations (so it resolves collinear directions without biasing
+    /// well-determined ones by more than this fraction).
     pub ridge: f64,
     /// Lower and upper bound of every factor.
     pub factor_bounds: (f64, f64),
     /// A component whose spread `(max - min) / max` over the records is below this is
     /// constant: not fitted.
     pub constant_spread: f64,
+    /// What the correction is applied to.
+    pub model: Model,
 }
 
 impl Default for FitOptions {
@@ -119,9 +167,10 @@ impl Default for FitOptions {
             min_scale: 0.002,
             max_iterations: 200,
             tolerance: 1e-10,
-            ridge: 1e-5,
+            ridge: 1e-3,
             factor_bounds: (0.0, 8.0),
             constant_spread: 1e-3,
+            model: Model::Summed,
         }
     }
 }
@@ -161,7 +210,6 @@ fn solve_bounded(
             terms[j] = Term::Fitted;
         }
     }
-    let lambda = opts.ridge * weights.iter().sum::<f64>();
     loop {
         let k = active.len();
         let mut a = vec![vec![0.0; k]; k];
@@ -180,6 +228,10 @@ fn solve_bounded(
             }
         }
         for (p, &j) in active.iter().enumerate() {
+            // Relative to the unknown's own information: an unknown the records determine
+            // on its own barely moves (a fraction `ridge` of the way to the prior), one they
+            // only determine in combination with another (collinear) stays near it.
+            let lambda = opts.ridge * a[p][p];
             a[p][p] += lambda;
             b[p] += lambda * prior[j];
         }
@@ -221,11 +273,15 @@ pub fn fit(label: &str, samples: &[&Sample], opts: &FitOptions) -> Result<Fit> {
     if samples.is_empty() {
         return Err(CalibrationError::fit(label, "no records"));
     }
-    let measured: Vec<f64> = samples.iter().map(|s| s.measured as f64).collect();
-    let unit = median(&measured);
-    let values: Vec<[f64; 4]> = samples
+    let observations: Vec<(Components, f64)> = samples
         .iter()
-        .map(|s| component_values(&s.components))
+        .flat_map(|s| opts.model.observations(s))
+        .collect();
+    let measured: Vec<f64> = observations.iter().map(|o| o.1).collect();
+    let unit = median(&measured);
+    let values: Vec<[f64; 4]> = observations
+        .iter()
+        .map(|o| component_values(&o.0))
         .collect();
     let rows: Vec<[f64; UNKNOWNS]> = values
         .iter()
@@ -292,7 +348,7 @@ pub fn fit(label: &str, samples: &[&Sample], opts: &FitOptions) -> Result<Fit> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::synthetic::{synthetic_group, Truth};
+    use crate::synthetic::{synthetic_group, synthetic_records, synthetic_samples, Peaks, Truth};
 
     const TRUTH: Truth = Truth {
         factors: [1.03, 1.10, 0.60, 1.0],
@@ -313,7 +369,7 @@ mod tests {
         let f = fit("synthetic", &refs(&samples), &FitOptions::default()).unwrap();
         let got = factors(&f.correction);
         for j in 0..3 {
-            assert!(close(got[j], TRUTH.factors[j], 1e-3), "{j}: {got:?}");
+            assert!(close(got[j], TRUTH.factors[j], 5e-3), "{j}: {got:?}");
         }
         // Overhead is a constant base plus the load transient: identifiable, factor 1.
         assert!(close(got[3], 1.0, 1e-2), "{got:?}");
@@ -382,6 +438,34 @@ mod tests {
         for v in factors(&f.correction) {
             assert!((0.0..=8.0).contains(&v));
         }
+    }
+
+    #[test]
+    fn the_phased_model_recovers_a_truth_applied_per_phase() {
+        let records = synthetic_records("I2_S", &TRUTH, 0.0, Peaks::Phased);
+        let samples = synthetic_samples(&records);
+        assert!(samples.iter().all(|s| s.phases.is_some()));
+        let phased = FitOptions {
+            model: Model::Phased,
+            ..FitOptions::default()
+        };
+        let f = fit("phased", &refs(&samples), &phased).unwrap();
+        let got = factors(&f.correction);
+        for j in 0..3 {
+            assert!(close(got[j], TRUTH.factors[j], 5e-3), "{j}: {got:?}");
+        }
+        let worst_phased = samples
+            .iter()
+            .map(|s| (Model::Phased.predict(&f.correction, s) / s.measured as f64 - 1.0).abs())
+            .fold(0.0, f64::max);
+        assert!(worst_phased < 2e-3, "{worst_phased}");
+        // The summed model cannot express a maximum of two phases exactly.
+        let summed = fit("summed", &refs(&samples), &FitOptions::default()).unwrap();
+        let worst = samples
+            .iter()
+            .map(|s| (Model::Summed.predict(&summed.correction, s) / s.measured as f64 - 1.0).abs())
+            .fold(0.0, f64::max);
+        assert!(worst > 5.0 * worst_phased, "{worst} vs {worst_phased}");
     }
 
     #[test]

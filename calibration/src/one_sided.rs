@@ -13,7 +13,7 @@
 
 use crate::cross_validation::{folds, held_out, Scheme};
 use crate::error::Result;
-use crate::fit::{fit, predict, raised, Fit, FitOptions};
+use crate::fit::{fit, raised, Fit, FitOptions};
 use crate::records::{Sample, ShapeKey};
 use crate::stats::{quantile, Outcome};
 use predictor::table::Correction;
@@ -26,6 +26,14 @@ pub struct UpliftPolicy {
     pub quantile: f64,
     /// Under-prediction still accepted at that quantile (a fraction).
     pub allowed_under: f64,
+}
+
+impl UpliftPolicy {
+    /// No uplift at all: the symmetric robust fit (for comparison in the report).
+    pub const NONE: UpliftPolicy = UpliftPolicy {
+        quantile: 0.0,
+        allowed_under: 1.0,
+    };
 }
 
 impl Default for UpliftPolicy {
@@ -88,7 +96,7 @@ pub fn calibrate(label: &str, samples: &[&Sample], procedure: &Procedure) -> Res
     let ratios: Vec<f64> = match scheme {
         Some(scheme) => {
             let inner = folds(samples, scheme);
-            let run = held_out(samples, &inner, |l, train| {
+            let run = held_out(samples, &inner, procedure.fit.model, |l, train| {
                 fit(&format!("{label}, inner {l}"), train, &procedure.fit).map(|f| f.correction)
             });
             run.predictions.iter().map(|h| ratio(&h.outcome)).collect()
@@ -97,7 +105,7 @@ pub fn calibrate(label: &str, samples: &[&Sample], procedure: &Procedure) -> Res
             .iter()
             .map(|s| {
                 ratio(&Outcome {
-                    predicted: predict(&base.correction, &s.components),
+                    predicted: procedure.fit.model.predict(&base.correction, s),
                     measured: s.measured as f64,
                 })
             })
@@ -146,7 +154,9 @@ mod tests {
         assert!(c.uplift > 0.0 && c.uplift < 0.03, "{}", c.uplift);
         let under = refs
             .iter()
-            .filter(|s| predict(&c.correction, &s.components) < 0.98 * s.measured as f64)
+            .filter(|s| {
+                crate::fit::predict(&c.correction, &s.components) < 0.98 * s.measured as f64
+            })
             .count();
         assert!(under * 100 <= refs.len(), "{under} of {}", refs.len());
         assert!((c.correction.weights / c.fit.correction.weights - 1.0 - c.uplift).abs() < 1e-12);

@@ -6,13 +6,15 @@
 //! the current predictor computes for it, optionally with a deterministic relative noise,
 //! so a fit on them must recover the truth.
 
-use crate::analytic::device_components;
+use crate::analytic::{device_components, phase_components};
 use crate::fit::component_values;
 use crate::records::{sample_of, Sample};
+use predictor::components::Components;
 use predictor::config::{Device, KvDtype, RunConfig};
 use predictor::profile::{ModelFormat, ModelProfile, TensorRole, TypeStats};
 use predictor::record::{
-    Machine, Measured, ModelFile, Predicted, Record, Software, Status, RECORD_SCHEMA_VERSION,
+    Machine, Measured, ModelFile, PhaseMeasure, Predicted, Record, Software, Status,
+    RECORD_SCHEMA_VERSION,
 };
 use std::collections::BTreeMap;
 
@@ -129,23 +131,58 @@ pub fn unit_noise(i: u64) -> f64 {
     (z >> 11) as f64 / (1u64 << 52) as f64 - 1.0
 }
 
+/// `truth` applied to components, in bytes.
+fn apply_truth(truth: &Truth, c: &Components) -> f64 {
+    component_values(c)
+        .iter()
+        .zip(truth.factors)
+        .map(|(v, f)| v * f)
+        .sum::<f64>()
+        + truth.additive_bytes
+}
+
+/// How synthetic peaks arise from the truth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peaks {
+    /// The truth applied to the summed analytic components (what [`crate::fit::Model::Summed`]
+    /// assumes); no phase figures in the record.
+    Summed,
+    /// The larger of the truth applied to the load and to the run phase (what
+    /// [`crate::fit::Model::Phased`] assumes), with `load` and `prefill` phase figures.
+    Phased,
+}
+
 /// A completed CPU record for `profile` at `config`, whose measured peak is `truth`
-/// applied to the analytic components times `1 + noise` (floored at 1 MiB).
+/// applied to the analytic components (as `peaks` says) times `1 + noise`, floored at
+/// 1 MiB.
 pub fn synthetic_record(
     profile: &ModelProfile,
     config: &RunConfig,
     truth: &Truth,
     noise: f64,
+    peaks: Peaks,
 ) -> Record {
     let backend = "memcal-candle";
     let components = device_components(profile, config, backend).unwrap_or_default();
-    let linear: f64 = component_values(&components)
-        .iter()
-        .zip(truth.factors)
-        .map(|(v, f)| v * f)
-        .sum::<f64>()
-        + truth.additive_bytes;
-    let peak = (linear * (1.0 + noise)).max(1048576.0).round() as u64;
+    let scaled = |bytes: f64| (bytes * (1.0 + noise)).max(1048576.0).round() as u64;
+    let (peak, phases) = match (
+        peaks,
+        phase_components(profile, config, backend, &components),
+    ) {
+        (Peaks::Phased, Some((load, run))) => {
+            let (l, r) = (
+                scaled(apply_truth(truth, &load)),
+                scaled(apply_truth(truth, &run)),
+            );
+            let phase = |name: &str, peak: u64| PhaseMeasure {
+                name: name.into(),
+                peak_rss_bytes: peak,
+                ..PhaseMeasure::default()
+            };
+            (l.max(r), vec![phase("load", l), phase("prefill", r)])
+        }
+        _ => (scaled(apply_truth(truth, &components)), Vec::new()),
+    };
     let hash = format!("{:016x}", profile.file_bytes);
     Record {
         schema: RECORD_SCHEMA_VERSION,
@@ -171,6 +208,7 @@ pub fn synthetic_record(
         decode_tokens: 4,
         measured: Measured {
             peak_rss_bytes: peak,
+            phases,
             ..Measured::default()
         },
         predicted: Predicted {
@@ -205,21 +243,26 @@ pub fn synthetic_configs() -> Vec<RunConfig> {
 
 /// Records of every synthetic shape and configuration for one quantization, with
 /// relative noise of amplitude `noise` (0: exact).
-pub fn synthetic_records(qtype: &str, truth: &Truth, noise: f64) -> Vec<Record> {
+pub fn synthetic_records(qtype: &str, truth: &Truth, noise: f64, peaks: Peaks) -> Vec<Record> {
     let mut out = Vec::new();
     for shape in 0..SHAPES.len() {
         let profile = synthetic_profile(shape, qtype);
         for config in synthetic_configs() {
             let n = unit_noise(out.len() as u64) * noise;
-            out.push(synthetic_record(&profile, &config, truth, n));
+            out.push(synthetic_record(&profile, &config, truth, n, peaks));
         }
     }
     out
 }
 
-/// [`synthetic_records`] as fit samples.
+/// [`synthetic_records`] with summed peaks, as fit samples.
 pub fn synthetic_group(qtype: &str, truth: &Truth, noise: f64) -> Vec<Sample> {
-    synthetic_records(qtype, truth, noise)
+    synthetic_samples(&synthetic_records(qtype, truth, noise, Peaks::Summed))
+}
+
+/// Records as fit samples.
+pub fn synthetic_samples(records: &[Record]) -> Vec<Sample> {
+    records
         .iter()
         .filter_map(|r| sample_of(r, "synthetic.jsonl"))
         .collect()
