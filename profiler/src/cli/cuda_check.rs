@@ -5,14 +5,15 @@
 //! cuRAND handles are created (`Device::new_cuda`), that candle's PTX kernels load on this
 //! driver (a unary and a reduction op), that a cuBLAS f32 matmul and the quantized matmul of
 //! each classic block type agree with the CPU, and how much device memory each step adds
-//! (device-wide `cuMemGetInfo`, so other processes count). `--device cpu` runs the same
+//! (device-wide `cuMemGetInfo`, so other processes count), including whether a freed 64 MiB
+//! buffer returns to the device or stays in the allocator's pool. `--device cpu` runs the same
 //! steps on the CPU (the comparison is then trivial), so the code is exercised by every
 //! build; a build without the `cuda` feature reports candle's "not compiled with cuda".
 
 use crate::measure::gpu::{GpuMonitor, MemInfo};
 use anyhow::Context;
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
-use candle_core::{Device, Module, Tensor};
+use candle_core::{DType, Device, Module, Tensor};
 use predictor::cli_args::human_bytes;
 
 /// Arguments of `profiler cuda-check`.
@@ -116,7 +117,15 @@ pub fn run(args: &CudaCheckArgs) -> anyhow::Result<()> {
         }
     }
     step("qmatmul")?;
+
+    // What a freed buffer leaves: candle allocates with cuMemAllocAsync from the default
+    // pool, which may keep freed memory reserved (its release threshold).
+    let big = Tensor::zeros((16, 1024, 1024), DType::F32, &dev)?;
     dev.synchronize()?;
+    step("alloc64M")?;
+    drop(big);
+    dev.synchronize()?;
+    step("freed")?;
     println!("cuda-check passed on {device}");
     Ok(())
 }
