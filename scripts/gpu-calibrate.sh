@@ -12,7 +12,7 @@
 # cuda-default` under a wall-clock limit (SWEEP_LIMIT_S, default 480 s). A failed check or
 # smoke test stops before the sweep (exit 3): a broken build costs seconds of device time.
 # OUTDIR gets: <fingerprint>.jsonl (records), smoke.jsonl, logs/*.log, env.txt, summary.txt.
-# PROFILER=path overrides the binary.
+# PROFILER=path overrides the binary; MEMCAL_MODEL_DIR the models (default /tmp/memcal-models).
 set -uo pipefail
 
 dry=0
@@ -25,7 +25,7 @@ if [ $# -ne 1 ] || [ "${1:-}" = --help ] || [ "${1:-}" = -h ]; then
   exit 2
 fi
 out=$1
-mkdir -p "$out/logs" "$out/models"
+mkdir -p "$out/logs"
 out=$(cd "$out" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 logs=$out/logs
@@ -57,7 +57,9 @@ else
   export LD_LIBRARY_PATH=$libdirs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 fi
 [ -x "$PROFILER" ] || { say "no profiler binary at $PROFILER"; exit 1; }
-export MEMCAL_MODEL_DIR=$out/models
+# Synthetic models (up to 0.5 GB each) go outside OUTDIR so that OUTDIR stays small to copy.
+export MEMCAL_MODEL_DIR=${MEMCAL_MODEL_DIR:-${TMPDIR:-/tmp}/memcal-models}
+mkdir -p "$MEMCAL_MODEL_DIR"
 
 {
   echo "date: $(date -u +%FT%TZ)"
@@ -93,7 +95,7 @@ if [ "$dry" = 0 ]; then
 fi
 
 # --- smoke test --------------------------------------------------------------------------
-smoke_model=$out/models/smoke-tiny-q4_0.gguf
+smoke_model=$MEMCAL_MODEL_DIR/smoke-tiny-q4_0.gguf
 "$PROFILER" synth --preset tiny --qtype Q4_0 -o "$smoke_model" > "$logs/smoke-synth.log" 2>&1 ||
   { say "synth failed (logs/smoke-synth.log)"; exit 1; }
 say "smoke: profiler run on $device"
@@ -115,7 +117,7 @@ if [ "$dry" = 1 ]; then
     --kv-dtype f16,f32)
   limit=${SWEEP_LIMIT_S:-300}
 else
-  sweep_args=(--suite cuda-default --models-dir "$out/models")
+  sweep_args=(--suite cuda-default --models-dir "$MEMCAL_MODEL_DIR")
   limit=${SWEEP_LIMIT_S:-480}
 fi
 "$PROFILER" sweep "${sweep_args[@]}" --list > "$logs/sweep-plan.log" 2> "$logs/sweep-plan.err"
