@@ -121,6 +121,34 @@ impl Model {
     }
 }
 
+/// Which unknowns a fit frees: from a single additive term to a factor per component.
+/// Fewer unknowns generalise better when the records cover few model shapes;
+/// [`crate::one_sided::calibrate`] picks among them by inner cross-validation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum Terms {
+    /// Only the additive term; every factor stays 1.
+    Additive,
+    /// One common factor on every component, and the additive term.
+    Scale,
+    /// A factor per component and the additive term.
+    #[default]
+    Full,
+}
+
+impl Terms {
+    /// Every choice, simplest first (so a tie keeps the simpler).
+    pub const ALL: [Terms; 3] = [Terms::Additive, Terms::Scale, Terms::Full];
+
+    /// A short name for reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Terms::Additive => "additive only",
+            Terms::Scale => "common factor + additive",
+            Terms::Full => "factor per component + additive",
+        }
+    }
+}
+
 /// How a factor was determined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Term {
@@ -132,6 +160,10 @@ pub enum Term {
     Absent,
     /// Constant across the records (indistinguishable from the additive term): kept at 1.
     Constant,
+    /// One factor shared by every component ([`Terms::Scale`]).
+    Common,
+    /// Not freed: an additive-only correction generalised best ([`Terms::Additive`]).
+    Unselected,
 }
 
 /// Settings of the fit.
@@ -158,6 +190,8 @@ pub struct FitOptions {
     pub constant_spread: f64,
     /// What the correction is applied to.
     pub model: Model,
+    /// Which unknowns are freed.
+    pub terms: Terms,
 }
 
 impl Default for FitOptions {
@@ -171,6 +205,7 @@ impl Default for FitOptions {
             factor_bounds: (0.0, 8.0),
             constant_spread: 1e-3,
             model: Model::Summed,
+            terms: Terms::Full,
         }
     }
 }
@@ -194,32 +229,27 @@ pub struct Fit {
 
 /// One weighted, ridge-regularised least-squares solve over the `free` unknowns, with
 /// factors outside their bounds pinned (active set). `beta` holds the values of the
-/// unknowns that are not free and receives the solution.
+/// unknowns that are not free and receives the solution; returns which were pinned.
 fn solve_bounded(
     rows: &[[f64; UNKNOWNS]],
     weights: &[f64],
     free: &[usize],
     beta: &mut [f64; UNKNOWNS],
-    terms: &mut [Term; 4],
     opts: &FitOptions,
-) -> Option<()> {
+) -> Option<[bool; UNKNOWNS]> {
     let prior = [1.0, 1.0, 1.0, 1.0, 0.0];
     let mut active: Vec<usize> = free.to_vec();
-    for &j in free {
-        if j < 4 {
-            terms[j] = Term::Fitted;
-        }
-    }
+    let mut pinned = [false; UNKNOWNS];
     loop {
         let k = active.len();
         let mut a = vec![vec![0.0; k]; k];
         let mut b = vec![0.0; k];
         for (row, &w) in rows.iter().zip(weights) {
-            let pinned: f64 = (0..UNKNOWNS)
+            let fixed: f64 = (0..UNKNOWNS)
                 .filter(|j| !active.contains(j))
                 .map(|j| row[j] * beta[j])
                 .sum();
-            let target = 1.0 - pinned;
+            let target = 1.0 - fixed;
             for (p, &jp) in active.iter().enumerate() {
                 b[p] += w * row[jp] * target;
                 for (q, &jq) in active.iter().enumerate() {
@@ -240,16 +270,16 @@ fn solve_bounded(
         let mut pinned_any = false;
         for (p, &j) in active.iter().enumerate() {
             beta[j] = x[p];
-            if j < 4 && !(lo..=hi).contains(&x[p]) {
+            if j < ADDITIVE && !(lo..=hi).contains(&x[p]) {
                 beta[j] = x[p].clamp(lo, hi);
-                terms[j] = Term::AtBound;
+                pinned[j] = true;
                 pinned_any = true;
             }
         }
         if !pinned_any {
-            return Some(());
+            return Some(pinned);
         }
-        active.retain(|&j| j >= 4 || terms[j] != Term::AtBound);
+        active.retain(|&j| !pinned[j]);
     }
 }
 
@@ -283,19 +313,54 @@ pub fn fit(label: &str, samples: &[&Sample], opts: &FitOptions) -> Result<Fit> {
         .iter()
         .map(|o| component_values(&o.0))
         .collect();
-    let rows: Vec<[f64; UNKNOWNS]> = values
-        .iter()
-        .zip(&measured)
-        .map(|(v, &m)| [v[0] / m, v[1] / m, v[2] / m, v[3] / m, unit / m])
-        .collect();
     let mut terms = [Term::Fitted; 4];
     for (j, term) in terms.iter_mut().enumerate() {
         *term = classify(values.iter().map(|v| v[j]), opts.constant_spread);
     }
-    let free: Vec<usize> = (0..4)
-        .filter(|&j| terms[j] == Term::Fitted)
-        .chain([ADDITIVE])
-        .collect();
+    let present = |t: Term| t != Term::Absent;
+    let (rows, free): (Vec<[f64; UNKNOWNS]>, Vec<usize>) = match opts.terms {
+        Terms::Full => (
+            values
+                .iter()
+                .zip(&measured)
+                .map(|(v, &m)| [v[0] / m, v[1] / m, v[2] / m, v[3] / m, unit / m])
+                .collect(),
+            (0..4)
+                .filter(|&j| terms[j] == Term::Fitted)
+                .chain([ADDITIVE])
+                .collect(),
+        ),
+        Terms::Scale => {
+            // The sum of the components in the first column; the others stay empty.
+            let sums: Vec<f64> = values.iter().map(|v| v.iter().sum()).collect();
+            let varies = classify(sums.iter().copied(), opts.constant_spread) == Term::Fitted;
+            for t in terms.iter_mut().filter(|t| present(**t)) {
+                *t = if varies { Term::Common } else { Term::Constant };
+            }
+            let rows = sums
+                .iter()
+                .zip(&measured)
+                .map(|(v, &m)| [v / m, 0.0, 0.0, 0.0, unit / m])
+                .collect();
+            let free = if varies {
+                vec![0, ADDITIVE]
+            } else {
+                vec![ADDITIVE]
+            };
+            (rows, free)
+        }
+        Terms::Additive => {
+            for t in terms.iter_mut().filter(|t| present(**t)) {
+                *t = Term::Unselected;
+            }
+            let rows = values
+                .iter()
+                .zip(&measured)
+                .map(|(v, &m)| [v[0] / m, v[1] / m, v[2] / m, v[3] / m, unit / m])
+                .collect();
+            (rows, vec![ADDITIVE])
+        }
+    };
     if samples.len() < 2 * free.len() {
         return Err(CalibrationError::fit(
             label,
@@ -311,11 +376,12 @@ pub fn fit(label: &str, samples: &[&Sample], opts: &FitOptions) -> Result<Fit> {
     let mut weights = vec![1.0; rows.len()];
     let mut scale = opts.min_scale;
     let mut iterations = 0;
+    let mut pinned = [false; UNKNOWNS];
     let singular = || CalibrationError::fit(label, "singular least-squares system");
     while iterations < opts.max_iterations {
         iterations += 1;
         let previous = beta;
-        solve_bounded(&rows, &weights, &free, &mut beta, &mut terms, opts).ok_or_else(singular)?;
+        pinned = solve_bounded(&rows, &weights, &free, &mut beta, opts).ok_or_else(singular)?;
         let residuals: Vec<f64> = rows
             .iter()
             .map(|r| r.iter().zip(&beta).map(|(x, b)| x * b).sum::<f64>() - 1.0)
@@ -335,8 +401,18 @@ pub fn fit(label: &str, samples: &[&Sample], opts: &FitOptions) -> Result<Fit> {
             break;
         }
     }
+    let f = match opts.terms {
+        Terms::Scale => [beta[0]; 4],
+        _ => [beta[0], beta[1], beta[2], beta[3]],
+    };
+    for (j, t) in terms.iter_mut().enumerate() {
+        let column = if opts.terms == Terms::Scale { 0 } else { j };
+        if pinned[column] && matches!(*t, Term::Fitted | Term::Common) {
+            *t = Term::AtBound;
+        }
+    }
     Ok(Fit {
-        correction: correction_from([beta[0], beta[1], beta[2], beta[3]], beta[ADDITIVE] * unit),
+        correction: correction_from(f, beta[ADDITIVE] * unit),
         terms,
         scale,
         iterations,

@@ -57,7 +57,10 @@ pub fn meaning(g: &GroupAnalysis) -> Vec<String> {
         })
         .collect();
     let ranges = g.fold_ranges();
-    let mut out = Vec::new();
+    let mut out = vec![format!(
+        "terms: {} (the choice that predicted held-out records of the training folds best)",
+        g.calibrated.terms.name()
+    )];
     for (j, name) in COMPONENT_NAMES.iter().enumerate() {
         let d = f[j] - 1.0;
         let effect = d * medians[j];
@@ -65,6 +68,18 @@ pub fn meaning(g: &GroupAnalysis) -> Vec<String> {
             Term::Absent => {
                 format!("{name} x1 (not fitted): zero in every record, so kept as modelled")
             }
+            Term::Common => format!(
+                "{name} x{:.3}: one factor on every component (separate factors did not \
+                 generalise better on held-out records): the analytic estimate as a whole is \
+                 {:+.1}% off ({:+.1} MiB of {name} on the median record)",
+                f[j],
+                d * 100.0,
+                mib(effect)
+            ),
+            Term::Unselected => format!(
+                "{name} x1 (not fitted): an additive-only correction generalised best on \
+                 held-out records, so the {name} are kept as modelled"
+            ),
             Term::Constant => format!(
                 "{name} x1 (not fitted): {:.1} MiB in every record, indistinguishable from \
                  the additive term, so kept as modelled",
@@ -94,7 +109,7 @@ pub fn meaning(g: &GroupAnalysis) -> Vec<String> {
             }
         };
         if let Some((lo, hi)) = ranges.map(|r| r[j]) {
-            let fitted = matches!(fit.terms[j], Term::Fitted | Term::AtBound);
+            let fitted = matches!(fit.terms[j], Term::Fitted | Term::AtBound | Term::Common);
             if fitted && hi - lo > WIDE_RANGE {
                 line.push_str(&format!(
                     " (poorly determined by these records: {lo:.2} to {hi:.2} across the \

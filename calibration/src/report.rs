@@ -196,6 +196,8 @@ fn correction_section(out: &mut String, g: &GroupAnalysis) {
             Term::AtBound => "pinned at a bound",
             Term::Absent => "absent: kept at 1",
             Term::Constant => "constant: kept at 1",
+            Term::Common => "one factor for all",
+            Term::Unselected => "not freed (additive only)",
         };
         let _ = writeln!(
             out,
@@ -219,9 +221,10 @@ fn correction_section(out: &mut String, g: &GroupAnalysis) {
         .unwrap_or("in-sample ratios (too few shapes and pairs)");
     let _ = writeln!(
         out,
-        "\nUplift {:+.2}% (inner folds: {inner}); robust scale of the fit's relative \
-         residuals {:.2}%, {} of {} records down-weighted as outliers, {} IRLS iterations. \
+        "\nUnknowns freed: {} (chosen on inner folds). Uplift {:+.2}% (inner folds: \
+         {inner}); robust scale of the fit's relative residuals {:.2}%, {} of {} records down-weighted as outliers, {} IRLS iterations. \
          Headroom {:.1}%.\n",
+        g.calibrated.terms.name(),
         g.calibrated.uplift * 100.0,
         fit.scale * 100.0,
         fit.downweighted,

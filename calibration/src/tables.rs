@@ -192,8 +192,12 @@ mod tests {
         assert_eq!(t.provenance.records, 150);
         assert_eq!(t.provenance.generated_by, GENERATED_BY);
         assert!(t.validation.count > 0 && t.validation.p95_abs_rel > 0.0);
+        assert!(t
+            .meaning
+            .iter()
+            .any(|m| m.starts_with("terms: factor per component")));
         // The truth holds 3% more weight bytes than stored: the meaning must say so.
-        let weights = &t.meaning[1];
+        let weights = t.meaning.iter().find(|m| m.starts_with("weights")).unwrap();
         assert!(
             weights.starts_with("weights x1.0") && weights.contains("exceed the stored"),
             "{weights}"
