@@ -169,7 +169,11 @@ pub fn calibrate(label: &str, samples: &[&Sample], procedure: &Procedure) -> Res
         match inner_ratios(label, samples, scheme, &opts) {
             Ok(ratios) if !ratios.is_empty() => {
                 let score = miss_p95(&ratios);
-                if best.as_ref().map_or(true, |b| score < b.0 - 1e-12) {
+                let better = match &best {
+                    None => true,
+                    Some(b) => score < b.0 - 1e-12,
+                };
+                if better {
                     best = Some((score, opts, ratios));
                 }
             }
