@@ -40,8 +40,13 @@ fn cpu_has_no_gpu_memory_and_totals_add_up() {
     assert_eq!(r.total_mb, r.cpu_memory_mb);
     // The 2B-4T weights alone are 1,125 MiB; the old stub said 1000 MB whatever the model.
     assert!(r.cpu_memory_mb > 1125, "{r:?}");
-    // 4096 positions x 76,800 B = 300 MiB of f16 KV cache.
-    assert_eq!(r.kv_cache_mb, 300);
+    // The figures are the calibrated estimate's, in MiB rounded up.
+    let e = loader().estimate("cpu").unwrap();
+    assert_eq!(r, MemoryRequirements::from_estimate(&e));
+    assert_eq!(r.cpu_memory_mb, e.host.total().div_ceil(1 << 20));
+    // Uncalibrated: 4096 positions x 76,800 B = exactly 300 MiB of f16 KV cache.
+    let analytic = loader().with_tables(predictor::table_set::TableSet::empty());
+    assert_eq!(analytic.get_memory_requirements("cpu").kv_cache_mb, 300);
 }
 
 #[test]

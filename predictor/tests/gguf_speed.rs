@@ -1,15 +1,36 @@
-//! Parse time of a 7B-class header (Llama-3-8B shape: 291 Q4_K tensors, 128,256 tokens
-//! with scores and types, with and without 280,147 merges), file in page cache. The target is < 2 ms in a
-//! release build (`cargo test --release -p predictor --test gguf_speed -- --nocapture`);
-//! the assertion is loose (any build, busy machine) and catches per-element allocation or
-//! quadratic regressions.
+//! Parsing a 7B-class header (Llama-3-8B shape: 291 Q4_K tensors, 128,256 tokens with
+//! scores and types, with and without 280,147 merges) does work proportional to the tensor
+//! table, not to the tokenizer: the number of allocations a parse makes is counted (a
+//! deterministic check, unlike a timing) and must not grow with the vocabulary. The time is
+//! the criterion bench's job (`cargo bench -p memcal-benches --bench predictor_latency`,
+//! target < 2 ms); this test prints it for information only.
 
 mod support;
 
 use predictor::ggml_type::GgmlType;
 use predictor::gguf::writer::GgufWriter;
 use predictor::gguf::{GgufFile, Value};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+/// Counts allocations (all threads; the parse is single-threaded).
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        System.alloc(layout)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout)
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
 
 fn llama3_8b_header(merges: bool) -> GgufWriter {
     let mut w = GgufWriter::new();
@@ -61,12 +82,15 @@ fn llama3_8b_header(merges: bool) -> GgufWriter {
     w
 }
 
-/// Median and minimum time of 7 parses of `w` written sparse (after a warm-up parse).
-fn time_parse(w: &GgufWriter, name: &str) -> (Duration, Duration, GgufFile) {
+/// Median and minimum time of 7 parses of `w` written sparse (after a warm-up parse), and
+/// the allocations of one parse.
+fn time_parse(w: &GgufWriter, name: &str) -> (Duration, Duration, u64, GgufFile) {
     let dir = support::tempdir();
     let path = dir.path().join(name);
     let len = w.write_sparse_file(&path).expect("write");
-    let first = GgufFile::open(&path).expect("parse"); // warms the page cache
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let first = GgufFile::open(&path).expect("parse"); // also warms the page cache
+    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
     assert_eq!(first.tensors.len(), 291);
     assert_eq!(first.file_bytes, len);
     let mut times = Vec::new();
@@ -81,7 +105,7 @@ fn time_parse(w: &GgufWriter, name: &str) -> (Duration, Duration, GgufFile) {
         assert_eq!(n, Some(128256));
     }
     times.sort();
-    (times[times.len() / 2], times[0], first)
+    (times[times.len() / 2], times[0], allocations, first)
 }
 
 #[test]
@@ -89,14 +113,16 @@ fn seven_b_header_parses_fast() {
     for merges in [false, true] {
         let w = llama3_8b_header(merges);
         let header = w.header_bytes().expect("header").len();
-        let (median, min, g) = time_parse(&w, "llama3-8b-q4_k.gguf");
+        let (median, min, allocations, g) = time_parse(&w, "llama3-8b-q4_k.gguf");
         eprintln!(
-            "7B-class header, 128k tokens{}: {header} header bytes, median parse {median:?} (min {min:?})",
+            "7B-class header, 128k tokens{}: {header} header bytes, {allocations} allocations, \
+             median parse {median:?} (min {min:?}, information only)",
             if merges { " + 280k merges" } else { "" },
         );
+        // A few per tensor (name, dims) and per key; nothing per token or merge.
         assert!(
-            median < Duration::from_millis(40),
-            "median parse {median:?}"
+            allocations < 4 * 291 + 200,
+            "{allocations} allocations for 291 tensors: the parse allocates per array element"
         );
         // Decoding on demand still works.
         let mut tokens = g

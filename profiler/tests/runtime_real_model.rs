@@ -11,10 +11,12 @@ use profiler::runtime::{argmax, LoadOptions, Model};
 use std::path::PathBuf;
 
 fn model_path() -> Option<PathBuf> {
-    let p = std::env::var_os("MEMCAL_REAL_GGUF").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../target/memcal-models/SmolLM2-135M-Instruct.Q4_1.gguf")
-    });
+    let p = std::env::var_os("MEMCAL_REAL_GGUF")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../target/memcal-models/SmolLM2-135M-Instruct.Q4_1.gguf")
+        });
     p.exists().then_some(p)
 }
 

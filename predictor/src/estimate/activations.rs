@@ -42,13 +42,12 @@ impl ActivationTerms {
 }
 
 /// Bytes per element of the quantized input a matmul against `weight_type` builds
-/// (ggml's vec-dot type): Q8_0 blocks for the 32-element types, Q8_K for k-quants, f16
-/// for F16/BF16 weights, none for F32 and for the ternary types (their int8 copies are
-/// counted in the blocks).
+/// (ggml's vec-dot type): Q8_0 blocks for the 32-element types, Q8_K for k-quants; none
+/// for F32/F16/BF16 (the runtime's dense kernel reads f32 activations directly) and for the
+/// ternary types (their int8 copies are counted in the blocks).
 fn vec_dot_bytes_per_elem(weight_type: &str) -> f64 {
     match weight_type {
-        "F32" | "I2_S" | "TL1" | "TL2" | "" => 0.0,
-        "F16" | "BF16" => 2.0,
+        "F32" | "F16" | "BF16" | "I2_S" | "TL1" | "TL2" | "" => 0.0,
         t if t.ends_with("_K") => 292.0 / 256.0,
         _ => 34.0 / 32.0,
     }
@@ -70,7 +69,9 @@ pub fn terms(
     let active = profile.experts.map(|e| e.active.max(1) as u64).unwrap_or(1);
     let ffn = profile.ffn.saturating_mul(active);
     let mul = |xs: &[u64]| xs.iter().fold(1u64, |a, &x| a.saturating_mul(x));
-    let ternary = matches!(profile.dominant_type.as_str(), "I2_S" | "TL1" | "TL2");
+    // The weight type by the current rule (stored profiles may predate it).
+    let weight_type = crate::profile::weight_type(&profile.by_type);
+    let ternary = matches!(weight_type.as_str(), "I2_S" | "TL1" | "TL2");
 
     let residual = mul(&[backend.residual_vectors as u64, rows, h, F32]);
     let attention = mul(&[backend.attn_hidden_vectors as u64, rows, h, F32])
@@ -91,7 +92,7 @@ pub fn terms(
     let logits = mul(&[backend.logit_copies as u64, b, profile.vocab, F32])
         .saturating_add(mul(&[b, h, F32]));
     let vec_dot = if backend.keeps_vec_dot_buffer {
-        let per = vec_dot_bytes_per_elem(&profile.dominant_type);
+        let per = vec_dot_bytes_per_elem(&weight_type);
         (rows.saturating_mul(h.max(ffn)) as f64 * per).ceil() as u64
     } else {
         0
