@@ -7,7 +7,7 @@ use calibration::check::check;
 use calibration::one_sided::Procedure;
 use calibration::records::load_dir;
 use calibration::report::write_report;
-use calibration::synthetic::{synthetic_records, Truth};
+use calibration::synthetic::{synthetic_records, Peaks, Truth};
 use calibration::tables::{build_table, write_tables};
 use std::path::Path;
 
@@ -38,7 +38,13 @@ fn write_data(dir: &Path) {
             },
         ),
     ] {
-        for r in synthetic_records(q, &truth, 0.01) {
+        // The BitNet group peaks as the runtime does (the larger of load and run).
+        let peaks = if q == "I2_S" {
+            Peaks::Phased
+        } else {
+            Peaks::Summed
+        };
+        for r in synthetic_records(q, &truth, 0.01, peaks) {
             text.push_str(&serde_json::to_string(&r).unwrap());
             text.push('\n');
         }
@@ -157,7 +163,8 @@ fn a_malformed_middle_line_names_file_and_line() {
         factors: [1.0; 4],
         additive_bytes: 0.0,
     };
-    let r = serde_json::to_string(&synthetic_records("Q8_0", &truth, 0.0)[0]).unwrap();
+    let r =
+        serde_json::to_string(&synthetic_records("Q8_0", &truth, 0.0, Peaks::Summed)[0]).unwrap();
     std::fs::write(dir.path().join("m.jsonl"), format!("{r}\nnot json\n{r}\n")).unwrap();
     let e = load_dir(dir.path()).unwrap_err().to_string();
     assert!(e.contains("m.jsonl:2:"), "{e}");
