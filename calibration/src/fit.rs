@@ -126,6 +126,8 @@ impl Model {
 /// [`crate::one_sided::calibrate`] picks among them by inner cross-validation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub enum Terms {
+    /// Nothing: the analytic estimate as it is (the identity correction).
+    Analytic,
     /// Only the additive term; every factor stays 1.
     Additive,
     /// One common factor on every component, and the additive term.
@@ -137,11 +139,12 @@ pub enum Terms {
 
 impl Terms {
     /// Every choice, simplest first (so a tie keeps the simpler).
-    pub const ALL: [Terms; 3] = [Terms::Additive, Terms::Scale, Terms::Full];
+    pub const ALL: [Terms; 4] = [Terms::Analytic, Terms::Additive, Terms::Scale, Terms::Full];
 
     /// A short name for reports.
     pub fn name(&self) -> &'static str {
         match self {
+            Terms::Analytic => "none (the analytic estimate as it is)",
             Terms::Additive => "additive only",
             Terms::Scale => "common factor + additive",
             Terms::Full => "factor per component + additive",
@@ -162,7 +165,8 @@ pub enum Term {
     Constant,
     /// One factor shared by every component ([`Terms::Scale`]).
     Common,
-    /// Not freed: an additive-only correction generalised best ([`Terms::Additive`]).
+    /// Not freed: a correction with fewer unknowns generalised best ([`Terms::Additive`],
+    /// [`Terms::Analytic`]).
     Unselected,
 }
 
@@ -349,7 +353,7 @@ pub fn fit(label: &str, samples: &[&Sample], opts: &FitOptions) -> Result<Fit> {
             };
             (rows, free)
         }
-        Terms::Additive => {
+        Terms::Additive | Terms::Analytic => {
             for t in terms.iter_mut().filter(|t| present(**t)) {
                 *t = Term::Unselected;
             }
@@ -358,7 +362,12 @@ pub fn fit(label: &str, samples: &[&Sample], opts: &FitOptions) -> Result<Fit> {
                 .zip(&measured)
                 .map(|(v, &m)| [v[0] / m, v[1] / m, v[2] / m, v[3] / m, unit / m])
                 .collect();
-            (rows, vec![ADDITIVE])
+            let free = if opts.terms == Terms::Analytic {
+                Vec::new()
+            } else {
+                vec![ADDITIVE]
+            };
+            (rows, free)
         }
     };
     if samples.len() < 2 * free.len() {

@@ -2,7 +2,7 @@
 //! table's `meaning` and shown in the report.
 
 use crate::analysis::GroupAnalysis;
-use crate::fit::{component_values, factors, Term, COMPONENT_NAMES};
+use crate::fit::{component_values, factors, Term, Terms, COMPONENT_NAMES};
 use crate::stats::{median, mib};
 
 /// A deviation from 1 smaller than this reads "as modelled".
@@ -77,8 +77,13 @@ pub fn meaning(g: &GroupAnalysis) -> Vec<String> {
                 mib(effect)
             ),
             Term::Unselected => format!(
-                "{name} x1 (not fitted): an additive-only correction generalised best on \
-                 held-out records, so the {name} are kept as modelled"
+                "{name} x1 (not fitted): {} generalised best on held-out records, so the \
+                 {name} term is kept as modelled",
+                if g.calibrated.terms == Terms::Analytic {
+                    "the analytic estimate without any correction"
+                } else {
+                    "an additive-only correction"
+                }
             ),
             Term::Constant => format!(
                 "{name} x1 (not fitted): {:.1} MiB in every record, indistinguishable from \

@@ -1,15 +1,15 @@
 //! The one-sided calibration procedure: a robust fit, then a uniform uplift chosen on the
 //! training records only, so that under-predictions beyond 2% stay rare.
 //!
-//! First the unknowns to free are chosen ([`crate::fit::Terms`]: the additive term only, a
-//! common factor, or a factor per component): the one whose inner held-out p95 miss is
-//! smallest, the simpler on a tie. Records of two or three model shapes rarely support
+//! First the unknowns to free are chosen ([`crate::fit::Terms`]: none, the additive term
+//! only, a common factor, or a factor per component): the one whose inner held-out p95
+//! miss is smallest, the simpler on a tie. Records of two or three model shapes rarely support
 //! four separate factors, and a fit that follows them too closely predicts a new shape
 //! worse than the analytic estimate does.
 //!
 //! A symmetric fit under-predicts about half of the records by a little; a memory
 //! planner cannot afford that. After fitting, the training records are cross-validated
-//! *among themselves* (the inner folds: leave one shape out when there are at least three
+//! *among themselves* (the inner folds: leave one shape out when there are at least two
 //! shapes, held-out configurations otherwise), and the uplift `s` is the smallest that
 //! brings the [`UpliftPolicy::quantile`] of the inner held-out ratios
 //! `measured / predicted` within [`UpliftPolicy::allowed_under`]:
@@ -88,11 +88,11 @@ pub struct Calibrated {
     pub correction: Correction,
 }
 
-/// The inner scheme for a training set: shapes when there are three or more, else
+/// The inner scheme for a training set: shapes when there are two or more, else
 /// configurations.
 pub fn inner_scheme(samples: &[&Sample]) -> Option<Scheme> {
     let shapes: BTreeSet<&ShapeKey> = samples.iter().map(|s| &s.shape).collect();
-    if shapes.len() >= 3 {
+    if shapes.len() >= 2 {
         return Some(Scheme::LeaveOneShapeOut);
     }
     let pairs: BTreeSet<(u32, u32)> = samples
@@ -151,12 +151,12 @@ fn miss_p95(ratios: &[f64]) -> f64 {
 ///
 /// With [`Procedure::select_terms`], the unknowns freed ([`Terms`]) are chosen first: the
 /// choice whose inner held-out p95 miss is smallest, the simpler on a tie; without inner
-/// folds nothing can justify more than the additive term.
+/// folds nothing can justify any correction, and the analytic estimate is kept.
 pub fn calibrate(label: &str, samples: &[&Sample], procedure: &Procedure) -> Result<Calibrated> {
     let scheme = inner_scheme(samples);
     let candidates: Vec<Terms> = match (procedure.select_terms, scheme) {
         (false, _) => vec![procedure.fit.terms],
-        (true, None) => vec![Terms::Additive],
+        (true, None) => vec![Terms::Analytic],
         (true, Some(_)) => Terms::ALL.to_vec(),
     };
     let mut best: Option<(f64, FitOptions, Vec<f64>)> = None;
@@ -230,6 +230,15 @@ mod tests {
         let c = calibrate("offset", &refs, &Procedure::default()).unwrap();
         assert_eq!(c.terms, Terms::Additive);
         assert!((c.fit.correction.additive_bytes / offset.additive_bytes - 1.0).abs() < 0.05);
+        // Nothing is missing: no correction beats the analytic estimate on held-out records.
+        let exact = Truth {
+            factors: [1.0; 4],
+            additive_bytes: 0.0,
+        };
+        let samples = synthetic_group("Q4_0", &exact, 0.01);
+        let refs: Vec<&Sample> = samples.iter().collect();
+        let c = calibrate("exact", &refs, &Procedure::default()).unwrap();
+        assert_eq!(c.terms, Terms::Analytic);
         // Components off by different factors: only separate factors predict well.
         let skewed = Truth {
             factors: [1.05, 1.4, 0.5, 1.0],

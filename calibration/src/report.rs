@@ -197,7 +197,7 @@ fn correction_section(out: &mut String, g: &GroupAnalysis) {
             Term::Absent => "absent: kept at 1",
             Term::Constant => "constant: kept at 1",
             Term::Common => "one factor for all",
-            Term::Unselected => "not freed (additive only)",
+            Term::Unselected => "not freed",
         };
         let _ = writeln!(
             out,
