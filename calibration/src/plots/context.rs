@@ -1,8 +1,8 @@
-//! Memory against context length, one panel per group: measured peaks as points over the
-//! calibrated prediction as a curve, one colour per model. Each model is shown at the
-//! (batch, micro-batch, KV dtype) setting measured at the most context lengths; the
-//! curve is the group's table correction applied to the analytic components the current
-//! predictor computes along the context axis.
+//! Memory against context length, one panel per group, one colour per model: the
+//! measured peaks at the model's smallest batch (filled), the calibrated prediction for
+//! each of those configurations (hollow), and a predicted curve along the context axis at
+//! the micro-batch and KV dtype of the longest-context record (the group's table
+//! correction applied to the analytic components the current predictor computes).
 
 use super::{
     by_model, draw_empty, draw_error, draw_legend, draw_log_mesh, group_label, log_span,
@@ -15,13 +15,23 @@ use crate::records::Sample;
 use crate::stats::mib;
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 /// Points on the curve between the smallest and largest measured context.
 const CURVE_POINTS: usize = 48;
 
-/// One model's series: label, measured (ctx, MiB) points, predicted (ctx, MiB) curve.
-type Series = (String, Vec<(f64, f64)>, Vec<(f64, f64)>);
+/// One model's series, (ctx, MiB) points.
+#[derive(Debug, Clone, PartialEq)]
+struct Series {
+    /// Model, batch and the curve's setting.
+    label: String,
+    /// Measured peaks.
+    measured: Vec<(f64, f64)>,
+    /// Calibrated predictions of the same configurations.
+    predicted: Vec<(f64, f64)>,
+    /// The predicted curve along the context axis.
+    curve: Vec<(f64, f64)>,
+}
 
 /// One panel: title and series.
 type Panel = (String, Vec<Series>);
@@ -32,44 +42,27 @@ pub struct MemoryVsContext {
     panels: Vec<Panel>,
 }
 
-/// The (batch, micro-batch, KV dtype) setting of a sample.
-fn setting(s: &Sample) -> (u32, u32, &'static str) {
-    (s.config.batch, s.config.ubatch, s.config.kv_dtype.as_str())
-}
-
-/// The predicted curve of one model's series: the analytic components recomputed along
-/// a log-spaced context grid (and at every measured context); where the predictor cannot
-/// recompute them, the predictions at the measured points.
-fn curve(g: &GroupAnalysis, series: &[&Sample]) -> Vec<(f64, f64)> {
-    let first = series[0];
-    let lo = series.iter().map(|s| s.config.ctx).min().unwrap_or(1) as f64;
-    let hi = series.iter().map(|s| s.config.ctx).max().unwrap_or(1) as f64;
-    let mut ctxs: BTreeSet<u32> = series.iter().map(|s| s.config.ctx).collect();
-    for i in 0..CURVE_POINTS {
-        let t = i as f64 / (CURVE_POINTS - 1) as f64;
-        ctxs.insert((lo * (hi / lo).powf(t)).round() as u32);
-    }
-    let recomputed: Option<Vec<(f64, f64)>> = ctxs
+/// The predicted curve from `lo` to `hi` tokens at the configuration of `template`: the
+/// analytic components recomputed along a log-spaced context grid; empty where the
+/// predictor cannot recompute them (the hollow markers still show the predictions).
+fn curve(g: &GroupAnalysis, template: &Sample, lo: f64, hi: f64) -> Vec<(f64, f64)> {
+    let ctxs: BTreeSet<u32> = (0..CURVE_POINTS)
+        .map(|i| {
+            let t = i as f64 / (CURVE_POINTS - 1) as f64;
+            (lo * (hi / lo).powf(t)).round() as u32
+        })
+        .collect();
+    let points: Option<Vec<(f64, f64)>> = ctxs
         .iter()
         .map(|&ctx| {
-            let mut config = first.config.clone();
+            let mut config = template.config.clone();
             config.ctx = ctx.max(1);
-            device_components(&first.profile, &config, &first.group.backend)
+            device_components(&template.profile, &config, &template.group.backend)
                 .ok()
                 .map(|c| (ctx as f64, mib(predict(&g.calibrated.correction, &c))))
         })
         .collect();
-    recomputed.unwrap_or_else(|| {
-        let mut pts: Vec<(f64, f64)> = series
-            .iter()
-            .map(|s| {
-                let p = predict(&g.calibrated.correction, &s.components);
-                (s.config.ctx as f64, mib(p))
-            })
-            .collect();
-        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-        pts
-    })
+    points.unwrap_or_default()
 }
 
 impl MemoryVsContext {
@@ -79,36 +72,40 @@ impl MemoryVsContext {
         for g in groups {
             let mut series = Vec::new();
             for (model, samples) in by_model(g) {
-                let mut by_setting: BTreeMap<_, Vec<&Sample>> = BTreeMap::new();
-                for s in samples {
-                    by_setting.entry(setting(s)).or_default().push(s);
-                }
-                // Most distinct contexts; the first (smallest) setting on a tie.
-                let best = by_setting
-                    .iter()
-                    .fold(None, |best: Option<(usize, _)>, (k, v)| {
-                        let n = v
-                            .iter()
-                            .map(|s| s.config.ctx)
-                            .collect::<BTreeSet<_>>()
-                            .len();
-                        match best {
-                            Some((m, _)) if m >= n => best,
-                            _ => Some((n, k)),
-                        }
-                    });
-                let Some((_, key)) = best else { continue };
-                let chosen = &by_setting[key];
-                let points = chosen
+                let Some(batch) = samples.iter().map(|s| s.config.batch).min() else {
+                    continue;
+                };
+                let mut at_batch: Vec<&Sample> = samples
+                    .into_iter()
+                    .filter(|s| s.config.batch == batch)
+                    .collect();
+                at_batch.sort_by_key(|s| (s.config.ctx, s.config.ubatch));
+                let Some(&longest) = at_batch.last() else {
+                    continue;
+                };
+                let measured = at_batch
                     .iter()
                     .map(|s| (s.config.ctx as f64, mib(s.measured as f64)))
                     .collect();
-                let (b, u, kv) = *key;
-                series.push((
-                    format!("{model} (b{b} u{u} kv {kv})"),
-                    points,
-                    curve(g, chosen),
-                ));
+                let predicted = at_batch
+                    .iter()
+                    .map(|s| {
+                        let p = predict(&g.calibrated.correction, &s.components);
+                        (s.config.ctx as f64, mib(p))
+                    })
+                    .collect();
+                let lo = at_batch[0].config.ctx as f64;
+                let c = &longest.config;
+                series.push(Series {
+                    label: format!(
+                        "{model} b{batch} (curve: u{} kv {})",
+                        c.ubatch,
+                        c.kv_dtype.as_str()
+                    ),
+                    measured,
+                    predicted,
+                    curve: curve(g, longest, lo, c.ctx as f64),
+                });
             }
             panels.push((group_label(g, groups), series));
         }
@@ -123,8 +120,12 @@ impl MemoryVsContext {
 
 /// Draws one panel.
 fn panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) -> Result<(), String> {
-    let xs = || p.1.iter().flat_map(|s| s.1.iter().chain(&s.2).map(|q| q.0));
-    let ys = || p.1.iter().flat_map(|s| s.1.iter().chain(&s.2).map(|q| q.1));
+    let all = || {
+        p.1.iter()
+            .flat_map(|s| s.measured.iter().chain(&s.predicted).chain(&s.curve))
+    };
+    let xs = || all().map(|q| q.0);
+    let ys = || all().map(|q| q.1);
     let x_span = log_span(xs());
     let x_ticks = powers_of_two(&x_span);
     let mut chart = ChartBuilder::on(area)
@@ -138,15 +139,31 @@ fn panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) -> Result
         )
         .map_err(draw_error)?;
     draw_log_mesh(&mut chart, "context (tokens)", "peak (MiB)", 12)?;
-    for (i, (label, points, curve)) in p.1.iter().enumerate() {
+    for (i, series) in p.1.iter().enumerate() {
         let c = PALETTE[i % PALETTE.len()];
         chart
-            .draw_series(LineSeries::new(curve.iter().copied(), c.stroke_width(2)))
+            .draw_series(LineSeries::new(
+                series.curve.iter().copied(),
+                c.stroke_width(2),
+            ))
             .map_err(draw_error)?
-            .label(label.as_str())
+            .label(series.label.as_str())
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], c.stroke_width(2)));
         chart
-            .draw_series(points.iter().map(move |&q| Circle::new(q, 3, c.filled())))
+            .draw_series(
+                series
+                    .measured
+                    .iter()
+                    .map(move |&q| Circle::new(q, 3, c.filled())),
+            )
+            .map_err(draw_error)?;
+        chart
+            .draw_series(
+                series
+                    .predicted
+                    .iter()
+                    .map(move |&q| Circle::new(q, 6, c.stroke_width(1))),
+            )
             .map_err(draw_error)?;
     }
     draw_legend(&mut chart, SeriesLabelPosition::UpperLeft, 11)
