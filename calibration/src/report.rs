@@ -67,7 +67,8 @@ still resident at the peak.
 allocator rounding or (below 1) reserved but unwritten pages.
 - `A` activations: the modelled peak workspace of a prefill step. `fa` says how much of \
 it is really live at once.
-- `O` overhead: process base plus the load transient (largest tensor) where it exceeds \
+- `O` overhead: process base plus the load transient (what loading holds above the final \
+weights: the sequential load peak, or one copy of the largest tensor) where it exceeds \
 what the cache and activations add later.
 - `c` additive: what scales with no component (binary, libraries, thread stacks, \
 allocator arenas).
@@ -303,7 +304,7 @@ fn phase_section(out: &mut String, g: &GroupAnalysis) {
          of them, the analytic peak in {}. Measured baseline RSS before the load {:.1} MiB \
          (median), modelled process base {:.1} MiB.\n\n\
          | phase | analytic vs measured peak, median | median miss (MiB) |\n|---|---|---|\n\
-         | load (weights + largest-tensor copy) | {} | {:+.1} |\n\
+         | load (weights + load transient) | {} | {:+.1} |\n\
          | run (weights + KV + activations) | {} | {:+.1} |\n",
         p.count,
         p.load_peaks_measured,
@@ -328,7 +329,7 @@ fn alternative_section(out: &mut String, summed: &[GroupAnalysis], phased: &[Gro
     out.push_str(
         "## Phase-wise application (not what the predictor applies yet)\n\n\
          The peak of a run is the larger of its load phase (weights plus the transient copy \
-         of the largest tensor) and its run phase (weights, KV cache, activations). The \
+         of tensors being converted) and its run phase (weights, KV cache, activations). The \
          predictor folds both into one sum, so one set of factors must serve two regimes. \
          Applying the same kind of correction to each phase's analytic components and taking \
          the larger (each phase fitted on its own measured peak, same robust fit, uplift and \
