@@ -49,10 +49,13 @@ fn load_and_analyse(data: &Path) -> Result<(Dataset, Vec<GroupAnalysis>, Vec<Str
         eprintln!("not fitted: {s}");
     }
     eprintln!(
-        "{} usable records ({} not completed, {} without a peak) from {} file(s); {} group(s)",
+        "{} usable records ({} not completed, {} without a peak, {} below the {} MiB resolution \
+         floor) from {} file(s); {} group(s)",
         ds.samples.len(),
         ds.not_ok,
         ds.no_peak,
+        ds.below_resolution,
+        calibration::records::MIN_PEAK_BYTES >> 20,
         ds.files.len(),
         groups.len()
     );

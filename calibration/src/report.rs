@@ -417,10 +417,14 @@ pub fn markdown(ds: &Dataset, groups: &[GroupAnalysis], skipped: &[String]) -> S
     let _ = writeln!(
         out,
         "- Data files: {files}.\n- Usable records: {}; not completed (oom/error): {}; \
-         without a peak for their device: {}.\n- Groups analysed: {}.",
+         without a peak for their device: {}; left out with a peak below {} MiB: {} (the \
+         kernel's RSS counters are exact to about 0.5 MiB, more than 1.5% of such a peak: \
+         they measure the counters more than the model).\n- Groups analysed: {}.",
         ds.samples.len(),
         ds.not_ok,
         ds.no_peak,
+        crate::records::MIN_PEAK_BYTES >> 20,
+        ds.below_resolution,
         groups.len()
     );
     for s in skipped {
