@@ -16,7 +16,11 @@ fn bench(c: &mut Criterion) {
         Err(e) => panic!("cannot make a temp dir for the fixtures: {e}"),
     };
     let tables = TableSet::embedded().unwrap_or_default();
-    for spec in ["llama-3.1-8b:Q4_K", "llama-3.1-70b:Q4_K", "bitnet-b1.58-2b-4t:I2_S"] {
+    for spec in [
+        "llama-3.1-8b:Q4_K",
+        "llama-3.1-70b:Q4_K",
+        "bitnet-b1.58-2b-4t:I2_S",
+    ] {
         let path = match write_header_fixture(dir.path(), spec) {
             Ok(p) => p,
             Err(e) => panic!("cannot write fixture {spec}: {e}"),

@@ -13,7 +13,9 @@ pub fn write_header_fixture(dir: &Path, spec: &str) -> Result<PathBuf, String> {
     let mut w = presets::header(&preset, ty).map_err(|e| e.to_string())?;
     let n = preset.vocab as usize;
     let tokens = (0..n).map(|i| format!("tok{i:06}\u{2581}x"));
-    let put = |r: Result<&mut _, predictor::gguf::writer::WriteError>| r.map(|_| ()).map_err(|e| e.to_string());
+    let put = |r: Result<&mut _, predictor::gguf::writer::WriteError>| {
+        r.map(|_| ()).map_err(|e| e.to_string())
+    };
     put(w.add_string("tokenizer.ggml.model", "gpt2"))?;
     put(w.add_string_array("tokenizer.ggml.tokens", tokens))?;
     put(w.add_f32_array("tokenizer.ggml.scores", &vec![0.0f32; n]))?;

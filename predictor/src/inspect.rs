@@ -146,21 +146,8 @@ pub fn group_digits(n: u64) -> String {
     groups.join(",")
 }
 
-/// Bytes in binary units (`1.10 GiB`).
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.2} {}", UNITS[u])
-    }
-}
+/// Bytes in binary units (`1.10 GiB`): the one formatter every command uses.
+pub use crate::cli_args::human_bytes;
 
 /// A count in decimal units (`2.41 B`, `125.3 M`).
 fn human_count(n: u64) -> String {
