@@ -3,6 +3,11 @@
 //! runs the default sweep suite. The commands live in [`profiler::cli`].
 
 fn main() -> std::process::ExitCode {
+    // Die quietly on a closed pipe (`profiler sweep --list | head`), as Unix tools do.
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     profiler::cli::threads_from_env();
     profiler::cli::main()
 }
