@@ -257,12 +257,7 @@ pub fn weight_qtype(profile: &ModelProfile) -> String {
 
 /// Stored bits per weight of `qtype` in a profile (0 when absent).
 pub fn bits_per_weight(profile: &ModelProfile, qtype: &str) -> f64 {
-    profile
-        .by_type
-        .get(qtype)
-        .filter(|t| t.elements > 0)
-        .map(|t| t.bytes as f64 * 8.0 / t.elements as f64)
-        .unwrap_or(0.0)
+    predictor::estimate::calibrated::bits_per_weight(profile, qtype)
 }
 
 /// Turns a completed record into a sample; `None` when it has no usable peak.

@@ -23,7 +23,12 @@ fn model_path() -> Option<PathBuf> {
 #[test]
 fn smollm2_answers_paris_like_its_f32_reference() {
     let Some(path) = model_path() else {
-        // CI always has the file (.ci/run fetches it); a developer without it is told how.
+        // CI must run this check (.ci/run fetches the file and sets CI=true); a developer
+        // without the file is told how to get it.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI run without the SmolLM2 GGUF: scripts/fetch-real-model.sh failed"
+        );
         eprintln!(
             "SKIPPED: no SmolLM2 GGUF; run `bash scripts/fetch-real-model.sh` or set MEMCAL_REAL_GGUF"
         );

@@ -14,12 +14,8 @@ pub struct EstimateArgs {
     model: ModelArgs,
     #[command(flatten)]
     config: ConfigArgs,
-    /// Use this calibration table (JSON) instead of the embedded ones.
-    #[arg(long, conflicts_with = "uncalibrated")]
-    table: Option<PathBuf>,
-    /// Show the pure analytic estimate, without calibration.
-    #[arg(long)]
-    uncalibrated: bool,
+    #[command(flatten)]
+    tables: TableArgs,
     /// Print JSON: components (bytes), host_bytes, gpu_bytes, requirements, calibration.
     #[arg(long)]
     json: bool,
@@ -38,23 +34,36 @@ struct EstimateJson<'a> {
     notes: &'a [String],
 }
 
-/// The tables an invocation asks for.
-pub(super) fn tables(table: &Option<PathBuf>, uncalibrated: bool) -> anyhow::Result<TableSet> {
-    Ok(match (table, uncalibrated) {
-        (_, true) => TableSet::empty(),
-        (Some(p), false) => TableSet::from_file(p)?,
-        (None, false) => TableSet::embedded()?,
-    })
+/// Which calibration tables a command uses (shared by `estimate` and `plan`).
+#[derive(Debug, clap::Args)]
+pub(super) struct TableArgs {
+    /// Use this calibration table (JSON) instead of the embedded ones.
+    #[arg(long, conflicts_with = "uncalibrated")]
+    table: Option<PathBuf>,
+    /// Use the pure analytic estimate, without calibration.
+    #[arg(long)]
+    pub(super) uncalibrated: bool,
+}
+
+impl TableArgs {
+    /// The tables asked for (none with --uncalibrated).
+    pub(super) fn load(&self) -> anyhow::Result<TableSet> {
+        Ok(match (&self.table, self.uncalibrated) {
+            (_, true) => TableSet::empty(),
+            (Some(p), false) => TableSet::from_file(p)?,
+            (None, false) => TableSet::embedded()?,
+        })
+    }
 }
 
 /// Runs `predictor estimate`.
 pub fn run(a: &EstimateArgs) -> anyhow::Result<()> {
     let profile = super::load_model(&a.model)?;
     let config = a.config.to_config(profile.ctx_train)?;
-    let est = if a.uncalibrated {
+    let est = if a.tables.uncalibrated {
         predictor::estimate::analytic(&profile, &config)?
     } else {
-        predictor::estimate::calibrated(&profile, &config, &tables(&a.table, false)?)?
+        predictor::estimate::calibrated(&profile, &config, &a.tables.load()?)?
     };
     if a.json {
         super::print_json(&EstimateJson {
@@ -69,7 +78,10 @@ pub fn run(a: &EstimateArgs) -> anyhow::Result<()> {
             notes: &est.notes,
         })
     } else {
-        print!("{}", render::estimate_text(&profile, &est, a.uncalibrated));
+        print!(
+            "{}",
+            render::estimate_text(&profile, &est, a.tables.uncalibrated)
+        );
         Ok(())
     }
 }

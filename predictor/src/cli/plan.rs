@@ -6,7 +6,6 @@ use predictor::cli_args::{human_bytes, parse_size, ConfigArgs, ModelArgs};
 use predictor::device_memory;
 use predictor::planner::{self, Budget};
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
 /// Arguments of `predictor plan`.
 #[derive(Debug, clap::Args)]
@@ -22,12 +21,8 @@ pub struct PlanArgs {
     /// CUDA driver when one is present.
     #[arg(long, value_parser = parse_size_arg)]
     gpu_budget: Option<u64>,
-    /// Use this calibration table (JSON) instead of the embedded ones.
-    #[arg(long, conflicts_with = "uncalibrated")]
-    table: Option<PathBuf>,
-    /// Plan with the pure analytic estimate.
-    #[arg(long)]
-    uncalibrated: bool,
+    #[command(flatten)]
+    tables: super::estimate::TableArgs,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -84,7 +79,7 @@ pub fn run(a: &PlanArgs) -> anyhow::Result<()> {
     let profile = super::load_model(&a.model)?;
     let config = a.config.to_config(profile.ctx_train)?;
     let (budget, notes) = budget(a, config.device)?;
-    let tables = super::estimate::tables(&a.table, a.uncalibrated)?;
+    let tables = a.tables.load()?;
     let plan = planner::plan(&profile, &config, budget, &tables)?;
     if a.json {
         #[derive(serde::Serialize)]

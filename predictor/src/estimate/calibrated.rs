@@ -13,11 +13,11 @@ pub const FALLBACK_EXTRA_HEADROOM_PCT: f64 = 5.0;
 /// Headroom, in percent, when no table exists for the device kind at all.
 pub const UNCALIBRATED_HEADROOM_PCT: f64 = 15.0;
 
-/// Stored bits per weight of the profile's weight type.
-pub fn dominant_bits_per_weight(profile: &ModelProfile) -> f64 {
+/// Stored bits per weight of type `weight_type` in a profile (0 when absent).
+pub fn bits_per_weight(profile: &ModelProfile, weight_type: &str) -> f64 {
     profile
         .by_type
-        .get(&crate::profile::weight_type(&profile.by_type))
+        .get(weight_type)
         .filter(|s| s.elements > 0)
         .map(|s| s.bytes as f64 * 8.0 / s.elements as f64)
         .unwrap_or(0.0)
@@ -67,11 +67,11 @@ pub fn calibrated_with(
     backend: &BackendModel,
 ) -> Result<Estimate> {
     let mut est = analytic_with(profile, config, backend)?;
-    let bpw = dominant_bits_per_weight(profile);
     // Recomputed from the tensor bytes, so profiles stored by older versions (whose
     // dominant_type followed another rule) find the same table.
     let q_owned = crate::profile::weight_type(&profile.by_type);
     let q = q_owned.as_str();
+    let bpw = bits_per_weight(profile, q);
     let kind = config.device.kind();
     let main = tables.find(&backend.name, kind, q, bpw);
     let host_table = if config.device.is_cuda() {

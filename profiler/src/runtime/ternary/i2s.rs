@@ -64,12 +64,7 @@ impl I2sMatrix {
                 data.len()
             ));
         }
-        let at = rows * cols / 4;
-        let tail = [data[at], data[at + 1], data[at + 2], data[at + 3]];
-        let scale = scale_override.unwrap_or(f32::from_le_bytes(tail));
-        if !scale.is_finite() {
-            return Err(format!("I2_S scale is not finite ({scale})"));
-        }
+        let scale = super::tensor_scale("I2_S", &data, rows * cols / 4, scale_override)?;
         Ok(I2sMatrix {
             data,
             rows,

@@ -12,6 +12,27 @@ pub mod tl2;
 
 use crate::runtime::parallel::matmul_by_rows;
 
+/// The per-tensor f32 scale of a packed ternary tensor: `scale_override` (files that store
+/// it as a separate `<name>_scale` tensor) or the little-endian f32 at `data[at..at + 4]`.
+/// `Err` naming `kind` when the bytes are missing or the scale is not finite.
+pub fn tensor_scale(
+    kind: &str,
+    data: &[u8],
+    at: usize,
+    scale_override: Option<f32>,
+) -> Result<f32, String> {
+    let stored = data
+        .get(at..at + 4)
+        .map(|t| f32::from_le_bytes([t[0], t[1], t[2], t[3]]));
+    let scale = scale_override
+        .or(stored)
+        .ok_or_else(|| format!("{kind} tensor has no scale at byte {at}"))?;
+    if !scale.is_finite() {
+        return Err(format!("{kind} scale is not finite ({scale})"));
+    }
+    Ok(scale)
+}
+
 /// Activations quantized to int8, one scale per row.
 #[derive(Debug, Clone, Default)]
 pub struct QuantizedActs {

@@ -135,11 +135,7 @@ impl Tl2Matrix {
                 data.len()
             ));
         }
-        let t = &data[want - 4..];
-        let scale = scale_override.unwrap_or(f32::from_le_bytes([t[0], t[1], t[2], t[3]]));
-        if !scale.is_finite() {
-            return Err(format!("TL2 scale is not finite ({scale})"));
-        }
+        let scale = super::tensor_scale("TL2", &data, want - 4, scale_override)?;
         Ok(Tl2Matrix {
             data,
             rows,
