@@ -166,7 +166,23 @@ pub fn analyse(ds: &Dataset, procedure: &Procedure) -> (Vec<GroupAnalysis>, Vec<
     let mut done = Vec::new();
     let mut skipped = Vec::new();
     for key in ds.groups() {
-        match analyse_group(&key, ds.group(&key), procedure) {
+        let samples = ds.group(&key);
+        let shapes: std::collections::BTreeSet<_> = samples.iter().map(|s| &s.shape).collect();
+        if crate::records::is_engine(&key.backend)
+            && key.qtype != crate::records::ALL_TYPES
+            && shapes.len() < 2
+        {
+            skipped.push(format!(
+                "{key}: {} records of one model shape: no model to hold out, so no table of its \
+                 own (the {}/{}/{} table covers it)",
+                samples.len(),
+                key.backend,
+                key.device_kind,
+                crate::records::ALL_TYPES
+            ));
+            continue;
+        }
+        match analyse_group(&key, samples, procedure) {
             Ok(g) if g.validation().is_some() => done.push(g),
             Ok(g) => skipped.push(format!(
                 "{key}: {} records of one shape and one (ctx, batch) pair: nothing to hold out, \

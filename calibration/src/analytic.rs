@@ -6,11 +6,24 @@
 //! for (an external engine), or whose profile the predictor rejects, keep the prediction
 //! stored in the record at measurement time.
 
-use predictor::backend::BackendModel;
+use predictor::backend::{Backend, BackendModel};
 use predictor::components::Components;
 use predictor::config::RunConfig;
 use predictor::profile::ModelProfile;
 use predictor::record::Record;
+
+/// The configuration a record ran, with the prompt and decode lengths it really processed
+/// (records written before the configuration carried them keep them beside it).
+pub fn run_config(record: &Record) -> RunConfig {
+    let mut c = record.config.clone();
+    if c.prompt.is_none() && record.prompt_tokens > 0 {
+        c.prompt = Some(record.prompt_tokens.min(c.ctx));
+    }
+    if c.decode == 0 {
+        c.decode = record.decode_tokens;
+    }
+    c
+}
 
 /// Where a sample's analytic components came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,7 +34,8 @@ pub enum Source {
     Stored(String),
 }
 
-/// The predictor's model of a backend, by the name records carry.
+/// The reference runtime's constants, for a record of that backend (the load/run phase
+/// split is only known for it).
 pub fn backend_model(name: &str) -> Option<BackendModel> {
     let reference = BackendModel::memcal_candle();
     (reference.name == name).then_some(reference)
@@ -35,10 +49,12 @@ pub fn device_components(
     config: &RunConfig,
     backend: &str,
 ) -> Result<Components, String> {
-    let model = backend_model(backend)
-        .ok_or_else(|| format!("the predictor has no model of backend {backend:?}"))?;
-    let est =
-        predictor::estimate::analytic_with(profile, config, &model).map_err(|e| e.to_string())?;
+    let engine: Backend = backend
+        .parse()
+        .map_err(|_| format!("the predictor has no model of backend {backend:?}"))?;
+    let est = engine
+        .analytic(profile, config)
+        .map_err(|e| e.to_string())?;
     let side = if config.device.is_cuda() {
         est.gpu
             .ok_or_else(|| "the estimate has no GPU side for a CUDA run".to_string())?
@@ -98,7 +114,7 @@ pub fn phase_components(
 /// The components of the measured device for a record: recomputed where possible, the
 /// record's stored prediction otherwise.
 pub fn components(record: &Record) -> (Components, Source) {
-    match device_components(&record.profile, &record.config, &record.backend) {
+    match device_components(&record.profile, &run_config(record), &record.backend) {
         Ok(c) => (c, Source::Recomputed),
         Err(why) => {
             let stored = if record.config.device.is_cuda() {

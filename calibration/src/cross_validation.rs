@@ -28,17 +28,25 @@ pub enum Scheme {
     LeaveOneShapeOut,
     /// (context, batch) pairs dealt into at most [`CONFIG_FOLDS`] folds.
     HeldOutConfigs,
+    /// One fold per model file (the engines' records: a published model and its
+    /// requantized copies are different files of one shape).
+    LeaveOneModelOut,
 }
 
 impl Scheme {
     /// Both schemes, in report order.
-    pub const ALL: [Scheme; 2] = [Scheme::LeaveOneShapeOut, Scheme::HeldOutConfigs];
+    pub const ALL: [Scheme; 3] = [
+        Scheme::LeaveOneShapeOut,
+        Scheme::HeldOutConfigs,
+        Scheme::LeaveOneModelOut,
+    ];
 
     /// A short name for tables and reports.
     pub fn name(&self) -> &'static str {
         match self {
             Scheme::LeaveOneShapeOut => "leave-one-shape-out",
             Scheme::HeldOutConfigs => "held-out (ctx, batch)",
+            Scheme::LeaveOneModelOut => "leave-one-model-out",
         }
     }
 }
@@ -82,6 +90,24 @@ pub fn folds(samples: &[&Sample], scheme: Scheme) -> Vec<Fold> {
             shapes
                 .into_iter()
                 .map(|shape| split(format!("shape {shape}"), &|s: &Sample| &s.shape == shape))
+                .collect()
+        }
+        Scheme::LeaveOneModelOut => {
+            let models: BTreeSet<&str> = samples.iter().map(|s| s.model_id.as_str()).collect();
+            let shapes: BTreeSet<&ShapeKey> = samples.iter().map(|s| &s.shape).collect();
+            // With one file per shape this is leave-one-shape-out again.
+            if models.len() < 2 || models.len() == shapes.len() {
+                return Vec::new();
+            }
+            models
+                .into_iter()
+                .map(|m| {
+                    let name = samples
+                        .iter()
+                        .find(|s| s.model_id == m)
+                        .map_or(m, |s| s.profile.name.as_str());
+                    split(format!("model {name}"), &|s: &Sample| s.model_id == m)
+                })
                 .collect()
         }
         Scheme::HeldOutConfigs => {

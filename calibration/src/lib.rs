@@ -51,6 +51,7 @@ pub mod analytic;
 pub mod check;
 pub mod cross_validation;
 pub mod diagnosis;
+pub mod engines;
 pub mod error;
 pub mod fit;
 pub mod linalg;

@@ -13,6 +13,7 @@ use predictor::components::Components;
 use predictor::config::RunConfig;
 use predictor::profile::ModelProfile;
 use predictor::record::{Record, Status, RECORD_SCHEMA_VERSION};
+pub use predictor::table_set::ALL_TYPES;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::path::Path;
@@ -29,7 +30,21 @@ pub struct GroupKey {
     pub qtype: String,
 }
 
+/// Whether a backend is an external engine (its tables get an all-types group too).
+pub fn is_engine(backend: &str) -> bool {
+    backend != predictor::backend::Backend::Memcal.name()
+}
+
 impl GroupKey {
+    /// Whether a sample of group `g` belongs to this group (itself, or the all-types group
+    /// of its backend and device).
+    pub fn contains(&self, g: &GroupKey) -> bool {
+        self == g
+            || (self.qtype == ALL_TYPES
+                && self.backend == g.backend
+                && self.device_kind == g.device_kind)
+    }
+
     /// The table name, `<backend>/<device kind>/<qtype>`.
     pub fn name(&self) -> String {
         format!("{}/{}/{}", self.backend, self.device_kind, self.qtype)
@@ -160,6 +175,13 @@ pub struct Sample {
     pub commit: String,
     /// Data file (workspace-relative) the record came from.
     pub data_file: String,
+    /// The model file's content hash: what leave-one-model-out holds out together.
+    pub model_id: String,
+    /// The external engine's version (build number, commit), empty for the reference
+    /// runtime.
+    pub engine_version: String,
+    /// The buffers the engine reported in its log (empty for the reference runtime).
+    pub engine_buffers: Vec<predictor::record::EngineBuffer>,
 }
 
 impl Sample {
@@ -192,17 +214,26 @@ pub struct Dataset {
 }
 
 impl Dataset {
-    /// The groups present, sorted.
+    /// The groups present, sorted: one per (backend, device kind, weight type), and for
+    /// each external engine one more over all its weight types ([`ALL_TYPES`]).
     pub fn groups(&self) -> Vec<GroupKey> {
-        let set: BTreeSet<&GroupKey> = self.samples.iter().map(|s| &s.group).collect();
-        set.into_iter().cloned().collect()
+        let mut set: BTreeSet<GroupKey> = self.samples.iter().map(|s| s.group.clone()).collect();
+        for s in &self.samples {
+            if is_engine(&s.group.backend) {
+                set.insert(GroupKey {
+                    qtype: ALL_TYPES.to_string(),
+                    ..s.group.clone()
+                });
+            }
+        }
+        set.into_iter().collect()
     }
 
     /// The samples of one group, in load order.
     pub fn group(&self, key: &GroupKey) -> Vec<Sample> {
         self.samples
             .iter()
-            .filter(|s| &s.group == key)
+            .filter(|s| key.contains(&s.group))
             .cloned()
             .collect()
     }
@@ -267,7 +298,7 @@ pub fn sample_of(record: &Record, data_file: &str) -> Option<Sample> {
     let phases = phase_peaks(record).and_then(|(load_peak, run_peak)| {
         let (load, run) = analytic::phase_components(
             &record.profile,
-            &record.config,
+            &analytic::run_config(record),
             &record.backend,
             &components,
         )?;
@@ -287,7 +318,7 @@ pub fn sample_of(record: &Record, data_file: &str) -> Option<Sample> {
         },
         shape: ShapeKey::of(&record.profile),
         profile: record.profile.clone(),
-        config: record.config.clone(),
+        config: analytic::run_config(record),
         components,
         source,
         phases,
@@ -295,6 +326,17 @@ pub fn sample_of(record: &Record, data_file: &str) -> Option<Sample> {
         machine: record.machine.fingerprint.clone(),
         commit: record.software.git_commit.clone(),
         data_file: data_file.to_string(),
+        model_id: record.model.hash.clone(),
+        engine_version: record
+            .engine
+            .as_ref()
+            .map(|e| e.version.clone())
+            .unwrap_or_default(),
+        engine_buffers: record
+            .engine
+            .as_ref()
+            .map(|e| e.buffers.clone())
+            .unwrap_or_default(),
     })
 }
 

@@ -173,6 +173,90 @@ fn summary(out: &mut String, groups: &[GroupAnalysis], symmetric: &[GroupAnalysi
     }
 }
 
+/// Per external engine: what ran, and each analytic buffer against the engine's own log.
+fn engines_section(out: &mut String, ds: &Dataset, groups: &[GroupAnalysis]) {
+    let backends: BTreeSet<&str> = ds
+        .samples
+        .iter()
+        .map(|s| s.group.backend.as_str())
+        .filter(|b| crate::records::is_engine(b))
+        .collect();
+    if backends.is_empty() {
+        return;
+    }
+    out.push_str(
+        "## Engines
+
+Each engine people run is its own backend, with its own analytic model \
+         and tables (looked up by exact backend). Its records come from `profiler exec \
+         --engine` sweeps (`scripts/engines/sweep-*.sh`); the held-out figures below are the \
+         worst of leave-one-shape-out, leave-one-model-out and held-out (ctx, batch).\n\n",
+    );
+    for b in backends {
+        let samples: Vec<&crate::records::Sample> =
+            ds.samples.iter().filter(|s| s.group.backend == b).collect();
+        let models: BTreeSet<&str> = samples.iter().map(|s| s.model()).collect();
+        let versions: BTreeSet<&str> = samples
+            .iter()
+            .map(|s| s.engine_version.as_str())
+            .filter(|v| !v.is_empty())
+            .collect();
+        let _ = writeln!(
+            out,
+            "### {b}\n\n- {} records of {} models ({}); engine version(s): {}.",
+            samples.len(),
+            models.len(),
+            models.iter().copied().collect::<Vec<_>>().join(", "),
+            if versions.is_empty() {
+                "not reported".to_string()
+            } else {
+                versions.iter().copied().collect::<Vec<_>>().join(", ")
+            }
+        );
+        for g in groups.iter().filter(|g| g.key.backend == b) {
+            if let Some(v) = g.validation() {
+                let _ = writeln!(
+                    out,
+                    "- `{}`: held-out p95 {} ({}), under-predicted by more than 2% in {}; \
+                     analytic alone p95 {}.",
+                    g.key,
+                    pct(v.stats.p95_abs_rel),
+                    v.scheme,
+                    pct(v.stats.under_2pct_rate),
+                    pct(g.analytic.p95_abs_rel)
+                );
+            }
+        }
+        let owned: Vec<crate::records::Sample> = samples.iter().map(|s| (*s).clone()).collect();
+        let checks = crate::engines::component_checks(b, &owned);
+        if checks.is_empty() {
+            out.push_str("- The engine prints no buffer sizes to check components against.\n\n");
+            continue;
+        }
+        out.push_str(
+            "\nThe analytic buffers against the sizes the engine printed (`predictor estimate \
+             --json` gives them as `buffers`):\n\n| component | records | median abs error | \
+             p95 abs error | max abs error |\n|---|---|---|---|---|\n",
+        );
+        for c in checks {
+            let what = crate::engines::COMPONENTS
+                .iter()
+                .find(|(n, _)| *n == c.component)
+                .map_or("", |(_, w)| w);
+            let _ = writeln!(
+                out,
+                "| {} ({what}) | {} | {} | {} | {} |",
+                c.component,
+                c.stats.count,
+                pct(c.stats.median_abs_rel),
+                pct(c.stats.p95_abs_rel),
+                pct(c.stats.max_abs_rel)
+            );
+        }
+        out.push('\n');
+    }
+}
+
 fn correction_section(out: &mut String, g: &GroupAnalysis) {
     let fit = &g.calibrated.fit;
     let raw = factors(&fit.correction);
@@ -450,6 +534,7 @@ pub fn markdown(ds: &Dataset, groups: &[GroupAnalysis], skipped: &[String]) -> S
         };
         summary(&mut out, groups, &analyse(ds, &symmetric).0);
         out.push('\n');
+        engines_section(&mut out, ds, groups);
     }
     let phased = Procedure {
         fit: FitOptions {

@@ -118,6 +118,8 @@ pub fn synthetic_profile(shape: usize, qtype: &str) -> ModelProfile {
         largest_tensor_bytes: embd.max(bytes(hidden * ffn, bpw)),
         largest_tensor_elements: (vocab * hidden).max(hidden * ffn),
         sequential_load_peak_bytes: 0,
+        header: Default::default(),
+        repack_candidates: Default::default(),
         notes: Vec::new(),
     }
 }
@@ -217,6 +219,8 @@ pub fn synthetic_record(
         },
         status: Status::Ok,
         message: None,
+        engine: None,
+        engine_key: None,
     }
 }
 
@@ -234,6 +238,7 @@ pub fn synthetic_configs() -> Vec<RunConfig> {
                     kv_dtype: KvDtype::F16,
                     gpu_layers: None,
                     margin_pct: 5.0,
+                    ..RunConfig::default()
                 });
             }
         }

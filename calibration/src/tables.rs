@@ -99,6 +99,12 @@ pub fn build_table(g: &GroupAnalysis) -> Option<CalibrationTable> {
             records: g.samples.len() as u64,
             data_files: sorted_set(g.samples.iter().map(|s| &s.data_file)),
             generated_by: GENERATED_BY.to_string(),
+            engine_versions: sorted_set(
+                g.samples
+                    .iter()
+                    .map(|s| &s.engine_version)
+                    .filter(|v| !v.is_empty()),
+            ),
         },
     })
 }

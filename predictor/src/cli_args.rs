@@ -2,7 +2,7 @@
 //! (`predictor estimate`, `predictor plan`, `profiler run`), so the flags mean the same
 //! everywhere.
 
-use crate::config::{Device, KvDtype, RunConfig};
+use crate::config::{parse_on_off, Device, FlashAttn, KvDtype, RunConfig};
 use crate::error::{Error, Result};
 use std::path::PathBuf;
 
@@ -19,28 +19,52 @@ pub struct ModelArgs {
     pub preset: Option<String>,
 }
 
-/// A run configuration on the command line.
+/// A run configuration on the command line: the engine knobs that change memory, spelled
+/// the same for `predictor estimate`, `predictor plan`, `profiler run` and `profiler exec`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ConfigArgs {
     /// Device: cpu, gpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     pub device: String,
-    /// Sequences decoded together.
+    /// Parallel sequences, each with its own context (llama.cpp: `-np N`).
     #[arg(long, default_value_t = 1)]
     pub batch: u32,
-    /// Context length per sequence (default: the model's trained context, at most 4096).
+    /// Context length PER SEQUENCE, in tokens (default: the model's trained context, at
+    /// most 4096). llama.cpp's `-c` is the total over all sequences: `-c` = ctx x batch,
+    /// with `-np` = batch.
     #[arg(long)]
     pub ctx: Option<u32>,
-    /// Micro-batch: prompt tokens per sequence processed in one prefill step.
+    /// Micro-batch: tokens one compute step processes (llama.cpp: `-ub`, and `-b` at
+    /// least as large).
     #[arg(long, default_value_t = 512)]
     pub ubatch: u32,
-    /// KV cache type: f32, f16 or q8_0.
+    /// KV cache type (llama.cpp: `-ctk`/`-ctv`): f32, f16, bf16, q8_0, q4_0, q4_1, q5_0,
+    /// q5_1, iq4_nl.
     #[arg(long, default_value = "f16")]
     pub kv_dtype: String,
-    /// Transformer blocks on the GPU (default: all of them on CUDA).
+    /// Flash attention: on, off or auto (llama.cpp: `-fa`; auto is on for its CPU backend).
+    #[arg(long, default_value = "auto")]
+    pub flash_attn: String,
+    /// Memory-map the model file: on or off (llama.cpp: `-lm mmap` / `-lm none`,
+    /// bitnet.cpp: `--no-mmap` for off).
+    #[arg(long, default_value = "on")]
+    pub mmap: String,
+    /// Let the engine repack weights for the CPU: on or off (llama.cpp: `--no-repack` for
+    /// off).
+    #[arg(long, default_value = "on")]
+    pub repack: String,
+    /// Prompt tokens per sequence the run processes (default: the planning case, a prompt
+    /// that fills the context).
+    #[arg(long)]
+    pub prompt: Option<u32>,
+    /// Tokens generated per sequence after the prompt.
+    #[arg(long, default_value_t = 0)]
+    pub decode: u32,
+    /// Transformer blocks on the GPU (default: all of them on CUDA; llama.cpp: `-ngl`).
     #[arg(long)]
     pub gpu_layers: Option<u32>,
-    /// Safety margin in percent, kept as headroom on top of the prediction.
+    /// Safety margin in percent, kept as headroom on top of the prediction (0: the
+    /// calibrated peak itself).
     #[arg(long, default_value_t = 5.0)]
     pub margin: f64,
 }
@@ -50,6 +74,7 @@ impl ConfigArgs {
     pub fn to_config(&self, ctx_train: u64) -> Result<RunConfig> {
         let device: Device = self.device.parse()?;
         let kv_dtype: KvDtype = self.kv_dtype.parse()?;
+        let flash_attn: FlashAttn = self.flash_attn.parse()?;
         let ctx = match self.ctx {
             Some(c) => c,
             None if ctx_train > 0 => ctx_train.min(4096) as u32,
@@ -63,6 +88,11 @@ impl ConfigArgs {
             kv_dtype,
             gpu_layers: self.gpu_layers,
             margin_pct: self.margin,
+            flash_attn,
+            mmap: parse_on_off("--mmap", &self.mmap)?,
+            repack: parse_on_off("--repack", &self.repack)?,
+            prompt: self.prompt,
+            decode: self.decode,
         };
         c.validate()?;
         Ok(c)

@@ -3,7 +3,17 @@
 //! [`MemoryRequirements`] has exactly the fields of BitNet-rs's struct, and
 //! [`ProductionModelLoader::get_memory_requirements`] has its exact signature, so that
 //! loader can adopt this implementation unchanged. The figures are this crate's calibrated
-//! estimate instead of the hard-coded numbers the original returned.
+//! estimate instead of the hard-coded numbers the original returned, and by default they
+//! describe **BitNet-rs itself** ([`Backend::BitnetRs`]): what its `bitnet run` holds, with
+//! its own mechanisms (f32 embedding conversion, the mapped file during load, f32 KV
+//! grown per generated token). [`ProductionModelLoader::with_backend`] chooses another
+//! engine (llama.cpp, bitnet.cpp, the reference runtime).
+//!
+//! Which peak `total_mb` covers: the largest of the whole run, load included. For
+//! BitNet-rs that is normally the load (converting the F16 embedding to f32 while the file
+//! is mapped), which is above what generation holds; `kv_cache_mb` and `activation_mb`
+//! are what generation holds at the configured prompt and decode length (by default the
+//! planning case, generating up to the file's context).
 //!
 //! Field meanings (MiB = 1,048,576 bytes, always rounded up so a figure never under-reports):
 //! - `cpu_memory_mb`: host RAM to plan for: host weights, KV cache, activations, overhead and
@@ -12,6 +22,7 @@
 //! - `total_mb`: `cpu_memory_mb + gpu_memory_mb` (all memory the run needs);
 //! - `kv_cache_mb`, `activation_mb`, `headroom_mb`: those components summed over devices.
 
+use crate::backend::Backend;
 use crate::components::Estimate;
 use crate::config::{Device, RunConfig};
 use crate::error::Result;
@@ -65,6 +76,7 @@ pub struct ProductionModelLoader {
     profile: ModelProfile,
     config: RunConfig,
     tables: TableSet,
+    backend: Backend,
 }
 
 impl ProductionModelLoader {
@@ -90,7 +102,19 @@ impl ProductionModelLoader {
             // Embedded tables are checked by the test suite; a broken one degrades to the
             // analytic estimate with wide headroom rather than failing a loader.
             tables: TableSet::embedded().unwrap_or_default(),
+            backend: Backend::BitnetRs,
         }
+    }
+
+    /// Describes another engine than BitNet-rs (the default).
+    pub fn with_backend(mut self, backend: Backend) -> ProductionModelLoader {
+        self.backend = backend;
+        self
+    }
+
+    /// The engine the figures describe.
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// Sets the run configuration (its device is replaced by the one each call asks for).
@@ -117,7 +141,7 @@ impl ProductionModelLoader {
             device,
             ..self.config.clone()
         };
-        estimate::calibrated(&self.profile, &config, &self.tables)
+        estimate::calibrated_for(self.backend, &self.profile, &config, &self.tables)
     }
 
     /// Memory requirements for `device`: `"cpu"`, `"gpu"`, `"cuda"` or `"cuda:N"`.
@@ -130,12 +154,17 @@ impl ProductionModelLoader {
         self.try_get_memory_requirements(device)
             .or_else(|_| self.try_get_memory_requirements("cpu"))
             .unwrap_or_else(|_| {
-                let mb = mib(self.profile.tensor_data_bytes);
+                // The configuration cannot be estimated (a profile without blocks, say):
+                // never less than the weights plus the KV cache it asked for.
+                let n = self.profile.n_kv_heads.len();
+                let kv = estimate::kv_cache::bytes(&self.profile, &self.config, 0..n, false);
+                let weights = self.profile.tensor_data_bytes.max(self.profile.file_bytes);
+                let mb = mib(weights.saturating_add(kv));
                 MemoryRequirements {
                     total_mb: mb,
                     gpu_memory_mb: None,
                     cpu_memory_mb: mb,
-                    kv_cache_mb: 0,
+                    kv_cache_mb: mib(kv),
                     activation_mb: 0,
                     headroom_mb: 0,
                 }

@@ -50,6 +50,10 @@ pub struct CalibrationInfo {
 /// A full prediction for one model and configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Estimate {
+    /// The engine this estimate describes (`llama.cpp`, `bitnet.cpp`, `bitnet-rs`,
+    /// `memcal-candle`).
+    #[serde(default)]
+    pub backend: String,
     /// The configuration predicted for.
     pub config: RunConfig,
     /// Transformer blocks placed on the GPU.
@@ -62,6 +66,11 @@ pub struct Estimate {
     pub calibration: Option<CalibrationInfo>,
     /// Remarks worth showing (fallbacks, clamps, ambiguous readings).
     pub notes: Vec<String>,
+    /// The engine's own buffers as it names them in its log (llama.cpp: `CPU_Mapped model
+    /// buffer`, `CPU KV buffer`, `CPU compute buffer` reserved), predicted, so a user can
+    /// hold them against the engine's output. Empty for engines that print none.
+    #[serde(default)]
+    pub buffers: Vec<crate::record::EngineBuffer>,
 }
 
 impl Estimate {

@@ -75,7 +75,8 @@ impl TryFrom<String> for Device {
     }
 }
 
-/// Element type of the KV cache.
+/// Element type of the KV cache (the types llama.cpp's `-ctk`/`-ctv` accept that
+/// memcal models; each is a ggml type with its block size).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KvDtype {
@@ -83,26 +84,73 @@ pub enum KvDtype {
     F32,
     /// 2 bytes per element.
     F16,
+    /// 2 bytes per element (bfloat16).
+    Bf16,
     /// 34 bytes per 32 elements (ggml Q8_0 blocks).
     Q8_0,
+    /// 18 bytes per 32 elements (ggml Q4_0 blocks).
+    Q4_0,
+    /// 20 bytes per 32 elements (ggml Q4_1 blocks).
+    Q4_1,
+    /// 22 bytes per 32 elements (ggml Q5_0 blocks).
+    Q5_0,
+    /// 24 bytes per 32 elements (ggml Q5_1 blocks).
+    Q5_1,
+    /// 18 bytes per 32 elements (ggml IQ4_NL blocks).
+    Iq4Nl,
 }
 
 impl KvDtype {
-    /// Bytes needed for `elements` cache elements (Q8_0 rounds up to whole blocks).
-    pub fn bytes_for(&self, elements: u64) -> u64 {
+    /// Every KV dtype, in the order `--help` lists them.
+    pub const ALL: [KvDtype; 9] = [
+        KvDtype::F32,
+        KvDtype::F16,
+        KvDtype::Bf16,
+        KvDtype::Q8_0,
+        KvDtype::Q4_0,
+        KvDtype::Q4_1,
+        KvDtype::Q5_0,
+        KvDtype::Q5_1,
+        KvDtype::Iq4Nl,
+    ];
+
+    /// (elements per block, bytes per block).
+    pub fn block(&self) -> (u64, u64) {
         match self {
-            KvDtype::F32 => elements.saturating_mul(4),
-            KvDtype::F16 => elements.saturating_mul(2),
-            KvDtype::Q8_0 => elements.div_ceil(32).saturating_mul(34),
+            KvDtype::F32 => (1, 4),
+            KvDtype::F16 | KvDtype::Bf16 => (1, 2),
+            KvDtype::Q8_0 => (32, 34),
+            KvDtype::Q4_0 | KvDtype::Iq4Nl => (32, 18),
+            KvDtype::Q4_1 => (32, 20),
+            KvDtype::Q5_0 => (32, 22),
+            KvDtype::Q5_1 => (32, 24),
         }
     }
 
-    /// The name used on the command line and in records.
+    /// Bytes needed for `elements` cache elements (block types round up to whole blocks).
+    pub fn bytes_for(&self, elements: u64) -> u64 {
+        let (n, b) = self.block();
+        elements.div_ceil(n).saturating_mul(b)
+    }
+
+    /// Whether this is a block-quantized type (llama.cpp needs flash attention for a
+    /// quantized V cache).
+    pub fn is_quantized(&self) -> bool {
+        self.block().0 > 1
+    }
+
+    /// The name used on the command line and in records (llama.cpp's spelling).
     pub fn as_str(&self) -> &'static str {
         match self {
             KvDtype::F32 => "f32",
             KvDtype::F16 => "f16",
+            KvDtype::Bf16 => "bf16",
             KvDtype::Q8_0 => "q8_0",
+            KvDtype::Q4_0 => "q4_0",
+            KvDtype::Q4_1 => "q4_1",
+            KvDtype::Q5_0 => "q5_0",
+            KvDtype::Q5_1 => "q5_1",
+            KvDtype::Iq4Nl => "iq4_nl",
         }
     }
 }
@@ -116,15 +164,78 @@ impl fmt::Display for KvDtype {
 impl FromStr for KvDtype {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Error> {
+        let t = s.trim().to_ascii_lowercase();
+        let t = if t == "q8" { "q8_0".to_string() } else { t };
+        KvDtype::ALL
+            .into_iter()
+            .find(|k| k.as_str() == t)
+            .ok_or_else(|| {
+                let names: Vec<&str> = KvDtype::ALL.iter().map(|k| k.as_str()).collect();
+                Error::InvalidConfig(format!(
+                    "unknown KV dtype {s:?} (expected one of {})",
+                    names.join(", ")
+                ))
+            })
+    }
+}
+
+/// Flash attention, as llama.cpp's `-fa on|off|auto` sets it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FlashAttn {
+    /// The engine decides (llama.cpp resolves `auto` to on for the CPU backend).
+    #[default]
+    Auto,
+    /// Fused attention: no `kv x tokens x heads` score matrix is materialised.
+    On,
+    /// Scores materialised as a matrix.
+    Off,
+}
+
+impl FlashAttn {
+    /// The name used on the command line and in records.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            FlashAttn::Auto => "auto",
+            FlashAttn::On => "on",
+            FlashAttn::Off => "off",
+        }
+    }
+}
+
+impl fmt::Display for FlashAttn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for FlashAttn {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
         match s.trim().to_ascii_lowercase().as_str() {
-            "f32" => Ok(KvDtype::F32),
-            "f16" => Ok(KvDtype::F16),
-            "q8_0" | "q8" => Ok(KvDtype::Q8_0),
+            "auto" => Ok(FlashAttn::Auto),
+            "on" | "1" | "true" | "enabled" => Ok(FlashAttn::On),
+            "off" | "0" | "false" | "disabled" => Ok(FlashAttn::Off),
             _ => Err(Error::InvalidConfig(format!(
-                "unknown KV dtype {s:?} (expected f32, f16 or q8_0)"
+                "unknown flash attention setting {s:?} (expected on, off or auto)"
             ))),
         }
     }
+}
+
+/// Reads `on`/`off` (also `true`/`false`, `1`/`0`, `yes`/`no`) for the boolean knobs.
+pub fn parse_on_off(what: &str, s: &str) -> Result<bool, Error> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "on" | "true" | "1" | "yes" => Ok(true),
+        "off" | "false" | "0" | "no" => Ok(false),
+        _ => Err(Error::InvalidConfig(format!(
+            "{what} must be on or off, got {s:?}"
+        ))),
+    }
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// One configuration to predict (and measure) memory for.
@@ -144,6 +255,24 @@ pub struct RunConfig {
     pub gpu_layers: Option<u32>,
     /// Safety margin in percent of the predicted use, reported as headroom.
     pub margin_pct: f64,
+    /// Flash attention (engines that have the switch).
+    #[serde(default)]
+    pub flash_attn: FlashAttn,
+    /// Whether the engine memory-maps the model file (llama.cpp `-lm mmap`, the default)
+    /// or reads it into anonymous memory (`-lm none`, `--no-mmap`).
+    #[serde(default = "yes")]
+    pub mmap: bool,
+    /// Whether the engine repacks weights into CPU-specific layouts (llama.cpp's
+    /// `CPU_REPACK` buffer; `--no-repack` turns it off).
+    #[serde(default = "yes")]
+    pub repack: bool,
+    /// Prompt tokens per sequence the run processes; `None` is the planning case, a prompt
+    /// that fills the context.
+    #[serde(default)]
+    pub prompt: Option<u32>,
+    /// Tokens generated per sequence after the prompt.
+    #[serde(default)]
+    pub decode: u32,
 }
 
 impl Default for RunConfig {
@@ -156,6 +285,11 @@ impl Default for RunConfig {
             kv_dtype: KvDtype::F16,
             gpu_layers: None,
             margin_pct: 5.0,
+            flash_attn: FlashAttn::Auto,
+            mmap: true,
+            repack: true,
+            prompt: None,
+            decode: 0,
         }
     }
 }
@@ -179,6 +313,20 @@ impl RunConfig {
         if self.ubatch == 0 {
             return bad("micro-batch must be at least 1".into());
         }
+        if let Some(p) = self.prompt {
+            if p > self.ctx {
+                return bad(format!(
+                    "prompt of {p} tokens does not fit the context of {}",
+                    self.ctx
+                ));
+            }
+        }
+        if self.decode > MAX_CTX {
+            return bad(format!(
+                "decode must be at most {MAX_CTX}, got {}",
+                self.decode
+            ));
+        }
         if !(self.margin_pct.is_finite() && (0.0..=1000.0).contains(&self.margin_pct)) {
             return bad(format!(
                 "margin must be 0..=1000 %, got {}",
@@ -186,6 +334,23 @@ impl RunConfig {
             ));
         }
         Ok(())
+    }
+
+    /// Prompt tokens per sequence the run processes: the configured prompt, or the whole
+    /// context (less the decoded tokens) in the planning case; never more than the context.
+    pub fn prompt_tokens(&self) -> u32 {
+        match self.prompt {
+            Some(p) => p.min(self.ctx),
+            None => self.ctx.saturating_sub(self.decode).max(1),
+        }
+    }
+
+    /// Positions per sequence the run really fills: prompt plus decoded tokens, at most
+    /// the context.
+    pub fn filled_tokens(&self) -> u32 {
+        self.prompt_tokens()
+            .saturating_add(self.decode)
+            .min(self.ctx)
     }
 
     /// Tokens per sequence in one prefill step: the micro-batch, capped by the context.

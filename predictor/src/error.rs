@@ -36,6 +36,9 @@ pub enum Error {
     /// A run configuration value out of range.
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
+    /// A backend name that no memory model exists for.
+    #[error("unknown backend {0:?} (expected one of: memcal, llama.cpp, bitnet.cpp, bitnet-rs; `predictor backends` lists them)")]
+    UnknownBackend(String),
     /// No preset of that name.
     #[error("unknown preset {0:?} (run `predictor presets` for the list)")]
     UnknownPreset(String),

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::ggml_type::GgmlType;
 use crate::gguf::{GgufFile, Value};
 use crate::hf_config::HfConfig;
-use crate::profile::{Experts, ModelFormat, ModelProfile, TensorRole, TypeStats};
+use crate::profile::{Experts, HeaderStats, ModelFormat, ModelProfile, TensorRole, TypeStats};
 use crate::safetensors::{Checkpoint, Dtype};
 use std::collections::BTreeMap;
 use std::fs;
@@ -217,6 +217,7 @@ struct Sizes {
     largest_bytes: u64,
     largest_elements: u64,
     load_peak: u64,
+    repack_candidates: BTreeMap<String, u64>,
     beyond: Vec<String>,
 }
 
@@ -231,11 +232,24 @@ impl Sizes {
             largest_bytes: 0,
             largest_elements: 0,
             load_peak: 0,
+            repack_candidates: BTreeMap::new(),
             beyond: Vec::new(),
         }
     }
 
-    fn add(&mut self, name: &str, type_name: &str, elements: u64, bytes: u64) {
+    /// Adds one tensor; `dims` innermost first (ggml order: ne0 = the input width).
+    fn add(&mut self, name: &str, type_name: &str, dims: &[u64], bytes: u64) {
+        let elements = dims.iter().fold(1u64, |a, &d| a.saturating_mul(d));
+        // A 2-D weight that feeds a matrix multiplication (everything 2-D but the token
+        // embedding, which is only looked up by rows) with a row count divisible by 8: what
+        // llama.cpp's CPU_REPACK buffer can take, if its type has a repacked layout.
+        let role = TensorRole::from_tensor_name(name);
+        if dims.len() == 2 && role != TensorRole::Embedding && dims[1] % 8 == 0 {
+            *self
+                .repack_candidates
+                .entry(type_name.to_string())
+                .or_default() += bytes;
+        }
         // Tensors arrive in file order: see ModelProfile::sequential_load_peak_bytes.
         let copies = if matches!(type_name, "I2_S" | "TL1" | "TL2") {
             1
@@ -250,10 +264,7 @@ impl Sizes {
             .entry(type_name.to_string())
             .or_default()
             .add(elements, bytes);
-        *self
-            .by_role
-            .entry(TensorRole::from_tensor_name(name))
-            .or_default() += bytes;
+        *self.by_role.entry(role).or_default() += bytes;
         match layer_index(name) {
             Some(l) if l < self.layer_bytes.len() => self.layer_bytes[l] += bytes,
             Some(_) => self.beyond.push(name.to_string()),
@@ -314,6 +325,7 @@ fn assemble(
     s: Shape,
     sizes: Sizes,
     file_bytes: u64,
+    header: HeaderStats,
     mut notes: Vec<String>,
 ) -> ModelProfile {
     sizes.notes(&mut notes);
@@ -344,6 +356,8 @@ fn assemble(
         largest_tensor_bytes: sizes.largest_bytes,
         largest_tensor_elements: sizes.largest_elements,
         sequential_load_peak_bytes: sizes.load_peak,
+        repack_candidates: sizes.repack_candidates,
+        header,
         notes,
     }
 }
@@ -619,7 +633,7 @@ pub fn profile_from_gguf(g: &GgufFile) -> Result<ModelProfile> {
     let mut sizes = Sizes::new(n_layers);
     let mut odd_k = 0;
     for t in &g.tensors {
-        sizes.add(&t.name, t.ggml_type.name(), t.n_elements(), t.nbytes);
+        sizes.add(&t.name, t.ggml_type.name(), &t.dims, t.nbytes);
         let k = t.dims.first().copied().unwrap_or(1);
         odd_k += usize::from(matches!(t.ggml_type, GgmlType::I2S | GgmlType::TL1) && k % 128 != 0);
     }
@@ -645,12 +659,19 @@ pub fn profile_from_gguf(g: &GgufFile) -> Result<ModelProfile> {
         sliding_layers,
         experts,
     };
+    let array_len = |key: &str| g.get(key).and_then(Value::as_array).map_or(0, |a| a.len());
+    let header = HeaderStats {
+        tokens: array_len("tokenizer.ggml.tokens"),
+        merges: array_len("tokenizer.ggml.merges"),
+        bytes: g.data_offset,
+    };
     Ok(assemble(
         path,
         ModelFormat::Gguf,
         shape,
         sizes,
         g.file_bytes,
+        header,
         notes,
     ))
 }
@@ -714,12 +735,17 @@ pub fn profile_from_safetensors(ck: &Checkpoint, cfg: &HfConfig) -> Result<Model
     let mut embed_rows = None;
     let mut up_rows = None;
     for t in ck.tensors() {
-        let (ty, elements) = if packed && t.dtype == Dtype::U8 {
-            (PACKED_TERNARY, t.n_elements().saturating_mul(4))
+        // ggml order (innermost first); a packed ternary U8 tensor holds 4 weights a byte.
+        let mut dims: Vec<u64> = t.shape.iter().rev().copied().collect();
+        let ty = if packed && t.dtype == Dtype::U8 {
+            if let Some(d0) = dims.first_mut() {
+                *d0 = d0.saturating_mul(4);
+            }
+            PACKED_TERNARY
         } else {
-            (t.dtype.name(), t.n_elements())
+            t.dtype.name()
         };
-        sizes.add(&t.name, ty, elements, t.nbytes());
+        sizes.add(&t.name, ty, &dims, t.nbytes());
         lm_head |= t.name.ends_with("lm_head.weight");
         if t.name.ends_with("embed_tokens.weight") || t.name.ends_with("wte.weight") {
             embed_rows = t.shape.first().copied();
@@ -791,6 +817,7 @@ pub fn profile_from_safetensors(ck: &Checkpoint, cfg: &HfConfig) -> Result<Model
         shape,
         sizes,
         ck.file_bytes(),
+        HeaderStats::default(),
         notes,
     ))
 }

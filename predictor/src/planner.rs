@@ -6,6 +6,7 @@
 //! batch) and the largest batch (at the requested context). Every figure is the calibrated
 //! estimate including its headroom, so "fits" means "fits with the margin reported".
 
+use crate::backend::Backend;
 use crate::components::Estimate;
 use crate::config::{RunConfig, MAX_BATCH, MAX_CTX};
 use crate::error::Result;
@@ -74,15 +75,28 @@ fn largest<F: FnMut(u32) -> Result<bool>>(lo: u32, hi: u32, mut ok: F) -> Result
     Ok(Some(good))
 }
 
-/// Plans `config` for `profile` under `budget` using the calibrated estimate.
+/// Plans `config` for `profile` under `budget` using the reference runtime's calibrated
+/// estimate (see [`plan_for`] for an engine).
 pub fn plan(
     profile: &ModelProfile,
     config: &RunConfig,
     budget: Budget,
     tables: &TableSet,
 ) -> Result<Plan> {
+    plan_for(Backend::Memcal, profile, config, budget, tables)
+}
+
+/// Plans `config` for `profile` under `budget` with `backend`'s calibrated estimate, the
+/// same figure `predictor estimate --backend` gives for each configuration tried.
+pub fn plan_for(
+    backend: Backend,
+    profile: &ModelProfile,
+    config: &RunConfig,
+    budget: Budget,
+    tables: &TableSet,
+) -> Result<Plan> {
     config.validate()?;
-    let est = |c: &RunConfig| estimate::calibrated(profile, c, tables);
+    let est = |c: &RunConfig| estimate::calibrated_for(backend, profile, c, tables);
     let n = profile.n_layers;
 
     // GPU layers: as many as fit on the GPU (more blocks only add GPU memory), then check
@@ -114,7 +128,16 @@ pub fn plan(
         MAX_CTX
     };
     let max_ctx = largest(1, ctx_limit, |ctx| {
-        Ok(fits(&est(&RunConfig { ctx, ..at.clone() })?, &budget))
+        // A fixed prompt longer than a context tried is cut to it.
+        let prompt = at.prompt.map(|p| p.min(ctx));
+        Ok(fits(
+            &est(&RunConfig {
+                ctx,
+                prompt,
+                ..at.clone()
+            })?,
+            &budget,
+        ))
     })?;
     let max_batch = largest(1, MAX_BATCH, |batch| {
         Ok(fits(

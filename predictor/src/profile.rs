@@ -100,6 +100,18 @@ pub fn weight_type(by_type: &BTreeMap<String, TypeStats>) -> String {
     most(true).or_else(|| most(false)).unwrap_or_default()
 }
 
+/// What the file's header says about its tokenizer and its own size: engines build their
+/// vocabulary structures from it, and a mapped file keeps the header resident while it loads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeaderStats {
+    /// Tokens in `tokenizer.ggml.tokens` (0 when the file has no tokenizer).
+    pub tokens: u64,
+    /// Merges in `tokenizer.ggml.merges` (BPE vocabularies; 0 otherwise).
+    pub merges: u64,
+    /// Bytes before the tensor data: header, metadata, tensor table and padding.
+    pub bytes: u64,
+}
+
 /// Mixture-of-experts shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Experts {
@@ -173,6 +185,14 @@ pub struct ModelProfile {
     /// that maps the file does not. 0 when unknown (older records).
     #[serde(default)]
     pub sequential_load_peak_bytes: u64,
+    /// Bytes of the 2-D weights that feed matrix multiplications (all 2-D tensors but the
+    /// token embedding) with a row count divisible by 8, by storage type: the tensors
+    /// llama.cpp's CPU backend may repack into an interleaved copy (`CPU_REPACK`).
+    #[serde(default)]
+    pub repack_candidates: BTreeMap<String, u64>,
+    /// The header's tokenizer and size (zero for presets without one and older records).
+    #[serde(default)]
+    pub header: HeaderStats,
     /// Notes the reader wants the user to see (e.g. which reading of an ambiguous type id
     /// was chosen).
     pub notes: Vec<String>,
@@ -196,6 +216,14 @@ impl ModelProfile {
     /// The largest KV head count of any layer.
     pub fn max_kv_heads(&self) -> u32 {
         self.n_kv_heads.iter().copied().max().unwrap_or(0)
+    }
+
+    /// Whether the weights are BitNet ternary blocks (I2_S, TL1, TL2 or packed U8).
+    pub fn is_ternary(&self) -> bool {
+        matches!(
+            weight_type(&self.by_type).as_str(),
+            "I2_S" | "TL1" | "TL2" | crate::model::PACKED_TERNARY
+        )
     }
 
     /// Bytes not inside any transformer block (embedding, output, final norm, others).

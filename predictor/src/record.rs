@@ -138,6 +138,53 @@ pub struct Predicted {
     pub gpu: Option<Components>,
 }
 
+/// One buffer an engine reported in its log (llama.cpp's `-lv 4` buffer lines), so each
+/// analytic component can be held against the engine's own figure.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EngineBuffer {
+    /// What it holds: `model`, `kv`, `kv_k`, `kv_v`, `output` or `compute`.
+    pub component: String,
+    /// The engine's buffer type name (`CPU`, `CPU_Mapped`, `CPU_REPACK`, ...).
+    pub buffer: String,
+    /// Size the engine reported, bytes (from MiB with two decimals: within 5 KiB).
+    pub bytes: u64,
+}
+
+/// An external engine's run: what ran, and what the engine said about its memory.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EngineRun {
+    /// Engine name (`llama.cpp`, `bitnet.cpp`, `bitnet-rs`).
+    pub name: String,
+    /// Engine version: build number and commit, as the engine prints them.
+    pub version: String,
+    /// Build facts that change memory (instruction sets, kernels compiled in).
+    pub build: String,
+    /// The command line that ran.
+    pub argv: Vec<String>,
+    /// Buffers the engine reported.
+    pub buffers: Vec<EngineBuffer>,
+    /// Prompt tokens the engine reported processing (per sequence), when it says.
+    pub prompt_tokens: Option<u32>,
+    /// Tokens the engine reported generating, when it says.
+    pub decode_tokens: Option<u32>,
+}
+
+impl EngineRun {
+    /// Sum of the reported buffers of one component (0 when none was reported).
+    pub fn component_bytes(&self, component: &str) -> u64 {
+        self.buffers
+            .iter()
+            .filter(|b| b.component == component)
+            .map(|b| b.bytes)
+            .sum()
+    }
+
+    /// Whether any buffer of this component was reported.
+    pub fn has(&self, component: &str) -> bool {
+        self.buffers.iter().any(|b| b.component == component)
+    }
+}
+
 /// One measured configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
@@ -171,6 +218,14 @@ pub struct Record {
     pub status: Status,
     /// Error or OOM details.
     pub message: Option<String>,
+    /// The external engine that ran, with its own memory report (None for the reference
+    /// runtime).
+    #[serde(default)]
+    pub engine: Option<EngineRun>,
+    /// The key of the configuration as it was requested (the engine may report another
+    /// prompt length than asked, which changes `key`); resumed sweeps match on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_key: Option<String>,
 }
 
 impl Record {
@@ -182,8 +237,18 @@ impl Record {
         prompt: u32,
         decode: u32,
     ) -> String {
+        let mut knobs = String::new();
+        if config.flash_attn != crate::config::FlashAttn::Auto {
+            knobs.push_str(&format!("|fa{}", config.flash_attn));
+        }
+        if !config.mmap {
+            knobs.push_str("|nommap");
+        }
+        if !config.repack {
+            knobs.push_str("|norepack");
+        }
         format!(
-            "{backend}|{model_hash}|{}|b{}|c{}|u{}|kv{}|g{}|p{prompt}|d{decode}",
+            "{backend}|{model_hash}|{}|b{}|c{}|u{}|kv{}|g{}|p{prompt}|d{decode}{knobs}",
             config.device,
             config.batch,
             config.ctx,

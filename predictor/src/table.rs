@@ -81,6 +81,10 @@ pub struct Provenance {
     pub data_files: Vec<String>,
     /// The command that regenerates the table.
     pub generated_by: String,
+    /// Versions of the engine that produced the records (build number, commit), for
+    /// external engines.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub engine_versions: Vec<String>,
 }
 
 /// One calibration table.

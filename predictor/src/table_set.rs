@@ -9,6 +9,9 @@ mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded_tables.rs"));
 }
 
+/// The `qtype` of a backend's table fitted over all its weight types.
+pub const ALL_TYPES: &str = "all";
+
 /// How a table was chosen for a model and device.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TableMatch<'a> {
@@ -82,9 +85,11 @@ impl TableSet {
         self.tables.is_empty()
     }
 
-    /// The table for (backend, device kind, quantization): the exact one, else the table of
-    /// the same backend and device kind whose bits per weight are nearest to `bpw`, else any
-    /// table of the same device kind. None when no table has this device kind.
+    /// The table for (backend, device kind, quantization), looked up by exact backend
+    /// name (another engine's table is never used): the exact one; else the backend's
+    /// table over all its weight types ([`ALL_TYPES`]); else the backend's table whose
+    /// bits per weight are nearest to `bpw`. None when the backend has no table for this
+    /// device kind.
     pub fn find(
         &self,
         backend: &str,
@@ -92,19 +97,31 @@ impl TableSet {
         qtype: &str,
         bpw: f64,
     ) -> Option<TableMatch<'_>> {
-        let same_kind = || self.tables.iter().filter(|t| t.device_kind == device_kind);
-        if let Some(t) = same_kind().find(|t| t.backend == backend && t.qtype == qtype) {
+        let own = || {
+            self.tables
+                .iter()
+                .filter(|t| t.device_kind == device_kind && t.backend == backend)
+        };
+        if let Some(t) = own().find(|t| t.qtype == qtype) {
             return Some(TableMatch {
                 table: t,
                 exact: true,
                 note: None,
             });
         }
-        let distance = |t: &CalibrationTable| {
-            let backend_penalty = if t.backend == backend { 0.0 } else { 1e6 };
-            backend_penalty + (t.bits_per_weight - bpw).abs()
-        };
-        let nearest = same_kind().min_by(|a, b| distance(a).total_cmp(&distance(b)))?;
+        if let Some(t) = own().find(|t| t.qtype == ALL_TYPES) {
+            return Some(TableMatch {
+                table: t,
+                exact: false,
+                note: Some(format!(
+                    "no calibration table for {backend}/{device_kind}/{qtype}; using {}, fitted \
+                     over all of {backend}'s weight types, with widened headroom",
+                    t.name
+                )),
+            });
+        }
+        let distance = |t: &CalibrationTable| (t.bits_per_weight - bpw).abs();
+        let nearest = own().min_by(|a, b| distance(a).total_cmp(&distance(b)))?;
         Some(TableMatch {
             table: nearest,
             exact: false,
@@ -114,5 +131,18 @@ impl TableSet {
                 nearest.name, nearest.bits_per_weight, bpw
             )),
         })
+    }
+
+    /// The engine versions the tables of `backend` were measured on.
+    pub fn engine_versions(&self, backend: &str) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .tables
+            .iter()
+            .filter(|t| t.backend == backend)
+            .flat_map(|t| t.provenance.engine_versions.iter().cloned())
+            .collect();
+        v.sort();
+        v.dedup();
+        v
     }
 }

@@ -2,6 +2,7 @@
 //! isolated measurements of what that (or any other engine) uses.
 #![warn(missing_docs)]
 pub mod cli;
+pub mod engine;
 pub mod measure;
 pub mod runtime;
 pub mod suite;

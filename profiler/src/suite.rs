@@ -93,6 +93,7 @@ pub fn config(device: Device, batch: u32, ctx: u32, ubatch: u32, kv: KvDtype) ->
         kv_dtype: kv,
         gpu_layers: None,
         margin_pct: 5.0,
+        ..RunConfig::default()
     }
 }
 

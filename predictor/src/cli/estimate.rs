@@ -1,6 +1,7 @@
 //! `predictor estimate`.
 
 use super::render;
+use predictor::backend::Backend;
 use predictor::cli_args::{ConfigArgs, ModelArgs};
 use predictor::compat::MemoryRequirements;
 use predictor::table_set::TableSet;
@@ -23,6 +24,7 @@ pub struct EstimateArgs {
 
 #[derive(Serialize)]
 struct EstimateJson<'a> {
+    backend: &'a str,
     model: render::ModelSummary<'a>,
     config: &'a predictor::RunConfig,
     gpu_layers: u32,
@@ -32,11 +34,19 @@ struct EstimateJson<'a> {
     requirements: MemoryRequirements,
     calibration: Option<&'a predictor::components::CalibrationInfo>,
     notes: &'a [String],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    buffers: &'a [predictor::record::EngineBuffer],
 }
 
-/// Which calibration tables a command uses (shared by `estimate` and `plan`).
+/// Which engine and calibration tables a command uses (shared by `estimate` and `plan`).
 #[derive(Debug, clap::Args)]
 pub(super) struct TableArgs {
+    /// The engine that will run the model: llama.cpp, bitnet.cpp, bitnet-rs or memcal
+    /// (the reference runtime); `predictor backends` lists them. Default: what most
+    /// people run for the file (bitnet.cpp for BitNet ternary GGUF, llama.cpp for other
+    /// GGUF, memcal for SafeTensors).
+    #[arg(long)]
+    pub(super) backend: Option<String>,
     /// Use this calibration table (JSON) instead of the embedded ones.
     #[arg(long, conflicts_with = "uncalibrated")]
     table: Option<PathBuf>,
@@ -46,6 +56,14 @@ pub(super) struct TableArgs {
 }
 
 impl TableArgs {
+    /// The backend asked for, or the default for this model.
+    pub(super) fn backend(&self, profile: &predictor::ModelProfile) -> anyhow::Result<Backend> {
+        match &self.backend {
+            Some(name) => Ok(name.parse()?),
+            None => Ok(Backend::default_for(profile)),
+        }
+    }
+
     /// The tables asked for (none with --uncalibrated).
     pub(super) fn load(&self) -> anyhow::Result<TableSet> {
         Ok(match (&self.table, self.uncalibrated) {
@@ -59,14 +77,17 @@ impl TableArgs {
 /// Runs `predictor estimate`.
 pub fn run(a: &EstimateArgs) -> anyhow::Result<()> {
     let profile = super::load_model(&a.model)?;
+    let backend = a.tables.backend(&profile)?;
     let config = a.config.to_config(profile.ctx_train)?;
     let est = if a.tables.uncalibrated {
-        predictor::estimate::analytic(&profile, &config)?
+        backend.analytic(&profile, &config)?
     } else {
-        predictor::estimate::calibrated(&profile, &config, &a.tables.load()?)?
+        predictor::estimate::calibrated_for(backend, &profile, &config, &a.tables.load()?)?
     };
     if a.json {
         super::print_json(&EstimateJson {
+            backend: backend.name(),
+            buffers: &est.buffers,
             model: render::ModelSummary::of(&profile),
             config: &est.config,
             gpu_layers: est.gpu_layers,

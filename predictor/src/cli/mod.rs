@@ -1,5 +1,6 @@
 //! The `predictor` command line.
 
+mod backends;
 mod estimate;
 mod inspect;
 mod plan;
@@ -30,6 +31,9 @@ enum Command {
     Plan(plan::PlanArgs),
     /// List the built-in model shapes usable with --preset.
     Presets(presets::PresetsArgs),
+    /// List the engines memcal predicts, what each model covers and the engine versions
+    /// its calibration tables were measured on.
+    Backends(backends::BackendsArgs),
 }
 
 /// Parses the command line and runs the command.
@@ -39,6 +43,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Estimate(a) => estimate::run(&a),
         Command::Plan(a) => plan::run(&a),
         Command::Presets(a) => presets::run(&a),
+        Command::Backends(a) => backends::run(&a),
     }
 }
 

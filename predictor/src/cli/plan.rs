@@ -80,22 +80,26 @@ pub fn run(a: &PlanArgs) -> anyhow::Result<()> {
     let config = a.config.to_config(profile.ctx_train)?;
     let (budget, notes) = budget(a, config.device)?;
     let tables = a.tables.load()?;
-    let plan = planner::plan(&profile, &config, budget, &tables)?;
+    let backend = a.tables.backend(&profile)?;
+    let plan = planner::plan_for(backend, &profile, &config, budget, &tables)?;
     if a.json {
         #[derive(serde::Serialize)]
         struct PlanJson<'a> {
+            backend: &'a str,
             model: render::ModelSummary<'a>,
             #[serde(flatten)]
             plan: &'a planner::Plan,
             notes: &'a [String],
         }
         return super::print_json(&PlanJson {
+            backend: backend.name(),
             model: render::ModelSummary::of(&profile),
             plan: &plan,
             notes: &notes,
         });
     }
     let mut s = String::new();
+    let _ = writeln!(s, "backend: {} ({})", backend.name(), backend.summary());
     let _ = writeln!(s, "model:   {}", render::model_line(&profile));
     let gpu_budget = plan
         .budget

@@ -84,14 +84,26 @@ pub fn model_line(p: &ModelProfile) -> String {
 }
 
 /// A readable table of an estimate.
+fn on_off(b: bool) -> &'static str {
+    if b {
+        "on"
+    } else {
+        "off"
+    }
+}
+
 pub fn estimate_text(p: &ModelProfile, e: &Estimate, uncalibrated: bool) -> String {
     let c = &e.config;
     let mut s = String::new();
+    let _ = writeln!(s, "backend:     {}", e.backend);
     let _ = writeln!(s, "model:       {}", model_line(p));
     let _ = writeln!(
         s,
-        "config:      {}, batch {}, context {}, micro-batch {}, KV {}, {} of {} layers on GPU, margin {}%",
-        c.device, c.batch, c.ctx, c.effective_ubatch(), c.kv_dtype, e.gpu_layers, p.n_layers, c.margin_pct
+        "config:      {}, batch {}, context {}, micro-batch {}, KV {}, flash attention {}, mmap {}, repack {}, prompt {}, decode {}, {} of {} layers on GPU, margin {}%",
+        c.device, c.batch, c.ctx, c.effective_ubatch(), c.kv_dtype, c.flash_attn,
+        on_off(c.mmap), on_off(c.repack),
+        c.prompt.map_or_else(|| format!("{} (fills the context)", c.prompt_tokens()), |p| p.to_string()),
+        c.decode, e.gpu_layers, p.n_layers, c.margin_pct
     );
     match (&e.calibration, uncalibrated) {
         (_, true) => {

@@ -53,16 +53,58 @@ fn vec_dot_bytes_per_elem(weight_type: &str) -> f64 {
     }
 }
 
-/// Activation terms for a configuration (kv length = the full context: the prompt fills
-/// it, the worst case).
+/// The steps of a run that can hold its activation peak, as (rows per sequence, KV length
+/// attended): prefill runs in micro-batches of `ubatch` tokens after a cached prefix of
+/// `ctx - prompt - decode` positions (the profiler's runs reach the full context that
+/// way; in the planning case the prompt fills the context and there is no prefix), so a
+/// context that is not a multiple of the micro-batch ends with a shorter chunk. The first
+/// chunk, the last full chunk, the last partial chunk and a decode step at the end of the
+/// context bound every other step.
+pub fn schedule(config: &RunConfig) -> Vec<(u64, u64)> {
+    let ctx = config.ctx as u64;
+    let ub = config.effective_ubatch() as u64;
+    let decode = config.decode as u64;
+    let prompt = config.prompt_tokens() as u64;
+    let prefix = ctx.saturating_sub(prompt + decode);
+    let full = prompt / ub;
+    let rest = prompt % ub;
+    let mut steps = Vec::new();
+    if full > 0 {
+        steps.push((ub, prefix + ub));
+        steps.push((ub, prefix + full * ub));
+    }
+    if rest > 0 {
+        steps.push((rest, prefix + prompt));
+    }
+    steps.push((1, ctx));
+    steps
+}
+
+/// Activation terms of the step of a configuration's schedule ([`schedule`]) with the
+/// largest peak.
 pub fn terms(
     profile: &ModelProfile,
     config: &RunConfig,
     backend: &BackendModel,
 ) -> ActivationTerms {
+    schedule(config)
+        .into_iter()
+        .map(|(rows, kv_len)| terms_at(profile, config, backend, rows, kv_len))
+        .max_by_key(|t| t.peak())
+        .unwrap_or_default()
+}
+
+/// Activation terms of one step: `rows_per_seq` rows of every sequence attending over
+/// `kv_len` positions.
+pub fn terms_at(
+    profile: &ModelProfile,
+    config: &RunConfig,
+    backend: &BackendModel,
+    rows_per_seq: u64,
+    kv_len: u64,
+) -> ActivationTerms {
     let b = config.batch as u64;
-    let rows = b.saturating_mul(config.effective_ubatch() as u64);
-    let kv_len = config.ctx as u64;
+    let rows = b.saturating_mul(rows_per_seq);
     let h = profile.hidden;
     let nh = profile.n_heads as u64;
     let q = nh * profile.head_dim_k.max(profile.head_dim_v) as u64;

@@ -1,7 +1,7 @@
 //! Calibration applied on top of the analytic estimate.
 
-use super::{analytic_with, headroom};
-use crate::backend::BackendModel;
+use super::headroom;
+use crate::backend::Backend;
 use crate::components::{CalibrationInfo, Components, Estimate};
 use crate::config::RunConfig;
 use crate::error::Result;
@@ -44,38 +44,41 @@ fn correct(c: &Components, m: Option<&TableMatch<'_>>, margin_pct: f64) -> Compo
 }
 
 /// The calibrated estimate for the reference runtime with the given tables.
-///
-/// The table matching (backend, device kind, dominant quantization) corrects the
-/// components of the device the run is measured on (host RAM on CPU, the GPU on CUDA);
-/// on CUDA the host side is corrected with the CPU table of the same quantization where
-/// one exists. Headroom is the configuration's margin plus the table's held-out error
-/// figure, widened for a fallback table, and wider still with no table at all. Every
-/// fallback is named in `notes`.
 pub fn calibrated(
     profile: &ModelProfile,
     config: &RunConfig,
     tables: &TableSet,
 ) -> Result<Estimate> {
-    calibrated_with(profile, config, tables, &BackendModel::memcal_candle())
+    calibrated_for(Backend::Memcal, profile, config, tables)
 }
 
-/// [`calibrated`] for a given backend model.
-pub fn calibrated_with(
+/// The calibrated estimate of `backend`'s memory.
+///
+/// The table is looked up by exact backend (never another engine's table): the one for
+/// (backend, device kind, weight type), else the backend's table over all its weight
+/// types, else its table of the nearest bits per weight, each fallback named in `notes`
+/// with widened headroom. It corrects the components of the device the run is measured
+/// on (host RAM on CPU, the GPU on CUDA); on CUDA the host side is corrected with the
+/// backend's CPU table where one exists. Headroom is the configuration's margin plus the
+/// table's held-out error figure; with no table at all, the analytic estimate with
+/// [`UNCALIBRATED_HEADROOM_PCT`] more, and a note saying so.
+pub fn calibrated_for(
+    backend: Backend,
     profile: &ModelProfile,
     config: &RunConfig,
     tables: &TableSet,
-    backend: &BackendModel,
 ) -> Result<Estimate> {
-    let mut est = analytic_with(profile, config, backend)?;
+    let mut est = backend.analytic(profile, config)?;
     // Recomputed from the tensor bytes, so profiles stored by older versions (whose
     // dominant_type followed another rule) find the same table.
     let q_owned = crate::profile::weight_type(&profile.by_type);
     let q = q_owned.as_str();
     let bpw = bits_per_weight(profile, q);
     let kind = config.device.kind();
-    let main = tables.find(&backend.name, kind, q, bpw);
+    let name = backend.name();
+    let main = tables.find(name, kind, q, bpw);
     let host_table = if config.device.is_cuda() {
-        tables.find(&backend.name, "cpu", q, bpw)
+        tables.find(name, "cpu", q, bpw)
     } else {
         main.clone()
     };
@@ -95,8 +98,8 @@ pub fn calibrated_with(
             });
         }
         None => est.notes.push(format!(
-            "no calibration table for device kind {kind}: analytic estimate with \
-             {UNCALIBRATED_HEADROOM_PCT}% extra headroom"
+            "no calibration table for {name} on {kind}: analytic estimate with \
+             {UNCALIBRATED_HEADROOM_PCT}% extra headroom (uncalibrated)"
         )),
     }
     if config.device.is_cuda() && host_table.as_ref().is_none_or(|m| !m.exact) {

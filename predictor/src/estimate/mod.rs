@@ -9,7 +9,7 @@ pub mod calibrated;
 pub mod kv_cache;
 pub mod weights;
 
-pub use calibrated::calibrated;
+pub use calibrated::{calibrated, calibrated_for};
 
 use crate::backend::BackendModel;
 use crate::components::{Components, Estimate};
@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::profile::ModelProfile;
 
 /// Checks that a profile can be estimated at all (no zero heads or widths).
-fn check_profile(profile: &ModelProfile) -> Result<()> {
+pub(crate) fn check_profile(profile: &ModelProfile) -> Result<()> {
     let bad = |what: &str| {
         Err(Error::InvalidConfig(format!(
             "model {}: {what}; cannot estimate",
@@ -123,6 +123,8 @@ pub fn analytic_with(
         c
     };
     Ok(Estimate {
+        backend: backend.name.clone(),
+        buffers: Vec::new(),
         config: config.clone(),
         gpu_layers: g as u32,
         host: with_headroom(host),

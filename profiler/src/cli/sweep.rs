@@ -129,6 +129,7 @@ fn plan(args: &SweepArgs) -> anyhow::Result<(Vec<PathBuf>, Vec<SweepJob>)> {
                                 kv_dtype,
                                 gpu_layers: None,
                                 margin_pct: 5.0,
+                                ..RunConfig::default()
                             };
                             config.validate()?;
                             let prompt = args

@@ -32,6 +32,11 @@ pub struct ExecSpec {
     pub gpu: Option<u32>,
     /// Polling, timeout and memory guard (`tree` is forced on).
     pub watch: WatchOptions,
+    /// Where the command's stdout and stderr go (None: stdout to our stderr, stderr
+    /// inherited), so an engine's own memory report can be read afterwards.
+    pub log: Option<std::path::PathBuf>,
+    /// Extra environment variables for the command.
+    pub env: Vec<(String, String)>,
 }
 
 /// What profiling a command found.
@@ -88,11 +93,19 @@ pub fn exec(spec: &ExecSpec) -> Result<ExecOutcome, MeasureError> {
     };
     let sys_available = machine::available_memory();
     let mut cmd = Command::new(program);
-    cmd.args(args)
-        .stdin(Stdio::null())
+    cmd.args(args).stdin(Stdio::null()).process_group(0);
+    cmd.envs(spec.env.iter().map(|(k, v)| (k, v)));
+    match &spec.log {
+        Some(path) => {
+            let file = std::fs::File::create(path).map_err(|e| MeasureError::io(path, e))?;
+            let err = file.try_clone().map_err(|e| MeasureError::io(path, e))?;
+            cmd.stdout(file).stderr(err);
+        }
         // The command's stdout goes to our stderr, so `--json` output stays clean.
-        .stdout(std::io::stderr())
-        .process_group(0);
+        None => {
+            cmd.stdout(std::io::stderr());
+        }
+    }
     wait::die_with_parent(&mut cmd);
     let (child, parent_hwm) = spawn_noting_parent_peak(&mut cmd, &program.to_string_lossy())?;
     let pid = child.id();

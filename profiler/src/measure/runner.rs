@@ -206,6 +206,8 @@ impl Runner {
             predicted,
             status,
             message,
+            engine: None,
+            engine_key: None,
         })
     }
 }

@@ -206,6 +206,8 @@ pub(crate) mod tests {
                 largest_tensor_bytes: 0,
                 largest_tensor_elements: 0,
                 sequential_load_peak_bytes: 0,
+                header: Default::default(),
+                repack_candidates: Default::default(),
                 notes: vec![],
             },
             config: RunConfig::default(),
@@ -215,6 +217,8 @@ pub(crate) mod tests {
             predicted: Predicted::default(),
             status: Status::Ok,
             message: None,
+            engine: None,
+            engine_key: None,
         }
     }
 

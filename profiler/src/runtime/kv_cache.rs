@@ -64,10 +64,9 @@ impl KvStore {
         match dtype {
             KvDtype::F32 => Ok(KvStore::F32(resident(n, 0f32))),
             KvDtype::F16 => Ok(KvStore::F16(resident(n, f16::ZERO))),
-            KvDtype::Q8_0 => Err(RuntimeError::Invalid(
-                "the reference runtime keeps its KV cache in f32 or f16 (q8_0 is not supported)"
-                    .into(),
-            )),
+            other => Err(RuntimeError::Invalid(format!(
+                "the reference runtime keeps its KV cache in f32 or f16 ({other} is not supported)"
+            ))),
         }
     }
 

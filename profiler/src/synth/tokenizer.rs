@@ -1,7 +1,9 @@
 //! Synthetic tokenizer metadata shaped like real files: a SentencePiece-style `llama`
 //! vocabulary (unk/bos/eos, 256 byte tokens, pieces with scores) for small vocabularies, a
-//! byte-level BPE `gpt2` vocabulary (tokens, merges, 256 trailing special tokens, as Llama 3
-//! and BitNet 2B-4T have) for vocabularies of 65536 and more.
+//! byte-level BPE `gpt2` vocabulary (the 256 byte symbols first, then pieces, merges and 256
+//! trailing special tokens, as Llama 3 and BitNet 2B-4T have) for vocabularies of 65536 and
+//! more. Both kinds load in llama.cpp and in bitnet.cpp's fork, and every text tokenizes
+//! (byte fallback in the first, byte symbols in the second), so engines can run them.
 
 use predictor::gguf::writer::{GgufWriter, WriteResult};
 
@@ -19,6 +21,18 @@ pub fn is_bpe(vocab: usize) -> bool {
     vocab >= 65536
 }
 
+/// GPT-2's byte-level alphabet: the character byte `b` is written as in a BPE vocabulary
+/// (printable Latin-1 bytes stand for themselves, the others are shifted past 255).
+fn byte_symbol(b: u8) -> char {
+    let printable = |b: u8| matches!(b, b'!'..=b'~' | 0xA1..=0xAC | 0xAE..=0xFF);
+    if printable(b) {
+        char::from(b)
+    } else {
+        let n = (0..b).filter(|&x| !printable(x)).count() as u32;
+        char::from_u32(256 + n).unwrap_or('?')
+    }
+}
+
 /// The text of token `i` of a `vocab`-sized vocabulary.
 fn token(i: usize, vocab: usize) -> String {
     if is_bpe(vocab) {
@@ -27,6 +41,7 @@ fn token(i: usize, vocab: usize) -> String {
             Some(0) => "<|begin_of_text|>".into(),
             Some(1) => "<|end_of_text|>".into(),
             Some(j) => format!("<|reserved_special_token_{j}|>"),
+            None if i < 256 => byte_symbol(i as u8).to_string(),
             None => format!("t{i}"),
         }
     } else {
@@ -84,7 +99,7 @@ pub fn add_tokenizer(w: &mut GgufWriter, vocab: usize) -> WriteResult<()> {
         let n = vocab - GPT2_SPECIALS;
         w.add_string_array(
             "tokenizer.ggml.merges",
-            (0..n.saturating_sub(256)).map(|i| format!("t{} t{}", i % 997, i / 997)),
+            (0..n.saturating_sub(256)).map(|i| format!("t{} t{}", 256 + i % 997, 256 + i / 997)),
         )?;
     }
     let (bos, eos) = bos_eos(vocab);

@@ -1,0 +1,77 @@
+//! The engines' own memory reports held against the analytic components: for every
+//! record whose engine printed its buffers (llama.cpp's `-lv 4` lines, bitnet.cpp's
+//! default log), the predicted size of each buffer beside the reported one.
+
+use crate::records::Sample;
+use crate::stats::{error_stats, Outcome};
+use predictor::backend::Backend;
+use predictor::table::ErrorStats;
+use std::collections::BTreeMap;
+
+/// The components compared, in report order, with what they mean.
+pub const COMPONENTS: [(&str, &str); 5] = [
+    (
+        "model",
+        "model buffers (all buffer types: mapped, CPU, CPU_REPACK)",
+    ),
+    ("kv", "KV cache buffers (full and sliding-window caches)"),
+    ("kv_k", "K part of the KV cache"),
+    ("output", "output (logits) buffer"),
+    (
+        "compute",
+        "compute buffer as reserved (the engine's worst case)",
+    ),
+];
+
+/// Predicted against reported sizes of one component over a backend's records.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComponentCheck {
+    /// Component name (see [`COMPONENTS`]).
+    pub component: &'static str,
+    /// Error figures of the prediction against the engine's figure.
+    pub stats: ErrorStats,
+}
+
+/// Compares the predicted buffers of every sample of `backend` with what the engine
+/// reported; components no record reported are left out.
+pub fn component_checks(backend: &str, samples: &[Sample]) -> Vec<ComponentCheck> {
+    let Ok(engine) = backend.parse::<Backend>() else {
+        return Vec::new();
+    };
+    let mut by: BTreeMap<&'static str, Vec<Outcome>> = BTreeMap::new();
+    for s in samples.iter().filter(|s| s.group.backend == backend) {
+        if s.engine_buffers.is_empty() {
+            continue;
+        }
+        let Ok(est) = engine.analytic(&s.profile, &s.config) else {
+            continue;
+        };
+        for (c, _) in COMPONENTS {
+            let sum = |bs: &[predictor::record::EngineBuffer]| -> Option<u64> {
+                let v: Vec<u64> = bs
+                    .iter()
+                    .filter(|b| b.component == c)
+                    .map(|b| b.bytes)
+                    .collect();
+                (!v.is_empty()).then(|| v.iter().sum())
+            };
+            if let (Some(reported), Some(predicted)) = (sum(&s.engine_buffers), sum(&est.buffers)) {
+                if reported > 0 {
+                    by.entry(c).or_default().push(Outcome {
+                        predicted: predicted as f64,
+                        measured: reported as f64,
+                    });
+                }
+            }
+        }
+    }
+    COMPONENTS
+        .iter()
+        .filter_map(|(c, _)| {
+            by.get(c).map(|o| ComponentCheck {
+                component: c,
+                stats: error_stats(o),
+            })
+        })
+        .collect()
+}

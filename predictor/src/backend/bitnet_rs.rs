@@ -1,0 +1,245 @@
+//! BitNet-rs's `bitnet run` on the CPU (EffortlessMetrics/BitNet-rs, measured at commit
+//! f2ae3adc), from its source and measured against its peak RSS.
+//!
+//! Its memory has its own mechanisms, none of them llama.cpp's:
+//!
+//! - **Start-up reads the file several times.** A performance check reads it whole into
+//!   the heap, metadata extraction maps it and hashes every page, and the loader maps it
+//!   again and hashes it again; that mapping (the whole file, resident) stays until the
+//!   load returns. The parsed metadata (about 32 bytes per array element plus a string
+//!   chunk) lives as long.
+//! - **The F16 token embedding becomes f32, twice.** It is transposed into an f32 vector
+//!   (4 bytes x vocab x hidden) and copied into a tensor; both are live at once. This is
+//!   the load peak: `file + 2 x E + metadata + base` with `E = 4 x vocab x hidden`, plus
+//!   whatever was loaded before the embedding (nothing in microsoft's layout, where it
+//!   comes first). A vocabulary under 32768 takes another path that keeps a second f32
+//!   copy, and an untied F16 `output.weight` is converted too (and never used).
+//! - **I2_S stays packed** (a heap copy at file size) beside an f32 placeholder of the
+//!   dense shape that is allocated zeroed and never written: reserved, not resident.
+//! - **Norms become f32**; **RoPE sin/cos tables are built per layer** for the file's
+//!   context (`layers x ctx x head_dim x 4` bytes).
+//! - **The KV cache is f32 and grows by concatenation** with each generated token (the
+//!   preallocated one is never written). There is no prefill: only the last prompt token
+//!   runs, so the cache holds the generated tokens. Concatenation keeps old and new
+//!   alive per layer; the heap fragments.
+//! - **No context flag.** The context comes from `bitnet-b1.58.context_length` or
+//!   `llama.context_length`; other architecture names fall back to 2048 positions and
+//!   32 heads.
+//!
+//! The peak is the largest of the load peak, the end of the load (file still mapped,
+//! model resident) and the generation (model, RoPE, KV of the generated tokens).
+
+use crate::components::{Components, Estimate};
+use crate::config::RunConfig;
+use crate::error::Result;
+use crate::estimate::{check_profile, headroom};
+use crate::profile::{ModelProfile, TensorRole};
+
+const F32: u64 = 4;
+
+/// Resident bytes of the process before the model: binary, libc, tokio and rayon
+/// workers.
+pub const PROCESS_BASE_BYTES: u64 = 12 << 20;
+/// Bytes of parsed metadata per array element (`GgufValue`) and per string chunk.
+pub const METADATA_BYTES_PER_ELEMENT: u64 = 32;
+/// Transient and per-step buffers of a decode step (row copies of the packed weights,
+/// GQA expansion, logits), bytes.
+pub const DECODE_WORK_BYTES: u64 = 10 << 20;
+
+/// The phases whose largest peak is the run's peak, bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Phases {
+    /// Converting the embedding: mapped file, metadata, two f32 copies of it.
+    pub load: u64,
+    /// End of the load: mapped file, metadata and the whole model resident.
+    pub loaded: u64,
+    /// Generating: model, RoPE tables and the KV cache of the generated tokens.
+    pub decode: u64,
+}
+
+/// The terms of BitNet-rs's memory for a profile and configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Terms {
+    /// f32 embedding, `4 x vocab x hidden`.
+    pub embedding_f32: u64,
+    /// f32 copies kept beyond the one embedding (small-vocabulary path, untied output).
+    pub extra_f32_copies: u64,
+    /// Packed ternary (and other kept-as-stored) weights.
+    pub packed: u64,
+    /// Norms and other small tensors as f32.
+    pub small_f32: u64,
+    /// RoPE tables of every layer.
+    pub rope: u64,
+    /// KV cache of the generated tokens.
+    pub kv: u64,
+    /// Parsed metadata.
+    pub metadata: u64,
+    /// The mapped file.
+    pub file: u64,
+}
+
+/// Context, heads the engine will use (it reads hyperparameters only under the
+/// `bitnet-b1.58` and `llama` prefixes).
+fn engine_shape(profile: &ModelProfile) -> (u64, u64) {
+    let reads_keys = matches!(profile.architecture.as_str(), "bitnet-b1.58" | "llama");
+    let ctx = if reads_keys && profile.ctx_train > 0 {
+        profile.ctx_train
+    } else {
+        2048
+    };
+    let heads = if reads_keys {
+        profile.n_heads as u64
+    } else {
+        32
+    };
+    (ctx, heads.max(1))
+}
+
+/// The terms for a configuration.
+pub fn terms(profile: &ModelProfile, config: &RunConfig) -> Terms {
+    let (ctx, heads) = engine_shape(profile);
+    let head_dim = profile.hidden / heads;
+    let layers = profile.n_layers as u64;
+    let embedding_f32 = F32 * profile.vocab * profile.hidden;
+    let emb_elems = profile
+        .by_type
+        .iter()
+        .filter(|(t, _)| matches!(t.as_str(), "F16" | "F32" | "BF16"))
+        .map(|(_, s)| s.elements)
+        .sum::<u64>();
+    let output_bytes = profile.role_bytes(TensorRole::Output);
+    let untied_output = output_bytes > 0;
+    // Elements of the embedding (and an untied output) among the float tensors.
+    let big_float = profile.vocab * profile.hidden * if untied_output { 2 } else { 1 };
+    let small_f32 = F32 * emb_elems.saturating_sub(big_float);
+    let extra_f32_copies =
+        embedding_f32 * (u64::from(profile.vocab < 32768) + u64::from(untied_output));
+    let float_bytes: u64 = profile
+        .by_type
+        .iter()
+        .filter(|(t, _)| matches!(t.as_str(), "F16" | "F32" | "BF16"))
+        .map(|(_, s)| s.bytes)
+        .sum();
+    let packed = profile.tensor_data_bytes.saturating_sub(float_bytes);
+    let rope = layers * ctx * head_dim * F32;
+    // Generated tokens (the prompt's last token runs first); the planning case, a prompt
+    // that fills the context, generates up to the context.
+    let generated = match config.prompt {
+        Some(_) => config.decode as u64,
+        None => ctx,
+    }
+    .min(ctx);
+    let kv_heads = profile.max_kv_heads() as u64;
+    let kv = 2 * layers * kv_heads * head_dim * F32 * generated;
+    let metadata =
+        METADATA_BYTES_PER_ELEMENT * (4 * profile.header.tokens + 2 * profile.header.merges);
+    let file = if profile.file_bytes > 0 {
+        profile.file_bytes
+    } else {
+        profile.tensor_data_bytes
+    };
+    Terms {
+        embedding_f32,
+        extra_f32_copies,
+        packed,
+        small_f32,
+        rope,
+        kv,
+        metadata,
+        file,
+    }
+}
+
+/// The three phase peaks.
+pub fn phases(t: &Terms) -> Phases {
+    let base = PROCESS_BASE_BYTES;
+    let model = t.embedding_f32 + t.extra_f32_copies + t.packed + t.small_f32;
+    Phases {
+        load: base + t.metadata + t.file + 2 * t.embedding_f32,
+        loaded: base + t.metadata + t.file + model + t.rope,
+        decode: base + t.metadata + model + t.rope + t.kv + DECODE_WORK_BYTES,
+    }
+}
+
+/// The analytic estimate of BitNet-rs's memory (host only: its CUDA path is not modelled).
+pub fn estimate(profile: &ModelProfile, config: &RunConfig) -> Result<Estimate> {
+    config.validate()?;
+    check_profile(profile)?;
+    let t = terms(profile, config);
+    let p = phases(&t);
+    let peak = p.load.max(p.loaded).max(p.decode);
+    let weights = t.embedding_f32 + t.extra_f32_copies + t.packed + t.small_f32;
+    // What the engine holds while generating; the overhead is the rest of the peak: the
+    // process base, the metadata and, when the load is the peak, its transients (the
+    // mapped file, the second f32 copy of the embedding). The components add up to the
+    // peak because the generation phase is never above it.
+    let kv = t.kv;
+    let activations = t.rope + DECODE_WORK_BYTES;
+    let overhead = peak.saturating_sub(weights + kv + activations);
+    let mut notes = vec![format!(
+        "bitnet-rs: peak at {} (load {} MiB, end of load {} MiB, generation {} MiB)",
+        if p.load >= p.loaded.max(p.decode) {
+            "load, converting the F16 embedding to f32 while the file is mapped"
+        } else if p.loaded >= p.decode {
+            "the end of the load (file still mapped)"
+        } else {
+            "generation"
+        },
+        p.load >> 20,
+        p.loaded >> 20,
+        p.decode >> 20
+    )];
+    let (ctx, _) = engine_shape(profile);
+    if config.ctx as u64 != ctx {
+        notes.push(format!(
+            "bitnet-rs has no context flag: it uses the file's context, {ctx} positions"
+        ));
+    }
+    if config.device.is_cuda() {
+        notes.push("bitnet-rs on CUDA is not modelled: host figures only".into());
+    }
+    let host = Components {
+        weights,
+        kv_cache: kv,
+        activations,
+        overhead,
+        headroom: headroom(peak, config.margin_pct),
+    };
+    Ok(Estimate {
+        backend: "bitnet-rs".into(),
+        config: config.clone(),
+        gpu_layers: 0,
+        host,
+        gpu: None,
+        calibration: None,
+        notes,
+        buffers: Vec::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::presets;
+
+    #[test]
+    fn the_2b_4t_shape_peaks_at_load_with_two_f32_embeddings_and_the_mapped_file() {
+        let p = presets::profile("bitnet-b1.58-2b-4t").unwrap();
+        let t = terms(&p, &RunConfig::default());
+        assert_eq!(t.embedding_f32, 4 * 128_256 * 2560);
+        let ph = phases(&t);
+        assert!(ph.load > ph.loaded && ph.load > ph.decode, "{ph:?}");
+        let e = estimate(
+            &p,
+            &RunConfig {
+                margin_pct: 0.0,
+                ..RunConfig::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(e.host.total(), ph.load);
+        // About 3.6 GiB: what BitNet-rs's own validation run reports for this model.
+        let gib = ph.load as f64 / (1u64 << 30) as f64;
+        assert!((3.4..3.8).contains(&gib), "{gib}");
+    }
+}

