@@ -36,6 +36,13 @@ enum Command {
     /// Recompute tables and report from the records; fail if they differ from the
     /// committed ones or a held-out p95 grew past its table's figure.
     Check,
+    /// Print every usable record's measured peak beside the analytic estimate (one line
+    /// each, largest errors last), to see where a backend's model misses.
+    Residuals {
+        /// Only records of this backend.
+        #[arg(long)]
+        backend: Option<String>,
+    },
 }
 
 /// Loads and analyses the records, printing warnings and skipped groups.
@@ -114,11 +121,51 @@ fn check(cli: &Cli) -> Result<()> {
     Ok(())
 }
 
+fn residuals(cli: &Cli, backend: Option<&str>) -> Result<()> {
+    let ds = load_dir(&cli.data)
+        .with_context(|| format!("reading records in {}", cli.data.display()))?;
+    let mut rows: Vec<(f64, String)> = ds
+        .samples
+        .iter()
+        .filter(|s| backend.is_none_or(|b| s.group.backend == b))
+        .map(|s| {
+            let a = s.analytic_used() as f64;
+            let m = s.measured as f64;
+            let c = &s.config;
+            let err = (a - m) / m;
+            let line = format!(
+                "{:+7.2}%  {:>9.1} MiB measured {:>9.1} MiB analytic  {} {} ctx {} batch {} ub {} kv {} fa {} mmap {} repack {} prompt {} decode {}",
+                err * 100.0,
+                m / 1048576.0,
+                a / 1048576.0,
+                s.group.backend,
+                s.model(),
+                c.ctx,
+                c.batch,
+                c.ubatch,
+                c.kv_dtype,
+                c.flash_attn,
+                c.mmap,
+                c.repack,
+                c.prompt_tokens(),
+                c.decode
+            );
+            (err.abs(), line)
+        })
+        .collect();
+    rows.sort_by(|a, b| a.0.total_cmp(&b.0));
+    for (_, l) in rows {
+        println!("{l}");
+    }
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Fit => fit(&cli),
         Command::Report => report(&cli),
         Command::Check => check(&cli),
+        Command::Residuals { ref backend } => residuals(&cli, backend.as_deref()),
     }
 }

@@ -52,6 +52,24 @@ pub fn display_name(path: &Path) -> String {
     }
 }
 
+/// The temporary name a file is written under before it is renamed into place (same
+/// directory, so the rename is atomic): `.<name>.tmp`.
+pub fn temporary_name(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.tmp"))
+}
+
+/// Writes `contents` to a temporary file beside `path` and renames it into place, so a
+/// crash never leaves a truncated table or report behind.
+pub fn write_atomic(path: &Path, contents: impl AsRef<[u8]>) -> Result<()> {
+    let tmp = temporary_name(path);
+    std::fs::write(&tmp, contents).map_err(|e| CalibrationError::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| CalibrationError::io(path, e))
+}
+
 /// The files of `dir` whose name ends in `.<ext>`, sorted; none when `dir` does not exist
 /// (so commands work before the first sweep or fit).
 pub fn files_with_extension(dir: &Path, ext: &str) -> Result<Vec<PathBuf>> {

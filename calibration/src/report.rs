@@ -573,7 +573,7 @@ pub fn write_report(
 ) -> Result<Vec<String>> {
     std::fs::create_dir_all(dir).map_err(|e| CalibrationError::io(dir, e))?;
     let md = dir.join(REPORT_FILE);
-    std::fs::write(&md, markdown(ds, groups, skipped)).map_err(|e| CalibrationError::io(&md, e))?;
+    crate::paths::write_atomic(&md, markdown(ds, groups, skipped))?;
     let mut written = vec![REPORT_FILE.to_string()];
     let plots = crate::plots::render_all(groups, &dir.join(PLOTS_DIR))?;
     written.extend(plots.into_iter().map(|p| format!("{PLOTS_DIR}/{p}")));

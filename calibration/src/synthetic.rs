@@ -165,6 +165,13 @@ pub fn synthetic_record(
     peaks: Peaks,
 ) -> Record {
     let backend = "memcal-candle";
+    // The planning case (the prompt fills the context), then 4 decoded tokens, as the
+    // record says.
+    let config = &RunConfig {
+        prompt: None,
+        decode: 4,
+        ..config.clone()
+    };
     let components = device_components(profile, config, backend).unwrap_or_default();
     let scaled = |bytes: f64| (bytes * (1.0 + noise)).max(1048576.0).round() as u64;
     let (peak, phases) = match (
@@ -188,7 +195,7 @@ pub fn synthetic_record(
     let hash = format!("{:016x}", profile.file_bytes);
     Record {
         schema: RECORD_SCHEMA_VERSION,
-        key: Record::make_key(backend, &hash, config, 16, 4),
+        key: Record::make_key(backend, &hash, config, 0, 4),
         timestamp: 0,
         backend: backend.into(),
         machine: Machine {
@@ -206,7 +213,7 @@ pub fn synthetic_record(
         },
         profile: profile.clone(),
         config: config.clone(),
-        prompt_tokens: 16,
+        prompt_tokens: 0,
         decode_tokens: 4,
         measured: Measured {
             peak_rss_bytes: peak,

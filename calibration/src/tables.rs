@@ -161,7 +161,7 @@ pub fn write_tables(dir: &Path, tables: &[CalibrationTable]) -> Result<(Vec<Stri
     }
     for t in tables {
         let p = dir.join(file_name(t));
-        std::fs::write(&p, to_json(t)).map_err(|e| CalibrationError::io(&p, e))?;
+        crate::paths::write_atomic(&p, to_json(t))?;
     }
     Ok((names.into_iter().collect(), removed))
 }

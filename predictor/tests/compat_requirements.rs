@@ -1,6 +1,8 @@
 //! BitNet-rs's `ProductionModelLoader::get_memory_requirements` contract.
 
+use predictor::backend::Backend;
 use predictor::compat::{MemoryRequirements, ProductionModelLoader};
+use predictor::RunConfig;
 
 fn loader() -> ProductionModelLoader {
     ProductionModelLoader::from_profile(predictor::presets::profile("bitnet-b1.58-2b-4t").unwrap())
@@ -44,14 +46,60 @@ fn cpu_has_no_gpu_memory_and_totals_add_up() {
     let e = loader().estimate("cpu").unwrap();
     assert_eq!(r, MemoryRequirements::from_estimate(&e));
     assert_eq!(r.cpu_memory_mb, e.host.total().div_ceil(1 << 20));
-    // Uncalibrated: 4096 positions x 76,800 B = exactly 300 MiB of f16 KV cache.
+    // Uncalibrated, BitNet-rs (the default): its f32 KV cache grows to 4096 generated
+    // tokens x 153,600 B = exactly 600 MiB in the planning case.
     let analytic = loader().with_tables(predictor::table_set::TableSet::empty());
-    assert_eq!(analytic.get_memory_requirements("cpu").kv_cache_mb, 300);
+    assert_eq!(analytic.backend(), Backend::BitnetRs);
+    assert_eq!(analytic.get_memory_requirements("cpu").kv_cache_mb, 600);
+    // The reference runtime's f16 cache: 4096 positions x 76,800 B = 300 MiB.
+    let reference = analytic.with_backend(Backend::Memcal);
+    assert_eq!(reference.get_memory_requirements("cpu").kv_cache_mb, 300);
+}
+
+#[test]
+fn the_default_figures_are_bitnet_rs_own_prediction() {
+    // What `predictor estimate FILE --backend bitnet-rs --margin 0 --json` gives as
+    // host_bytes is what the compat API reports as total_mb (in MiB, rounded up).
+    let profile = predictor::presets::profile("bitnet-b1.58-2b-4t").unwrap();
+    let config = RunConfig {
+        margin_pct: 0.0,
+        ..RunConfig::default()
+    };
+    let tables = predictor::table_set::TableSet::embedded().unwrap();
+    let e =
+        predictor::estimate::calibrated_for(Backend::BitnetRs, &profile, &config, &tables).unwrap();
+    assert_eq!(e.backend, "bitnet-rs");
+    let r = ProductionModelLoader::from_profile(profile)
+        .with_config(config)
+        .get_memory_requirements("cpu");
+    assert_eq!(r.total_mb, e.host_bytes().div_ceil(1 << 20));
+    assert_eq!(r.kv_cache_mb, e.host.kv_cache.div_ceil(1 << 20));
+    // BitNet-rs holds the f32 embedding (1.22 GiB) and the packed I2_S weights beside the
+    // mapped file at its load peak: far above the 1.1 GiB file, and far above what
+    // bitnet.cpp needs for the same file.
+    let bitnet_cpp = predictor::estimate::calibrated_for(
+        Backend::BitnetCpp,
+        &predictor::presets::profile("bitnet-b1.58-2b-4t").unwrap(),
+        &RunConfig {
+            margin_pct: 0.0,
+            ..RunConfig::default()
+        },
+        &tables,
+    )
+    .unwrap();
+    assert!(r.total_mb > 3000, "{r:?}");
+    assert!(
+        e.host_bytes() > 2 * bitnet_cpp.host_bytes(),
+        "{} vs {}",
+        e.host_bytes(),
+        bitnet_cpp.host_bytes()
+    );
 }
 
 #[test]
 fn gpu_device_strings_all_mean_cuda() {
-    let l = loader();
+    // BitNet-rs's CUDA path is not modelled; the reference runtime's is.
+    let l = loader().with_backend(Backend::Memcal);
     let gpu = l.get_memory_requirements("gpu");
     assert_eq!(gpu, l.get_memory_requirements("cuda"));
     assert_eq!(gpu, l.get_memory_requirements("cuda:0"));

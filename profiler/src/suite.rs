@@ -6,7 +6,8 @@
 //! - `calibration-cpu`: the CPU calibration grid: 6 model shapes (BitNet, llama and qwen2
 //!   of different widths, depths, head widths and GQA ratios) in 7 weight types (I2_S, TL2,
 //!   Q4_0, Q4_K, Q8_0, F16, F32), 16 models, each run at the same 9 (context, batch) pairs
-//!   with varied micro-batch and KV dtype (f16 and f32): 224 configurations. Every shape
+//!   with varied micro-batch and KV dtype (f16 and f32): 224 configurations, plus two off the grid
+//!   per model (a context that is not a multiple of the micro-batch, an odd batch): 256. Every shape
 //!   sees every (context, batch) pair, so calibration can hold out whole shapes or whole
 //!   pairs.
 //! - `cuda-default`: a GPU grid for a CUDA build, sized to finish in minutes on an H100.
@@ -31,7 +32,7 @@ pub const SUITES: &[(&str, &str)] = &[
     ),
     (
         "calibration-cpu",
-        "CPU calibration: 6 shapes x 7 weight types (16 models) x 14 configurations",
+        "CPU calibration: 6 shapes x 7 weight types (16 models) x 16 configurations (2 off the grid)",
     ),
     (
         "cuda-default",
@@ -192,6 +193,13 @@ pub const CALIBRATION_PAIRS: &[(u32, u32)] = &[
     (8192, 1),
 ];
 
+/// Configurations off the grid, run by every calibration model too: contexts that are not
+/// a multiple of the micro-batch (so the last prefill chunk is a partial one) and odd
+/// batches, as (ctx, batch, micro-batch, KV dtype). Validation sees them; nothing is tuned
+/// on them alone.
+pub const OFF_GRID: &[(u32, u32, u32, KvDtype)] =
+    &[(700, 3, 512, KvDtype::F16), (1500, 1, 1000, KvDtype::F32)];
+
 /// Micro-batch and KV dtype variants per pair: the pair's first variant always, the
 /// second for the pairs at odd positions and the last two (14 configurations per model).
 fn calibration_variants(i: usize) -> Vec<(u32, KvDtype)> {
@@ -222,7 +230,12 @@ fn calibration_cpu() -> Suite {
                     calibration_variants(i)
                         .into_iter()
                         .map(move |(u, kv)| (Device::Cpu, batch, ctx, u, kv, None))
-                });
+                })
+                .chain(
+                    OFF_GRID
+                        .iter()
+                        .map(|&(ctx, batch, u, kv)| (Device::Cpu, batch, ctx, u, kv, None)),
+                );
             add_points(&mut points, m, grid);
         }
     }

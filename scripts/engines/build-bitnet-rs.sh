@@ -13,7 +13,8 @@
 # LTO + 1 codegen unit would take far longer on 2 cores), --locked when Cargo.lock allows it,
 # CARGO_TARGET_DIR in the cache. Crates come from crates.io via ~/.cargo.
 # Installed as $MEMCAL_ENGINE_CACHE/bitnet-rs-<short commit>/bin/bitnet with engine.json.
-# Takes about 12-15 min on 2 idle cores; a no-op when the binary exists.
+# Took 7m43s here (2 cores shared with another build; ~12 min reported before), plus
+# crate downloads on the first run; a no-op when the binary exists.
 # Prints (stdout) one summary line:
 #   bitnet-rs <short> (<commit>, crate version X.Y.Z, rustc A.B.C) features=cpu,full-cli bin=/...
 # Everything else goes to stderr.
@@ -49,7 +50,13 @@ else
     if [ ! -f "$srcdir/.memcal-extracted" ]; then
         log "extracting EffortlessMetrics/BitNet-rs $commit into $srcdir"
         rm -rf "$srcdir" && mkdir -p "$srcdir"
-        git --git-dir="$BITNET_RS_GIT" archive --format=tar "$commit" -- . ':!bin/bitnet' | tar -x -C "$srcdir"
+        # git still reports "error: invalid object ... for 'bin/bitnet'" for the excluded,
+        # absent blob but exits 0 and writes everything else: that line is filtered out.
+        git --git-dir="$BITNET_RS_GIT" archive --format=tar "$commit" -- . ':!bin/bitnet' \
+            2> >(grep -v "^error: invalid object .* for 'bin/bitnet'" >&2) \
+            | tar -x -C "$srcdir"
+        [ -f "$srcdir/Cargo.lock" ] && [ -f "$srcdir/crates/bitnet-cli/Cargo.toml" ] \
+            || die "BitNet-rs archive incomplete (Cargo.lock or crates/bitnet-cli missing)"
         if [ -f "$srcdir/rust-toolchain.toml" ]; then
             mv "$srcdir/rust-toolchain.toml" "$srcdir/rust-toolchain.toml.pinned"
         fi

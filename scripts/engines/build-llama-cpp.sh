@@ -7,7 +7,8 @@
 # Targets: llama-completion (runs a prompt non-interactively and exits), llama-bench,
 # llama-fit-params. Installed into $MEMCAL_ENGINE_CACHE/llama.cpp-<N>/bin/ with an
 # engine.json beside bin/. Sources and build tree live in the cache, never in the repository.
-# Takes about 6 min on 2 idle cores (plus ~20 s download); a no-op when the binaries exist.
+# Took 6m53s here (2 cores, shared with another build) plus ~20 s for the 37 MB download;
+# a no-op when the binaries exist.
 # The ISA is fixed (-DGGML_NATIVE=OFF + AVX/AVX2/FMA/F16C/BMI2) because a native build on
 # AMX-capable Xeons enables ggml's AMX kernels, which die with SIGILL at the first matmul.
 # Prints (stdout) one summary line:

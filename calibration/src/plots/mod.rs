@@ -66,19 +66,27 @@ pub fn render<P: Plot>(plot: &P, dir: &Path) -> Result<Vec<String>> {
         name: plot.name().to_string(),
         what,
     };
+    // Drawn under temporary names, renamed into place once complete.
     let png = dir.join(format!("{}.png", plot.name()));
     let svg = dir.join(format!("{}.svg", plot.name()));
+    let (png_tmp, svg_tmp) = (
+        crate::paths::temporary_name(&png).with_extension("tmp.png"),
+        crate::paths::temporary_name(&svg).with_extension("tmp.svg"),
+    );
     {
-        let root = BitMapBackend::new(&png, plot.size()).into_drawing_area();
+        let root = BitMapBackend::new(&png_tmp, plot.size()).into_drawing_area();
         root.fill(&WHITE).map_err(draw_error).map_err(fail)?;
         plot.draw(&root).map_err(fail)?;
         root.present().map_err(draw_error).map_err(fail)?;
     }
     {
-        let root = SVGBackend::new(&svg, plot.size()).into_drawing_area();
+        let root = SVGBackend::new(&svg_tmp, plot.size()).into_drawing_area();
         root.fill(&WHITE).map_err(draw_error).map_err(fail)?;
         plot.draw(&root).map_err(fail)?;
         root.present().map_err(draw_error).map_err(fail)?;
+    }
+    for (tmp, dst) in [(&png_tmp, &png), (&svg_tmp, &svg)] {
+        std::fs::rename(tmp, dst).map_err(|e| CalibrationError::io(dst, e))?;
     }
     Ok(vec![
         format!("{}.png", plot.name()),

@@ -60,8 +60,11 @@ pub struct Family {
     pub bytes_per_token: u64,
     /// Resident bytes per BPE merge (the rank map).
     pub bytes_per_merge: u64,
-    /// Whether the ternary matmul quantizes its input into the work buffer (I2_S kernels).
-    pub ternary_kernels: bool,
+    /// Whether a graph smaller than the reserved micro-batch keeps the reserved layout's
+    /// offsets (upstream's graph reuse: it then touches a prefix of every tensor's slot,
+    /// about the sum of one layer's tensors) rather than being laid out afresh (the fork:
+    /// its own live set).
+    pub keeps_reserved_layout: bool,
 }
 
 impl Family {
@@ -74,10 +77,12 @@ impl Family {
         trims_swa: true,
         repack_types: &["Q4_0", "IQ4_NL", "Q4_K", "MXFP4"],
         auto_flash_attn: true,
-        process_base_bytes: 12 << 20,
+        // Measured: 5 to 8 MiB above binary + libc + vocabulary on every model (threads,
+        // the graph and scheduler metadata, allocator arenas).
+        process_base_bytes: 19 << 20,
         bytes_per_token: 160,
         bytes_per_merge: 120,
-        ternary_kernels: false,
+        keeps_reserved_layout: true,
     };
 
     /// bitnet.cpp: microsoft/BitNet on its 2024 llama.cpp fork (I2_S kernels).
@@ -92,7 +97,7 @@ impl Family {
         process_base_bytes: 12 << 20,
         bytes_per_token: 160,
         bytes_per_merge: 120,
-        ternary_kernels: true,
+        keeps_reserved_layout: false,
     };
 
     /// Whether flash attention is on for this configuration.
@@ -201,10 +206,10 @@ pub fn graph_bytes(fam: &Family, profile: &ModelProfile, config: &RunConfig, g: 
 }
 
 /// Bytes a run's graph touches in the compute buffer, which is laid out for the reserved
-/// worst case ([`reserved_graph`]). A graph of a full micro-batch is that layout. A
-/// smaller one keeps the worst case's offsets and writes a prefix of each tensor's slot,
-/// so it touches more than its own live set and less than the sum of one layer's
-/// tensors; half way between the two is what the measurements show.
+/// worst case ([`reserved_graph`]). A graph of a full micro-batch is that layout. Where the
+/// engine keeps the reserved layout for a smaller graph
+/// ([`Family::keeps_reserved_layout`]), the graph writes a prefix of each tensor's slot
+/// and touches about the sum of one layer's tensors rather than its live set.
 pub fn touched_bytes(
     fam: &Family,
     profile: &ModelProfile,
@@ -213,12 +218,11 @@ pub fn touched_bytes(
     reserved: Graph,
 ) -> u64 {
     let t = graph_terms(fam, profile, config, g);
-    let live = t.residual + t.attention.max(t.ffn).max(t.head) + t.work;
-    if g.tokens >= reserved.tokens {
-        return live;
+    if fam.keeps_reserved_layout && g.tokens < reserved.tokens {
+        t.residual + t.attention + t.ffn + t.head + t.work
+    } else {
+        t.residual + t.attention.max(t.ffn).max(t.head) + t.work
     }
-    let layer_sum = t.residual + t.attention + t.ffn + t.head + t.work;
-    live + (layer_sum - live) / 2
 }
 
 /// The parts of one graph's compute and work buffers.
@@ -244,11 +248,13 @@ fn graph_terms(fam: &Family, profile: &ModelProfile, config: &RunConfig, g: Grap
     let fa = fam.flash_attn(config);
     let residual = 2 * t * d * F32;
     let qkv = t * (h * dk + hkv * (dk + dv)) * F32;
-    let scores = if fa { 0 } else { 2 * k * t * h * F32 };
+    // The score matrix; the allocator runs the softmax in place (one copy).
+    let scores = if fa { 0 } else { k * t * h * F32 };
     let mask = k * pad(t, 64) * if fa { 2 } else { F32 };
     let attn_out = 2 * t * h * dv * F32;
     let attention = qkv + scores + mask + attn_out;
-    let ffn = (3 * t * f + t * d) * F32;
+    // Gate and up; the activation and the product run in place.
+    let ffn = (2 * t * f + t * d) * F32;
     let head = g.outputs * (profile.vocab + d) * F32;
     let wt = crate::profile::weight_type(&profile.by_type);
     let input = (t as f64 * d.max(f) as f64 * vec_dot_bytes_per_elem(&wt)).ceil() as u64;

@@ -306,12 +306,21 @@ pub fn write_model(spec: &SynthSpec, path: &Path) -> Result<SynthSummary, SynthE
     for t in &planned {
         tensor_bytes += w.add_tensor_info(&t.name, &t.dims, t.ty).map_err(werr)?;
     }
-    let file = std::fs::File::create(path).map_err(|e| werr(e.into()))?;
+    // Written under a temporary name and renamed once complete: a killed writer never
+    // leaves a truncated model that a later run would take for a whole one.
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    let file = std::fs::File::create(&tmp).map_err(|e| werr(e.into()))?;
     let mut out = BufWriter::with_capacity(8 << 20, file);
     let file_bytes = w
         .write_with(&mut out, |i, _, o| write_tensor(spec, i, &planned[i], o))
         .map_err(werr)?;
     out.flush().map_err(|e| werr(e.into()))?;
+    drop(out);
+    std::fs::rename(&tmp, path).map_err(|e| werr(e.into()))?;
     Ok(SynthSummary {
         file_bytes,
         tensor_bytes,
