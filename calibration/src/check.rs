@@ -7,7 +7,7 @@ use crate::error::{CalibrationError, Result};
 use crate::one_sided::Procedure;
 use crate::records::load_dir;
 use crate::report::{write_report, PLOTS_DIR};
-use crate::tables::{build_table, file_name, read_tables, to_json};
+use crate::tables::{build_tables, file_name, read_tables, to_json};
 use predictor::table::CalibrationTable;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -76,7 +76,7 @@ pub fn p95_regressions(groups: &[GroupAnalysis], committed: &[CalibrationTable])
 /// Compares the tables recomputed from `groups` with the committed ones in `dir`.
 fn check_tables(groups: &[GroupAnalysis], dir: &Path, outcome: &mut CheckOutcome) -> Result<()> {
     let committed = read_tables(dir)?;
-    let fresh: Vec<CalibrationTable> = groups.iter().filter_map(build_table).collect();
+    let fresh: Vec<CalibrationTable> = build_tables(groups);
     for t in &fresh {
         let name = file_name(t);
         match committed.iter().find(|(n, _, _)| *n == name) {

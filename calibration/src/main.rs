@@ -6,7 +6,7 @@ use calibration::analysis::{analyse, GroupAnalysis};
 use calibration::one_sided::Procedure;
 use calibration::paths::{default_data_dir, default_reports_dir, default_tables_dir};
 use calibration::records::{load_dir, Dataset};
-use calibration::tables::{build_table, write_tables};
+use calibration::tables::{build_tables, write_tables};
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 
@@ -71,7 +71,7 @@ fn load_and_analyse(data: &Path) -> Result<(Dataset, Vec<GroupAnalysis>, Vec<Str
 
 fn fit(cli: &Cli) -> Result<()> {
     let (_, groups, _) = load_and_analyse(&cli.data)?;
-    let tables: Vec<_> = groups.iter().filter_map(build_table).collect();
+    let tables = build_tables(&groups);
     let (written, removed) = write_tables(&cli.tables, &tables)
         .with_context(|| format!("writing tables to {}", cli.tables.display()))?;
     for t in &tables {

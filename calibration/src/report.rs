@@ -213,13 +213,22 @@ Each engine people run is its own backend, with its own analytic model \
                 versions.iter().copied().collect::<Vec<_>>().join(", ")
             }
         );
+        let shipped = crate::tables::build_tables(groups);
         for g in groups.iter().filter(|g| g.key.backend == b) {
             if let Some(v) = g.validation() {
+                let models: BTreeSet<&str> = g.samples.iter().map(|s| s.model()).collect();
+                let table = if shipped.iter().any(|t| t.name == g.key.name()) {
+                    "shipped"
+                } else {
+                    "not shipped: it validates worse than the all-types table, which covers it"
+                };
                 let _ = writeln!(
                     out,
-                    "- `{}`: held-out p95 {} ({}), under-predicted by more than 2% in {}; \
-                     analytic alone p95 {}.",
+                    "- `{}` ({} records, {} models): held-out p95 {} ({}), under-predicted by \
+                     more than 2% in {}; analytic alone p95 {}; table {table}.",
                     g.key,
+                    g.samples.len(),
+                    models.len(),
                     pct(v.stats.p95_abs_rel),
                     v.scheme,
                     pct(v.stats.under_2pct_rate),

@@ -7,6 +7,7 @@ use crate::error::{CalibrationError, Result};
 use crate::meaning::meaning;
 use crate::paths::files_with_extension;
 use crate::records::bits_per_weight;
+use crate::records::ALL_TYPES;
 use crate::stats::median;
 use predictor::table::{
     CalibrationTable, Correction, ErrorStats, Provenance, TABLE_FORMAT_VERSION,
@@ -72,6 +73,30 @@ pub fn group_bits_per_weight(g: &GroupAnalysis) -> f64 {
         .map(|s| bits_per_weight(&s.profile, &g.key.qtype))
         .collect();
     median(&v)
+}
+
+/// The tables to ship for analysed groups: every validated group's table, except an
+/// external engine's per-weight-type table that validates worse than that engine's
+/// all-types table (the predictor then uses the all-types one, and says so).
+pub fn build_tables(groups: &[GroupAnalysis]) -> Vec<CalibrationTable> {
+    let all: Vec<CalibrationTable> = groups.iter().filter_map(build_table).collect();
+    let p95_of_all = |t: &CalibrationTable| {
+        all.iter()
+            .find(|a| {
+                a.backend == t.backend && a.device_kind == t.device_kind && a.qtype == ALL_TYPES
+            })
+            .map(|a| (a.validation.p95_abs_rel, a.validation.under_2pct_rate))
+    };
+    all.iter()
+        .filter(|t| {
+            t.qtype == ALL_TYPES
+                || !crate::records::is_engine(&t.backend)
+                || p95_of_all(t).is_none_or(|(p95, under)| {
+                    t.validation.p95_abs_rel <= p95 && t.validation.under_2pct_rate <= under
+                })
+        })
+        .cloned()
+        .collect()
 }
 
 /// The table of an analysed group; `None` when it has no held-out validation.

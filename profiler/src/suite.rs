@@ -35,6 +35,10 @@ pub const SUITES: &[(&str, &str)] = &[
         "CPU calibration: 6 shapes x 7 weight types (16 models) x 16 configurations (2 off the grid)",
     ),
     (
+        "calibration-cpu-off-grid",
+        "the calibration-cpu models at their off-grid configurations only (32)",
+    ),
+    (
         "cuda-default",
         "GPU grid (CUDA build): 3 models x contexts, batches and GPU layer splits",
     ),
@@ -351,6 +355,24 @@ pub fn build(name: &str, devices: &[Device]) -> Result<Suite, MeasureError> {
     match name {
         "default" => Ok(default_suite(devices)),
         "calibration-cpu" => Ok(calibration_cpu()),
+        "calibration-cpu-off-grid" => {
+            // The same models, only the off-grid points (to add them on another machine
+            // without re-running the grid).
+            let mut s = calibration_cpu();
+            let off = |p: &SuitePoint| {
+                OFF_GRID.iter().any(|&(ctx, batch, u, kv)| {
+                    (
+                        p.config.ctx,
+                        p.config.batch,
+                        p.config.ubatch,
+                        p.config.kv_dtype,
+                    ) == (ctx, batch, u, kv)
+                })
+            };
+            s.points.retain(off);
+            s.name = name.into();
+            Ok(s)
+        }
         "cuda-default" => {
             let ordinal = devices
                 .iter()

@@ -15,7 +15,9 @@
 //!   comes first). A vocabulary under 32768 takes another path that keeps a second f32
 //!   copy, and an untied F16 `output.weight` is converted too (and never used).
 //! - **I2_S stays packed** (a heap copy at file size) beside an f32 placeholder of the
-//!   dense shape that is allocated zeroed and never written: reserved, not resident.
+//!   dense shape that is allocated zeroed and never written: reserved, not resident,
+//!   except that on the small-vocabulary path the K and V placeholders were measured
+//!   resident (they come from reused heap memory, which calloc clears).
 //! - **Norms become f32**; **RoPE sin/cos tables are built per layer** for the file's
 //!   context (`layers x ctx x head_dim x 4` bytes).
 //! - **The KV cache is f32 and grows by concatenation** with each generated token (the
@@ -42,6 +44,10 @@ const F32: u64 = 4;
 pub const PROCESS_BASE_BYTES: u64 = 12 << 20;
 /// Bytes of parsed metadata per array element (`GgufValue`) and per string chunk.
 pub const METADATA_BYTES_PER_ELEMENT: u64 = 32;
+/// Below this vocabulary BitNet-rs takes its other embedding path: the [hidden, vocab]
+/// tensor stays and a transposed f32 copy is made (two f32 copies held), and the K and V
+/// projections' f32 placeholders were measured resident (calloc'd from reused heap).
+pub const SMALL_VOCAB: u64 = 32768;
 /// Transient and per-step buffers of a decode step (row copies of the packed weights,
 /// GQA expansion, logits), bytes.
 pub const DECODE_WORK_BYTES: u64 = 10 << 20;
@@ -53,6 +59,9 @@ pub struct Phases {
     pub load: u64,
     /// End of the load: mapped file, metadata and the whole model resident.
     pub loaded: u64,
+    /// Building the transformer: the model, RoPE tables and, on the small-vocabulary path,
+    /// the transposed copy of the embedding being made.
+    pub build: u64,
     /// Generating: model, RoPE tables and the KV cache of the generated tokens.
     pub decode: u64,
 }
@@ -66,6 +75,11 @@ pub struct Terms {
     pub extra_f32_copies: u64,
     /// Packed ternary (and other kept-as-stored) weights.
     pub packed: u64,
+    /// f32 placeholders measured resident: the K and V projections' on the
+    /// small-vocabulary path (0 otherwise).
+    pub resident_placeholders: u64,
+    /// Bytes of the transposed embedding copy made while building (small vocabularies).
+    pub build_transient: u64,
     /// Norms and other small tensors as f32.
     pub small_f32: u64,
     /// RoPE tables of every layer.
@@ -112,8 +126,15 @@ pub fn terms(profile: &ModelProfile, config: &RunConfig) -> Terms {
     // Elements of the embedding (and an untied output) among the float tensors.
     let big_float = profile.vocab * profile.hidden * if untied_output { 2 } else { 1 };
     let small_f32 = F32 * emb_elems.saturating_sub(big_float);
-    let extra_f32_copies =
-        embedding_f32 * (u64::from(profile.vocab < 32768) + u64::from(untied_output));
+    let small_vocab = profile.vocab < SMALL_VOCAB;
+    let extra_f32_copies = embedding_f32 * (u64::from(small_vocab) + u64::from(untied_output));
+    let kv_dim = profile.max_kv_heads() as u64 * head_dim;
+    let resident_placeholders = if small_vocab {
+        2 * layers * profile.hidden * kv_dim * F32
+    } else {
+        0
+    };
+    let build_transient = if small_vocab { embedding_f32 } else { 0 };
     let float_bytes: u64 = profile
         .by_type
         .iter()
@@ -142,6 +163,8 @@ pub fn terms(profile: &ModelProfile, config: &RunConfig) -> Terms {
         embedding_f32,
         extra_f32_copies,
         packed,
+        resident_placeholders,
+        build_transient,
         small_f32,
         rope,
         kv,
@@ -153,12 +176,19 @@ pub fn terms(profile: &ModelProfile, config: &RunConfig) -> Terms {
 /// The three phase peaks.
 pub fn phases(t: &Terms) -> Phases {
     let base = PROCESS_BASE_BYTES;
-    let model = t.embedding_f32 + t.extra_f32_copies + t.packed + t.small_f32;
+    let model = model_bytes(t);
     Phases {
         load: base + t.metadata + t.file + 2 * t.embedding_f32,
-        loaded: base + t.metadata + t.file + model + t.rope,
+        loaded: base + t.metadata + t.file + model,
+        build: base + t.metadata + model + t.rope + t.build_transient,
         decode: base + t.metadata + model + t.rope + t.kv + DECODE_WORK_BYTES,
     }
+}
+
+/// What the loaded model holds: f32 embedding copies, packed weights, f32 norms and the
+/// resident placeholders.
+fn model_bytes(t: &Terms) -> u64 {
+    t.embedding_f32 + t.extra_f32_copies + t.packed + t.small_f32 + t.resident_placeholders
 }
 
 /// The analytic estimate of BitNet-rs's memory (host only: its CUDA path is not modelled).
@@ -167,8 +197,8 @@ pub fn estimate(profile: &ModelProfile, config: &RunConfig) -> Result<Estimate> 
     check_profile(profile)?;
     let t = terms(profile, config);
     let p = phases(&t);
-    let peak = p.load.max(p.loaded).max(p.decode);
-    let weights = t.embedding_f32 + t.extra_f32_copies + t.packed + t.small_f32;
+    let peak = p.load.max(p.loaded).max(p.build).max(p.decode);
+    let weights = model_bytes(&t);
     // What the engine holds while generating; the overhead is the rest of the peak: the
     // process base, the metadata and, when the load is the peak, its transients (the
     // mapped file, the second f32 copy of the embedding). The components add up to the
@@ -178,10 +208,12 @@ pub fn estimate(profile: &ModelProfile, config: &RunConfig) -> Result<Estimate> 
     let overhead = peak.saturating_sub(weights + kv + activations);
     let mut notes = vec![format!(
         "bitnet-rs: peak at {} (load {} MiB, end of load {} MiB, generation {} MiB)",
-        if p.load >= p.loaded.max(p.decode) {
+        if p.load == peak {
             "load, converting the F16 embedding to f32 while the file is mapped"
-        } else if p.loaded >= p.decode {
+        } else if p.loaded == peak {
             "the end of the load (file still mapped)"
+        } else if p.build == peak {
+            "building the model (a transposed copy of the embedding)"
         } else {
             "generation"
         },

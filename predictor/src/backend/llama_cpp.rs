@@ -246,11 +246,18 @@ fn graph_terms(fam: &Family, profile: &ModelProfile, config: &RunConfig, g: Grap
     let active = profile.experts.map_or(1, |e| e.active.max(1) as u64);
     let f = profile.ffn.saturating_mul(active);
     let fa = fam.flash_attn(config);
-    let residual = 2 * t * d * F32;
-    let qkv = t * (h * dk + hkv * (dk + dv)) * F32;
+    let arch = profile.architecture.as_str();
+    // Gemma-style blocks also normalise the attention and FFN outputs (two more rows of
+    // the residual width), and Gemma 3, Qwen3 and OLMo2 normalise q and k per head.
+    let post_norms = matches!(arch, "gemma2" | "gemma3" | "gemma3n");
+    let qk_norm = matches!(arch, "gemma3" | "gemma3n" | "qwen3" | "qwen3moe" | "olmo2");
+    let residual = (2 + 2 * u64::from(post_norms)) * t * d * F32;
+    let qkv = t * (h * dk + hkv * (dk + dv)) * F32 + u64::from(qk_norm) * t * (h + hkv) * dk * F32;
     // The score matrix; the allocator runs the softmax in place (one copy).
     let scores = if fa { 0 } else { k * t * h * F32 };
-    let mask = k * pad(t, 64) * if fa { 2 } else { F32 };
+    // One mask, and a second one over the sliding-window cache where layers have one.
+    let masks = 1 + u64::from(profile.sliding_window.is_some());
+    let mask = masks * k * pad(t, 64) * if fa { 2 } else { F32 };
     let attn_out = 2 * t * h * dv * F32;
     let attention = qkv + scores + mask + attn_out;
     // Gate and up; the activation and the product run in place.
