@@ -147,6 +147,10 @@ fn miss_p95(ratios: &[f64]) -> f64 {
     quantile(&miss, 0.95)
 }
 
+/// How much smaller (as a fraction) a richer correction's inner held-out p95 miss must be
+/// than the simpler one's to be chosen.
+pub const SIMPLER_MARGIN: f64 = 0.005;
+
 /// Fits `samples` and raises the fit one-sidedly (see the module documentation).
 ///
 /// With [`Procedure::select_terms`], the unknowns freed ([`Terms`]) are chosen first: the
@@ -169,9 +173,11 @@ pub fn calibrate(label: &str, samples: &[&Sample], procedure: &Procedure) -> Res
         match inner_ratios(label, samples, scheme, &opts) {
             Ok(ratios) if !ratios.is_empty() => {
                 let score = miss_p95(&ratios);
+                // A richer correction must beat the simpler one by a clear margin, not by
+                // the noise of a few inner folds (the one-standard-error habit).
                 let better = match &best {
                     None => true,
-                    Some(b) => score < b.0 - 1e-12,
+                    Some(b) => score < b.0 - SIMPLER_MARGIN,
                 };
                 if better {
                     best = Some((score, opts, ratios));

@@ -57,9 +57,9 @@ pub struct ConfigArgs {
     /// that fills the context).
     #[arg(long)]
     pub prompt: Option<u32>,
-    /// Tokens generated per sequence after the prompt.
-    #[arg(long, default_value_t = 0)]
-    pub decode: u32,
+    /// Tokens generated per sequence after the prompt (default 0; `profiler run`: 4).
+    #[arg(long)]
+    pub decode: Option<u32>,
     /// Transformer blocks on the GPU (default: all of them on CUDA; llama.cpp: `-ngl`).
     #[arg(long)]
     pub gpu_layers: Option<u32>,
@@ -92,7 +92,7 @@ impl ConfigArgs {
             mmap: parse_on_off("--mmap", &self.mmap)?,
             repack: parse_on_off("--repack", &self.repack)?,
             prompt: self.prompt,
-            decode: self.decode,
+            decode: self.decode.unwrap_or(0),
         };
         c.validate()?;
         Ok(c)

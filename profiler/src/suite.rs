@@ -477,7 +477,8 @@ mod tests {
         for t in ["I2_S", "TL2", "Q4_0", "Q8_0", "F16", "F32"] {
             assert!(types.contains(t), "{t} missing");
         }
-        // Every shape sees every (ctx, batch) pair, in both KV dtypes overall.
+        // Every shape sees every (ctx, batch) pair and the off-grid ones, in both KV dtypes
+        // overall.
         let mut pairs: BTreeMap<&str, BTreeSet<(u32, u32)>> = BTreeMap::new();
         for p in &s.points {
             pairs
@@ -486,8 +487,14 @@ mod tests {
                 .insert((p.config.ctx, p.config.batch));
         }
         for set in pairs.values() {
-            assert_eq!(set.len(), CALIBRATION_PAIRS.len());
+            assert_eq!(set.len(), CALIBRATION_PAIRS.len() + OFF_GRID.len());
         }
+        let off = build("calibration-cpu-off-grid", &[Device::Cpu]).unwrap();
+        assert_eq!(off.points.len(), s.models.len() * OFF_GRID.len());
+        assert!(off
+            .points
+            .iter()
+            .all(|p| p.config.ctx % p.config.ubatch != 0 && p.prompt % p.config.ubatch != 0));
         let kvs: BTreeSet<_> = s
             .points
             .iter()

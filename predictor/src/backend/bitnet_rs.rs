@@ -20,16 +20,18 @@
 //!   resident (they come from reused heap memory, which calloc clears).
 //! - **Norms become f32**; **RoPE sin/cos tables are built per layer** for the file's
 //!   context (`layers x ctx x head_dim x 4` bytes).
-//! - **The KV cache is f32 and grows by concatenation** with each generated token (the
-//!   preallocated one is never written). There is no prefill: only the last prompt token
-//!   runs, so the cache holds the generated tokens. Concatenation keeps old and new
-//!   alive per layer; the heap fragments.
+//! - **The KV cache is f32 and grows by concatenation** with each generated token. A
+//!   full-context f32 cache is preallocated zeroed and dropped at the first step; about
+//!   half of it (the keys') was measured resident until then. There is no prefill: only
+//!   the last prompt token runs, so the cache holds the generated tokens. Concatenation
+//!   keeps old and new alive per layer; the heap fragments.
 //! - **No context flag.** The context comes from `bitnet-b1.58.context_length` or
 //!   `llama.context_length`; other architecture names fall back to 2048 positions and
 //!   32 heads.
 //!
 //! The peak is the largest of the load peak, the end of the load (file still mapped,
-//! model resident) and the generation (model, RoPE, KV of the generated tokens).
+//! model resident), the first step (model, RoPE, the touched part of the preallocated
+//! cache) and the generation (model, RoPE, KV of the generated tokens).
 
 use crate::components::{Components, Estimate};
 use crate::config::RunConfig;
@@ -59,8 +61,8 @@ pub struct Phases {
     pub load: u64,
     /// End of the load: mapped file, metadata and the whole model resident.
     pub loaded: u64,
-    /// Building the transformer: the model, RoPE tables and, on the small-vocabulary path,
-    /// the transposed copy of the embedding being made.
+    /// Before the first step: the model, RoPE tables and the touched part of the
+    /// preallocated KV cache.
     pub build: u64,
     /// Generating: model, RoPE tables and the KV cache of the generated tokens.
     pub decode: u64,
@@ -78,8 +80,9 @@ pub struct Terms {
     /// f32 placeholders measured resident: the K and V projections' on the
     /// small-vocabulary path (0 otherwise).
     pub resident_placeholders: u64,
-    /// Bytes of the transposed embedding copy made while building (small vocabularies).
-    pub build_transient: u64,
+    /// The part of the preallocated f32 KV cache that becomes resident before the first
+    /// step drops it (measured: about half, the keys', which calloc clears in reused heap).
+    pub kv_prealloc_touched: u64,
     /// Norms and other small tensors as f32.
     pub small_f32: u64,
     /// RoPE tables of every layer.
@@ -134,7 +137,10 @@ pub fn terms(profile: &ModelProfile, config: &RunConfig) -> Terms {
     } else {
         0
     };
-    let build_transient = if small_vocab { embedding_f32 } else { 0 };
+    // `KVCache::new` allocates `[1, kv_heads, ctx, head_dim]` f32 zeros for K and V of
+    // every layer; about half of it was measured resident until the first step drops it.
+    let kv_heads = profile.max_kv_heads() as u64;
+    let kv_prealloc_touched = layers * kv_heads * ctx * head_dim * F32;
     let float_bytes: u64 = profile
         .by_type
         .iter()
@@ -150,7 +156,6 @@ pub fn terms(profile: &ModelProfile, config: &RunConfig) -> Terms {
         None => ctx,
     }
     .min(ctx);
-    let kv_heads = profile.max_kv_heads() as u64;
     let kv = 2 * layers * kv_heads * head_dim * F32 * generated;
     let metadata =
         METADATA_BYTES_PER_ELEMENT * (4 * profile.header.tokens + 2 * profile.header.merges);
@@ -164,7 +169,7 @@ pub fn terms(profile: &ModelProfile, config: &RunConfig) -> Terms {
         extra_f32_copies,
         packed,
         resident_placeholders,
-        build_transient,
+        kv_prealloc_touched,
         small_f32,
         rope,
         kv,
@@ -180,7 +185,7 @@ pub fn phases(t: &Terms) -> Phases {
     Phases {
         load: base + t.metadata + t.file + 2 * t.embedding_f32,
         loaded: base + t.metadata + t.file + model,
-        build: base + t.metadata + model + t.rope + t.build_transient,
+        build: base + t.metadata + model + t.rope + t.kv_prealloc_touched,
         decode: base + t.metadata + model + t.rope + t.kv + DECODE_WORK_BYTES,
     }
 }
@@ -213,7 +218,7 @@ pub fn estimate(profile: &ModelProfile, config: &RunConfig) -> Result<Estimate> 
         } else if p.loaded == peak {
             "the end of the load (file still mapped)"
         } else if p.build == peak {
-            "building the model (a transposed copy of the embedding)"
+            "the first step (the preallocated KV cache, before it is dropped)"
         } else {
             "generation"
         },

@@ -421,6 +421,13 @@ pub fn estimate(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> Res
             config.ctx, profile.ctx_train
         ));
     }
+    if fam.name == "bitnet.cpp" && config.kv_dtype == KvDtype::F32 {
+        notes.push(
+            "bitnet.cpp (fork merge-dev) fails to create a context with an f32 KV cache \
+             (measured): use f16 or q8_0"
+                .into(),
+        );
+    }
     if config.kv_dtype.is_quantized() && !fam.flash_attn(config) {
         notes.push(format!(
             "{}: a quantized V cache needs flash attention (--flash-attn on)",

@@ -17,14 +17,6 @@ pub struct RunArgs {
     /// The configuration.
     #[command(flatten)]
     pub config: ConfigArgs,
-    /// Prompt tokens per sequence (default: fill the context minus the decode steps). A
-    /// shorter prompt still reaches the full context: the positions before it count as an
-    /// already cached prefix.
-    #[arg(long)]
-    pub prompt: Option<u32>,
-    /// Decode steps after the prompt.
-    #[arg(long, default_value_t = DEFAULT_DECODE)]
-    pub decode: u32,
     /// Print the record as one JSON line instead of a summary.
     #[arg(long)]
     pub json: bool,
@@ -42,24 +34,26 @@ pub fn run(args: &RunArgs) -> anyhow::Result<bool> {
     let model = ModelInfo::read(&args.file)
         .with_context(|| format!("reading model {}", args.file.display()))?;
     let config = args.config.to_config(model.profile.ctx_train)?;
+    // The prompt (default: fill the context minus the decode steps; a shorter one still
+    // reaches the full context, the positions before it counting as a cached prefix) and
+    // the decode steps (default DEFAULT_DECODE for a run).
+    let decode = args.config.decode.unwrap_or(DEFAULT_DECODE);
     anyhow::ensure!(
-        args.decode < config.ctx,
-        "--decode {} leaves no room for a prompt in a context of {}",
-        args.decode,
+        decode < config.ctx,
+        "--decode {decode} leaves no room for a prompt in a context of {}",
         config.ctx
     );
-    let prompt = default_prompt(&config, args.prompt, args.decode);
+    let prompt = default_prompt(&config, config.prompt, decode);
     anyhow::ensure!(
-        prompt >= 1 && prompt as u64 + args.decode as u64 <= config.ctx as u64,
-        "--prompt {prompt} + --decode {} must fit the context {}",
-        args.decode,
+        prompt >= 1 && prompt as u64 + decode as u64 <= config.ctx as u64,
+        "--prompt {prompt} + --decode {decode} must fit the context {}",
         config.ctx
     );
     let job = Job {
         model: &model,
         config,
         prompt,
-        decode: args.decode,
+        decode,
     };
     let mut runner = args.limits.runner()?;
     let record = runner.measure(&job)?;

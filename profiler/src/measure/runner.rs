@@ -80,7 +80,13 @@ impl Job<'_> {
 
     /// The analytic prediction, or why there is none.
     pub fn predicted(&self) -> Result<Predicted, predictor::Error> {
-        let e = predictor::estimate::analytic(&self.model.profile, &self.config)?;
+        // The run's own prompt and decode lengths decide its chunk schedule.
+        let config = predictor::RunConfig {
+            prompt: Some(self.prompt.min(self.config.ctx)),
+            decode: self.decode,
+            ..self.config.clone()
+        };
+        let e = predictor::estimate::analytic(&self.model.profile, &config)?;
         Ok(Predicted {
             host: e.host,
             gpu: e.gpu,
