@@ -8,6 +8,7 @@
 
 pub mod breakdown;
 pub mod context;
+pub mod engines;
 pub mod error_distribution;
 pub mod predicted_vs_measured;
 
@@ -108,6 +109,7 @@ pub fn render_all(groups: &[GroupAnalysis], dir: &Path) -> Result<Vec<String>> {
     )?);
     out.extend(render(&breakdown::Breakdown::new(groups), dir)?);
     out.extend(render(&context::MemoryVsContext::new(groups), dir)?);
+    out.extend(render(&engines::EnginesError::new(groups), dir)?);
     Ok(out)
 }
 
