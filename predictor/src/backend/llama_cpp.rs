@@ -30,7 +30,7 @@
 use crate::components::{Components, Estimate};
 use crate::config::{FlashAttn, KvDtype, RunConfig};
 use crate::error::Result;
-use crate::estimate::{check_profile, headroom, weights};
+use crate::estimate::{check_profile, context_note, weights, with_headroom};
 use crate::profile::ModelProfile;
 use crate::record::EngineBuffer;
 
@@ -414,13 +414,7 @@ pub fn estimate(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> Res
     let logits = outputs_reserved * profile.vocab * F32;
     let fixed = fixed_bytes(fam, profile);
 
-    let mut notes = Vec::new();
-    if config.ctx as u64 > profile.ctx_train && profile.ctx_train > 0 {
-        notes.push(format!(
-            "context {} exceeds the model's trained context {}",
-            config.ctx, profile.ctx_train
-        ));
-    }
+    let mut notes: Vec<String> = context_note(profile, config).into_iter().collect();
     if fam.name == "bitnet.cpp" && config.kv_dtype == KvDtype::F32 {
         notes.push(
             "bitnet.cpp (fork merge-dev) fails to create a context with an f32 KV cache \
@@ -468,10 +462,7 @@ pub fn estimate(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> Res
         };
         (host, None)
     };
-    let with_headroom = |mut c: Components| {
-        c.headroom = headroom(c.used(), config.margin_pct);
-        c
-    };
+    let with_headroom = |c: Components| with_headroom(c, config.margin_pct);
     Ok(Estimate {
         backend: fam.name.to_string(),
         config: config.clone(),

@@ -37,6 +37,22 @@ pub(crate) fn check_profile(profile: &ModelProfile) -> Result<()> {
     Ok(())
 }
 
+/// The note when a configuration asks for more context than the model was trained for.
+pub(crate) fn context_note(profile: &ModelProfile, config: &RunConfig) -> Option<String> {
+    (config.ctx as u64 > profile.ctx_train && profile.ctx_train > 0).then(|| {
+        format!(
+            "context {} exceeds the model's trained context {}",
+            config.ctx, profile.ctx_train
+        )
+    })
+}
+
+/// `c` with its headroom set to `margin_pct` of what it uses.
+pub(crate) fn with_headroom(mut c: Components, margin_pct: f64) -> Components {
+    c.headroom = headroom(c.used(), margin_pct);
+    c
+}
+
 /// Headroom for `used` bytes at `pct` percent, rounded up.
 pub fn headroom(used: u64, pct: f64) -> u64 {
     (used as f64 * pct.max(0.0) / 100.0).ceil() as u64
@@ -78,13 +94,7 @@ pub fn analytic_with(
         w.largest_tensor
     };
 
-    let mut notes = Vec::new();
-    if config.ctx as u64 > profile.ctx_train && profile.ctx_train > 0 {
-        notes.push(format!(
-            "context {} exceeds the model's trained context {}",
-            config.ctx, profile.ctx_train
-        ));
-    }
+    let notes: Vec<String> = context_note(profile, config).into_iter().collect();
 
     let (host, gpu) = if config.device.is_cuda() {
         // Activations live where the blocks run; with no GPU blocks the host computes.
@@ -118,10 +128,7 @@ pub fn analytic_with(
         (host, None)
     };
 
-    let with_headroom = |mut c: Components| {
-        c.headroom = headroom(c.used(), config.margin_pct);
-        c
-    };
+    let with_headroom = |c: Components| with_headroom(c, config.margin_pct);
     Ok(Estimate {
         backend: backend.name.clone(),
         buffers: Vec::new(),

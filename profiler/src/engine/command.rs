@@ -28,6 +28,32 @@ fn os(s: impl AsRef<str>) -> OsString {
     OsString::from(s.as_ref())
 }
 
+/// The flags llama.cpp and its bitnet.cpp fork spell alike: total context and sequences,
+/// batch and micro-batch, KV types, threads, tokens to generate, greedy sampling.
+fn llama_family_flags(config: &RunConfig, threads: u32) -> Vec<String> {
+    let n_seq = config.batch.max(1);
+    let ub = config.effective_ubatch().to_string();
+    let kv = config.kv_dtype.as_str();
+    let flags = [
+        ("-c", (config.ctx as u64 * n_seq as u64).to_string()),
+        ("-np", n_seq.to_string()),
+        ("-b", ub.clone()),
+        ("-ub", ub),
+        ("-ctk", kv.to_string()),
+        ("-ctv", kv.to_string()),
+        ("-t", threads.max(1).to_string()),
+        ("-n", config.decode.to_string()),
+        ("--temp", "0".to_string()),
+        ("--seed", "1".to_string()),
+    ];
+    let mut out: Vec<String> = flags
+        .into_iter()
+        .flat_map(|(f, v)| [f.to_string(), v])
+        .collect();
+    out.push("--no-warmup".into());
+    out
+}
+
 /// The argv that runs `config` on `model` with the prompt `prompt`.
 pub fn engine_command(
     bin: &EngineBinary,
@@ -36,97 +62,37 @@ pub fn engine_command(
     prompt: &str,
 ) -> Vec<OsString> {
     let mut a: Vec<OsString> = vec![bin.path.clone().into_os_string()];
+    let model_arg = model.as_os_str().to_owned();
     let mut push = |xs: &[&str]| a.extend(xs.iter().map(os));
-    let n_seq = config.batch.max(1);
-    let total_ctx = (config.ctx as u64 * n_seq as u64).to_string();
-    let ub = config.effective_ubatch().to_string();
-    let threads = bin.threads.max(1).to_string();
-    let decode = config.decode.to_string();
-    let kv = config.kv_dtype.as_str();
     match bin.backend {
-        Backend::LlamaCpp => {
+        Backend::LlamaCpp | Backend::BitnetCpp => {
             push(&["-m"]);
-            a.push(model.as_os_str().to_owned());
-            let fa = config.flash_attn.as_str();
-            let lm = if config.mmap { "mmap" } else { "none" };
+            a.push(model_arg);
+            a.extend(llama_family_flags(config, bin.threads).iter().map(os));
             let mut push = |xs: &[&str]| a.extend(xs.iter().map(os));
-            push(&[
-                "-c",
-                &total_ctx,
-                "-np",
-                &n_seq.to_string(),
-                "-b",
-                &ub,
-                "-ub",
-                &ub,
-                "-ctk",
-                kv,
-                "-ctv",
-                kv,
-                "-fa",
-                fa,
-                "-lm",
-                lm,
-                "-fit",
-                "off",
-                "-t",
-                &threads,
-                "-n",
-                &decode,
-                "--temp",
-                "0",
-                "--seed",
-                "1",
-                "-no-cnv",
-                "--no-warmup",
-                "-lv",
-                "4",
-                "-p",
-                prompt,
-            ]);
-            if !config.repack {
-                push(&["--no-repack"]);
+            if bin.backend == Backend::LlamaCpp {
+                let lm = if config.mmap { "mmap" } else { "none" };
+                push(&["-fa", config.flash_attn.as_str(), "-lm", lm, "-fit", "off"]);
+                push(&["-no-cnv", "-lv", "4"]);
+                if !config.repack {
+                    push(&["--no-repack"]);
+                }
+            } else {
+                // The fork: flash attention is a switch, mmap is turned off with a flag,
+                // conversation mode is off by default, buffer lines print by default.
+                if config.flash_attn == FlashAttn::On {
+                    push(&["-fa"]);
+                }
+                if !config.mmap {
+                    push(&["--no-mmap"]);
+                }
             }
-        }
-        Backend::BitnetCpp => {
-            push(&["-m"]);
-            a.push(model.as_os_str().to_owned());
-            let mut push = |xs: &[&str]| a.extend(xs.iter().map(os));
-            push(&[
-                "-c",
-                &total_ctx,
-                "-np",
-                &n_seq.to_string(),
-                "-b",
-                &ub,
-                "-ub",
-                &ub,
-                "-ctk",
-                kv,
-                "-ctv",
-                kv,
-                "-t",
-                &threads,
-                "-n",
-                &decode,
-                "--temp",
-                "0",
-                "--seed",
-                "1",
-                "--no-warmup",
-                "-p",
-                prompt,
-            ]);
-            if config.flash_attn == FlashAttn::On {
-                push(&["-fa"]);
-            }
-            if !config.mmap {
-                push(&["--no-mmap"]);
-            }
+            push(&["-p", prompt]);
         }
         Backend::BitnetRs => {
             push(&["run", "--model"]);
-            a.push(model.as_os_str().to_owned());
+            a.push(model_arg);
+            let decode = config.decode.to_string();
             let mut push = |xs: &[&str]| a.extend(xs.iter().map(os));
             push(&[
                 "--prompt",
@@ -141,7 +107,7 @@ pub fn engine_command(
         }
         Backend::Memcal => {
             push(&["generate"]);
-            a.push(model.as_os_str().to_owned());
+            a.push(model_arg);
         }
     }
     a
