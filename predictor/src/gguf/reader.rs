@@ -15,6 +15,12 @@ use std::sync::Arc;
 pub const GGUF_MAGIC: &[u8; 4] = b"GGUF";
 /// Alignment of the data section and of each tensor when `general.alignment` is absent.
 pub const DEFAULT_ALIGNMENT: u64 = 32;
+/// What [`GgufFile::open`] reads first: enough for the header of most models (a 128k
+/// vocabulary with its merges takes about 10 MiB).
+pub const INITIAL_HEADER_READ: u64 = 16 << 20;
+/// The largest header [`GgufFile::open`] reads (metadata and tensor table; the largest
+/// real vocabularies take tens of MiB).
+pub const MAX_HEADER_BYTES: u64 = 1 << 30;
 /// ggml's `GGML_MAX_NAME`: tensor names must be shorter than this many bytes.
 pub const MAX_TENSOR_NAME: usize = 64;
 /// ggml's `GGML_MAX_DIMS`.
@@ -71,8 +77,12 @@ pub struct GgufFile {
 }
 
 impl GgufFile {
-    /// Maps `path` and parses its header. Only the header's pages are touched.
+    /// Reads `path`'s header with plain positioned reads and parses it: a prefix of the
+    /// file ([`INITIAL_HEADER_READ`], grown fourfold while the header runs past it, up to
+    /// [`MAX_HEADER_BYTES`]). No mapping: a file truncated or replaced while it is read is
+    /// an error, never a SIGBUS.
     pub fn open(path: impl AsRef<Path>) -> Result<GgufFile> {
+        use std::os::unix::fs::FileExt;
         let path = path.as_ref();
         let io = |source| Error::Io {
             path: path.to_path_buf(),
@@ -80,13 +90,36 @@ impl GgufFile {
         };
         let file = File::open(path).map_err(io)?;
         let len = file.metadata().map_err(io)?.len();
-        if len == 0 {
-            return GgufFile::parse(path, &[], 0);
+        let mut want = len.min(INITIAL_HEADER_READ);
+        loop {
+            let mut buf = vec![0u8; want as usize];
+            let mut got = 0usize;
+            while got < buf.len() {
+                match file.read_at(&mut buf[got..], got as u64) {
+                    Ok(0) => break,
+                    Ok(n) => got += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(io(e)),
+                }
+            }
+            buf.truncate(got);
+            match GgufFile::parse(path, &buf, len) {
+                Ok(g) => return Ok(g),
+                // The header runs past what was read: read more of it.
+                Err(_) if (got as u64) < len && want < MAX_HEADER_BYTES => {
+                    want = (want * 4).min(len).min(MAX_HEADER_BYTES);
+                }
+                Err(e) if (got as u64) < len => {
+                    return Err(Error::malformed(
+                        path,
+                        format!(
+                            "header not parsed within its first {MAX_HEADER_BYTES} bytes ({e})"
+                        ),
+                    ))
+                }
+                Err(e) => return Err(e),
+            }
         }
-        // SAFETY: the map is read-only and dropped before this function returns; parse copies
-        // what it keeps. A concurrent truncation could fault, as with any mapped read.
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
-        GgufFile::parse(path, &map, len)
     }
 
     /// Parses a GGUF header from `bytes` (the file's contents, or a prefix holding at least
