@@ -24,6 +24,7 @@ use std::str::FromStr;
 /// An engine memcal has a memory model for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(into = "String", try_from = "String")]
+#[non_exhaustive]
 pub enum Backend {
     /// memcal's reference runtime on candle-core (records and tables: `memcal-candle`).
     Memcal,

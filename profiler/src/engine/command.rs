@@ -105,7 +105,8 @@ pub fn engine_command(
                 "--allow-mock",
             ]);
         }
-        Backend::Memcal => {
+        // The reference runtime (and any engine added later) runs through `profiler run`.
+        _ => {
             push(&["generate"]);
             a.push(model_arg);
         }
