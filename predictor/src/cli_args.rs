@@ -63,7 +63,8 @@ pub struct ConfigArgs {
     /// Transformer blocks on the GPU (default: all of them on CUDA; llama.cpp: `-ngl`).
     #[arg(long)]
     pub gpu_layers: Option<u32>,
-    /// Safety margin in percent, kept as headroom on top of the prediction (0: the
+    /// Safety margin in percent, kept as headroom on top of the prediction together with
+    /// the calibration table's held-out error (0: no headroom at all, `host_bytes` is the
     /// calibrated peak itself).
     #[arg(long, default_value_t = 5.0)]
     pub margin: f64,

@@ -17,7 +17,8 @@ pub const ALL_TYPES: &str = "all";
 pub struct TableMatch<'a> {
     /// The table.
     pub table: &'a CalibrationTable,
-    /// True when backend, device kind and quantization all matched.
+    /// True when backend, device kind and quantization all matched, or the table is the
+    /// backend's own all-types table (validated on every weight type it measured).
     pub exact: bool,
     /// Why this table, when it is a fallback.
     pub note: Option<String>,
@@ -110,12 +111,14 @@ impl TableSet {
             });
         }
         if let Some(t) = own().find(|t| t.qtype == ALL_TYPES) {
+            // Validated on every weight type the engine was measured with (models held
+            // out whole): its own figures hold, no widening.
             return Some(TableMatch {
                 table: t,
-                exact: false,
+                exact: true,
                 note: Some(format!(
                     "no calibration table for {backend}/{device_kind}/{qtype}; using {}, fitted \
-                     over all of {backend}'s weight types, with widened headroom",
+                     and validated over all of {backend}'s weight types",
                     t.name
                 )),
             });

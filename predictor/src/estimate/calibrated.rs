@@ -33,13 +33,20 @@ fn table_headroom_pct(m: &TableMatch<'_>) -> f64 {
     }
 }
 
-/// Corrects one device's components with a table and sets its headroom.
+/// Corrects one device's components with a table and sets its headroom: the margin plus
+/// the table's error figure. A margin of 0 asks for the calibrated peak itself: no
+/// headroom at all.
 fn correct(c: &Components, m: Option<&TableMatch<'_>>, margin_pct: f64) -> Components {
     let (mut out, extra) = match m {
         Some(m) => (m.table.correction.apply(c), table_headroom_pct(m)),
         None => (*c, UNCALIBRATED_HEADROOM_PCT),
     };
-    out.headroom = headroom(out.used(), margin_pct + extra);
+    let pct = if margin_pct == 0.0 {
+        0.0
+    } else {
+        margin_pct + extra
+    };
+    out.headroom = headroom(out.used(), pct);
     out
 }
 
