@@ -91,9 +91,10 @@ fn outputs_are_deterministic_and_checked() {
         generate(root);
     }
     let (fa, fb) = (files(a.path()), files(b.path()));
+    // 3 tables, the report and 5 plots (PNG and SVG each).
     assert_eq!(
         fa.len(),
-        3 + 1 + 8,
+        3 + 1 + 10,
         "{:?}",
         fa.iter().map(|f| &f.0).collect::<Vec<_>>()
     );
@@ -132,7 +133,7 @@ fn outputs_are_deterministic_and_checked() {
     };
     let ok = run();
     assert!(ok.passed(), "{:?}", ok.problems);
-    assert_eq!(ok.checked.len(), 3 + 1 + 8);
+    assert_eq!(ok.checked.len(), 3 + 1 + 10);
 
     // A hand-edited table figure is caught, with the field named.
     let table = root.join("tables/memcal-candle.cpu.Q4_0.json");
