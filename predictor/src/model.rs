@@ -244,7 +244,7 @@ impl Sizes {
         // embedding, which is only looked up by rows) with a row count divisible by 8: what
         // llama.cpp's CPU_REPACK buffer can take, if its type has a repacked layout.
         let role = TensorRole::from_tensor_name(name);
-        if dims.len() == 2 && role != TensorRole::Embedding && dims[1] % 8 == 0 {
+        if dims.len() == 2 && role != TensorRole::Embedding && dims[1].is_multiple_of(8) {
             *self
                 .repack_candidates
                 .entry(type_name.to_string())

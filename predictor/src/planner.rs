@@ -109,7 +109,7 @@ pub fn plan_for(
                 ..config.clone()
             })?;
             Ok(e.gpu
-                .map_or(true, |x| x.total() <= budget.gpu_bytes.unwrap_or(0)))
+                .is_none_or(|x| x.total() <= budget.gpu_bytes.unwrap_or(0)))
         })?
         .unwrap_or(0)
     } else {

@@ -144,7 +144,7 @@ pub fn header(preset: &Preset, ty: GgmlType) -> Result<GgufWriter> {
     let mut w = GgufWriter::new();
     let a = p.arch;
     w.add_string("general.architecture", a).map_err(err)?;
-    w.add_string("general.name", &p.name).map_err(err)?;
+    w.add_string("general.name", p.name).map_err(err)?;
     w.add_u32(&format!("{a}.block_count"), p.layers)
         .map_err(err)?;
     w.add_u64(&format!("{a}.context_length"), p.ctx)

@@ -62,7 +62,9 @@ fn logits_match_an_independent_numpy_forward() {
     let prompt = tokens(&want["prompt"]);
     let numpy = floats(&want["logits"]);
     let mut cache = m.alloc_cache(1, 16, KvDtype::F32).unwrap();
-    let got = m.prefill(&mut cache, &[prompt.clone()], 2).unwrap();
+    let got = m
+        .prefill(&mut cache, std::slice::from_ref(&prompt), 2)
+        .unwrap();
     let got = got.to_vec2::<f32>().unwrap().remove(0);
     let err = rel(&got, &numpy);
     assert!(err < 2e-2, "prefill vs numpy: relative error {err:.2e}");

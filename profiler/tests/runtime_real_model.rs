@@ -37,7 +37,9 @@ fn smollm2_answers_paris_like_its_f32_reference() {
     let m = Model::load(&path, &LoadOptions::default()).unwrap();
     let prompt = vec![504u32, 3575, 282, 4649, 314]; // "The capital of France is"
     let mut cache = m.alloc_cache(1, 64, KvDtype::F16).unwrap();
-    let logits = m.prefill(&mut cache, &[prompt.clone()], 512).unwrap();
+    let logits = m
+        .prefill(&mut cache, std::slice::from_ref(&prompt), 512)
+        .unwrap();
     let got = logits.to_vec2::<f32>().unwrap().remove(0);
     let reference = Reference::new(&m).unwrap().last_logits(&prompt);
     assert_eq!(argmax(&got), argmax(&reference), "runtime vs f32 reference");

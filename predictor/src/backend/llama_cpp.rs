@@ -286,7 +286,7 @@ fn graph_terms(fam: &Family, profile: &ModelProfile, config: &RunConfig, g: Grap
 /// context used.
 pub fn run_graphs(fam: &Family, config: &RunConfig, geo: &KvGeometry) -> Vec<Graph> {
     let fa = fam.flash_attn(config);
-    let kv_pad = if fa { fam.n_kv_pad.0 } else { fam.n_kv_pad.1 } as u32;
+    let kv_pad = if fa { fam.n_kv_pad.0 } else { fam.n_kv_pad.1 };
     let n_kv = |filled: u64| pad(filled, kv_pad).max(kv_pad as u64).min(geo.cells);
     let ub = config.effective_ubatch() as u64;
     let prompt = config.prompt_tokens() as u64;

@@ -21,7 +21,7 @@ pub fn run(a: &PresetsArgs) -> anyhow::Result<()> {
         "preset", "layers", "hidden", "heads", "ffn", "vocab", "type", "weights"
     );
     for p in &list {
-        let profile = predictor::presets::profile(&p.name)?;
+        let profile = predictor::presets::profile(p.name)?;
         println!(
             "{:<30} {:>6} {:>6} {:>3}/{:<3} {:>6} {:>7} {:>8} {:>12}",
             p.name,

@@ -92,6 +92,9 @@ fn on_off(b: bool) -> &'static str {
     }
 }
 
+/// A line of the component table: its label and how to read it from the components.
+type Row = (&'static str, fn(&Components) -> u64);
+
 pub fn estimate_text(p: &ModelProfile, e: &Estimate, uncalibrated: bool) -> String {
     let c = &e.config;
     let mut s = String::new();
@@ -138,7 +141,7 @@ pub fn estimate_text(p: &ModelProfile, e: &Estimate, uncalibrated: bool) -> Stri
         "host",
         if gpu.is_some() { "gpu" } else { "" }
     );
-    let rows: [(&str, fn(&Components) -> u64); 7] = [
+    let rows: [Row; 7] = [
         ("weights", |c| c.weights),
         ("kv cache", |c| c.kv_cache),
         ("activations", |c| c.activations),

@@ -1,7 +1,7 @@
 //! The estimate: analytic components per device, and calibration applied on top.
 //!
 //! [`analytic`] mirrors the reference runtime's memory behaviour (see
-//! [`crate::backend::BackendModel`]); [`calibrated`] applies the matching
+//! [`crate::backend::BackendModel`]); [`calibrated()`] applies the matching
 //! [`crate::table::CalibrationTable`] and sets the headroom from its held-out error.
 
 pub mod activations;

@@ -1,5 +1,5 @@
 //! Running the engines people use (llama.cpp, bitnet.cpp, BitNet-rs) under the profiler:
-//! the command line each engine needs for a [`RunConfig`], a prompt of about the
+//! the command line each engine needs for a [`predictor::RunConfig`], a prompt of about the
 //! requested length, and what the engine's log says about its own memory.
 
 pub mod command;

@@ -101,7 +101,9 @@ pub fn candle_dtype(t: GgmlType) -> Option<GgmlDType> {
 /// Reinterprets stored bytes as blocks of `T` (candle's block types are plain data).
 fn as_blocks<T>(bytes: &[u8]) -> Result<&[T]> {
     let size = std::mem::size_of::<T>();
-    if bytes.len() % size != 0 || bytes.as_ptr() as usize % std::mem::align_of::<T>() != 0 {
+    if !bytes.len().is_multiple_of(size)
+        || !(bytes.as_ptr() as usize).is_multiple_of(std::mem::align_of::<T>())
+    {
         return Err(RuntimeError::Invalid(format!(
             "weight storage of {} bytes is not a whole, aligned number of {size}-byte blocks",
             bytes.len()
@@ -125,7 +127,7 @@ impl ClassicMatrix {
     /// Builds the tensor's storage from its stored bytes (a copy: the caller drops `bytes`).
     pub fn from_bytes(bytes: &[u8], dtype: GgmlDType, rows: usize, cols: usize) -> Result<Self> {
         let (bs, ts) = (dtype.block_size(), dtype.type_size());
-        if cols % bs != 0 || bytes.len() != rows * cols / bs * ts {
+        if !cols.is_multiple_of(bs) || bytes.len() != rows * cols / bs * ts {
             return Err(RuntimeError::Invalid(format!(
                 "{dtype:?} {rows}x{cols} needs {} bytes in whole blocks, got {}",
                 rows * (cols / bs.max(1)) * ts,

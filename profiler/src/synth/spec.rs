@@ -166,13 +166,13 @@ impl SynthSpec {
         if dims.iter().any(|&d| d > 1 << 20) {
             return bad("dimensions above 2^20 are not supported".into());
         }
-        if self.heads % self.kv_heads != 0 {
+        if !self.heads.is_multiple_of(self.kv_heads) {
             return bad(format!(
                 "{} heads do not group over {} KV heads",
                 self.heads, self.kv_heads
             ));
         }
-        if self.head_dim() % 2 != 0 {
+        if !self.head_dim().is_multiple_of(2) {
             return bad(format!(
                 "head width {} must be even (rope)",
                 self.head_dim()
@@ -205,7 +205,7 @@ impl SynthSpec {
                 return bad(format!("TL2 needs input widths of at least 256 (got {k})"));
             }
         }
-        if self.embedding_type().block_elems() as usize > 1 && self.hidden % 32 != 0 {
+        if self.embedding_type().block_elems() as usize > 1 && !self.hidden.is_multiple_of(32) {
             return bad("hidden must be a multiple of 32".into());
         }
         Ok(())

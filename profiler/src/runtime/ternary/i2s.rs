@@ -22,7 +22,7 @@ pub fn nbytes(m: usize, k: usize) -> usize {
 /// `k` must be a multiple of 128.
 pub fn pack(codes: &[i8], k: usize, scale: f32) -> Vec<u8> {
     let n = codes.len();
-    debug_assert!(k % BLOCK == 0 && n % k == 0);
+    debug_assert!(k.is_multiple_of(BLOCK) && n.is_multiple_of(k));
     let mut out = vec![0u8; n / 4 + TAIL];
     for (blk, chunk) in codes.chunks_exact(BLOCK).enumerate() {
         let dst = &mut out[blk * 32..blk * 32 + 32];
@@ -54,7 +54,7 @@ impl I2sMatrix {
         cols: usize,
         scale_override: Option<f32>,
     ) -> Result<I2sMatrix, String> {
-        if cols % BLOCK != 0 {
+        if !cols.is_multiple_of(BLOCK) {
             return Err(format!("I2_S needs K % 128 == 0, got K = {cols}"));
         }
         let want = nbytes(rows, cols);
