@@ -70,8 +70,12 @@ pub struct Software {
     pub memcal_version: String,
     /// candle-core version of the reference runtime (empty for external engines).
     pub candle_version: String,
-    /// git commit of the workspace that produced the record (`unknown` outside git).
+    /// git commit of the workspace that produced the record (`unknown` outside git);
+    /// compiled into the binary, `+dirty` when its tree had uncommitted changes.
     pub git_commit: String,
+    /// The build profile of the binary (`release`, `debug`); empty in older records.
+    #[serde(default)]
+    pub build_profile: String,
 }
 
 /// The file a record measured.

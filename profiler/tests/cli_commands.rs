@@ -43,6 +43,14 @@ fn run_json_prints_one_record_with_the_documented_keys() {
     );
     assert_eq!(v["decode_tokens"], 3);
     assert_eq!(v["backend"], "memcal-candle");
+    // The binary's own build is compiled in: the profile and a commit (or `unknown`).
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    assert_eq!(v["software"]["build_profile"], profile);
+    assert!(!v["software"]["git_commit"].as_str().unwrap().is_empty());
     assert!(v["measured"]["peak_rss_bytes"].as_u64().unwrap() > 1 << 20);
     assert!(v["measured"]["gpu_peak_used_bytes"].is_null());
     let phases: Vec<&str> = v["measured"]["phases"]

@@ -1,9 +1,9 @@
 //! What produced a record: memcal's version, the candle-core version the reference
 //! runtime was built with (read from the workspace's Cargo.lock at compile time), and the
-//! git commit of the working tree (read at run time, `unknown` outside git).
+//! git commit and build profile of the binary (compiled in by `build.rs`; `+dirty` when
+//! tracked files differed from the commit, `unknown` outside git).
 
 use predictor::record::Software;
-use std::process::Command;
 use std::sync::OnceLock;
 
 /// The workspace's lock file, embedded so the version is the one really built.
@@ -25,38 +25,14 @@ pub fn locked_version(lock: &str, package: &str) -> Option<String> {
     None
 }
 
-/// `git rev-parse HEAD` of the source tree, with `+dirty` when tracked files differ from
-/// it; `unknown` when git or the repository is not there.
-fn git_commit() -> String {
-    let dir = env!("CARGO_MANIFEST_DIR");
-    let head = Command::new("git")
-        .args(["-C", dir, "rev-parse", "HEAD"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
-    let Some(head) = head.filter(|h| !h.is_empty()) else {
-        return "unknown".into();
-    };
-    let clean = Command::new("git")
-        .args(["-C", dir, "diff-index", "--quiet", "HEAD", "--"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(true);
-    if clean {
-        head
-    } else {
-        format!("{head}+dirty")
-    }
-}
-
 /// The software description, computed once per process.
 pub fn describe() -> Software {
     static CELL: OnceLock<Software> = OnceLock::new();
     CELL.get_or_init(|| Software {
         memcal_version: env!("CARGO_PKG_VERSION").to_string(),
         candle_version: locked_version(CARGO_LOCK, "candle-core").unwrap_or_default(),
-        git_commit: git_commit(),
+        git_commit: env!("MEMCAL_BUILD_COMMIT").to_string(),
+        build_profile: env!("MEMCAL_BUILD_PROFILE").to_string(),
     })
     .clone()
 }
