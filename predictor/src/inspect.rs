@@ -88,6 +88,17 @@ pub struct Inspection {
 
 /// Reads the model at `path` and reports what it holds.
 pub fn inspect(path: &Path) -> Result<Inspection> {
+    // A lone SafeTensors file (or index) without config.json: what its header holds.
+    if crate::model::lacks_config(path) && path.is_file() {
+        let name = path.to_string_lossy().to_ascii_lowercase();
+        let ck = if name.ends_with(".index.json") {
+            crate::safetensors::Checkpoint::open_index(path)?
+        } else {
+            crate::safetensors::Checkpoint::open_file(path)?
+        };
+        let p = crate::model::profile_without_config(&ck);
+        return Ok(inspection(ck.path.display().to_string(), p, None));
+    }
     let opened = open_model(path)?;
     let p = opened.profile()?;
     let (shown, gguf) = match &opened {
@@ -102,7 +113,16 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
         ),
         OpenedModel::SafeTensors(ck, _) => (ck.path.display().to_string(), None),
     };
-    Ok(Inspection {
+    Ok(inspection(shown, p, gguf))
+}
+
+/// The inspection of a profile.
+fn inspection(
+    shown: String,
+    p: crate::profile::ModelProfile,
+    gguf: Option<GgufDetails>,
+) -> Inspection {
+    Inspection {
         path: shown,
         format: p.format,
         architecture: p.architecture,
@@ -131,7 +151,7 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
         },
         gguf,
         notes: p.notes,
-    })
+    }
 }
 
 /// `1234567` as `1,234,567`.

@@ -162,6 +162,68 @@ fn find_in_dir(dir: &Path) -> Result<PathBuf> {
     }
 }
 
+/// Whether a SafeTensors checkpoint file or index has no config.json beside it.
+pub fn lacks_config(file: &Path) -> bool {
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    (name.ends_with(".safetensors") || name.ends_with(".index.json"))
+        && !file
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("config.json")
+            .is_file()
+}
+
+/// A SafeTensors checkpoint's profile without its config.json: every size comes from the
+/// tensor table and is exact; the blocks are counted from the tensor names; the shape
+/// fields only config.json gives (widths, heads, vocabulary, context) are 0, and a note
+/// says so. Enough for `inspect`, not for an estimate.
+pub fn profile_without_config(ck: &Checkpoint) -> ModelProfile {
+    let n_layers = ck
+        .tensors()
+        .filter_map(|t| layer_index(&t.name))
+        .max()
+        .map_or(0, |m| m.saturating_add(1).min(ck.tensors().count()));
+    let mut sizes = Sizes::new(n_layers as u32);
+    for t in ck.tensors() {
+        let dims: Vec<u64> = t.shape.iter().rev().copied().collect();
+        sizes.add(&t.name, t.dtype.name(), &dims, t.nbytes());
+    }
+    let shape = Shape {
+        arch: "unknown".into(),
+        n_layers: n_layers as u32,
+        hidden: 0,
+        n_heads: 0,
+        n_kv_heads: Vec::new(),
+        head_dim_k: 0,
+        head_dim_v: 0,
+        ffn: 0,
+        vocab: 0,
+        ctx_train: 0,
+        tied: !ck.tensors().any(|t| t.name.ends_with("lm_head.weight")),
+        sliding_window: None,
+        sliding_layers: Vec::new(),
+        experts: None,
+    };
+    let mut notes = ck.notes.clone();
+    notes.push(
+        "no config.json beside it: the architecture, widths, heads, vocabulary and context \
+         are unknown (0 here); sizes by type and role are exact"
+            .to_string(),
+    );
+    assemble(
+        &ck.path,
+        ModelFormat::Safetensors,
+        shape,
+        sizes,
+        ck.file_bytes(),
+        HeaderStats::default(),
+        notes,
+    )
+}
+
 /// The config.json in the same directory as `file`.
 fn config_beside(file: &Path) -> Result<HfConfig> {
     let cfg = file.parent().unwrap_or(Path::new(".")).join("config.json");

@@ -90,3 +90,38 @@ fn inspect_command_prints_table_and_json() {
     );
     assert!(!err.contains("panicked"), "{err}");
 }
+
+#[test]
+fn a_lone_safetensors_file_is_inspected_without_config_json() {
+    let dir = tempdir();
+    let path = dir.path().join("model.safetensors");
+    support::write_st(
+        &path,
+        &[
+            ("model.embed_tokens.weight", "F16", vec![1000, 64]),
+            (
+                "model.layers.0.self_attn.q_proj.weight",
+                "BF16",
+                vec![64, 64],
+            ),
+            ("model.layers.1.mlp.up_proj.weight", "BF16", vec![128, 64]),
+            ("model.norm.weight", "F32", vec![64]),
+        ],
+    );
+    let i = inspect(&path).expect("inspect without config.json");
+    assert_eq!(i.n_tensors, 4);
+    assert_eq!(i.by_type["F16"].bytes, 1000 * 64 * 2);
+    assert_eq!(i.by_type["BF16"].bytes, (64 * 64 + 128 * 64) * 2);
+    assert_eq!(i.hparams.n_layers, 2, "blocks counted from the names");
+    assert_eq!(i.hparams.hidden, 0, "unknown without config.json");
+    assert!(
+        i.notes.iter().any(|n| n.contains("no config.json")),
+        "{:?}",
+        i.notes
+    );
+    // An estimate still needs the shape: that is an error naming the file.
+    let e = predictor::model::load_profile(&path)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("config.json"), "{e}");
+}
