@@ -116,7 +116,28 @@ pub fn exec(spec: &ExecSpec) -> Result<ExecOutcome, MeasureError> {
         tree: true,
         ..spec.watch
     };
-    let watched = watch(pid, &opts, || {})?;
+    // Ctrl-C (or SIGTERM) stops the command's whole tree, not only the profiler.
+    wait::catch_interrupts();
+    let watched = match watch(pid, &opts, || {
+        if wait::interrupted() {
+            wait::kill_group(pid);
+        }
+    }) {
+        Ok(w) => w,
+        Err(e) => {
+            // The profiler cannot watch any more: nothing it started may outlive it.
+            wait::kill_group(pid);
+            let _ = wait::wait(pid);
+            return Err(e);
+        }
+    };
+    // The direct child has exited: what it left running in its group goes too.
+    wait::kill_group_members(pid);
+    if wait::interrupted() {
+        return Err(MeasureError::Invalid(
+            "interrupted: the command's process tree was stopped".into(),
+        ));
+    }
     let gpu_peak = sampler.map(|s| s.stop());
     Ok(ExecOutcome {
         watched,

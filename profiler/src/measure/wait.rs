@@ -126,6 +126,38 @@ pub fn kill_group(pid: u32) {
     }
 }
 
+/// Sends SIGKILL to what is left of the process group `pgid` after its leader was reaped
+/// (descendants a command left running). No error when the group is empty.
+pub fn kill_group_members(pgid: u32) {
+    // SAFETY: plain syscall on the group our child led.
+    unsafe {
+        libc::kill(-(pgid as libc::pid_t), libc::SIGKILL);
+    }
+}
+
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_interrupt(_: libc::c_int) {
+    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Makes SIGINT and SIGTERM set a flag ([`interrupted`]) instead of killing the profiler at
+/// once, so the watch loop can stop the measured tree first and the caller can stop after
+/// the records already written. Idempotent.
+pub fn catch_interrupts() {
+    let handler = on_interrupt as extern "C" fn(libc::c_int);
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, handler as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, handler as libc::sighandler_t);
+    }
+}
+
+/// Whether SIGINT or SIGTERM arrived since [`catch_interrupts`].
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// Makes the child get SIGKILL when the profiler dies (`PR_SET_PDEATHSIG`), so a killed
 /// sweep leaves no measurement running.
 pub fn die_with_parent(cmd: &mut Command) {
