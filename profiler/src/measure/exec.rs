@@ -92,6 +92,9 @@ pub fn exec(spec: &ExecSpec) -> Result<ExecOutcome, MeasureError> {
         None => None,
     };
     let sys_available = machine::available_memory();
+    // Ctrl-C (or SIGTERM) stops the command's whole tree, not only the profiler: caught
+    // before the command starts, so no signal can arrive while nothing would act on it.
+    wait::catch_interrupts();
     let mut cmd = Command::new(program);
     cmd.args(args).stdin(Stdio::null()).process_group(0);
     cmd.envs(spec.env.iter().map(|(k, v)| (k, v)));
@@ -116,8 +119,6 @@ pub fn exec(spec: &ExecSpec) -> Result<ExecOutcome, MeasureError> {
         tree: true,
         ..spec.watch
     };
-    // Ctrl-C (or SIGTERM) stops the command's whole tree, not only the profiler.
-    wait::catch_interrupts();
     let watched = match watch(pid, &opts, || {
         if wait::interrupted() {
             wait::kill_group(pid);

@@ -153,25 +153,56 @@ pub fn process_tree(root: u32) -> Vec<u32> {
     out
 }
 
-/// Sum of `VmRSS` over the tree rooted at `root`, and the number of processes counted.
-/// Shared pages (libraries, shared memory) are counted once per process, as `ps` and
-/// `time -v` would for each process.
+/// Resident memory of the tree rooted at `root`, and the number of processes counted: the
+/// process's `VmRSS` when it is alone (what `time -v` reports), and the sum of each
+/// process's proportional set size (`Pss` of `/proc/PID/smaps_rollup`) when there are
+/// several, so that pages they share (a forked parent's, a mapped model file) are counted
+/// once, not once per process.
 pub fn tree_rss(root: u32) -> (u64, usize) {
     let pids = process_tree(root);
+    if pids.len() <= 1 {
+        return match pids.first().map(|&p| read_pid(p)) {
+            Some(Ok(s)) => (s.vm_rss, 1),
+            _ => (0, 0),
+        };
+    }
     let mut total = 0;
     let mut n = 0;
     for pid in pids {
-        if let Ok(s) = read_pid(pid) {
-            total += s.vm_rss;
+        let pss = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+            .ok()
+            .and_then(|t| kib_field(&t, "Pss:"));
+        let rss = || read_pid(pid).ok().map(|s| s.vm_rss);
+        if let Some(b) = pss.or_else(rss) {
+            total += b;
             n += 1;
         }
     }
     (total, n)
 }
 
+/// The value of a `Name:   N kB` line, in bytes.
+fn kib_field(text: &str, name: &str) -> Option<u64> {
+    text.lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l[name.len()..].split_whitespace().next())
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(|k| k * 1024)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_the_proportional_set_size() {
+        let text = "55d0-7ffe ---p 00000000 00:00 0 [rollup]\nRss:   2000 kB\nPss:   1500 kB\n";
+        assert_eq!(kib_field(text, "Pss:"), Some(1500 * 1024));
+        assert_eq!(kib_field(text, "Swap:"), None);
+        // This test process (and whatever children other tests started).
+        let (rss, n) = tree_rss(std::process::id());
+        assert!(n >= 1 && rss > 0, "{rss} over {n} processes");
+    }
 
     #[test]
     fn parses_a_status_file() {
