@@ -126,10 +126,7 @@ pub fn synthetic_profile(shape: usize, qtype: &str) -> ModelProfile {
 
 /// A deterministic value in `[-1, 1)` from an integer (a SplitMix64 step).
 pub fn unit_noise(i: u64) -> f64 {
-    let mut z = i.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
+    let z = predictor::rng::SplitMix64::from_state(i).next_u64();
     (z >> 11) as f64 / (1u64 << 52) as f64 - 1.0
 }
 

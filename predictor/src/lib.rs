@@ -29,6 +29,7 @@ pub mod predictor;
 pub mod presets;
 pub mod profile;
 pub mod record;
+pub mod rng;
 pub mod safetensors;
 pub mod table;
 pub mod table_set;

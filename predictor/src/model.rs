@@ -19,7 +19,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 /// Largest training context accepted (2^24 tokens); larger values are treated as corrupt.
-pub const MAX_CTX: u64 = 1 << 24;
+pub const MAX_CTX: u64 = crate::config::MAX_CTX as u64;
 /// `by_type` name of BitNet ternary weights packed four per byte in SafeTensors U8 tensors.
 pub const PACKED_TERNARY: &str = "U8_TERNARY";
 /// File name of a sharded SafeTensors index.

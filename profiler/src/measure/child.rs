@@ -92,19 +92,11 @@ impl Phases {
 
 /// Deterministic prompt tokens: `batch` prompts of `len` ids in `0..vocab`.
 pub fn prompts(batch: usize, len: usize, vocab: usize, seed: u64) -> Vec<Vec<u32>> {
-    let mut x = seed ^ 0x9e37_79b9_7f4a_7c15;
+    let mut rng = predictor::rng::SplitMix64::from_state(seed ^ predictor::rng::GOLDEN);
     (0..batch)
         .map(|_| {
             (0..len)
-                .map(|_| {
-                    // splitmix64
-                    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-                    let mut z = x;
-                    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-                    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-                    z ^= z >> 31;
-                    (z % vocab.max(1) as u64) as u32
-                })
+                .map(|_| (rng.next_u64() % vocab.max(1) as u64) as u32)
                 .collect()
         })
         .collect()

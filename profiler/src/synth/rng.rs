@@ -1,25 +1,23 @@
 //! A small deterministic generator (SplitMix64) for synthetic weights: the same seed gives
 //! the same file on every machine and thread count.
 
-/// SplitMix64.
+use predictor::rng::{SplitMix64, GOLDEN};
+
+/// The workspace's SplitMix64 with the distributions synthetic weights need.
 #[derive(Debug, Clone)]
-pub struct Rng(u64);
+pub struct Rng(SplitMix64);
 
 impl Rng {
     /// A generator for stream `(seed, a, b)` (e.g. tensor index and row).
     pub fn new(seed: u64, a: u64, b: u64) -> Rng {
-        let mut r = Rng(seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut r = SplitMix64::from_state(seed ^ a.wrapping_mul(GOLDEN));
         let x = r.next_u64() ^ b.wrapping_mul(0xD1B5_4A32_D192_ED03);
-        Rng(x)
+        Rng(SplitMix64::from_state(x))
     }
 
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// Uniform in [0, 1).
