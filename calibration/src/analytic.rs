@@ -88,15 +88,7 @@ pub fn phase_components(
     let model = backend_model(backend)?;
     // As the predictor charges it on the host: the sequential load peak above the final
     // weights where the profile knows it, else one copy of the largest tensor.
-    let transient = if !model.load_transient_copy {
-        0
-    } else if profile.sequential_load_peak_bytes > 0 {
-        profile
-            .sequential_load_peak_bytes
-            .saturating_sub(profile.tensor_data_bytes)
-    } else {
-        profile.largest_tensor_bytes
-    };
+    let transient = predictor::estimate::load_transient(profile, &model, 0);
     let run = Components {
         overhead: model.host_base_bytes,
         headroom: 0,

@@ -37,6 +37,21 @@ pub(crate) fn check_profile(profile: &ModelProfile) -> Result<()> {
     Ok(())
 }
 
+/// Bytes the reference runtime's load holds above the final host weights: the sequential
+/// load peak above the weights where the profile knows it and every block stays on the
+/// host, else one copy of the largest tensor (staged on the host on its way to the GPU).
+pub fn load_transient(profile: &ModelProfile, backend: &BackendModel, gpu_layers: u32) -> u64 {
+    if !backend.load_transient_copy {
+        0
+    } else if profile.sequential_load_peak_bytes > 0 && gpu_layers == 0 {
+        profile
+            .sequential_load_peak_bytes
+            .saturating_sub(profile.tensor_data_bytes)
+    } else {
+        profile.largest_tensor_bytes
+    }
+}
+
 /// The note when a configuration asks for more context than the model was trained for.
 pub(crate) fn context_note(profile: &ModelProfile, config: &RunConfig) -> Option<String> {
     (config.ctx as u64 > profile.ctx_train && profile.ctx_train > 0).then(|| {
@@ -84,15 +99,7 @@ pub fn analytic_with(
     let act = activations::terms(profile, config, backend).peak();
     // Bytes above the final host weights while loading: the sequential load peak where
     // the profile knows it, else one copy of the largest tensor.
-    let transient = if !backend.load_transient_copy {
-        0
-    } else if profile.sequential_load_peak_bytes > 0 && g == 0 {
-        profile
-            .sequential_load_peak_bytes
-            .saturating_sub(profile.tensor_data_bytes)
-    } else {
-        w.largest_tensor
-    };
+    let transient = load_transient(profile, backend, g as u32);
 
     let notes: Vec<String> = context_note(profile, config).into_iter().collect();
 
