@@ -92,11 +92,12 @@ const OOM_PATTERNS: &[&str] = &[
     "cannot allocate memory",
     "cuda_error_out_of_memory",
     "std::bad_alloc",
-    "capacity overflow",
     "os error 12",
 ];
 
-/// Whether an error message reports an out-of-memory condition.
+/// Whether an error message reports an out-of-memory condition. A size computation that
+/// overflows ("capacity overflow") is a bug or bad input, not a lack of memory, and is not
+/// one.
 pub fn looks_like_oom(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
     OOM_PATTERNS.iter().any(|p| m.contains(p))
@@ -105,6 +106,16 @@ pub fn looks_like_oom(message: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_allocation_failures_count_as_oom() {
+        assert!(looks_like_oom(
+            "memory allocation of 1073741824 bytes failed"
+        ));
+        assert!(looks_like_oom("Cannot allocate memory (os error 12)"));
+        assert!(!looks_like_oom("capacity overflow"));
+        assert!(!looks_like_oom("invalid tensor shape"));
+    }
 
     #[test]
     fn events_round_trip_through_lines() {
