@@ -36,8 +36,10 @@ enum Command {
     /// Recompute tables and report from the records; fail if they differ from the
     /// committed ones or a held-out p95 grew past its table's figure.
     Check,
-    /// Print every usable record's measured peak beside the analytic estimate (one line
-    /// each, largest errors last), to see where a backend's model misses.
+    /// Print every usable record's measured peak beside the analytic estimate and the
+    /// calibrated one with the tables of --tables (one line each, largest analytic errors
+    /// last), then the error figures per backend. With `--data calibration/holdout`: the
+    /// accuracy on models and configurations nothing was fitted or shaped on.
     Residuals {
         /// Only records of this backend.
         #[arg(long)]
@@ -122,22 +124,57 @@ fn check(cli: &Cli) -> Result<()> {
 }
 
 fn residuals(cli: &Cli, backend: Option<&str>) -> Result<()> {
+    use calibration::stats::{error_stats, Outcome};
+    use std::collections::BTreeMap;
     let ds = load_dir(&cli.data)
         .with_context(|| format!("reading records in {}", cli.data.display()))?;
-    let mut rows: Vec<(f64, String)> = ds
+    let tables = predictor::table_set::TableSet::from_dir(&cli.tables)
+        .with_context(|| format!("reading tables in {}", cli.tables.display()))?;
+    let mut rows: Vec<(f64, String)> = Vec::new();
+    let mut by_backend: BTreeMap<String, (Vec<Outcome>, Vec<Outcome>)> = BTreeMap::new();
+    for s in ds
         .samples
         .iter()
         .filter(|s| backend.is_none_or(|b| s.group.backend == b))
-        .map(|s| {
-            let a = s.analytic_used() as f64;
-            let m = s.measured as f64;
-            let c = &s.config;
-            let err = (a - m) / m;
-            let line = format!(
-                "{:+7.2}%  {:>9.1} MiB measured {:>9.1} MiB analytic  {} {} ctx {} batch {} ub {} kv {} fa {} mmap {} repack {} prompt {} decode {}",
-                err * 100.0,
+    {
+        let m = s.measured as f64;
+        let a = s.analytic_used() as f64;
+        // The calibrated peak with these tables, no headroom (margin 0).
+        let calibrated = s
+            .group
+            .backend
+            .parse::<predictor::Backend>()
+            .ok()
+            .and_then(|b| {
+                let config = predictor::RunConfig {
+                    margin_pct: 0.0,
+                    ..s.config.clone()
+                };
+                predictor::estimate::calibrated_for(b, &s.profile, &config, &tables).ok()
+            })
+            .map(|e| e.host_bytes() as f64);
+        let c = &s.config;
+        let entry = by_backend.entry(s.group.backend.clone()).or_default();
+        entry.0.push(Outcome {
+            predicted: a,
+            measured: m,
+        });
+        if let Some(p) = calibrated {
+            entry.1.push(Outcome {
+                predicted: p,
+                measured: m,
+            });
+        }
+        let cal = calibrated.map_or_else(
+            || "      -".to_string(),
+            |p| format!("{:+7.2}%", (p - m) / m * 100.0),
+        );
+        rows.push((
+            ((a - m) / m).abs(),
+            format!(
+                "analytic {:+7.2}%  calibrated {cal}  {:>9.1} MiB measured  {} {} ctx {} batch {} ub {} kv {} fa {} mmap {} repack {} prompt {} decode {}",
+                (a - m) / m * 100.0,
                 m / 1048576.0,
-                a / 1048576.0,
                 s.group.backend,
                 s.model(),
                 c.ctx,
@@ -149,13 +186,25 @@ fn residuals(cli: &Cli, backend: Option<&str>) -> Result<()> {
                 c.repack,
                 c.prompt_tokens(),
                 c.decode
-            );
-            (err.abs(), line)
-        })
-        .collect();
+            ),
+        ));
+    }
     rows.sort_by(|a, b| a.0.total_cmp(&b.0));
     for (_, l) in rows {
         println!("{l}");
+    }
+    for (b, (analytic, calibrated)) in by_backend {
+        let (a, c) = (error_stats(&analytic), error_stats(&calibrated));
+        println!(
+            "{b}: {} records; analytic p95 {:.2}%, under >2% {:.1}%; calibrated ({}) p95 {:.2}%, max {:.2}%, under >2% {:.1}%",
+            a.count,
+            a.p95_abs_rel * 100.0,
+            a.under_2pct_rate * 100.0,
+            calibration::paths::display_name(&cli.tables),
+            c.p95_abs_rel * 100.0,
+            c.max_abs_rel * 100.0,
+            c.under_2pct_rate * 100.0
+        );
     }
     Ok(())
 }

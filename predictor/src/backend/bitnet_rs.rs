@@ -63,7 +63,7 @@ pub struct Phases {
     pub loaded: u64,
     /// Before the first step: the model, RoPE tables and the touched part of the
     /// preallocated KV cache.
-    pub build: u64,
+    pub first_step: u64,
     /// Generating: model, RoPE tables and the KV cache of the generated tokens.
     pub decode: u64,
 }
@@ -185,7 +185,7 @@ pub fn phases(t: &Terms) -> Phases {
     Phases {
         load: base + t.metadata + t.file + 2 * t.embedding_f32,
         loaded: base + t.metadata + t.file + model,
-        build: base + t.metadata + model + t.rope + t.kv_prealloc_touched,
+        first_step: base + t.metadata + model + t.rope + t.kv_prealloc_touched,
         decode: base + t.metadata + model + t.rope + t.kv + DECODE_WORK_BYTES,
     }
 }
@@ -202,7 +202,7 @@ pub fn estimate(profile: &ModelProfile, config: &RunConfig) -> Result<Estimate> 
     check_profile(profile)?;
     let t = terms(profile, config);
     let p = phases(&t);
-    let peak = p.load.max(p.loaded).max(p.build).max(p.decode);
+    let peak = p.load.max(p.loaded).max(p.first_step).max(p.decode);
     let weights = model_bytes(&t);
     // What the engine holds while generating; the overhead is the rest of the peak: the
     // process base, the metadata and, when the load is the peak, its transients (the
@@ -212,18 +212,20 @@ pub fn estimate(profile: &ModelProfile, config: &RunConfig) -> Result<Estimate> 
     let activations = t.rope + DECODE_WORK_BYTES;
     let overhead = peak.saturating_sub(weights + kv + activations);
     let mut notes = vec![format!(
-        "bitnet-rs: peak at {} (load {} MiB, end of load {} MiB, generation {} MiB)",
+        "bitnet-rs: peak at {} (load {} MiB, end of load {} MiB, first step {} MiB, \
+         generation {} MiB)",
         if p.load == peak {
             "load, converting the F16 embedding to f32 while the file is mapped"
         } else if p.loaded == peak {
             "the end of the load (file still mapped)"
-        } else if p.build == peak {
+        } else if p.first_step == peak {
             "the first step (the preallocated KV cache, before it is dropped)"
         } else {
             "generation"
         },
         p.load >> 20,
         p.loaded >> 20,
+        p.first_step >> 20,
         p.decode >> 20
     )];
     let (ctx, _) = engine_shape(profile);

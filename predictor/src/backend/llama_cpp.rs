@@ -65,6 +65,9 @@ pub struct Family {
     /// about the sum of one layer's tensors) rather than being laid out afresh (the fork:
     /// its own live set).
     pub keeps_reserved_layout: bool,
+    /// Whether the engine fails to create a context with an f32 KV cache (measured on the
+    /// bitnet.cpp build: every f32-KV run ended "failed to create context").
+    pub rejects_f32_kv: bool,
 }
 
 impl Family {
@@ -83,6 +86,7 @@ impl Family {
         bytes_per_token: 160,
         bytes_per_merge: 120,
         keeps_reserved_layout: true,
+        rejects_f32_kv: false,
     };
 
     /// bitnet.cpp: microsoft/BitNet on its 2024 llama.cpp fork (I2_S kernels).
@@ -98,6 +102,7 @@ impl Family {
         bytes_per_token: 160,
         bytes_per_merge: 120,
         keeps_reserved_layout: false,
+        rejects_f32_kv: true,
     };
 
     /// Whether flash attention is on for this configuration.
@@ -415,12 +420,11 @@ pub fn estimate(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> Res
     let fixed = fixed_bytes(fam, profile);
 
     let mut notes: Vec<String> = context_note(profile, config).into_iter().collect();
-    if fam.name == "bitnet.cpp" && config.kv_dtype == KvDtype::F32 {
-        notes.push(
-            "bitnet.cpp (fork merge-dev) fails to create a context with an f32 KV cache \
-             (measured): use f16 or q8_0"
-                .into(),
-        );
+    if fam.rejects_f32_kv && config.kv_dtype == KvDtype::F32 {
+        notes.push(format!(
+            "{} fails to create a context with an f32 KV cache (measured): use f16 or q8_0",
+            fam.name
+        ));
     }
     if config.kv_dtype.is_quantized() && !fam.flash_attn(config) {
         notes.push(format!(
