@@ -88,7 +88,7 @@ pub fn phase_components(
     let model = backend_model(backend)?;
     // As the predictor charges it on the host: the sequential load peak above the final
     // weights where the profile knows it, else one copy of the largest tensor.
-    let transient = predictor::estimate::load_transient(profile, &model, 0);
+    let transient = predictor::estimate::load_transient(profile, &model, profile.tensor_data_bytes);
     let run = Components {
         overhead: model.host_base_bytes,
         headroom: 0,

@@ -30,9 +30,18 @@ pub struct GroupKey {
     pub qtype: String,
 }
 
-/// Whether a backend is an external engine (its tables get an all-types group too).
+/// Whether a backend is an external engine.
 pub fn is_engine(backend: &str) -> bool {
     backend != predictor::backend::Backend::Memcal.name()
+}
+
+/// Whether records of this backend and device kind also form one group over all weight
+/// types ([`ALL_TYPES`]): every external engine, and every backend on CUDA (a GPU run
+/// measures few models of each type, so per-type groups rarely hold two shapes). A
+/// per-type group of such a backend needs two shapes and must validate as well as the
+/// all-types group to ship a table of its own.
+pub fn pools_types(backend: &str, device_kind: &str) -> bool {
+    is_engine(backend) || device_kind == "cuda"
 }
 
 impl GroupKey {
@@ -214,12 +223,12 @@ pub struct Dataset {
 }
 
 impl Dataset {
-    /// The groups present, sorted: one per (backend, device kind, weight type), and for
-    /// each external engine one more over all its weight types ([`ALL_TYPES`]).
+    /// The groups present, sorted: one per (backend, device kind, weight type), and one more
+    /// over all weight types ([`ALL_TYPES`]) where [`pools_types`] says so.
     pub fn groups(&self) -> Vec<GroupKey> {
         let mut set: BTreeSet<GroupKey> = self.samples.iter().map(|s| s.group.clone()).collect();
         for s in &self.samples {
-            if is_engine(&s.group.backend) {
+            if pools_types(&s.group.backend, &s.group.device_kind) {
                 set.insert(GroupKey {
                     qtype: ALL_TYPES.to_string(),
                     ..s.group.clone()

@@ -90,7 +90,7 @@ pub fn build_tables(groups: &[GroupAnalysis]) -> Vec<CalibrationTable> {
     all.iter()
         .filter(|t| {
             t.qtype == ALL_TYPES
-                || !crate::records::is_engine(&t.backend)
+                || !crate::records::pools_types(&t.backend, &t.device_kind)
                 || p95_of_all(t).is_none_or(|(p95, under)| {
                     t.validation.p95_abs_rel <= p95 && t.validation.under_2pct_rate <= under
                 })

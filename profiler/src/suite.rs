@@ -10,7 +10,11 @@
 //!   per model (a context that is not a multiple of the micro-batch, an odd batch): 256. Every shape
 //!   sees every (context, batch) pair, so calibration can hold out whole shapes or whole
 //!   pairs.
-//! - `cuda-default`: a GPU grid for a CUDA build, sized to finish in minutes on an H100.
+//! - `cuda-default`: the GPU grid for a CUDA build, sized to finish in minutes on an H100:
+//!   7 models (I2_S twice, Q4_0 twice, Q8_0, Q4_K, F16; llama, qwen2 and BitNet shapes of
+//!   0.1 to 0.9 B parameters) x 8 configurations in rounds over every model (so that a run
+//!   cut short still covers each model): contexts 1024 to 16384, batches 1 to 4, f16 and
+//!   f32 KV, two off-grid configurations and two with half the blocks on the host.
 //!
 //! Prompt length: every run reaches the full context (the positions before the prompt
 //! count as a cached prefix, see [`crate::measure::child`]); suites prefill two
@@ -40,7 +44,7 @@ pub const SUITES: &[(&str, &str)] = &[
     ),
     (
         "cuda-default",
-        "GPU grid (CUDA build): 3 models x contexts, batches and GPU layer splits",
+        "GPU grid (CUDA build): 7 models x 8 configurations (contexts, batches, off-grid points, half offload)",
     ),
 ];
 
@@ -327,20 +331,53 @@ fn cuda_default(ordinal: u32) -> Suite {
             shape("qwen2", [12, 1024, 16, 2, 2816, 65536], None, false),
             Q8_0,
         ),
+        (
+            "gpu-bs",
+            shape("bitnet-b1.58", [16, 1024, 8, 8, 2816, 32000], None, false),
+            I2S,
+        ),
+        (
+            "gpu-lk",
+            shape("llama", [12, 1536, 12, 4, 4096, 32000], None, true),
+            Q4K,
+        ),
+        (
+            "gpu-qf",
+            shape("qwen2", [8, 896, 14, 2, 4864, 32000], None, true),
+            F16,
+        ),
+        (
+            "gpu-l0",
+            shape("llama", [10, 1280, 10, 2, 3456, 32000], None, false),
+            Q4_0,
+        ),
     ];
     let device = Device::Cuda(ordinal);
     let mut models = Vec::new();
+    let blocks: Vec<u32> = shapes.iter().map(|(_, s, _)| s.layers as u32).collect();
+    for (name, spec, qtype) in &shapes {
+        add_model(&mut models, name, spec, *qtype);
+    }
+    // Rounds, each over every model, so that a sweep cut short still covers every model:
+    // (ctx, batch, ubatch, KV, whether half the blocks stay on the host). The last two
+    // rounds are off the grid (contexts that are not a multiple of the micro-batch, odd
+    // batches, a micro-batch of 384) and the partial offloads.
+    let rounds = [
+        (1024, 1, 512, KvDtype::F16, false),
+        (4096, 4, 512, KvDtype::F16, false),
+        (16384, 1, 512, KvDtype::F16, false),
+        (8192, 2, 256, KvDtype::F32, false),
+        (3000, 3, 512, KvDtype::F16, false),
+        (6000, 1, 384, KvDtype::F32, false),
+        (4096, 1, 512, KvDtype::F16, true),
+        (2048, 4, 512, KvDtype::F32, true),
+    ];
     let mut points = Vec::new();
-    for (name, spec, qtype) in shapes {
-        let m = add_model(&mut models, name, &spec, qtype);
-        let half = Some(spec.layers as u32 / 2);
-        let grid = [(1024, 1), (4096, 1), (4096, 4), (16384, 1), (8192, 8)]
-            .into_iter()
-            .flat_map(|(ctx, batch)| {
-                [(None, KvDtype::F16), (half, KvDtype::F32)]
-                    .map(|(g, kv)| (device, batch, ctx, 512, kv, g))
-            });
-        add_points(&mut points, m, grid);
+    for (ctx, batch, ubatch, kv, half) in rounds {
+        for (m, &n) in blocks.iter().enumerate() {
+            let g = half.then_some(n / 2);
+            add_points(&mut points, m, [(device, batch, ctx, ubatch, kv, g)]);
+        }
     }
     Suite {
         name: "cuda-default".into(),

@@ -147,3 +147,85 @@ pub fn terms_at(
         vec_dot,
     }
 }
+
+/// Activation terms of the reference runtime's device (tensor) forward pass for the step
+/// of a configuration's schedule with the largest peak: the GPU side of a CUDA run. See
+/// [`device_terms_at`].
+pub fn device_terms(profile: &ModelProfile, config: &RunConfig) -> ActivationTerms {
+    schedule(config)
+        .into_iter()
+        .map(|(rows, kv_len)| device_terms_at(profile, config, rows, kv_len))
+        .max_by_key(|t| t.peak())
+        .unwrap_or_default()
+}
+
+/// Activation terms of one step of the device forward pass (profiler
+/// `runtime::device`): `rows_per_seq` rows of every sequence attending over `kv_len`.
+///
+/// - residual: the hidden state of the step's rows, `R x H` f32;
+/// - attention: q, k, v of the step (`R x (Q + 2 D)`), then per sequence the cached K and V
+///   copied out as f32 (`2 x L x D`), the scores and probabilities (`2 x nh x n x L`) and the
+///   outputs of the step (`2 x R x Q`: per sequence, then concatenated), with an I2_S
+///   projection's unpacked matrix while it runs;
+/// - feed-forward: the normed input, gate and up (`R x H + 2 R x F`), or the activation's
+///   three `R x F` buffers, plus an I2_S projection's int8 input (as f32) and its unpacked
+///   matrix (`F x H x 4`);
+/// - logits: the last row of each sequence, normed, and its `vocab` logits;
+/// - vec_dot: candle's quantized-input workspace (`R x max(H, F)` Q8_1 blocks), kept.
+pub fn device_terms_at(
+    profile: &ModelProfile,
+    config: &RunConfig,
+    rows_per_seq: u64,
+    kv_len: u64,
+) -> ActivationTerms {
+    let b = config.batch as u64;
+    let n = rows_per_seq;
+    let rows = b.saturating_mul(n);
+    let h = profile.hidden;
+    let nh = profile.n_heads as u64;
+    let q = nh * profile.head_dim_k.max(profile.head_dim_v) as u64;
+    let d = profile.n_kv_heads.iter().copied().max().unwrap_or(0) as u64
+        * profile.head_dim_k.max(profile.head_dim_v) as u64;
+    let ffn = profile.ffn;
+    let mul = |xs: &[u64]| xs.iter().fold(1u64, |a, &x| a.saturating_mul(x));
+    let weight_type = crate::profile::weight_type(&profile.by_type);
+    let ternary = matches!(weight_type.as_str(), "I2_S" | "TL1" | "TL2");
+    // The unpacked f32 matrix of the largest ternary projection (FFN or attention), and the
+    // int8-as-f32 input of one.
+    let unpacked = if ternary {
+        mul(&[h, ffn.max(q), F32])
+    } else {
+        0
+    };
+    let int8_input = |width: u64| if ternary { mul(&[rows, width, F32]) } else { 0 };
+
+    let residual = mul(&[rows, h, F32]);
+    let attention = mul(&[rows, q + 2 * d, F32])
+        .saturating_add(mul(&[2, kv_len, d, F32]))
+        .saturating_add(mul(&[2, nh, n, kv_len, F32]))
+        .saturating_add(mul(&[2, rows, q, F32]))
+        .saturating_add(unpacked.min(mul(&[h, q, F32])));
+    let gate_up = mul(&[rows, h, F32])
+        .saturating_add(mul(&[2, rows, ffn, F32]))
+        .saturating_add(int8_input(h))
+        .saturating_add(unpacked);
+    let activation = mul(&[3, rows, ffn, F32]);
+    let down = mul(&[rows, ffn, F32])
+        .saturating_add(int8_input(ffn))
+        .saturating_add(unpacked)
+        .saturating_add(mul(&[rows, h, F32]));
+    let ffn_bytes = gate_up.max(activation).max(down);
+    let logits = mul(&[b, profile.vocab, F32]).saturating_add(mul(&[2, b, h, F32]));
+    let vec_dot = if ternary || matches!(weight_type.as_str(), "F32" | "F16" | "BF16") {
+        0
+    } else {
+        (rows.saturating_mul(h.max(ffn)) as f64 * 36.0 / 32.0).ceil() as u64
+    };
+    ActivationTerms {
+        residual,
+        attention,
+        ffn: ffn_bytes,
+        logits,
+        vec_dot,
+    }
+}

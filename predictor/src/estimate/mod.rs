@@ -37,19 +37,22 @@ pub(crate) fn check_profile(profile: &ModelProfile) -> Result<()> {
     Ok(())
 }
 
-/// Bytes the reference runtime's load holds above the final host weights: the sequential
-/// load peak above the weights where the profile knows it and every block stays on the
-/// host, else one copy of the largest tensor (staged on the host on its way to the GPU).
-pub fn load_transient(profile: &ModelProfile, backend: &BackendModel, gpu_layers: u32) -> u64 {
+/// Bytes the reference runtime's load holds above the final host weights `host_weights`:
+/// it reads every tensor on the host first (the sequential load peak where the profile
+/// knows it, else the weights plus one copy of the largest tensor), then moves the
+/// offloaded blocks to the GPU and drops their host copies.
+pub fn load_transient(profile: &ModelProfile, backend: &BackendModel, host_weights: u64) -> u64 {
     if !backend.load_transient_copy {
-        0
-    } else if profile.sequential_load_peak_bytes > 0 && gpu_layers == 0 {
-        profile
-            .sequential_load_peak_bytes
-            .saturating_sub(profile.tensor_data_bytes)
-    } else {
-        profile.largest_tensor_bytes
+        return 0;
     }
+    let peak = if profile.sequential_load_peak_bytes > 0 {
+        profile.sequential_load_peak_bytes
+    } else {
+        profile
+            .tensor_data_bytes
+            .saturating_add(profile.largest_tensor_bytes)
+    };
+    peak.saturating_sub(host_weights)
 }
 
 /// The note when a configuration asks for more context than the model was trained for.
@@ -97,15 +100,25 @@ pub fn analytic_with(
     let kv_host = kv_cache::bytes(profile, config, 0..n - g, false);
     let kv_gpu = kv_cache::bytes(profile, config, n - g..n, false);
     let act = activations::terms(profile, config, backend).peak();
-    // Bytes above the final host weights while loading: the sequential load peak where
-    // the profile knows it, else one copy of the largest tensor.
-    let transient = load_transient(profile, backend, g as u32);
+    // Bytes above the final host weights while loading.
+    let transient = load_transient(profile, backend, w.host);
 
     let notes: Vec<String> = context_note(profile, config).into_iter().collect();
 
     let (host, gpu) = if config.device.is_cuda() {
-        // Activations live where the blocks run; with no GPU blocks the host computes.
-        let (act_host, act_gpu) = if g > 0 { (0, act) } else { (act, 0) };
+        // Activations live where the blocks run: the device forward's terms on the GPU;
+        // the host computes its own blocks (the same per-step buffers as on the CPU) or,
+        // with every block offloaded, only the embedding rows it uploads.
+        let act_gpu = if g > 0 {
+            activations::device_terms(profile, config).peak()
+        } else {
+            0
+        };
+        let act_host = if g == n {
+            activations::terms(profile, config, backend).residual
+        } else {
+            act
+        };
         let host_after_load = kv_host + act_host;
         let host = Components {
             weights: w.host,

@@ -6,7 +6,9 @@
 //! driver (a unary and a reduction op), that a cuBLAS f32 matmul and the quantized matmul of
 //! each classic block type agree with the CPU, and how much device memory each step adds
 //! (device-wide `cuMemGetInfo`, so other processes count), including whether a freed 64 MiB
-//! buffer returns to the device or stays in the allocator's pool. `--device cpu` runs the same
+//! buffer returns to the device or stays in the allocator's pool; then the reference
+//! runtime's tensor forward on the device against its host forward (tiny I2_S, Q8_0 and
+//! Q4_0 models, all blocks and a split). `--device cpu` runs the same
 //! steps on the CPU (the comparison is then trivial), so the code is exercised by every
 //! build; a build without the `cuda` feature reports candle's "not compiled with cuda".
 
@@ -117,6 +119,32 @@ pub fn run(args: &CudaCheckArgs) -> anyhow::Result<()> {
         }
     }
     step("qmatmul")?;
+
+    // The runtime's tensor forward on the device against its host forward, on tiny
+    // synthetic models of each weight kind, with every block there and with half. The
+    // quantized types' limit is loose: each side quantizes activations to 8-bit blocks its
+    // own way (a few percent on these random models, see tests/device_parity.rs), while a
+    // wrong layout, rotation or cache write gives differences of order one.
+    let dir = tempfile::tempdir().context("creating a scratch directory")?;
+    for (preset, tol) in [("tiny", 1e-2), ("tiny-llama", 0.15), ("tiny-qwen2", 0.15)] {
+        let path = dir.path().join(format!("{preset}.gguf"));
+        let spec = crate::synth::SynthSpec::preset(preset)?;
+        crate::synth::write_model(&spec, &path)?;
+        for (g, kv) in [
+            (None, predictor::KvDtype::F16),
+            (Some(1), predictor::KvDtype::F32),
+        ] {
+            let err = crate::runtime::device::parity::max_rel_diff(&path, &dev, g, kv)
+                .with_context(|| format!("forward of {preset} on {device}"))?;
+            let what = format!("forward {preset} gpu_layers={g:?} kv={kv}");
+            anyhow::ensure!(
+                err.is_finite() && err <= tol,
+                "{what}: logits differ from the host by {err:.2e} (relative L2, limit {tol:.0e})"
+            );
+            println!("{what}: relative difference {err:.2e}");
+        }
+    }
+    step("forward")?;
 
     // What a freed buffer leaves: candle allocates with cuMemAllocAsync from the default
     // pool, which may keep freed memory reserved (its release threshold).

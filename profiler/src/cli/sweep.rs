@@ -61,6 +61,9 @@ pub struct SweepArgs {
     /// Print the grid and exit.
     #[arg(long)]
     pub list: bool,
+    /// Write the suite's models, print their paths and exit (to run an engine on them).
+    #[arg(long, conflicts_with = "list")]
+    pub models_only: bool,
     /// Limits of each measured child.
     #[command(flatten)]
     pub limits: ChildLimits,
@@ -166,6 +169,12 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
         );
     }
     let (paths, jobs) = plan(args)?;
+    if args.models_only {
+        for p in &paths {
+            println!("{}", p.display());
+        }
+        return Ok(());
+    }
     if args.list {
         for j in &jobs {
             let c = &j.config;

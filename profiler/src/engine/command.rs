@@ -51,6 +51,12 @@ fn llama_family_flags(config: &RunConfig, threads: u32) -> Vec<String> {
         .flat_map(|(f, v)| [f.to_string(), v])
         .collect();
     out.push("--no-warmup".into());
+    // On CUDA, the blocks to offload: all of them and the output layer by default (999, as
+    // llama.cpp's own "all"), else the last `gpu_layers` blocks.
+    if config.device.is_cuda() {
+        let ngl = config.gpu_layers.map_or(999, |g| g);
+        out.extend(["-ngl".to_string(), ngl.to_string()]);
+    }
     out
 }
 
@@ -163,5 +169,24 @@ mod tests {
         assert_eq!(after("-fit"), "off");
         assert_eq!(after("-n"), "4");
         assert!(argv.contains(&"--no-repack".to_string()));
+        assert!(
+            !argv.contains(&"-ngl".to_string()),
+            "no offload flag on the CPU"
+        );
+        let on_gpu = |gpu_layers| {
+            let config = RunConfig {
+                device: predictor::Device::Cuda(0),
+                gpu_layers,
+                ..config.clone()
+            };
+            let argv: Vec<String> = engine_command(&bin, Path::new("m.gguf"), &config, "hi")
+                .into_iter()
+                .map(|s| s.into_string().unwrap())
+                .collect();
+            let i = argv.iter().position(|a| a == "-ngl").unwrap();
+            argv[i + 1].clone()
+        };
+        assert_eq!(on_gpu(None), "999");
+        assert_eq!(on_gpu(Some(7)), "7");
     }
 }

@@ -103,6 +103,8 @@ pub struct KvCache {
     pub layers: Vec<LayerKv>,
     /// Positions filled per sequence.
     pub lens: Vec<usize>,
+    /// K and V of the blocks that run on a device (see [`crate::runtime::device`]).
+    pub device: Vec<crate::runtime::device::kv::DeviceKv>,
 }
 
 impl KvCache {
@@ -138,10 +140,16 @@ impl KvCache {
             kv_dim,
             layers,
             lens: vec![0; batch],
+            device: Vec::new(),
         })
     }
 
-    /// Bytes held by all K and V buffers.
+    /// Bytes of the device blocks' K and V.
+    pub fn device_bytes(&self) -> u64 {
+        self.device.iter().map(|d| d.bytes()).sum()
+    }
+
+    /// Bytes held by the host blocks' K and V buffers.
     pub fn bytes(&self) -> u64 {
         self.layers
             .iter()

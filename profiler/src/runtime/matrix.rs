@@ -170,6 +170,21 @@ impl ClassicMatrix {
         self.q.storage_size_in_bytes()
     }
 
+    /// The stored type.
+    pub fn dtype(&self) -> GgmlDType {
+        self.dtype
+    }
+
+    /// Output rows.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Input columns.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
     /// `x` (`m x cols`) times the transpose: `m x rows`.
     fn forward(&self, x: &[f32], m: usize) -> Result<Vec<f32>> {
         let data = self.q.data()?;

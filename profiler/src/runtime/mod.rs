@@ -55,6 +55,7 @@
 pub mod allocator;
 pub mod attention;
 pub mod dense;
+pub mod device;
 pub mod error;
 pub mod hparams;
 pub mod kv_cache;

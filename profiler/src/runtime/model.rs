@@ -1,6 +1,9 @@
 //! The model: weights, the forward pass over rows of tokens, prefill, decode and generate.
 
 use crate::runtime::attention::{attention, AttnShape, RowPos};
+use crate::runtime::device::layer::DeviceLayer;
+use crate::runtime::device::matrix::i2s_table;
+use crate::runtime::device::{DeviceHead, DevicePart};
 use crate::runtime::error::{Result, RuntimeError};
 use crate::runtime::hparams::HParams;
 use crate::runtime::kv_cache::{store_row, KvCache};
@@ -17,10 +20,10 @@ use std::time::Instant;
 /// How to load a model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoadOptions {
-    /// Device to run on. This build's runtime computes on the CPU; CUDA is refused with a
-    /// clear error until the CUDA kernels exist.
+    /// Device to run on. CUDA needs a build with the `cuda` feature (candle's CUDA
+    /// backend); other builds refuse it with a clear error.
     pub device: predictor::Device,
-    /// Transformer blocks to place on the GPU (CUDA only).
+    /// Transformer blocks to place on the GPU, the last ones (CUDA only; all by default).
     pub gpu_layers: Option<u32>,
 }
 
@@ -79,10 +82,12 @@ pub struct Model {
     pub output_norm: Vec<f32>,
     /// Output projection; `None` when tied to the token embedding.
     pub output: Option<Matrix>,
-    /// Blocks.
+    /// The blocks that run on the host (all of them without a device part).
     pub layers: Vec<Layer>,
     /// Rotary embedding.
     pub rope: Rope,
+    /// The blocks (and the head) that run on a device, after the host's blocks.
+    pub device: Option<DevicePart>,
 }
 
 /// Timings and tokens of a greedy generation.
@@ -175,15 +180,25 @@ struct Step {
 impl Model {
     /// Loads a GGUF model (llama, qwen2, bitnet, bitnet-b1.58, bitnet-25).
     pub fn load(path: &Path, opts: &LoadOptions) -> Result<Model> {
-        if opts.device.is_cuda() {
-            return Err(RuntimeError::unsupported(
-                path,
-                format!(
-                    "device {}: the reference runtime computes on the CPU only in this build",
-                    opts.device
-                ),
-            ));
+        match opts.device {
+            predictor::Device::Cpu => Model::load_on(path, None, None),
+            predictor::Device::Cuda(ordinal) => {
+                let dev = candle_core::Device::new_cuda(ordinal as usize).map_err(|e| {
+                    RuntimeError::unsupported(path, format!("device {}: {e}", opts.device))
+                })?;
+                Model::load_on(path, Some(&dev), opts.gpu_layers)
+            }
         }
+    }
+
+    /// Loads a model with its last `gpu_layers` blocks (all when `None`) on `device`, a
+    /// candle device of any kind: the tensor forward pass runs there. `None` runs every
+    /// block on the host path. Tests use candle's CPU device to check the tensor path.
+    pub fn load_on(
+        path: &Path,
+        device: Option<&candle_core::Device>,
+        gpu_layers: Option<u32>,
+    ) -> Result<Model> {
         crate::runtime::allocator::fix_mmap_threshold();
         let header = GgufFile::open(path)?;
         let embd = header
@@ -205,7 +220,7 @@ impl Model {
             ));
         }
         let output_norm = p.vector("output_norm.weight", h)?;
-        let output = p.opt_matrix("output.weight", hp.vocab, h)?;
+        let mut output = p.opt_matrix("output.weight", hp.vocab, h)?;
         let mut layers = Vec::with_capacity(hp.n_layers);
         for i in 0..hp.n_layers {
             let n = |s: &str| format!("blk.{i}.{s}");
@@ -242,6 +257,35 @@ impl Model {
                 *inv /= factor;
             }
         }
+        let device = match device {
+            None => None,
+            Some(dev) => {
+                let n = layers.len();
+                let g = gpu_layers.map_or(n, |g| (g as usize).min(n));
+                let table = i2s_table(dev)?;
+                let mut on_device = Vec::with_capacity(g);
+                // Each block's host copy is dropped once it is on the device.
+                for l in layers.split_off(n - g) {
+                    on_device.push(DeviceLayer::upload(&l, dev, &table)?);
+                }
+                let head = if g == n {
+                    let out = output.take();
+                    Some(DeviceHead::upload(
+                        &output_norm,
+                        out.as_ref().unwrap_or(&token_embd),
+                        dev,
+                        &table,
+                    )?)
+                } else {
+                    None
+                };
+                Some(DevicePart {
+                    device: dev.clone(),
+                    layers: on_device,
+                    head,
+                })
+            }
+        };
         Ok(Model {
             path: path.to_path_buf(),
             hp,
@@ -250,6 +294,7 @@ impl Model {
             output,
             layers,
             rope,
+            device,
         })
     }
 
@@ -292,9 +337,20 @@ impl Model {
         self.output.as_ref().unwrap_or(&self.token_embd)
     }
 
-    /// Allocates and initialises a KV cache for `batch` sequences of `ctx` positions.
+    /// Bytes of the weights on the device (0 without a device part).
+    pub fn device_weight_bytes(&self) -> u64 {
+        self.device.as_ref().map_or(0, DevicePart::weight_bytes)
+    }
+
+    /// Allocates and initialises a KV cache for `batch` sequences of `ctx` positions: the
+    /// host blocks' on the host, the device blocks' on the device.
     pub fn alloc_cache(&self, batch: usize, ctx: usize, kv_dtype: KvDtype) -> Result<KvCache> {
-        KvCache::new(self.hp.n_layers, batch, ctx, self.hp.kv_dim(), kv_dtype)
+        let kv_dim = self.hp.kv_dim();
+        let mut cache = KvCache::new(self.layers.len(), batch, ctx, kv_dim, kv_dtype)?;
+        if let Some(part) = &self.device {
+            cache.device = part.alloc_cache(batch, ctx, kv_dim, kv_dtype)?;
+        }
+        Ok(cache)
     }
 
     /// Token embeddings of `tokens`: `tokens.len() x hidden` f32.
@@ -378,6 +434,18 @@ impl Model {
             let d = l.down.forward(&Input::new(&g, n))?;
             drop(g);
             ops::add_inplace(&mut x, &d);
+        }
+        if let Some(part) = &self.device {
+            if !part.layers.is_empty() || part.head.is_some() {
+                let rows: Vec<(usize, usize)> = step.rows.iter().map(|r| (r.seq, r.pos)).collect();
+                let want: Vec<usize> = step.want.iter().map(|&(r, _)| r).collect();
+                let out =
+                    part.forward(hp, &self.rope, &cache.device, cache.ctx, x, &rows, &want)?;
+                if part.head.is_some() {
+                    return Ok(out);
+                }
+                x = out;
+            }
         }
         let h = hp.hidden;
         let mut last = Vec::with_capacity(step.want.len() * h);

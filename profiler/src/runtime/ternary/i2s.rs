@@ -77,6 +77,11 @@ impl I2sMatrix {
     pub fn bytes(&self) -> usize {
         self.data.len()
     }
+
+    /// The packed codes only (`rows x cols / 4` bytes, without the tail).
+    pub fn codes(&self) -> &[u8] {
+        &self.data[..self.rows * self.cols / 4]
+    }
 }
 
 #[inline(always)]
