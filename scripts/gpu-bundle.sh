@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the CUDA profiler on a machine WITHOUT a GPU and packs what a GPU box needs into
 # gpu-bundle/ (ignored): the stripped binary, libcudart.so.13 from the wheel, the GPU
-# scripts and a README. Recipe: /work/shared/reference/cuda-build.md (CUDA 13.0 pip wheels,
+# scripts, llama.cpp's CUDA build when there is one, and a README. Recipe: /work/shared/reference/cuda-build.md (CUDA 13.0 pip wheels,
 # which carry a working nvcc; a symlink CUDA root; sm_90 for H100/H200).
 #
 #   scripts/gpu-bundle.sh            # venv + CUDA root + build + bundle
@@ -98,6 +98,15 @@ cp "$tdir/release/profiler" "$bundle/profiler"
 strip "$bundle/profiler"
 cp -L "$cu13"/lib/libcudart.so.13 "$bundle/lib/"
 cp scripts/gpu-calibrate.sh "$bundle/scripts/"
+# llama.cpp's CUDA build (scripts/engines/build-llama-cpp-cuda.sh), when it exists: the
+# GPU script measures it too. Only llama-completion and engine.json travel.
+llama_cuda=${MEMCAL_ENGINE_CACHE:-$HOME/.cache/memcal/engines}/llama.cpp-11434-cuda
+if [ -x "$llama_cuda/bin/llama-completion" ]; then
+  mkdir -p "$bundle/llama.cpp/bin"
+  cp "$llama_cuda/bin/llama-completion" "$bundle/llama.cpp/bin/"
+  strip "$bundle/llama.cpp/bin/llama-completion" 2>/dev/null || true
+  cp "$llama_cuda/engine.json" "$bundle/llama.cpp/"
+fi
 cat > "$bundle/README.md" <<'README'
 # memcal GPU bundle
 
@@ -113,5 +122,6 @@ Copy OUT/ back into the repository (calibration/data/) and commit the records.
 What is verified and what remains: profiler/CUDA.md in the repository.
 README
 (cd "$bundle" && find . -type f | sort | xargs ls -l)
-tar -C "$repo" -czf "$repo/gpu-bundle.tar.gz" gpu-bundle
-ls -l "$repo/gpu-bundle.tar.gz"
+# xz: the device machine takes at most 64 MiB of carried files.
+tar -C "$repo" -cJf "$repo/gpu-bundle.tar.xz" gpu-bundle
+ls -l "$repo/gpu-bundle.tar.xz"

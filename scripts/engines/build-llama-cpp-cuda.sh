@@ -14,8 +14,10 @@
 # Targets: llama-completion, llama-bench. Installed into $MEMCAL_ENGINE_CACHE/llama.cpp-<N>-cuda/
 # (bin/ + engine.json) and packed, stripped, into $MEMCAL_ENGINE_CACHE/llama.cpp-<N>-cuda.tar.xz.
 # The binaries need libcudart.so.13, libcublas.so.13, libcublasLt.so.13 and libcuda.so.1 at run
-# time; with the stub on LD_LIBRARY_PATH they run here on the CPU ("no CUDA devices found").
-# Took 49m here (2 cores, shared with another nvcc build); a no-op when the binaries exist.
+# time; with the stub on LD_LIBRARY_PATH they run here on the CPU (ggml_cuda_init: "failed to
+# initialize CUDA: CUDA driver version is insufficient ...", then "no usable GPU found").
+# Took 31m here (2 cores, shared with another nvcc build; 284 ninja steps, -j2); a no-op when
+# the binaries exist. Binaries 48 MiB each (17 MiB of it sm_90 fatbin); tarball 22 MiB (xz -9).
 # Prints (stdout) one summary line:
 #   llama.cpp 11434.0.0 (...) cuda=13.0.88 arch=90-real isa=... tarball=/... (N MiB)
 # Everything else goes to stderr.
@@ -107,7 +109,7 @@ fi
 verout=$("${run_env[@]}" "$bindir/llama-completion" --version 2>&1 || true)
 parse_llama_version "$verout" || die "could not read the version from: $verout"
 
-cat > "$prefix/engine.json" <<JSON
+cat > "$prefix/engine.json.new" <<JSON
 {
   "name": "llama.cpp",
   "backend": "cuda",
@@ -128,6 +130,12 @@ cat > "$prefix/engine.json" <<JSON
   "bin": $(json_str "$bindir")
 }
 JSON
+# Replaced only when it changes, so that a re-run does not re-pack the tarball (30 s).
+if cmp -s "$prefix/engine.json.new" "$prefix/engine.json"; then
+    rm "$prefix/engine.json.new"
+else
+    mv "$prefix/engine.json.new" "$prefix/engine.json"
+fi
 
 if [ ! -f "$tarball" ] || [ -n "$(find "$bindir" "$prefix/engine.json" -newer "$tarball" | head -1)" ]; then
     log "packing $tarball"
