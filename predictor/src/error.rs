@@ -42,6 +42,9 @@ pub enum Error {
     /// No preset of that name.
     #[error("unknown preset {0:?} (run `predictor presets` for the list)")]
     UnknownPreset(String),
+    /// A model file that could not be read (see [`memcal_formats::Error`]).
+    #[error(transparent)]
+    Format(#[from] memcal_formats::Error),
     /// A calibration table that cannot be used.
     #[error("calibration table {name}: {what}")]
     Table {

@@ -19,9 +19,6 @@ pub mod config;
 pub mod device_memory;
 pub mod error;
 pub mod estimate;
-pub mod ggml_type;
-pub mod gguf;
-pub mod hf_config;
 pub mod inspect;
 pub mod model;
 pub mod planner;
@@ -30,9 +27,10 @@ pub mod presets;
 pub mod profile;
 pub mod record;
 pub mod rng;
-pub mod safetensors;
 pub mod table;
 pub mod table_set;
+
+pub use memcal_formats::{ggml_type, gguf, hf_config, safetensors, Error as FormatError};
 
 pub use backend::Backend;
 pub use components::{Components, Estimate};

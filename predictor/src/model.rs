@@ -236,7 +236,7 @@ fn config_beside(file: &Path) -> Result<HfConfig> {
             ),
         ));
     }
-    HfConfig::open(&cfg)
+    Ok(HfConfig::open(&cfg)?)
 }
 
 /// A short name for a profile: the file stem (or the directory name for an index).

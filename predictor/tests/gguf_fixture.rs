@@ -1,7 +1,8 @@
 //! The reader against files it did not write: a header laid byte by byte from the GGUF
 //! spec, and a file written by the reference Python `gguf` package
-//! (support/fixtures/make_python_gguf.py).
+//! (crates/formats/tests/support/fixtures/make_python_gguf.py).
 
+#[path = "../../crates/formats/tests/support/mod.rs"]
 mod support;
 
 use predictor::ggml_type::GgmlType;
@@ -114,7 +115,7 @@ fn hand_laid_header_reads_as_the_spec_says() {
 #[test]
 fn file_written_by_python_gguf() {
     let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/fixtures/python_gguf.gguf");
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/formats/tests/support/fixtures/python_gguf.gguf");
     let g = GgufFile::open(&path).expect("python-written file");
     assert_eq!(g.version, 3);
     assert_eq!(g.file_bytes, 37056);

@@ -1,6 +1,7 @@
 //! ModelProfile from GGUF headers: every field of the 2B-4T shape, per-layer KV heads,
 //! sliding layers, MoE, and the semantic checks (zero heads, absurd context, layer count).
 
+#[path = "../../crates/formats/tests/support/mod.rs"]
 mod support;
 
 use predictor::ggml_type::GgmlType;

@@ -1,5 +1,6 @@
 //! `inspect`: the serde keys, the text table, and the `predictor inspect` command.
 
+#[path = "../../crates/formats/tests/support/mod.rs"]
 mod support;
 
 use predictor::ggml_type::GgmlType;

@@ -5,6 +5,7 @@
 //! and never allocate more than a bound tied to the file's size (checked with a counting
 //! global allocator).
 
+#[path = "../../crates/formats/tests/support/mod.rs"]
 mod support;
 
 use predictor::ggml_type::GgmlType;

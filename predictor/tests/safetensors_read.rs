@@ -1,6 +1,7 @@
 //! SafeTensors headers (single and sharded) with config.json: profiles exact to the byte,
 //! BitNet packed U8 weights, and the validation huggingface/safetensors applies.
 
+#[path = "../../crates/formats/tests/support/mod.rs"]
 mod support;
 
 use predictor::model::{load_profile, PACKED_TERNARY};

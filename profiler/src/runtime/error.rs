@@ -14,9 +14,9 @@ pub enum RuntimeError {
         #[source]
         source: std::io::Error,
     },
-    /// The GGUF header could not be read (the predictor's reader said why).
+    /// The GGUF header could not be read (the reader said why).
     #[error(transparent)]
-    Header(#[from] predictor::Error),
+    Header(#[from] predictor::FormatError),
     /// The file is a valid GGUF file but not a model this runtime can build.
     #[error("{path}: {what}")]
     Model {

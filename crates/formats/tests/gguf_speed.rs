@@ -7,9 +7,9 @@
 
 mod support;
 
-use predictor::ggml_type::GgmlType;
-use predictor::gguf::writer::GgufWriter;
-use predictor::gguf::{GgufFile, Value};
+use memcal_formats::ggml_type::GgmlType;
+use memcal_formats::gguf::writer::GgufWriter;
+use memcal_formats::gguf::{GgufFile, Value};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};

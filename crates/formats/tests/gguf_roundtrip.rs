@@ -1,9 +1,9 @@
 //! Property tests: whatever the writer writes, the reader reads back equal (metadata values,
 //! nested arrays included, and tensor infos).
 
-use predictor::ggml_type::{GgmlType, ALL_TYPES};
-use predictor::gguf::writer::GgufWriter;
-use predictor::gguf::{GgufFile, OwnedArray, OwnedValue, Value};
+use memcal_formats::ggml_type::{GgmlType, ALL_TYPES};
+use memcal_formats::gguf::writer::GgufWriter;
+use memcal_formats::gguf::{GgufFile, OwnedArray, OwnedValue, Value};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use std::path::Path;

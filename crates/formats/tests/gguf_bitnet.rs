@@ -3,9 +3,9 @@
 
 mod support;
 
-use predictor::ggml_type::GgmlType;
-use predictor::gguf::writer::GgufWriter;
-use predictor::gguf::GgufFile;
+use memcal_formats::ggml_type::GgmlType;
+use memcal_formats::gguf::writer::GgufWriter;
+use memcal_formats::gguf::GgufFile;
 use support::{bitnet_writer, tempdir, Raw, B2_4T};
 
 /// The fork's TL2 size, written out independently of the crate (C integer order).

@@ -3,8 +3,8 @@
 
 mod support;
 
-use predictor::gguf::GgufFile;
-use predictor::Error;
+use memcal_formats::gguf::GgufFile;
+use memcal_formats::Error;
 use std::path::Path;
 use support::Raw;
 

@@ -4,9 +4,9 @@
 
 mod support;
 
-use predictor::ggml_type::GgmlType;
-use predictor::gguf::writer::GgufWriter;
-use predictor::gguf::GgufFile;
+use memcal_formats::ggml_type::GgmlType;
+use memcal_formats::gguf::writer::GgufWriter;
+use memcal_formats::gguf::GgufFile;
 
 /// (id, name, elements per block, bytes per block), from formats.md.
 const TABLE: [(u32, &str, u64, u64); 35] = [

@@ -3,8 +3,8 @@
 
 #![allow(dead_code)]
 
-use predictor::ggml_type::GgmlType;
-use predictor::gguf::writer::GgufWriter;
+use memcal_formats::ggml_type::GgmlType;
+use memcal_formats::gguf::writer::GgufWriter;
 
 /// Little-endian bytes laid by hand, following the GGUF spec directly.
 #[derive(Default, Clone)]

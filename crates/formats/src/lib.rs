@@ -1,0 +1,13 @@
+//! Model file readers for memcal, validating every offset and length before trusting it:
+//! GGUF ([`gguf`]: header, lazily parsed metadata values, and a writer), SafeTensors
+//! ([`safetensors`]) with Hugging Face `config.json` ([`hf_config`]), and the sizes of
+//! ggml and BitNet tensor types ([`ggml_type`]). Dependencies: thiserror and serde only.
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod ggml_type;
+pub mod gguf;
+pub mod hf_config;
+pub mod safetensors;
+
+pub use error::{Error, Result};
