@@ -40,7 +40,7 @@
 //!
 //! # Outputs
 //!
-//! [`tables`] writes one deterministic JSON table per group (`calibration/tables`),
+//! [`tables`] writes one deterministic JSON table per group (`crates/predict/tables`),
 //! [`report`] and [`plots`] regenerate `reports/`, [`check`] recomputes both from the
 //! committed data and fails on any difference or a p95 above a table's figure.
 

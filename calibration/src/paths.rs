@@ -18,9 +18,13 @@ pub fn default_data_dir() -> PathBuf {
     workspace_root().join("calibration").join("data")
 }
 
-/// Default directory of the calibration tables (`calibration/tables`).
+/// Default directory of the calibration tables (`crates/predict/tables`: inside the
+/// predictor library's package, which embeds them).
 pub fn default_tables_dir() -> PathBuf {
-    workspace_root().join("calibration").join("tables")
+    workspace_root()
+        .join("crates")
+        .join("predict")
+        .join("tables")
 }
 
 /// Default directory of the generated report (`reports`).

@@ -1,40 +1,8 @@
-//! memcal's predictor: how much RAM and GPU memory a model will take, read from its file's
-//! header, per component, in bytes, calibrated against measurements.
-//!
-//! The flow is one way: model file -> [`profile::ModelProfile`] -> the engine's analytic
-//! [`components::Estimate`] ([`backend::Backend`]: llama.cpp, bitnet.cpp, BitNet-rs or the
-//! reference runtime) -> calibrated estimate -> [`planner`]. [`Predictor`] holds one
-//! engine's model and tables for repeated questions.
-//! This crate also owns the types the profiler and calibration crates share: the run
-//! configuration, the components, the measurement [`record`] schema and the calibration
-//! [`table`] format.
-
+//! What the `predictor` command shares with the `profiler` command: the run-configuration
+//! flags ([`cli_args`], the same spelling on every tool) and host probing
+//! ([`device_memory`]: free RAM through sysinfo, free GPU memory through cudarc). The
+//! prediction itself is the `memcal-predict` library.
 #![warn(missing_docs)]
 
-pub mod backend;
 pub mod cli_args;
-pub mod compat;
-pub mod components;
-pub mod config;
 pub mod device_memory;
-pub mod error;
-pub mod estimate;
-pub mod inspect;
-pub mod model;
-pub mod planner;
-pub mod predictor;
-pub mod presets;
-pub mod profile;
-pub mod record;
-pub mod rng;
-pub mod table;
-pub mod table_set;
-
-pub use memcal_formats::{ggml_type, gguf, hf_config, safetensors, Error as FormatError};
-
-pub use backend::Backend;
-pub use components::{Components, Estimate};
-pub use config::{Device, KvDtype, RunConfig};
-pub use error::{Error, Result};
-pub use predictor::Predictor;
-pub use profile::ModelProfile;

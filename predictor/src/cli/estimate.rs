@@ -2,9 +2,9 @@
 
 use super::render;
 use predictor::backend::Backend;
-use predictor::cli_args::{ConfigArgs, ModelArgs};
 use predictor::compat::MemoryRequirements;
 use predictor::table_set::TableSet;
+use predictor_cli::cli_args::{ConfigArgs, ModelArgs};
 use serde::Serialize;
 use std::path::PathBuf;
 

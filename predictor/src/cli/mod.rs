@@ -8,8 +8,8 @@ mod presets;
 mod render;
 
 use clap::{Parser, Subcommand};
-use predictor::cli_args::ModelArgs;
 use predictor::profile::ModelProfile;
+use predictor_cli::cli_args::ModelArgs;
 
 /// Predicts the RAM and GPU memory an LLM will take (BitNet I2_S/TL1/TL2 and every ggml
 /// type, GGUF and SafeTensors), per component, from the model file's header alone, with

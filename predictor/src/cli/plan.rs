@@ -2,9 +2,9 @@
 
 use super::render;
 use anyhow::Context as _;
-use predictor::cli_args::{human_bytes, parse_size, ConfigArgs, ModelArgs};
-use predictor::device_memory;
 use predictor::planner::{self, Budget};
+use predictor_cli::cli_args::{human_bytes, parse_size, ConfigArgs, ModelArgs};
+use predictor_cli::device_memory;
 use std::fmt::Write as _;
 
 /// Arguments of `predictor plan`.

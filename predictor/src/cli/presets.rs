@@ -1,6 +1,6 @@
 //! `predictor presets`.
 
-use predictor::cli_args::human_bytes;
+use predictor_cli::cli_args::human_bytes;
 
 /// Arguments of `predictor presets`.
 #[derive(Debug, clap::Args)]

@@ -1,8 +1,8 @@
 //! Text and JSON rendering of estimates and plans.
 
-use predictor::cli_args::human_bytes;
 use predictor::components::{Components, Estimate};
 use predictor::profile::ModelProfile;
+use predictor_cli::cli_args::human_bytes;
 use serde::Serialize;
 use std::fmt::Write as _;
 

@@ -16,7 +16,7 @@ use crate::measure::gpu::{GpuMonitor, MemInfo};
 use anyhow::Context;
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Tensor};
-use predictor::cli_args::human_bytes;
+use predictor_cli::cli_args::human_bytes;
 
 /// Arguments of `profiler cuda-check`.
 #[derive(Debug, Clone, clap::Args)]

@@ -5,7 +5,7 @@ use crate::measure::isolate::IsolateOptions;
 use crate::measure::machine;
 use crate::measure::runner::Runner;
 use anyhow::Context;
-use predictor::cli_args::parse_size;
+use predictor_cli::cli_args::parse_size;
 use std::path::PathBuf;
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Readable summaries of records for the terminal.
 
-use predictor::cli_args::human_bytes;
 use predictor::record::{PhaseMeasure, Record, Status};
+use predictor_cli::cli_args::human_bytes;
 use std::fmt::Write;
 
 fn phase<'a>(r: &'a Record, name: &str) -> Option<&'a PhaseMeasure> {

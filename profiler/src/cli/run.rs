@@ -5,8 +5,8 @@ use super::render::record_summary;
 use crate::measure::runner::{default_prompt, Job, ModelInfo, DEFAULT_DECODE};
 use crate::measure::store::RecordStore;
 use anyhow::Context;
-use predictor::cli_args::ConfigArgs;
 use predictor::record::Status;
+use predictor_cli::cli_args::ConfigArgs;
 use std::path::PathBuf;
 
 /// Arguments of `profiler run`.

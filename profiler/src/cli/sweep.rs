@@ -8,8 +8,8 @@ use crate::measure::runner::ModelInfo;
 use crate::measure::sweep::{sweep, SweepJob, SweepOptions};
 use crate::suite::{self, suite_prompt, SUITES, SUITE_DECODE};
 use anyhow::Context;
-use predictor::cli_args::{human_bytes, parse_size};
 use predictor::{Device, KvDtype, RunConfig};
+use predictor_cli::cli_args::{human_bytes, parse_size};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 

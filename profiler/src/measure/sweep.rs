@@ -10,9 +10,9 @@
 use super::error::MeasureError;
 use super::runner::{is_settled, Job, ModelInfo, Runner};
 use super::store::RecordStore;
-use predictor::cli_args::human_bytes;
 use predictor::record::{Record, Status};
 use predictor::RunConfig;
+use predictor_cli::cli_args::human_bytes;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

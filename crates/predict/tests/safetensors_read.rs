@@ -1,12 +1,12 @@
 //! SafeTensors headers (single and sharded) with config.json: profiles exact to the byte,
 //! BitNet packed U8 weights, and the validation huggingface/safetensors applies.
 
-#[path = "../../crates/formats/tests/support/mod.rs"]
+#[path = "../../formats/tests/support/mod.rs"]
 mod support;
 
-use predictor::model::{load_profile, PACKED_TERNARY};
-use predictor::profile::{ModelFormat, TensorRole};
-use predictor::safetensors::{Dtype, SafeTensorsFile};
+use memcal_predict::model::{load_profile, PACKED_TERNARY};
+use memcal_predict::profile::{ModelFormat, TensorRole};
+use memcal_predict::safetensors::{Dtype, SafeTensorsFile};
 use serde_json::json;
 use std::path::Path;
 use support::{hf_llama_tensors, st_file, st_header, tempdir, write_st};
@@ -187,7 +187,7 @@ fn bitnet_packed_u8_checkpoint() {
 
 #[test]
 fn config_variants() {
-    use predictor::hf_config::HfConfig;
+    use memcal_predict::hf_config::HfConfig;
     let parse =
         |v: serde_json::Value| HfConfig::parse(Path::new("config.json"), v.to_string().as_bytes());
     // text_config nesting, explicit head_dim, layer_types, MoE.

@@ -1,8 +1,8 @@
 //! The analytic estimate: exact terms where the runtime's behaviour is exact (weights, KV
 //! cache), and the structure of the rest (monotone in context and batch, device split).
 
-use predictor::estimate::{analytic, kv_cache};
-use predictor::{Device, KvDtype, RunConfig};
+use memcal_predict::estimate::{analytic, kv_cache};
+use memcal_predict::{Device, KvDtype, RunConfig};
 
 fn cfg(ctx: u32, batch: u32) -> RunConfig {
     RunConfig {
@@ -14,7 +14,7 @@ fn cfg(ctx: u32, batch: u32) -> RunConfig {
 
 #[test]
 fn bitnet_2b_4t_preset_has_the_official_tensor_bytes() {
-    let p = predictor::presets::profile("bitnet-b1.58-2b-4t").unwrap();
+    let p = memcal_predict::presets::profile("bitnet-b1.58-2b-4t").unwrap();
     assert_eq!(p.tensor_data_bytes, 1_179_449_920);
     assert_eq!(p.by_type["I2_S"].tensors, 210);
     assert_eq!(p.by_type["F32"].tensors, 121);
@@ -25,7 +25,7 @@ fn bitnet_2b_4t_preset_has_the_official_tensor_bytes() {
 #[test]
 fn kv_cache_matches_the_per_token_formula() {
     // formats.md: F16 KV per token = 2 * layers * kv_heads * head_dim * 2 = 76,800 B for 2B-4T.
-    let p = predictor::presets::profile("bitnet-b1.58-2b-4t").unwrap();
+    let p = memcal_predict::presets::profile("bitnet-b1.58-2b-4t").unwrap();
     let e = analytic(&p, &cfg(4096, 1)).unwrap();
     assert_eq!(e.host.kv_cache, 4096 * 76_800);
     let e = analytic(&p, &cfg(1000, 3)).unwrap();
@@ -50,7 +50,7 @@ fn cpu_weights_are_the_file_tensor_bytes() {
         "qwen2.5-7b:Q8_0",
         "bitnet-b1.58-3b:TL2",
     ] {
-        let p = predictor::presets::profile(name).unwrap();
+        let p = memcal_predict::presets::profile(name).unwrap();
         let e = analytic(&p, &cfg(2048, 1)).unwrap();
         assert_eq!(e.host.weights, p.tensor_data_bytes, "{name}");
         assert!(e.gpu.is_none());
@@ -59,7 +59,7 @@ fn cpu_weights_are_the_file_tensor_bytes() {
 
 #[test]
 fn memory_grows_with_context_and_batch() {
-    let p = predictor::presets::profile("llama-3.2-1b:Q8_0").unwrap();
+    let p = memcal_predict::presets::profile("llama-3.2-1b:Q8_0").unwrap();
     // At a tiny context the load-time copy of the largest tensor (the embedding) is the
     // peak, so the total may stay flat; it never falls, and grows once the cache dominates.
     let mut last = 0;
@@ -79,7 +79,7 @@ fn memory_grows_with_context_and_batch() {
 
 #[test]
 fn gpu_layers_move_blocks_and_their_cache_to_the_gpu() {
-    let p = predictor::presets::profile("llama-3.1-8b:Q4_0").unwrap();
+    let p = memcal_predict::presets::profile("llama-3.1-8b:Q4_0").unwrap();
     let n = p.n_layers;
     let at = |g: u32| {
         analytic(
@@ -95,7 +95,7 @@ fn gpu_layers_move_blocks_and_their_cache_to_the_gpu() {
     let none = at(0);
     let half = at(n / 2);
     let all = at(n);
-    let gpu = |e: &predictor::Estimate| e.gpu.unwrap();
+    let gpu = |e: &memcal_predict::Estimate| e.gpu.unwrap();
     assert_eq!(gpu(&none).weights, 0);
     assert_eq!(gpu(&none).kv_cache, 0);
     assert!(gpu(&half).weights < gpu(&all).weights);
@@ -106,7 +106,7 @@ fn gpu_layers_move_blocks_and_their_cache_to_the_gpu() {
         assert_eq!(e.host.kv_cache + gpu(e).kv_cache, kv_total);
     }
     // With every block on the GPU, the output projection goes too; the embedding stays.
-    let out = p.role_bytes(predictor::profile::TensorRole::Output);
+    let out = p.role_bytes(memcal_predict::profile::TensorRole::Output);
     let blocks: u64 = p.layer_bytes.iter().sum();
     assert_eq!(gpu(&all).weights, blocks + out);
     assert_eq!(all.host.weights, p.tensor_data_bytes - blocks - out);
@@ -114,7 +114,7 @@ fn gpu_layers_move_blocks_and_their_cache_to_the_gpu() {
 
 #[test]
 fn headroom_is_the_margin_of_the_prediction() {
-    let p = predictor::presets::profile("mistral-7b-v0.3").unwrap();
+    let p = memcal_predict::presets::profile("mistral-7b-v0.3").unwrap();
     let e = analytic(
         &p,
         &RunConfig {
@@ -130,7 +130,7 @@ fn headroom_is_the_margin_of_the_prediction() {
 
 #[test]
 fn bad_configurations_are_errors_not_panics() {
-    let p = predictor::presets::profile("llama-3.2-1b").unwrap();
+    let p = memcal_predict::presets::profile("llama-3.2-1b").unwrap();
     for c in [cfg(0, 1), cfg(1, 0), cfg(u32::MAX, 1), cfg(1, u32::MAX)] {
         assert!(analytic(&p, &c).is_err(), "{c:?}");
     }

@@ -5,15 +5,15 @@
 //! and never allocate more than a bound tied to the file's size (checked with a counting
 //! global allocator).
 
-#[path = "../../crates/formats/tests/support/mod.rs"]
+#[path = "../../formats/tests/support/mod.rs"]
 mod support;
 
-use predictor::ggml_type::GgmlType;
-use predictor::gguf::writer::GgufWriter;
-use predictor::gguf::{GgufFile, OwnedArray, Value};
-use predictor::hf_config::HfConfig;
-use predictor::model::profile_from_gguf;
-use predictor::safetensors::SafeTensorsFile;
+use memcal_predict::ggml_type::GgmlType;
+use memcal_predict::gguf::writer::GgufWriter;
+use memcal_predict::gguf::{GgufFile, OwnedArray, Value};
+use memcal_predict::hf_config::HfConfig;
+use memcal_predict::model::profile_from_gguf;
+use memcal_predict::safetensors::SafeTensorsFile;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::path::Path;

@@ -1,9 +1,9 @@
 //! The planner finds the edge of what fits: the answer fits, one more does not.
 
-use predictor::estimate::calibrated;
-use predictor::planner::{plan, Budget};
-use predictor::table_set::TableSet;
-use predictor::{Device, RunConfig};
+use memcal_predict::estimate::calibrated;
+use memcal_predict::planner::{plan, Budget};
+use memcal_predict::table_set::TableSet;
+use memcal_predict::{Device, RunConfig};
 
 fn tables() -> TableSet {
     TableSet::embedded().unwrap()
@@ -11,7 +11,7 @@ fn tables() -> TableSet {
 
 #[test]
 fn max_context_is_the_largest_that_fits() {
-    let p = predictor::presets::profile("bitnet-b1.58-2b-4t").unwrap();
+    let p = memcal_predict::presets::profile("bitnet-b1.58-2b-4t").unwrap();
     let t = tables();
     let base = RunConfig::default();
     let budget = Budget {
@@ -53,7 +53,7 @@ fn max_context_is_the_largest_that_fits() {
 
 #[test]
 fn nothing_fits_a_tiny_budget() {
-    let p = predictor::presets::profile("llama-3.1-8b").unwrap();
+    let p = memcal_predict::presets::profile("llama-3.1-8b").unwrap();
     let budget = Budget {
         host_bytes: 100 << 20,
         gpu_bytes: None,
@@ -66,7 +66,7 @@ fn nothing_fits_a_tiny_budget() {
 
 #[test]
 fn gpu_split_puts_as_many_blocks_as_fit_on_the_gpu() {
-    let p = predictor::presets::profile("llama-3.1-8b:Q4_0").unwrap();
+    let p = memcal_predict::presets::profile("llama-3.1-8b:Q4_0").unwrap();
     let t = tables();
     let cfg = RunConfig {
         device: Device::Cuda(0),

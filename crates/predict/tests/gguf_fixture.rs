@@ -2,11 +2,11 @@
 //! spec, and a file written by the reference Python `gguf` package
 //! (crates/formats/tests/support/fixtures/make_python_gguf.py).
 
-#[path = "../../crates/formats/tests/support/mod.rs"]
+#[path = "../../formats/tests/support/mod.rs"]
 mod support;
 
-use predictor::ggml_type::GgmlType;
-use predictor::gguf::{GgufFile, Value, ValueType};
+use memcal_predict::ggml_type::GgmlType;
+use memcal_predict::gguf::{GgufFile, Value, ValueType};
 use std::path::Path;
 use support::Raw;
 
@@ -114,8 +114,8 @@ fn hand_laid_header_reads_as_the_spec_says() {
 
 #[test]
 fn file_written_by_python_gguf() {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/formats/tests/support/fixtures/python_gguf.gguf");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../formats/tests/support/fixtures/python_gguf.gguf");
     let g = GgufFile::open(&path).expect("python-written file");
     assert_eq!(g.version, 3);
     assert_eq!(g.file_bytes, 37056);
@@ -174,7 +174,7 @@ fn file_written_by_python_gguf() {
         g.tensor("blk.0.ffn_up.weight").map(|t| t.dims.clone()),
         Some(vec![64, 128])
     );
-    let p = predictor::model::load_profile(&path).expect("profile");
+    let p = memcal_predict::model::load_profile(&path).expect("profile");
     assert_eq!(
         (p.n_layers, p.hidden, p.n_heads, p.ffn, p.ctx_train),
         (2, 64, 4, 128, 2048)
@@ -200,7 +200,7 @@ fn real_smollm2_matches_python_gguf() {
     assert_eq!(g.tensors.len(), 272);
     assert_eq!(g.tensor_data_bytes(), 96_576_768);
     assert_eq!(g.data_offset + g.tensor_data_bytes(), g.file_bytes);
-    let p = predictor::model::load_profile(&path).expect("profile");
+    let p = memcal_predict::model::load_profile(&path).expect("profile");
     assert_eq!(p.n_params, 134_515_008);
     assert_eq!(p.by_type["Q8_0"].bytes, 30_081_024);
     assert_eq!(p.by_type["Q4_1"].bytes, 66_355_200);

@@ -1,13 +1,13 @@
 //! ModelProfile from GGUF headers: every field of the 2B-4T shape, per-layer KV heads,
 //! sliding layers, MoE, and the semantic checks (zero heads, absurd context, layer count).
 
-#[path = "../../crates/formats/tests/support/mod.rs"]
+#[path = "../../formats/tests/support/mod.rs"]
 mod support;
 
-use predictor::ggml_type::GgmlType;
-use predictor::gguf::writer::GgufWriter;
-use predictor::model::{load_profile, profile_from_gguf};
-use predictor::profile::{ModelFormat, TensorRole};
+use memcal_predict::ggml_type::GgmlType;
+use memcal_predict::gguf::writer::GgufWriter;
+use memcal_predict::model::{load_profile, profile_from_gguf};
+use memcal_predict::profile::{ModelFormat, TensorRole};
 use support::{bitnet_writer, tempdir, B2_4T};
 
 #[test]
@@ -83,10 +83,10 @@ fn small(f: impl FnOnce(&mut GgufWriter)) -> GgufWriter {
     w
 }
 
-fn profile_of(w: &GgufWriter) -> predictor::Result<predictor::ModelProfile> {
+fn profile_of(w: &GgufWriter) -> memcal_predict::Result<memcal_predict::ModelProfile> {
     let bytes = w.header_bytes().expect("header");
     let (_, data) = w.layout().expect("layout");
-    let g = predictor::gguf::GgufFile::parse(
+    let g = memcal_predict::gguf::GgufFile::parse(
         std::path::Path::new("small.gguf"),
         &bytes,
         bytes.len() as u64 + data,

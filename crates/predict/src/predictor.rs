@@ -13,9 +13,9 @@ use crate::table_set::TableSet;
 /// An engine's calibrated memory model.
 ///
 /// ```
-/// use predictor::{Backend, Predictor, RunConfig};
+/// use memcal_predict::{Backend, Predictor, RunConfig};
 ///
-/// let profile = predictor::presets::profile("bitnet-b1.58-2b-4t")?;
+/// let profile = memcal_predict::presets::profile("bitnet-b1.58-2b-4t")?;
 /// let p = Predictor::new(Backend::BitnetCpp)?;
 /// let config = RunConfig { ctx: 4096, margin_pct: 0.0, ..RunConfig::default() };
 /// let e = p.estimate(&profile, &config)?;
@@ -24,11 +24,11 @@ use crate::table_set::TableSet;
 /// assert!(e.host_bytes() > profile.tensor_data_bytes);
 ///
 /// // What fits into 2 GiB, and BitNet-rs's own figures for the same file.
-/// let plan = p.plan(&profile, &config, predictor::planner::Budget { host_bytes: 2 << 30, gpu_bytes: None })?;
+/// let plan = p.plan(&profile, &config, memcal_predict::planner::Budget { host_bytes: 2 << 30, gpu_bytes: None })?;
 /// assert!(plan.max_ctx.is_some());
 /// let rs = Predictor::new(Backend::BitnetRs)?.requirements(&profile, &config)?;
 /// assert!(rs.total_mb > 3000);
-/// # Ok::<(), predictor::Error>(())
+/// # Ok::<(), memcal_predict::Error>(())
 /// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]

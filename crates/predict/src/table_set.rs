@@ -1,5 +1,5 @@
 //! The set of calibration tables an estimate can use: the ones embedded at build time
-//! (from `calibration/tables/*.json`), or tables read from files.
+//! (from `crates/predict/tables/*.json`), or tables read from files.
 
 use crate::error::{Error, Result};
 use crate::table::CalibrationTable;

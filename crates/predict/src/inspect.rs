@@ -167,7 +167,7 @@ pub fn group_digits(n: u64) -> String {
 }
 
 /// Bytes in binary units (`1.10 GiB`): the one formatter every command uses.
-pub use crate::cli_args::human_bytes;
+pub use crate::units::human_bytes;
 
 /// A count in decimal units (`2.41 B`, `125.3 M`).
 fn human_count(n: u64) -> String {
