@@ -1,9 +1,23 @@
-//! memcal's profiler: a reference runtime on candle that really loads and runs models, and
-//! isolated measurements of what that (or any other engine) uses.
+//! memcal's profiler command: the suites of synthetic models and configurations, the child
+//! workload that runs the reference runtime inside a measured process, and the CLI.
+//!
+//! The work lives in crates of their own, re-exported here under the names the commands
+//! and tests use: [`runtime`] (memcal-runtime, the reference runtime on candle), [`synth`]
+//! (memcal-synth, synthetic models), [`measure`] (memcal-measure, isolated measurement,
+//! sweeps and engine `exec`, without candle) and [`engine`] (its engine command lines and
+//! log parsing).
 #![warn(missing_docs)]
+
+pub use memcal_measure::engine;
+pub use memcal_runtime as runtime;
+pub use memcal_synth as synth;
+
 pub mod cli;
-pub mod engine;
-pub mod measure;
-pub mod runtime;
 pub mod suite;
-pub mod synth;
+
+/// The measurement harness (memcal-measure), plus the child workload that runs the
+/// reference runtime in the measured process.
+pub mod measure {
+    pub use memcal_measure::*;
+    pub mod child;
+}

@@ -1,9 +1,9 @@
 //! Reads a GGUF model's tensors one at a time with positioned reads (no memory map) and
 //! builds the runtime's storage for each.
 
-use crate::runtime::error::{Result, RuntimeError};
-use crate::runtime::matrix::{candle_dtype, ClassicMatrix, Matrix};
-use crate::runtime::ternary::{i2s::I2sMatrix, tl2::Tl2Matrix};
+use crate::error::{Result, RuntimeError};
+use crate::matrix::{candle_dtype, ClassicMatrix, Matrix};
+use crate::ternary::{i2s::I2sMatrix, tl2::Tl2Matrix};
 use predictor::ggml_type::GgmlType;
 use predictor::gguf::{GgufFile, TensorInfo};
 use std::collections::HashMap;

@@ -1,7 +1,7 @@
 //! Causal multi-head attention with grouped KV heads over the KV cache.
 
-use crate::runtime::kv_cache::{KvElem, KvStore};
-use crate::runtime::threads::pool;
+use crate::kv_cache::{KvElem, KvStore};
+use crate::threads::pool;
 
 /// Where one row (token) of a step sits: its sequence and position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

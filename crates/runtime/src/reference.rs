@@ -2,13 +2,13 @@
 //!
 //! Every weight is dequantized to f32 once; the forward runs the whole sequence with naive
 //! loops (no KV cache, no chunking, no int8 activations, no candle matmul), in f64
-//! accumulators, so that differences from [`crate::runtime::Model`] come only from the
+//! accumulators, so that differences from [`crate::Model`] come only from the
 //! runtime's activation quantization (int8 per row for I2_S/TL2, Q8 blocks in candle's
 //! quantized matmul, f16 inputs for F16 weights) and its f32 arithmetic.
 
-use crate::runtime::error::Result;
-use crate::runtime::hparams::{Arch, HParams};
-use crate::runtime::model::Model;
+use crate::error::Result;
+use crate::hparams::{Arch, HParams};
+use crate::model::Model;
 
 struct RefLayer {
     attn_norm: Vec<f32>,

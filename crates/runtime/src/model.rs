@@ -1,15 +1,15 @@
 //! The model: weights, the forward pass over rows of tokens, prefill, decode and generate.
 
-use crate::runtime::attention::{attention, AttnShape, RowPos};
-use crate::runtime::device::layer::DeviceLayer;
-use crate::runtime::device::matrix::i2s_table;
-use crate::runtime::device::{DeviceHead, DevicePart};
-use crate::runtime::error::{Result, RuntimeError};
-use crate::runtime::hparams::HParams;
-use crate::runtime::kv_cache::{store_row, KvCache};
-use crate::runtime::loader::{load_tensors, Loaded};
-use crate::runtime::matrix::{Input, Matrix};
-use crate::runtime::ops::{self, Rope};
+use crate::attention::{attention, AttnShape, RowPos};
+use crate::device::layer::DeviceLayer;
+use crate::device::matrix::i2s_table;
+use crate::device::{DeviceHead, DevicePart};
+use crate::error::{Result, RuntimeError};
+use crate::hparams::HParams;
+use crate::kv_cache::{store_row, KvCache};
+use crate::loader::{load_tensors, Loaded};
+use crate::matrix::{Input, Matrix};
+use crate::ops::{self, Rope};
 use candle_core::Tensor;
 use predictor::gguf::GgufFile;
 use predictor::KvDtype;
@@ -199,7 +199,7 @@ impl Model {
         device: Option<&candle_core::Device>,
         gpu_layers: Option<u32>,
     ) -> Result<Model> {
-        crate::runtime::allocator::fix_mmap_threshold();
+        crate::allocator::fix_mmap_threshold();
         let header = GgufFile::open(path)?;
         let embd = header
             .tensor("token_embd.weight")

@@ -2,7 +2,7 @@
 //! weight matrix's output rows, so each weight row is read (and unpacked) once per call and
 //! dotted with every activation row.
 
-use crate::runtime::threads::pool;
+use crate::threads::pool;
 
 /// Raw output pointer shared by the workers; each writes a disjoint set of elements.
 #[derive(Clone, Copy)]

@@ -1,11 +1,11 @@
 //! One transformer block on a device: its weights and its forward step.
 
-use crate::runtime::device::attention::{self, DeviceStep};
-use crate::runtime::device::kv::DeviceKv;
-use crate::runtime::device::matrix::{DeviceInput, DeviceMatrix};
-use crate::runtime::error::Result;
-use crate::runtime::model::Layer;
-use crate::runtime::ops::Activation;
+use crate::device::attention::{self, DeviceStep};
+use crate::device::kv::DeviceKv;
+use crate::device::matrix::{DeviceInput, DeviceMatrix};
+use crate::error::Result;
+use crate::model::Layer;
+use crate::ops::Activation;
 use candle_core::{Device, Tensor};
 
 /// A 1-D weight (norm, bias) as an f32 tensor.

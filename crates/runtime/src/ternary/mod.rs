@@ -10,7 +10,7 @@
 pub mod i2s;
 pub mod tl2;
 
-use crate::runtime::parallel::matmul_by_rows;
+use crate::parallel::matmul_by_rows;
 
 /// The per-tensor f32 scale of a packed ternary tensor: `scale_override` (files that store
 /// it as a separate `<name>_scale` tensor) or the little-endian f32 at `data[at..at + 4]`.

@@ -7,7 +7,7 @@
 //! runtime-detected F16C conversion) into a per-thread buffer and dots it with each f32
 //! activation row (AVX2/FMA when the CPU has them).
 
-use crate::runtime::parallel::matmul_by_rows;
+use crate::parallel::matmul_by_rows;
 use half::f16;
 use half::slice::HalfFloatSliceExt;
 

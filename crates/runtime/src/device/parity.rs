@@ -1,8 +1,8 @@
 //! The device forward against the host forward on one model: what `profiler cuda-check`
 //! runs on a GPU box (and the tests on candle's CPU device).
 
-use crate::runtime::error::Result;
-use crate::runtime::model::Model;
+use crate::error::Result;
+use crate::model::Model;
 use predictor::KvDtype;
 use std::path::Path;
 
@@ -32,10 +32,7 @@ pub fn workload_logits(model: &Model, kv: KvDtype) -> Result<Vec<Vec<f32>>> {
     let mut next = vec![17 % v, 4 % v];
     for _ in 0..2 {
         let rows = model.decode_step(&mut cache, &next)?.to_vec2::<f32>()?;
-        next = rows
-            .iter()
-            .map(|r| crate::runtime::argmax(r) as u32)
-            .collect();
+        next = rows.iter().map(|r| crate::argmax(r) as u32).collect();
         out.extend(rows);
     }
     Ok(out)

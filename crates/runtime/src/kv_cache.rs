@@ -1,6 +1,6 @@
 //! The preallocated, initialised KV cache.
 
-use crate::runtime::error::{Result, RuntimeError};
+use crate::error::{Result, RuntimeError};
 use half::f16;
 use predictor::KvDtype;
 
@@ -103,8 +103,8 @@ pub struct KvCache {
     pub layers: Vec<LayerKv>,
     /// Positions filled per sequence.
     pub lens: Vec<usize>,
-    /// K and V of the blocks that run on a device (see [`crate::runtime::device`]).
-    pub device: Vec<crate::runtime::device::kv::DeviceKv>,
+    /// K and V of the blocks that run on a device (see [`crate::device`]).
+    pub device: Vec<crate::device::kv::DeviceKv>,
 }
 
 impl KvCache {

@@ -34,10 +34,10 @@ pub mod layer;
 pub mod matrix;
 pub mod parity;
 
-use crate::runtime::error::{Result, RuntimeError};
-use crate::runtime::hparams::HParams;
-use crate::runtime::matrix::Matrix;
-use crate::runtime::ops::Rope;
+use crate::error::{Result, RuntimeError};
+use crate::hparams::HParams;
+use crate::matrix::Matrix;
+use crate::ops::Rope;
 use attention::{DeviceStep, RopeTables};
 use candle_core::{Device, Tensor};
 use kv::DeviceKv;

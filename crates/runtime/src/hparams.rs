@@ -1,8 +1,8 @@
 //! Model hyper-parameters read from a GGUF header, with the real key names of llama.cpp
 //! and of microsoft/BitNet's fork (`<arch>.attention.head_count`, `<arch>.rope.freq_base`...).
 
-use crate::runtime::error::{Result, RuntimeError};
-use crate::runtime::ops::Activation;
+use crate::error::{Result, RuntimeError};
+use crate::ops::Activation;
 use predictor::gguf::GgufFile;
 
 /// The architectures the runtime runs.

@@ -339,7 +339,7 @@ impl ChildRun {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::measure::wait::ExitInfo;
+    use crate::wait::ExitInfo;
 
     fn run_with(exit: ExitInfo, failure: Option<(String, bool)>, stderr: &str) -> ChildRun {
         ChildRun {

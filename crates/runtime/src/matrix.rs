@@ -2,15 +2,15 @@
 //!
 //! - classic ggml types (F32, F16, BF16, Q4_0 ... Q6_K) are candle [`QTensor`]s holding the
 //!   stored blocks; quantized types multiply through candle's `k_quants::matmul` on those
-//!   blocks directly, float types through [`crate::runtime::dense`] (f32 activations).
+//!   blocks directly, float types through [`crate::dense`] (f32 activations).
 //!   That skips `QMatMul` (which dequantizes F32/F16/BF16 weights to f32 tensors at load) and
 //!   the `QTensor` custom op (whose x86 path keeps a second, repacked copy of Q4_K/Q8_0
 //!   weights), so resident bytes stay equal to the file's tensor bytes.
-//! - I2_S and TL2 stay packed ([`crate::runtime::ternary`]).
+//! - I2_S and TL2 stay packed ([`crate::ternary`]).
 
-use crate::runtime::dense;
-use crate::runtime::error::{Result, RuntimeError};
-use crate::runtime::ternary::{self, i2s::I2sMatrix, tl2::Tl2Matrix, QuantizedActs, TernaryRows};
+use crate::dense;
+use crate::error::{Result, RuntimeError};
+use crate::ternary::{self, i2s::I2sMatrix, tl2::Tl2Matrix, QuantizedActs, TernaryRows};
 use candle_core::quantized::{k_quants, GgmlDType, QStorage, QTensor};
 use predictor::ggml_type::GgmlType;
 use std::borrow::Cow;

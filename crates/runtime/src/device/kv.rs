@@ -1,7 +1,7 @@
 //! The KV cache of the blocks that run on a device: preallocated and zero-filled at once
 //! (on CUDA an allocation plus a memset, so resident from the start), written in place.
 
-use crate::runtime::error::{Result, RuntimeError};
+use crate::error::{Result, RuntimeError};
 use candle_core::{DType, Device, Tensor};
 use predictor::KvDtype;
 

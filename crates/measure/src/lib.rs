@@ -3,8 +3,9 @@
 //! with `wait4` for `ru_maxrss`, sampled on the GPU through cudarc, and written as
 //! [`predictor::record::Record`]s to a JSON Lines store. Also: the machine fingerprint,
 //! sweeps over grids, and profiling of external engines (`exec`).
+#![warn(missing_docs)]
 
-pub mod child;
+pub mod engine;
 pub mod error;
 pub mod exec;
 pub mod filehash;

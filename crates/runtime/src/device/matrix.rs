@@ -14,9 +14,9 @@
 //!   kernel's computation exactly (integer dot products, then `/ act_scale * w_scale`).
 //! - TL2 is refused on the device (its blocks run on the host: `--gpu-layers` below them).
 
-use crate::runtime::error::{Result, RuntimeError};
-use crate::runtime::matrix::Matrix;
-use crate::runtime::ternary::TernaryRows;
+use crate::error::{Result, RuntimeError};
+use crate::matrix::Matrix;
+use crate::ternary::TernaryRows;
 use candle_core::quantized::{GgmlDType, QMatMul, QStorage, QTensor};
 use candle_core::{DType, Device, Module, Tensor};
 use std::sync::{Arc, OnceLock};

@@ -51,6 +51,7 @@
 //!
 //! Threads: the runtime's kernels run on a fixed rayon pool ([`threads::pool`],
 //! `MEMCAL_THREADS`); candle's matmuls on candle's pool (`CANDLE_NUM_THREADS`).
+#![warn(missing_docs)]
 
 pub mod allocator;
 pub mod attention;

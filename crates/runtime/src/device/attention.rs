@@ -14,10 +14,10 @@
 //! Peak of one run beyond q, k, v and the output: `2 x L x kv_dim x 4` (K, V as f32) +
 //! `2 x heads x n x L x 4` (scores and probabilities) + `n x L x 4` (mask).
 
-use crate::runtime::device::kv::DeviceKv;
-use crate::runtime::error::{Result, RuntimeError};
-use crate::runtime::hparams::HParams;
-use crate::runtime::ops::Rope;
+use crate::device::kv::DeviceKv;
+use crate::error::{Result, RuntimeError};
+use crate::hparams::HParams;
+use crate::ops::Rope;
 use candle_core::{DType, Device, Tensor};
 
 /// Consecutive rows of one sequence in a step.

@@ -189,7 +189,7 @@ impl SynthSpec {
             GgmlType::I2S => (128, "I2_S needs input widths divisible by 128"),
             GgmlType::TL2 => (1, ""),
             t if t.is_bitnet() => return bad(format!("projection type {t} is not supported")),
-            t if crate::runtime::matrix::candle_dtype(t).is_none() => {
+            t if memcal_runtime::matrix::candle_dtype(t).is_none() => {
                 return bad(format!("projection type {t} is not supported"))
             }
             t => (

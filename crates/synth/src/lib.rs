@@ -11,6 +11,7 @@
 //! are generated row by row in parallel, each row from its own seeded stream, and written
 //! in chunks, so a 1.2 GB model is never held in memory (the largest buffer is one chunk,
 //! or one whole TL2 tensor).
+#![warn(missing_docs)]
 
 pub mod rng;
 pub mod spec;
@@ -18,8 +19,8 @@ pub mod tokenizer;
 
 pub use spec::{SynthSpec, PRESETS};
 
-use crate::runtime::matrix::{candle_dtype, ClassicMatrix};
-use crate::runtime::ternary::{i2s, tl2};
+use memcal_runtime::matrix::{candle_dtype, ClassicMatrix};
+use memcal_runtime::ternary::{i2s, tl2};
 use predictor::ggml_type::GgmlType;
 use predictor::gguf::writer::{GgufWriter, WriteError};
 use rng::Rng;
@@ -212,7 +213,7 @@ const CHUNK_VALUES: usize = 1 << 22;
 /// Draws `rows` rows of `cols` values of tensor `idx` starting at row `row0`, in parallel.
 fn draw_rows(spec: &SynthSpec, idx: usize, row0: usize, cols: usize, out: &mut [f32], fill: Fill) {
     use rayon::prelude::*;
-    crate::runtime::pool().install(|| {
+    memcal_runtime::pool().install(|| {
         out.par_chunks_mut(cols).enumerate().for_each(|(r, row)| {
             let mut rng = Rng::new(spec.seed, idx as u64, (row0 + r) as u64);
             match fill {
