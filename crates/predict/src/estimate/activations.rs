@@ -87,9 +87,17 @@ pub fn terms(
     config: &RunConfig,
     backend: &BackendModel,
 ) -> ActivationTerms {
+    worst_step(config, |rows, kv_len| {
+        terms_at(profile, config, backend, rows, kv_len)
+    })
+}
+
+/// The terms of the step of `config`'s schedule with the largest peak, `at(rows per
+/// sequence, KV length)` giving each step's terms.
+fn worst_step(config: &RunConfig, at: impl Fn(u64, u64) -> ActivationTerms) -> ActivationTerms {
     schedule(config)
         .into_iter()
-        .map(|(rows, kv_len)| terms_at(profile, config, backend, rows, kv_len))
+        .map(|(rows, kv_len)| at(rows, kv_len))
         .max_by_key(|t| t.peak())
         .unwrap_or_default()
 }
@@ -152,11 +160,9 @@ pub fn terms_at(
 /// of a configuration's schedule with the largest peak: the GPU side of a CUDA run. See
 /// [`device_terms_at`].
 pub fn device_terms(profile: &ModelProfile, config: &RunConfig) -> ActivationTerms {
-    schedule(config)
-        .into_iter()
-        .map(|(rows, kv_len)| device_terms_at(profile, config, rows, kv_len))
-        .max_by_key(|t| t.peak())
-        .unwrap_or_default()
+    worst_step(config, |rows, kv_len| {
+        device_terms_at(profile, config, rows, kv_len)
+    })
 }
 
 /// Activation terms of one step of the device forward pass (profiler
