@@ -13,6 +13,7 @@ pub use memcal_runtime as runtime;
 pub use memcal_synth as synth;
 
 pub mod cli;
+pub mod oom_alloc;
 pub mod suite;
 
 /// The measurement harness (memcal-measure), plus the child workload that runs the

@@ -4,13 +4,13 @@
 //! phase events from the child's stdout as they come (so a crash keeps the phases already
 //! measured), watches it (memory guard, timeout), reaps it with `wait4` for `ru_maxrss`,
 //! and on CUDA samples device memory from its own context during the run. The outcome is
-//! then classified: ok, oom (allocation failure, SIGKILL, CUDA OOM, the profiler's memory
-//! guard) or error.
+//! then classified: ok, oom (the child's typed report of a refused allocation or a CUDA
+//! out-of-memory, SIGKILL, the profiler's memory guard) or error; never from message text.
 
 use super::error::MeasureError;
 use super::gpu::GpuMonitor;
 use super::procfs;
-use super::protocol::{looks_like_oom, ChildEvent, ChildSpec, CHILD_SUBCOMMAND};
+use super::protocol::{ChildEvent, ChildSpec, CHILD_SUBCOMMAND};
 use super::wait;
 use super::watch::{watch, KillReason, WatchOptions, Watched};
 use predictor::record::{Measured, PhaseMeasure, Status};
@@ -87,18 +87,13 @@ pub struct ChildRun {
     pub parent_hwm: u64,
 }
 
-/// What of the child's stderr goes into a message: its first lines, and the first line
-/// reporting an out-of-memory condition wherever it is. Backtraces (RUST_BACKTRACE) are
-/// left out: they follow the message and say nothing about memory.
+/// What of the child's stderr goes into a message: its first lines. Backtraces
+/// (RUST_BACKTRACE) are left out: they follow the message and say nothing about memory.
 fn stderr_summary(reader: impl Read) -> String {
     let mut head = Vec::new();
-    let mut oom_line = None;
     let mut in_backtrace = false;
     for line in BufReader::new(reader).lines() {
         let Ok(line) = line else { break };
-        if oom_line.is_none() && looks_like_oom(&line) {
-            oom_line = Some(line.clone());
-        }
         let t = line.trim_start();
         if t.starts_with("stack backtrace:") {
             in_backtrace = true;
@@ -113,11 +108,7 @@ fn stderr_summary(reader: impl Read) -> String {
             head.push(line);
         }
     }
-    let mut text = head;
-    if let Some(l) = oom_line.filter(|l| !text.contains(l)) {
-        text.insert(0, l);
-    }
-    text.join("\n")
+    head.join("\n")
 }
 
 /// Spawns `cmd` and returns it with this process's `VmHWM` at the spawn, reset just
@@ -257,8 +248,9 @@ impl ChildRun {
             None => {}
         }
         if let Some((message, oom)) = &self.failure {
-            let oom = *oom || looks_like_oom(message);
-            let status = if oom { Status::Oom } else { Status::Error };
+            // The child says whether memory ran out, from its error's type or from its
+            // allocator's refusal (reported before Rust aborts).
+            let status = if *oom { Status::Oom } else { Status::Error };
             return (status, Some(message.clone()));
         }
         if exit.success() && self.done.is_some() {
@@ -279,11 +271,7 @@ impl ChildRun {
             return (Status::Oom, Some(with_tail(m.into())));
         }
         let m = with_tail(format!("child {} before finishing", exit.describe()));
-        if looks_like_oom(tail) {
-            (Status::Oom, Some(m))
-        } else {
-            (Status::Error, Some(m))
-        }
+        (Status::Error, Some(m))
     }
 
     /// The measured figures. `sys_available` is sysinfo's available memory before the run.
@@ -377,9 +365,23 @@ mod tests {
     }
 
     #[test]
-    fn sigkill_and_allocation_failures_are_oom_other_crashes_errors() {
+    fn oom_comes_from_signals_and_typed_child_reports_never_from_text() {
         let killed = run_with(exit(None, Some(libc::SIGKILL)), None, "");
         assert_eq!(killed.classify().0, Status::Oom);
+        // The child's allocator reported the refusal before Rust aborted.
+        let refused = run_with(
+            exit(None, Some(libc::SIGABRT)),
+            Some(("memory allocation of 1073741824 bytes failed".into(), true)),
+            "",
+        );
+        assert_eq!(
+            refused.classify(),
+            (
+                Status::Oom,
+                Some("memory allocation of 1073741824 bytes failed".into())
+            )
+        );
+        // Text that mentions memory does not make an OOM: only the child's typed flag does.
         let stderr = "memory allocation of 1073741824 bytes failed\nstack backtrace:\n   0: \
                       std::alloc::rust_oom\n             at /rustc/x/alloc.rs:1\n";
         let aborted = run_with(
@@ -388,12 +390,12 @@ mod tests {
             &stderr_summary(stderr.as_bytes()),
         );
         let (status, msg) = aborted.classify();
-        assert_eq!(status, Status::Oom);
+        assert_eq!(status, Status::Error);
         assert_eq!(
             msg.as_deref(),
             Some("child killed by SIGABRT before finishing; stderr: memory allocation of 1073741824 bytes failed")
         );
-        let cuda = run_with(
+        let cuda_text = run_with(
             exit(Some(2), None),
             Some((
                 "DriverError(CUDA_ERROR_OUT_OF_MEMORY, \"out of memory\")".into(),
@@ -401,7 +403,9 @@ mod tests {
             )),
             "",
         );
-        assert_eq!(cuda.classify().0, Status::Oom);
+        assert_eq!(cuda_text.classify().0, Status::Error);
+        let cuda_typed = run_with(exit(Some(2), None), Some(("device full".into(), true)), "");
+        assert_eq!(cuda_typed.classify().0, Status::Oom);
         let segv = run_with(exit(None, Some(libc::SIGSEGV)), None, "");
         assert_eq!(segv.classify().0, Status::Error);
         let failed = run_with(

@@ -84,23 +84,35 @@ impl ChildEvent {
     }
 }
 
-/// Messages that mean memory ran out: Rust's allocation failure, `ENOMEM`, candle/cudarc
-/// CUDA out-of-memory, glibc and C++ allocators.
-const OOM_PATTERNS: &[&str] = &[
-    "memory allocation of",
-    "out of memory",
-    "cannot allocate memory",
-    "cuda_error_out_of_memory",
-    "std::bad_alloc",
-    "os error 12",
-];
-
-/// Whether an error message reports an out-of-memory condition. A size computation that
-/// overflows ("capacity overflow") is a bug or bad input, not a lack of memory, and is not
-/// one.
-pub fn looks_like_oom(message: &str) -> bool {
-    let m = message.to_ascii_lowercase();
-    OOM_PATTERNS.iter().any(|p| m.contains(p))
+/// Writes, into `buf`, the event line of an allocation the system allocator refused
+/// (`Failed` with `oom: true`), without allocating: an allocator calls this at the moment
+/// it fails. Returns the bytes written (the line is cut if `buf` is short; 128 bytes are
+/// enough).
+pub fn alloc_failure_line(buf: &mut [u8], bytes: usize) -> usize {
+    let mut digits = [0u8; 20];
+    let mut n = bytes;
+    let mut d = digits.len();
+    loop {
+        d -= 1;
+        digits[d] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let parts: [&[u8]; 4] = [
+        EVENT_PREFIX.as_bytes(),
+        b"{\"event\":\"failed\",\"message\":\"memory allocation of ",
+        &digits[d..],
+        b" bytes failed\",\"oom\":true}\n",
+    ];
+    let mut at = 0;
+    for p in parts {
+        let k = p.len().min(buf.len() - at);
+        buf[at..at + k].copy_from_slice(&p[..k]);
+        at += k;
+    }
+    at
 }
 
 #[cfg(test)]
@@ -108,13 +120,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_allocation_failures_count_as_oom() {
-        assert!(looks_like_oom(
-            "memory allocation of 1073741824 bytes failed"
-        ));
-        assert!(looks_like_oom("Cannot allocate memory (os error 12)"));
-        assert!(!looks_like_oom("capacity overflow"));
-        assert!(!looks_like_oom("invalid tensor shape"));
+    fn an_allocation_failure_line_is_a_typed_oom_event() {
+        let mut buf = [0u8; 128];
+        let n = alloc_failure_line(&mut buf, 1073741824);
+        let line = std::str::from_utf8(&buf[..n]).unwrap();
+        assert!(line.ends_with('\n'));
+        assert_eq!(
+            ChildEvent::from_line(line.trim_end()),
+            Some(Ok(ChildEvent::Failed {
+                message: "memory allocation of 1073741824 bytes failed".into(),
+                oom: true
+            }))
+        );
+        let n = alloc_failure_line(&mut buf, 0);
+        assert!(std::str::from_utf8(&buf[..n])
+            .unwrap()
+            .contains(" of 0 bytes"));
     }
 
     #[test]
@@ -135,17 +156,5 @@ mod tests {
             ChildEvent::from_line("@memcal {bad"),
             Some(Err(_))
         ));
-    }
-
-    #[test]
-    fn recognises_oom_messages() {
-        assert!(looks_like_oom(
-            "memory allocation of 1073741824 bytes failed"
-        ));
-        assert!(looks_like_oom(
-            "DriverError(CUDA_ERROR_OUT_OF_MEMORY, \"out of memory\")"
-        ));
-        assert!(looks_like_oom("Cannot allocate memory (os error 12)"));
-        assert!(!looks_like_oom("no such file"));
     }
 }

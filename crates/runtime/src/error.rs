@@ -39,6 +39,15 @@ pub enum RuntimeError {
     /// An error from candle.
     #[error("candle: {0}")]
     Candle(#[from] candle_core::Error),
+    /// A host allocation the runtime makes fallibly (the KV cache, a tensor's read buffer)
+    /// was refused.
+    #[error("out of memory: allocating {bytes} bytes for {what} failed")]
+    OutOfMemory {
+        /// What the memory was for.
+        what: String,
+        /// Bytes asked for.
+        bytes: u64,
+    },
 }
 
 impl RuntimeError {
@@ -57,6 +66,52 @@ impl RuntimeError {
             what: what.into(),
         }
     }
+}
+
+impl RuntimeError {
+    /// Whether this error means memory ran out: a refused host allocation, or a CUDA
+    /// allocation that failed with `CUDA_ERROR_OUT_OF_MEMORY` (or cuBLAS's
+    /// `CUBLAS_STATUS_ALLOC_FAILED`) inside candle. Decided from the error's type and code,
+    /// never from its text.
+    pub fn is_out_of_memory(&self) -> bool {
+        match self {
+            RuntimeError::OutOfMemory { .. } => true,
+            RuntimeError::Candle(e) => candle_is_oom(e),
+            _ => false,
+        }
+    }
+}
+
+/// Whether a candle error is a device out-of-memory, looking through candle's wrappers.
+fn candle_is_oom(e: &candle_core::Error) -> bool {
+    match e {
+        candle_core::Error::Context { inner, .. }
+        | candle_core::Error::WithBacktrace { inner, .. } => candle_is_oom(inner),
+        #[cfg(feature = "cuda")]
+        candle_core::Error::Cuda(inner) => cuda_is_oom(inner.as_ref()),
+        _ => false,
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn cuda_is_oom(e: &(dyn std::error::Error + Send + Sync + 'static)) -> bool {
+    use candle_core::cuda::cudarc::cublas::result::CublasError;
+    use candle_core::cuda::cudarc::cublas::sys::cublasStatus_t;
+    use candle_core::cuda::cudarc::driver::{sys::CUresult, DriverError};
+    if let Some(d) = e.downcast_ref::<DriverError>() {
+        return d.0 == CUresult::CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    if let Some(c) = e.downcast_ref::<candle_core::cuda::CudaError>() {
+        return match c {
+            candle_core::cuda::CudaError::Cuda(d) => d.0 == CUresult::CUDA_ERROR_OUT_OF_MEMORY,
+            candle_core::cuda::CudaError::Cublas(b) => {
+                b.0 == cublasStatus_t::CUBLAS_STATUS_ALLOC_FAILED
+            }
+            _ => false,
+        };
+    }
+    e.downcast_ref::<CublasError>()
+        .is_some_and(|b| b.0 == cublasStatus_t::CUBLAS_STATUS_ALLOC_FAILED)
 }
 
 /// Result with the runtime's [`RuntimeError`].

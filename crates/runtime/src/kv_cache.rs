@@ -45,8 +45,14 @@ pub enum KvStore {
 
 /// Allocates `n` elements and writes every one of them, so that the pages are resident at
 /// once (a zeroed allocation would be calloc'ed and stay unbacked until first written).
-fn resident<T: Copy>(n: usize, zero: T) -> Vec<T> {
-    let mut v: Vec<T> = Vec::with_capacity(n);
+/// The allocation is fallible: a refusal is [`RuntimeError::OutOfMemory`], not an abort.
+fn resident<T: Copy>(n: usize, zero: T) -> Result<Vec<T>> {
+    let mut v: Vec<T> = Vec::new();
+    v.try_reserve_exact(n)
+        .map_err(|_| RuntimeError::OutOfMemory {
+            what: "the KV cache".into(),
+            bytes: (n as u64).saturating_mul(std::mem::size_of::<T>() as u64),
+        })?;
     // Hide the fresh allocation from the optimiser so that it cannot turn the writes below
     // into a zeroed (lazily backed) allocation.
     let p = std::hint::black_box(v.as_mut_ptr());
@@ -56,14 +62,14 @@ fn resident<T: Copy>(n: usize, zero: T) -> Vec<T> {
     }
     // SAFETY: all `n` elements were written above.
     unsafe { v.set_len(n) };
-    v
+    Ok(v)
 }
 
 impl KvStore {
     fn new(dtype: KvDtype, n: usize) -> Result<KvStore> {
         match dtype {
-            KvDtype::F32 => Ok(KvStore::F32(resident(n, 0f32))),
-            KvDtype::F16 => Ok(KvStore::F16(resident(n, f16::ZERO))),
+            KvDtype::F32 => Ok(KvStore::F32(resident(n, 0f32)?)),
+            KvDtype::F16 => Ok(KvStore::F16(resident(n, f16::ZERO)?)),
             other => Err(RuntimeError::Invalid(format!(
                 "the reference runtime keeps its KV cache in f32 or f16 ({other} is not supported)"
             ))),

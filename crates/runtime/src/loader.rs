@@ -32,7 +32,13 @@ fn read_tensor(file: &File, header: &GgufFile, t: &TensorInfo) -> Result<Vec<u8>
         })?;
     let len = usize::try_from(t.nbytes)
         .map_err(|_| RuntimeError::model(path, format!("tensor {} is too large", t.name)))?;
-    let mut buf = vec![0u8; len];
+    let mut buf = Vec::new();
+    buf.try_reserve_exact(len)
+        .map_err(|_| RuntimeError::OutOfMemory {
+            what: format!("reading tensor {}", t.name),
+            bytes: t.nbytes,
+        })?;
+    buf.resize(len, 0);
     file.read_exact_at(&mut buf, at)
         .map_err(|source| RuntimeError::Io {
             path: path.clone(),

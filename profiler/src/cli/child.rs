@@ -12,6 +12,7 @@ pub struct ChildArgs {
 
 /// Runs the child and returns its exit code.
 pub fn run(args: &ChildArgs) -> i32 {
+    crate::oom_alloc::report_refusals();
     match serde_json::from_str::<ChildSpec>(&args.spec) {
         Ok(spec) => child::run(&spec),
         Err(e) => {

@@ -18,7 +18,7 @@
 
 use super::gpu::{GpuMonitor, GpuSampler};
 use super::procfs;
-use super::protocol::{looks_like_oom, ChildEvent, ChildSpec};
+use super::protocol::{ChildEvent, ChildSpec};
 use crate::runtime::{self, argmax_rows, LoadOptions, Model};
 use predictor::record::PhaseMeasure;
 use std::io::Write;
@@ -102,26 +102,50 @@ pub fn prompts(batch: usize, len: usize, vocab: usize, seed: u64) -> Vec<Vec<u32
         .collect()
 }
 
-fn run_phases(spec: &ChildSpec, phases: &mut Phases, t0: Instant) -> Result<ChildEvent, String> {
+/// Why a child's run failed, and whether memory ran out, from the error's type (a
+/// [`runtime::RuntimeError`] says so itself; a refused allocation elsewhere is reported by
+/// the child's allocator, `crate::oom_alloc`).
+struct Failure {
+    message: String,
+    oom: bool,
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Failure {
+        Failure {
+            message,
+            oom: false,
+        }
+    }
+}
+
+impl From<runtime::RuntimeError> for Failure {
+    fn from(e: runtime::RuntimeError) -> Failure {
+        Failure {
+            oom: e.is_out_of_memory(),
+            message: e.to_string(),
+        }
+    }
+}
+
+fn run_phases(spec: &ChildSpec, phases: &mut Phases, t0: Instant) -> Result<ChildEvent, Failure> {
     let cfg = &spec.config;
     cfg.validate().map_err(|e| e.to_string())?;
     if spec.prompt == 0 || spec.prompt as u64 + spec.decode as u64 > cfg.ctx as u64 {
-        return Err(format!(
+        return Err(Failure::from(format!(
             "prompt {} + decode {} must be at least 1 and fit the context {}",
             spec.prompt, spec.decode, cfg.ctx
-        ));
+        )));
     }
     let opts = LoadOptions {
         device: cfg.device,
         gpu_layers: cfg.gpu_layers,
     };
-    let model = Model::load(&spec.model, &opts).map_err(|e| e.to_string())?;
+    let model = Model::load(&spec.model, &opts)?;
     phases.mark("load")?;
 
     let batch = cfg.batch as usize;
-    let mut cache = model
-        .alloc_cache(batch, cfg.ctx as usize, cfg.kv_dtype)
-        .map_err(|e| e.to_string())?;
+    let mut cache = model.alloc_cache(batch, cfg.ctx as usize, cfg.kv_dtype)?;
     phases.mark("kv_alloc")?;
 
     // The run always reaches the full context: positions before the prompt are taken as
@@ -132,20 +156,16 @@ fn run_phases(spec: &ChildSpec, phases: &mut Phases, t0: Instant) -> Result<Chil
         *len = prefix;
     }
     let prompts = prompts(batch, spec.prompt as usize, model.hp.vocab, spec.seed);
-    let logits = model
-        .prefill(&mut cache, &prompts, cfg.effective_ubatch() as usize)
-        .map_err(|e| e.to_string())?;
-    let mut next = argmax_rows(&logits).map_err(|e| e.to_string())?;
+    let logits = model.prefill(&mut cache, &prompts, cfg.effective_ubatch() as usize)?;
+    let mut next = argmax_rows(&logits)?;
     drop(logits);
     drop(prompts);
     phases.mark("prefill")?;
 
     let t_decode = Instant::now();
     for _ in 0..spec.decode {
-        let logits = model
-            .decode_step(&mut cache, &next)
-            .map_err(|e| e.to_string())?;
-        next = argmax_rows(&logits).map_err(|e| e.to_string())?;
+        let logits = model.decode_step(&mut cache, &next)?;
+        next = argmax_rows(&logits)?;
     }
     let decode_secs = t_decode.elapsed().as_secs_f64();
     phases.mark("decode")?;
@@ -194,15 +214,14 @@ pub fn run(spec: &ChildSpec) -> i32 {
         {
             *gpu_peak_used_bytes = Some(g.sampler.stop().saturating_sub(g.baseline));
         }
-        Ok::<ChildEvent, String>(done)
+        Ok::<ChildEvent, Failure>(done)
     })();
     match result {
         Ok(done) => {
             emit(&done);
             0
         }
-        Err(message) => {
-            let oom = looks_like_oom(&message);
+        Err(Failure { message, oom }) => {
             emit(&ChildEvent::Failed { message, oom });
             EXIT_FAILED
         }
