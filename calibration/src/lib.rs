@@ -59,6 +59,7 @@ pub mod meaning;
 pub mod one_sided;
 pub mod paths;
 pub mod plots;
+pub mod provenance;
 pub mod records;
 pub mod report;
 pub mod stats;

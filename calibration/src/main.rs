@@ -23,6 +23,10 @@ struct Cli {
     /// Directory of the generated report.
     #[arg(long, global = true, default_value_os_t = default_reports_dir())]
     reports: PathBuf,
+    /// Fit records measured by builds with uncommitted changes (`+dirty`) even when their
+    /// commit is not listed in the records directory's accepted-dirty.txt.
+    #[arg(long, global = true)]
+    allow_dirty: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -47,9 +51,41 @@ enum Command {
     },
 }
 
+/// Refuses records of dirty builds that are not accepted (see
+/// [`calibration::provenance`]), unless `allow` is set.
+fn gate_dirty(ds: &Dataset, data: &Path, allow: bool) -> Result<()> {
+    use calibration::provenance::{accepted_dirty, unaccepted_dirty, ACCEPTED_DIRTY_FILE};
+    let accepted = accepted_dirty(data)?;
+    let bad = unaccepted_dirty(ds.commits.iter().map(String::as_str), &accepted);
+    if bad.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = bad
+        .iter()
+        .map(|(c, n)| format!("{c}+dirty ({n} records)"))
+        .collect();
+    if allow {
+        eprintln!(
+            "warning: fitting records of dirty builds (--allow-dirty): {}",
+            list.join(", ")
+        );
+        return Ok(());
+    }
+    bail!(
+        "records in {} were measured by builds with uncommitted changes: {}. Re-measure with a \
+         clean build, accept the commit in {}/{ACCEPTED_DIRTY_FILE} (with the reason), or pass \
+         --allow-dirty",
+        data.display(),
+        list.join(", "),
+        data.display()
+    )
+}
+
 /// Loads and analyses the records, printing warnings and skipped groups.
-fn load_and_analyse(data: &Path) -> Result<(Dataset, Vec<GroupAnalysis>, Vec<String>)> {
+fn load_and_analyse(cli: &Cli) -> Result<(Dataset, Vec<GroupAnalysis>, Vec<String>)> {
+    let data = &cli.data;
     let ds = load_dir(data).with_context(|| format!("reading records in {}", data.display()))?;
+    gate_dirty(&ds, data, cli.allow_dirty)?;
     for w in &ds.warnings {
         eprintln!("warning: {w}");
     }
@@ -72,7 +108,7 @@ fn load_and_analyse(data: &Path) -> Result<(Dataset, Vec<GroupAnalysis>, Vec<Str
 }
 
 fn fit(cli: &Cli) -> Result<()> {
-    let (_, groups, _) = load_and_analyse(&cli.data)?;
+    let (_, groups, _) = load_and_analyse(cli)?;
     let tables = build_tables(&groups);
     let (written, removed) = write_tables(&cli.tables, &tables)
         .with_context(|| format!("writing tables to {}", cli.tables.display()))?;
@@ -95,7 +131,7 @@ fn fit(cli: &Cli) -> Result<()> {
 }
 
 fn report(cli: &Cli) -> Result<()> {
-    let (ds, groups, skipped) = load_and_analyse(&cli.data)?;
+    let (ds, groups, skipped) = load_and_analyse(cli)?;
     let written = calibration::report::write_report(&cli.reports, &ds, &groups, &skipped)
         .with_context(|| format!("writing the report to {}", cli.reports.display()))?;
     println!(
@@ -107,6 +143,9 @@ fn report(cli: &Cli) -> Result<()> {
 }
 
 fn check(cli: &Cli) -> Result<()> {
+    let ds = load_dir(&cli.data)
+        .with_context(|| format!("reading records in {}", cli.data.display()))?;
+    gate_dirty(&ds, &cli.data, cli.allow_dirty)?;
     let outcome =
         calibration::check::check(&cli.data, &cli.tables, &cli.reports, &Procedure::default())
             .context("checking the committed tables and report")?;

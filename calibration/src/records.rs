@@ -220,6 +220,9 @@ pub struct Dataset {
     pub below_resolution: usize,
     /// Warnings to print (torn last lines, analytic fallbacks).
     pub warnings: Vec<String>,
+    /// The commit of the build that measured each usable sample (`+dirty` for a tree with
+    /// uncommitted changes), in sample order.
+    pub commits: Vec<String>,
 }
 
 impl Dataset {
@@ -387,6 +390,7 @@ pub fn load_dir(dir: &Path) -> Result<Dataset> {
                         fallbacks += 1;
                     }
                     ds.samples.push(s);
+                    ds.commits.push(r.software.git_commit.clone());
                 }
                 None => ds.no_peak += 1,
             }

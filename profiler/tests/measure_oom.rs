@@ -22,7 +22,10 @@ fn an_allocation_past_rlimit_as_is_an_oom_record() {
     assert_eq!(r.status, Status::Oom, "{:?}", r.message);
     // The runtime allocates the KV cache fallibly: the refusal is a typed error.
     let msg = r.message.unwrap_or_default();
-    assert!(msg.contains("out of memory") && msg.contains("KV cache"), "{msg}");
+    assert!(
+        msg.contains("out of memory") && msg.contains("KV cache"),
+        "{msg}"
+    );
     // The phases before the failure were kept.
     let names: Vec<&str> = r.measured.phases.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["start", "baseline", "load"]);
