@@ -60,6 +60,7 @@ pub mod one_sided;
 pub mod paths;
 pub mod plots;
 pub mod provenance;
+pub mod readme;
 pub mod records;
 pub mod report;
 pub mod stats;

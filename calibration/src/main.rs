@@ -40,6 +40,16 @@ enum Command {
     /// Recompute tables and report from the records; fail if they differ from the
     /// committed ones or a held-out p95 grew past its table's figure.
     Check,
+    /// Regenerate the README's accuracy table (between its `figures:accuracy` markers)
+    /// from the records; with --check, fail instead when it differs.
+    Readme {
+        /// Fail if README.md differs from what the records give; write nothing.
+        #[arg(long)]
+        check: bool,
+        /// The README to update.
+        #[arg(long, default_value_os_t = calibration::paths::workspace_root().join("README.md"))]
+        file: PathBuf,
+    },
     /// Print every usable record's measured peak beside the analytic estimate and the
     /// calibrated one with the tables of --tables (one line each, largest analytic errors
     /// last), then the error figures per backend. With `--data calibration/holdout`: the
@@ -127,6 +137,33 @@ fn fit(cli: &Cli) -> Result<()> {
         println!("removed stale table {r}");
     }
     println!("{} table(s) in {}", written.len(), cli.tables.display());
+    Ok(())
+}
+
+fn readme(cli: &Cli, check: bool, file: &Path) -> Result<()> {
+    let (_, groups, _) = load_and_analyse(cli)?;
+    let table = calibration::readme::accuracy_table(&groups);
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let new = calibration::readme::splice(&text, &table)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    if new == text {
+        println!(
+            "{}: the accuracy table is what the records give",
+            file.display()
+        );
+        return Ok(());
+    }
+    if check {
+        bail!(
+            "{}: the accuracy table differs from what the records give; run `cargo run \
+             --release -p calibration -- readme` and commit the result",
+            file.display()
+        );
+    }
+    calibration::paths::write_atomic(file, new.as_bytes())
+        .with_context(|| format!("writing {}", file.display()))?;
+    println!("{}: accuracy table updated", file.display());
     Ok(())
 }
 
@@ -254,6 +291,7 @@ fn main() -> Result<()> {
         Command::Fit => fit(&cli),
         Command::Report => report(&cli),
         Command::Check => check(&cli),
+        Command::Readme { check, ref file } => readme(&cli, check, file),
         Command::Residuals { ref backend } => residuals(&cli, backend.as_deref()),
     }
 }
