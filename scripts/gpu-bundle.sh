@@ -22,12 +22,15 @@ mode=${1:-build}
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
-if ! [ -x "$venv/lib/python3"*/site-packages/nvidia/cu13/bin/nvcc ] 2>/dev/null; then
-  "$venv/bin/python" -m pip install --quiet \
-    "nvidia-cuda-nvcc==13.0.88" "nvidia-nvvm==13.0.88" "nvidia-cuda-crt==13.0.88" \
-    "nvidia-cuda-runtime==13.0.*" "nvidia-cuda-nvrtc==13.0.*" "nvidia-cublas==13.0.2.14" \
-    nvidia-curand "nvidia-cuda-cccl==13.0.*"
+# Compiling (candle-kernels' nvcc run) needs the compiler, the runtime and driver headers
+# and CCCL; linking also needs cuBLAS, cuRAND and NVRTC (about 600 MB more), so --check
+# installs only the first set. pip skips what is already installed.
+wheels=("nvidia-cuda-nvcc==13.0.88" "nvidia-nvvm==13.0.88" "nvidia-cuda-crt==13.0.88"
+  "nvidia-cuda-runtime==13.0.*" "nvidia-cuda-cccl==13.0.*")
+if [ "$mode" != --check ]; then
+  wheels+=("nvidia-cuda-nvrtc==13.0.*" "nvidia-cublas==13.0.2.14" nvidia-curand)
 fi
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${wheels[@]}"
 cu13=$(echo "$venv"/lib/python3*/site-packages/nvidia/cu13)
 [ -x "$cu13/bin/nvcc" ] || { echo "nvcc not found under $cu13" >&2; exit 1; }
 
