@@ -10,6 +10,7 @@
 //! the larger of the polled peak and an informative `ru_maxrss`. Processes that daemonise
 //! (leave the tree) are not followed.
 
+use super::cgroup::TreeCgroup;
 use super::error::MeasureError;
 use super::gpu::{GpuBaseline, GpuMonitor};
 use super::isolate::{informative_maxrss, spawn_noting_parent_peak};
@@ -54,6 +55,9 @@ pub struct ExecOutcome {
     pub sys_available: u64,
     /// The profiler's `VmHWM` at the spawn: the floor of the command's `ru_maxrss`.
     pub parent_hwm: u64,
+    /// The tree's peak from its own cgroup, where one could be created
+    /// ([`crate::cgroup::TreeCgroup`]).
+    pub cgroup_peak: Option<u64>,
 }
 
 /// A measurement of a command without a model (no record can be made without a profile).
@@ -110,6 +114,12 @@ pub fn exec(spec: &ExecSpec) -> Result<ExecOutcome, MeasureError> {
         }
     }
     wait::die_with_parent(&mut cmd);
+    // A cgroup of the tree's own where the system allows one: an exact tree peak, and a kill
+    // that reaches descendants that left the process group.
+    let cgroup = TreeCgroup::create();
+    if let Some(cg) = &cgroup {
+        cg.join_on_spawn(&mut cmd);
+    }
     let (child, parent_hwm) = spawn_noting_parent_peak(&mut cmd, &program.to_string_lossy())?;
     let pid = child.id();
     let sampler = monitor
@@ -132,8 +142,14 @@ pub fn exec(spec: &ExecSpec) -> Result<ExecOutcome, MeasureError> {
             return Err(e);
         }
     };
-    // The direct child has exited: what it left running in its group goes too.
+    // The direct child has exited: what it left running in its group (and, with a cgroup,
+    // anywhere else) goes too.
     wait::kill_group_members(pid);
+    let cgroup_peak = cgroup.as_ref().and_then(TreeCgroup::peak_bytes);
+    if let Some(cg) = &cgroup {
+        cg.kill_all();
+    }
+    drop(cgroup);
     if wait::interrupted() {
         return Err(MeasureError::Invalid(
             "interrupted: the command's process tree was stopped".into(),
@@ -150,6 +166,7 @@ pub fn exec(spec: &ExecSpec) -> Result<ExecOutcome, MeasureError> {
         },
         sys_available,
         parent_hwm,
+        cgroup_peak,
     })
 }
 
@@ -194,6 +211,7 @@ impl ExecOutcome {
             }],
             gpu_baseline_used_bytes: self.gpu_baseline_used,
             gpu_peak_used_bytes: self.gpu_peak_used,
+            cgroup_peak_bytes: self.cgroup_peak,
             sys_available_bytes: self.sys_available,
             wall_ms,
             decode_tokens_per_s: None,

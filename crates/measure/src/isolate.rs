@@ -317,6 +317,7 @@ impl ChildRun {
             phases: self.phases.clone(),
             gpu_baseline_used_bytes: self.gpu_baseline_used,
             gpu_peak_used_bytes: gpu_peak,
+            cgroup_peak_bytes: None,
             sys_available_bytes: sys_available,
             wall_ms,
             decode_tokens_per_s: tps,

@@ -5,6 +5,7 @@
 //! sweeps over grids, and profiling of external engines (`exec`).
 #![warn(missing_docs)]
 
+pub mod cgroup;
 pub mod engine;
 pub mod error;
 pub mod exec;

@@ -125,6 +125,13 @@ pub struct Measured {
     pub gpu_baseline_used_bytes: Option<u64>,
     /// Peak device memory used by the run (baseline subtracted).
     pub gpu_peak_used_bytes: Option<u64>,
+    /// The kernel's peak of the memory the measured process tree charged to a cgroup of
+    /// its own (`memory.peak` / `memory.max_usage_in_bytes`), where one could be created:
+    /// the pages the tree faulted in and the page cache of files it read. Pages already
+    /// in the page cache and charged elsewhere (the binary, a model file read earlier) are
+    /// not charged again, so this is not RSS: it sits beside `peak_rss_bytes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup_peak_bytes: Option<u64>,
     /// System memory available before the run (sysinfo).
     pub sys_available_bytes: u64,
     /// Total wall time of the child in milliseconds.

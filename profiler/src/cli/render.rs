@@ -94,6 +94,14 @@ pub fn record_summary(r: &Record) -> String {
         human_bytes(m.rusage_maxrss_bytes),
         opt_bytes(m.gpu_peak_used_bytes)
     );
+    if let Some(c) = m.cgroup_peak_bytes {
+        let _ = writeln!(
+            s,
+            "cgroup peak {} (memory the tree charged to its own cgroup: pages it faulted in \
+             and page cache it read; pages already cached, such as the binary, are not charged)",
+            human_bytes(c)
+        );
+    }
     let h = &r.predicted.host;
     let _ = writeln!(
         s,
