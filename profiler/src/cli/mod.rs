@@ -1,13 +1,19 @@
 //! The `profiler` command: subcommands and dispatch.
 
+#[cfg(feature = "runtime")]
 pub mod child;
+#[cfg(feature = "runtime")]
 pub mod cuda_check;
 pub mod exec;
+#[cfg(feature = "runtime")]
 pub mod generate;
 pub mod options;
 pub mod render;
+#[cfg(feature = "runtime")]
 pub mod run;
+#[cfg(feature = "runtime")]
 pub mod sweep;
+#[cfg(feature = "runtime")]
 pub mod synth;
 
 use clap::{Parser, Subcommand};
@@ -25,19 +31,25 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    #[cfg(feature = "runtime")]
     /// Measure one configuration of the reference runtime in a fresh process.
     Run(run::RunArgs),
+    #[cfg(feature = "runtime")]
     /// Measure a grid of configurations, appending records and resuming.
     Sweep(sweep::SweepArgs),
     /// Measure another engine's command (its whole process tree) the same way.
     Exec(exec::ExecArgs),
+    #[cfg(feature = "runtime")]
     /// Write a deterministic synthetic GGUF model.
     Synth(synth::SynthArgs),
+    #[cfg(feature = "runtime")]
     /// Load a model and generate tokens with the reference runtime.
     Generate(generate::GenerateArgs),
+    #[cfg(feature = "runtime")]
     /// Self-test candle on a CUDA device (context, kernels, cuBLAS, quantized matmuls
     /// against the CPU) and print the device memory each step adds.
     CudaCheck(cuda_check::CudaCheckArgs),
+    #[cfg(feature = "runtime")]
     /// Internal: one measured run in a fresh process (started by the profiler itself).
     #[command(name = "__child", hide = true)]
     Child(child::ChildArgs),
@@ -60,20 +72,32 @@ pub fn threads_from_env() {
 
 /// Parses the command line, runs it, and turns an error into a message and exit code 1.
 pub fn main() -> ExitCode {
-    let mut cli = Cli::parse();
-    if cli.command.is_none() {
-        // No arguments: the default suite.
-        cli = Cli::parse_from(["profiler", "sweep"]);
-    }
+    let cli = Cli::parse();
+    // No arguments: the default suite.
+    #[cfg(feature = "runtime")]
+    let cli = match cli.command {
+        None => Cli::parse_from(["profiler", "sweep"]),
+        Some(_) => cli,
+    };
     match cli.command {
+        #[cfg(feature = "runtime")]
         Some(Command::Run(args)) => status_exit(run::run(&args)),
+        #[cfg(feature = "runtime")]
         Some(Command::Sweep(args)) => report(sweep::run(&args)),
         Some(Command::Exec(args)) => status_exit(exec::run(&args)),
+        #[cfg(feature = "runtime")]
         Some(Command::Child(args)) => ExitCode::from(child::run(&args).clamp(0, 255) as u8),
+        #[cfg(feature = "runtime")]
         Some(Command::Synth(args)) => report(synth::run(&args)),
+        #[cfg(feature = "runtime")]
         Some(Command::Generate(args)) => report(generate::run(&args)),
+        #[cfg(feature = "runtime")]
         Some(Command::CudaCheck(args)) => report(cuda_check::run(&args)),
-        None => ExitCode::SUCCESS,
+        None => {
+            // Built without the runtime there is no default suite: say what there is.
+            let _ = <Cli as clap::CommandFactory>::command().print_help();
+            ExitCode::SUCCESS
+        }
     }
 }
 
