@@ -9,7 +9,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(f) = SafeTensorsFile::parse(Path::new("fuzz.safetensors"), data, data.len() as u64)
     {
         let _ = f.tensor_data_bytes();
-        for t in f.tensors() {
+        for t in &f.tensors {
             let _ = (t.nbytes(), t.n_elements());
         }
     }
