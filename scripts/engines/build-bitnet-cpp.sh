@@ -101,12 +101,7 @@ else
     if grep -rq -- '-march=native' "$builddir/build.ninja"; then
         die "-march=native found in $builddir/build.ninja despite GGML_NATIVE=OFF"
     fi
-    log "building ${TARGETS[*]} with $MEMCAL_ENGINE_JOBS jobs"
-    cmake --build "$builddir" --target "${TARGETS[@]}" -j "$MEMCAL_ENGINE_JOBS" >&2
-    mkdir -p "$bindir"
-    for t in "${TARGETS[@]}"; do
-        install -m 0755 "$builddir/bin/$t" "$bindir/$t"
-    done
+    build_targets "$builddir" "$bindir"
     log "built in $(elapsed "$start")"
 fi
 

@@ -88,11 +88,7 @@ else
     log "configuring $srcdir -> $builddir (CUDA $cuda_version from $CUDA_ROOT, arch $CUDA_ARCH)"
     cmake -S "$srcdir" -B "$builddir" "${CMAKE_FLAGS[@]}" "${CUDA_CMAKE_FLAGS[@]}" >&2
     log "building ${TARGETS[*]} with $MEMCAL_ENGINE_JOBS jobs (nvcc: expect tens of minutes)"
-    cmake --build "$builddir" --target "${TARGETS[@]}" -j "$MEMCAL_ENGINE_JOBS" >&2
-    mkdir -p "$bindir"
-    for t in "${TARGETS[@]}"; do
-        install -m 0755 -s "$builddir/bin/$t" "$bindir/$t"
-    done
+    build_targets "$builddir" "$bindir" -s
     log "built in $(elapsed "$start")"
 fi
 

@@ -67,12 +67,7 @@ else
     fi
     log "configuring $srcdir -> $builddir"
     cmake -S "$srcdir" -B "$builddir" "${CMAKE_FLAGS[@]}" >&2
-    log "building ${TARGETS[*]} with $MEMCAL_ENGINE_JOBS jobs"
-    cmake --build "$builddir" --target "${TARGETS[@]}" -j "$MEMCAL_ENGINE_JOBS" >&2
-    mkdir -p "$bindir"
-    for t in "${TARGETS[@]}"; do
-        install -m 0755 "$builddir/bin/$t" "$bindir/$t"
-    done
+    build_targets "$builddir" "$bindir"
     log "built in $(elapsed "$start")"
 fi
 

@@ -88,3 +88,17 @@ llama_cpp_common() {
         -DLLAMA_BUILD_NUMBER="$BUILD_NUMBER" -DLLAMA_BUILD_COMMIT="$BUILD_COMMIT"
     )
 }
+
+# build_targets BUILDDIR BINDIR [install flags]: builds "${TARGETS[@]}" in BUILDDIR with
+# MEMCAL_ENGINE_JOBS jobs and installs them into BINDIR (e.g. `-s` to strip).
+build_targets() {
+    local builddir=$1 bindir=$2 t
+    shift 2
+    log "building ${TARGETS[*]} with $MEMCAL_ENGINE_JOBS jobs"
+    cmake --build "$builddir" --target "${TARGETS[@]}" -j "$MEMCAL_ENGINE_JOBS" >&2
+    mkdir -p "$bindir"
+    for t in "${TARGETS[@]}"; do
+        install -m 0755 "$@" "$builddir/bin/$t" "$bindir/$t"
+    done
+}
+
