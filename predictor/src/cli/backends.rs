@@ -22,6 +22,8 @@ struct BackendInfo {
     tables: Vec<String>,
     /// Engine versions the tables were measured on.
     measured_on: Vec<String>,
+    /// Whether a CUDA table exists (without one, `--device cuda` estimates are analytic).
+    cuda_calibrated: bool,
 }
 
 /// Runs `predictor backends`.
@@ -40,6 +42,10 @@ pub fn run(a: &BackendsArgs) -> anyhow::Result<()> {
                 .map(|t| t.name.clone())
                 .collect(),
             measured_on: tables.engine_versions(b.name()),
+            cuda_calibrated: tables
+                .tables()
+                .iter()
+                .any(|t| t.backend == b.name() && t.device_kind == "cuda"),
         })
         .collect();
     if a.json {
@@ -55,6 +61,9 @@ pub fn run(a: &BackendsArgs) -> anyhow::Result<()> {
         }
         if !i.measured_on.is_empty() {
             println!("  measured on: {}", i.measured_on.join("; "));
+        }
+        if !i.cuda_calibrated {
+            println!("  cuda:        not calibrated (no GPU records yet): analytic, with 15% extra headroom");
         }
     }
     Ok(())

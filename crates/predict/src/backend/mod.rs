@@ -70,7 +70,9 @@ impl Backend {
         match self {
             Backend::Memcal => {
                 "memcal's reference runtime (candle-core): weights at stored size, KV resident at \
-                 allocation, chunked prefill, one tensor converted at a time on load"
+                 allocation, chunked prefill, one tensor converted at a time on load; on CUDA the \
+                 last --gpu-layers blocks run a tensor forward on the device (I2_S unpacked one \
+                 matrix at a time)"
             }
             Backend::LlamaCpp => {
                 "llama.cpp CPU: model buffers per buffer type (mapped file pages, CPU_REPACK \
