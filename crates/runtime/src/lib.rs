@@ -1,6 +1,8 @@
 //! The reference runtime: loads GGUF models of the llama, qwen2 and BitNet families and runs
-//! them on the CPU, with memory behaviour simple enough to predict exactly (see
-//! ARCHITECTURE.md, "The reference runtime's memory behaviour").
+//! them on the CPU (the host forward documented below) or, for the last `--gpu-layers`
+//! blocks, on a candle device ([`device`]: CUDA with the `cuda` feature), with memory
+//! behaviour simple enough to predict exactly (see ARCHITECTURE.md, "The reference
+//! runtime's memory behaviour").
 //!
 //! # What is resident, and when
 //!
