@@ -225,6 +225,9 @@ pub fn synthetic_record(
         message: None,
         engine: None,
         engine_key: None,
+        role: Default::default(),
+        device_name: None,
+        workload: None,
     }
 }
 

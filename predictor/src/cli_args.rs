@@ -2,7 +2,10 @@
 //! (`predictor estimate`, `predictor plan`, `profiler run`), so the flags mean the same
 //! everywhere.
 
-use predictor::config::{parse_on_off, Device, FlashAttn, KvDtype, RunConfig};
+use predictor::config::split::{parse_hosts, parse_tensor_split, Host};
+use predictor::config::{
+    parse_on_off, Device, FlashAttn, KvDtype, RunConfig, ServeOptions, SplitMode, SplitOptions,
+};
 use predictor::error::Result;
 pub use predictor::units::{human_bytes, parse_size};
 use std::path::PathBuf;
@@ -27,8 +30,9 @@ pub struct ConfigArgs {
     /// Device: cpu, gpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     pub device: String,
-    /// Parallel sequences, each with its own context (llama.cpp: `-np N`).
-    #[arg(long, default_value_t = 1)]
+    /// Parallel sequences, each with its own context (llama.cpp: `-np N`); with --serve,
+    /// the server's slots (`--slots` is the same flag).
+    #[arg(long, visible_alias = "slots", default_value_t = 1)]
     pub batch: u32,
     /// Context length PER SEQUENCE, in tokens (default: the model's trained context, at
     /// most 4096). llama.cpp's `-c` is the total over all sequences: `-c` = ctx x batch,
@@ -69,6 +73,57 @@ pub struct ConfigArgs {
     /// calibrated peak itself).
     #[arg(long, default_value_t = 5.0)]
     pub margin: f64,
+    /// Served by llama-server: --batch (--slots) parallel slots of --ctx tokens each,
+    /// continuous batching, the server's prompt cache and context checkpoints.
+    #[arg(long, help_heading = "Serving (llama-server)")]
+    pub serve: bool,
+    /// With --serve: one KV buffer shared by all slots (`--kv-unified`): on or off.
+    #[arg(long, default_value = "off", help_heading = "Serving (llama-server)")]
+    pub kv_unified: String,
+    /// With --serve: host RAM the server's prompt cache may fill with earlier requests'
+    /// states, MiB (`--cache-ram`; 0 turns it off, -1 means no limit).
+    #[arg(long, default_value_t = predictor::config::serve::DEFAULT_CACHE_RAM_MIB,
+          allow_negative_numbers = true, help_heading = "Serving (llama-server)")]
+    pub cache_ram: i64,
+    /// With --serve: context checkpoints kept per slot for sliding-window models
+    /// (`--ctx-checkpoints`).
+    #[arg(long, default_value_t = predictor::config::serve::DEFAULT_CTX_CHECKPOINTS,
+          help_heading = "Serving (llama-server)")]
+    pub ctx_checkpoints: u32,
+    /// With --serve: the server's logical batch (`-b`), prompt tokens of all slots per
+    /// decode call.
+    #[arg(long, default_value_t = predictor::config::serve::DEFAULT_SERVER_N_BATCH,
+          help_heading = "Serving (llama-server)")]
+    pub n_batch: u32,
+    /// With --serve: requests each slot serves one after another (the workload's waves);
+    /// default for estimates: a long-running server whose prompt cache has filled up.
+    #[arg(long, help_heading = "Serving (llama-server)")]
+    pub requests: Option<u32>,
+    /// A model split over several machines with llama.cpp's RPC backend: NAME[=SIZE],...
+    /// The first machine runs the client (llama-cli or llama-server with --rpc), each other
+    /// one an rpc-server; sizes are their memory budgets (e.g. client=8G,box1=16G,box2=16G).
+    #[arg(
+        long,
+        value_name = "HOSTS",
+        help_heading = "Several machines (llama.cpp RPC)"
+    )]
+    pub hosts: Option<String>,
+    /// With --hosts: the share of the offloaded blocks each RPC worker gets (llama.cpp's
+    /// `--tensor-split`, proportions in --hosts order, workers only; default: by budget,
+    /// as llama.cpp splits by each worker's free memory, or equal shares without budgets).
+    #[arg(
+        long,
+        value_name = "A,B,..",
+        help_heading = "Several machines (llama.cpp RPC)"
+    )]
+    pub tensor_split: Option<String>,
+    /// With --hosts: how the model is split (`-sm`): layer (row needs local GPUs).
+    #[arg(
+        long,
+        default_value = "layer",
+        help_heading = "Several machines (llama.cpp RPC)"
+    )]
+    pub split_mode: String,
 }
 
 impl ConfigArgs {
@@ -95,8 +150,52 @@ impl ConfigArgs {
             repack: parse_on_off("--repack", &self.repack)?,
             prompt: self.prompt,
             decode: self.decode.unwrap_or(0),
+            serve: self.serve_options()?,
+            split: self.split_options()?,
         };
         c.validate()?;
         Ok(c)
+    }
+
+    /// The server's options with --serve (None without it).
+    pub fn serve_options(&self) -> Result<Option<ServeOptions>> {
+        if !self.serve {
+            return Ok(None);
+        }
+        Ok(Some(ServeOptions {
+            kv_unified: parse_on_off("--kv-unified", &self.kv_unified)?,
+            cache_ram_mib: self.cache_ram,
+            ctx_checkpoints: self.ctx_checkpoints,
+            n_batch: self.n_batch,
+            requests_per_slot: self.requests,
+        }))
+    }
+
+    /// The machines of --hosts (None without it).
+    pub fn hosts(&self) -> Result<Option<Vec<Host>>> {
+        self.hosts.as_deref().map(parse_hosts).transpose()
+    }
+
+    /// The split of --hosts over its RPC workers, with --tensor-split or, without it,
+    /// shares proportional to the workers' budgets (llama.cpp's own default splits by each
+    /// worker's free memory), or equal shares.
+    pub fn split_options(&self) -> Result<Option<SplitOptions>> {
+        let Some(hosts) = self.hosts()? else {
+            return Ok(None);
+        };
+        let workers = &hosts[1..];
+        let names: Vec<String> = workers.iter().map(|h| h.name.clone()).collect();
+        let shares = match &self.tensor_split {
+            Some(ts) => parse_tensor_split(ts)?,
+            None if workers.iter().all(|h| h.budget.is_some()) => workers
+                .iter()
+                .map(|h| h.budget.unwrap_or(0) as f64 / (1u64 << 30) as f64)
+                .collect(),
+            None => Vec::new(),
+        };
+        let mut split = SplitOptions::rpc(&names, &shares)?;
+        split.mode = self.split_mode.parse::<SplitMode>()?;
+        split.validate()?;
+        Ok(Some(split))
     }
 }

@@ -6,7 +6,7 @@
 #
 # Targets: llama-completion (runs a prompt non-interactively and exits), llama-bench,
 # llama-fit-params, llama-quantize (requantize-models.sh), llama-server (parallel slots,
-# continuous batching; `profiler exec --serve`) and rpc-server (a worker of llama.cpp's RPC
+# continuous batching; `profiler exec --serve`; no web UI) and ggml-rpc-server (a worker of llama.cpp's RPC
 # backend; `profiler exec --hosts`), with GGML_RPC=ON. Installed into
 # $MEMCAL_ENGINE_CACHE/llama.cpp-<N>/bin/ with an engine.json beside bin/. Sources and build tree live in the cache, never in the repository.
 # Took 6m53s here (2 cores, shared with another build) plus ~20 s for the 37 MB download;
@@ -23,12 +23,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/common.sh"
 
 llama_cpp_common
-TARGETS=(llama-completion llama-bench llama-fit-params llama-quantize llama-server rpc-server)
+TARGETS=(llama-completion llama-bench llama-fit-params llama-quantize llama-server ggml-rpc-server)
 # The server (tools/server) and the RPC worker (tools/rpc) of the same sources; GGML_RPC
 # also compiles the RPC backend into the other binaries (it has no device until `--rpc`).
 CMAKE_FLAGS=(
     "${LLAMA_CPP_BASE_FLAGS[@]/-DLLAMA_BUILD_SERVER=OFF/-DLLAMA_BUILD_SERVER=ON}"
-    -DGGML_RPC=ON
+    -DGGML_RPC=ON -DLLAMA_BUILD_UI=OFF
 )
 
 check_cache_outside_repo

@@ -124,6 +124,17 @@ impl TreeCgroup {
         }
     }
 
+    /// Limits the memory the tree may charge to `bytes` (`memory.max` in v2,
+    /// `memory.limit_in_bytes` in v1): past it the kernel reclaims, then OOM-kills inside
+    /// the cgroup. Returns whether the limit was set.
+    pub fn set_limit(&self, bytes: u64) -> bool {
+        let file = match self.version {
+            Version::V2 => "memory.max",
+            Version::V1 => "memory.limit_in_bytes",
+        };
+        std::fs::write(self.dir.join(file), bytes.to_string()).is_ok()
+    }
+
     /// The kernel's peak of the memory the tree charged, in bytes.
     pub fn peak_bytes(&self) -> Option<u64> {
         let file = match self.version {

@@ -214,6 +214,9 @@ impl Runner {
             message,
             engine: None,
             engine_key: None,
+            role: Default::default(),
+            device_name: None,
+            workload: None,
         })
     }
 }

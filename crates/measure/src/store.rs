@@ -219,6 +219,9 @@ pub(crate) mod tests {
             message: None,
             engine: None,
             engine_key: None,
+            role: Default::default(),
+            device_name: None,
+            workload: None,
         }
     }
 

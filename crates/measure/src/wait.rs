@@ -126,6 +126,16 @@ pub fn kill_group(pid: u32) {
     }
 }
 
+/// Sends `signal` to the process group led by `pid` (a child started with
+/// `process_group(0)`) and to `pid` itself.
+pub fn signal_group(pid: u32, signal: i32) {
+    // SAFETY: plain syscalls on our child's group.
+    unsafe {
+        libc::kill(-(pid as libc::pid_t), signal);
+        libc::kill(pid as libc::pid_t, signal);
+    }
+}
+
 /// Sends SIGKILL to what is left of the process group `pgid` after its leader was reaped
 /// (descendants a command left running). No error when the group is empty.
 pub fn kill_group_members(pgid: u32) {

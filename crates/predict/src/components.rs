@@ -1,6 +1,6 @@
 //! Memory components of an estimate, in bytes, per device.
 
-use crate::config::RunConfig;
+use crate::config::{RunConfig, SplitDeviceKind};
 use serde::{Deserialize, Serialize};
 
 /// Bytes one device needs, split by what they are for.
@@ -71,6 +71,31 @@ pub struct Estimate {
     /// hold them against the engine's output. Empty for engines that print none.
     #[serde(default)]
     pub buffers: Vec<crate::record::EngineBuffer>,
+    /// With a split ([`RunConfig::split`]): what each of its devices holds (each RPC
+    /// worker's process, each GPU). `host` is then the client's process.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<DeviceEstimate>,
+}
+
+/// What one device of a split holds: an RPC worker's process or a GPU.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeviceEstimate {
+    /// Its name (the machine given to `--hosts`, or `cuda:N`).
+    pub name: String,
+    /// What it is.
+    pub kind: SplitDeviceKind,
+    /// The first block it holds (meaningless when it holds none).
+    pub first_layer: u32,
+    /// How many blocks it holds.
+    pub n_layers: u32,
+    /// Whether it holds the output layer.
+    pub output_layer: bool,
+    /// Its memory, by component, headroom included.
+    pub memory: Components,
+    /// The calibration applied to it.
+    pub calibration: Option<CalibrationInfo>,
+    /// The buffers the engine will report for it, as it names them.
+    pub buffers: Vec<crate::record::EngineBuffer>,
 }
 
 impl Estimate {
@@ -82,5 +107,10 @@ impl Estimate {
     /// GPU memory to plan for (headroom included), None on CPU.
     pub fn gpu_bytes(&self) -> Option<u64> {
         self.gpu.map(|g| g.total())
+    }
+
+    /// A split device's estimate by name.
+    pub fn device(&self, name: &str) -> Option<&DeviceEstimate> {
+        self.devices.iter().find(|d| d.name == name)
     }
 }

@@ -4,7 +4,7 @@
 //! by [`RECORD_SCHEMA_VERSION`]; readers reject records of another major version.
 
 use crate::components::Components;
-use crate::config::RunConfig;
+use crate::config::{Role, RunConfig};
 use crate::profile::ModelProfile;
 use serde::{Deserialize, Serialize};
 
@@ -237,6 +237,37 @@ pub struct Record {
     /// prompt length than asked, which changes `key`); resumed sweeps match on it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub engine_key: Option<String>,
+    /// Which process of the deployment this record measured (omitted: the one process of a
+    /// command-line run).
+    #[serde(default, skip_serializing_if = "Role::is_cli")]
+    pub role: Role,
+    /// In a split run, the device of [`RunConfig::split`] this process is (an rpc-server's
+    /// name); None for the client and for one-machine runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_name: Option<String>,
+    /// What a server was asked to serve and what it answered (None for command-line runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<Workload>,
+}
+
+/// The requests a measured server served: every slot busy at once, then again.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Workload {
+    /// Concurrent clients (one per slot).
+    pub clients: u32,
+    /// Requests each client sent, one after another (waves).
+    pub requests_per_client: u32,
+    /// Prompt tokens the server reported per request, as asked (the prompt of each request
+    /// is distinct, so nothing is shared between slots).
+    pub prompt_tokens: Vec<u32>,
+    /// Tokens the server reported generating per request.
+    pub decode_tokens: Vec<u32>,
+    /// Requests that failed (HTTP errors, truncated answers).
+    pub failed_requests: u32,
+    /// Largest number of slots the server reported busy at once.
+    pub max_busy_slots: u32,
+    /// Wall time of the workload, milliseconds.
+    pub wall_ms: f64,
 }
 
 impl Record {
@@ -257,6 +288,12 @@ impl Record {
         }
         if !config.repack {
             knobs.push_str("|norepack");
+        }
+        if let Some(s) = &config.serve {
+            knobs.push_str(&s.key());
+        }
+        if let Some(s) = &config.split {
+            knobs.push_str(&s.key());
         }
         format!(
             "{backend}|{model_hash}|{}|b{}|c{}|u{}|kv{}|g{}|p{prompt}|d{decode}{knobs}",

@@ -28,36 +28,141 @@ fn os(s: impl AsRef<str>) -> OsString {
     OsString::from(s.as_ref())
 }
 
-/// The flags llama.cpp and its bitnet.cpp fork spell alike: total context and sequences,
-/// batch and micro-batch, KV types, threads, tokens to generate, greedy sampling.
-fn llama_family_flags(config: &RunConfig, threads: u32) -> Vec<String> {
+fn push(a: &mut Vec<OsString>, xs: &[&str]) {
+    a.extend(xs.iter().map(os));
+}
+
+/// The flags llama.cpp and its bitnet.cpp fork spell alike, for one process that serves
+/// `config` with logical batch `n_batch`: total context and sequences, batch and
+/// micro-batch, KV types, threads, and on CUDA (one GPU) the blocks to offload.
+fn llama_family_pairs(config: &RunConfig, threads: u32, n_batch: u32) -> Vec<String> {
     let n_seq = config.batch.max(1);
-    let ub = config.effective_ubatch().to_string();
+    let ub = config.effective_ubatch();
     let kv = config.kv_dtype.as_str();
-    let flags = [
+    let mut out: Vec<String> = [
         ("-c", (config.ctx as u64 * n_seq as u64).to_string()),
         ("-np", n_seq.to_string()),
-        ("-b", ub.clone()),
-        ("-ub", ub),
+        ("-b", n_batch.max(ub).to_string()),
+        ("-ub", ub.to_string()),
         ("-ctk", kv.to_string()),
         ("-ctv", kv.to_string()),
         ("-t", threads.max(1).to_string()),
-        ("-n", config.decode.to_string()),
-        ("--temp", "0".to_string()),
-        ("--seed", "1".to_string()),
-    ];
-    let mut out: Vec<String> = flags
-        .into_iter()
-        .flat_map(|(f, v)| [f.to_string(), v])
-        .collect();
-    out.push("--no-warmup".into());
+    ]
+    .into_iter()
+    .flat_map(|(f, v)| [f.to_string(), v])
+    .collect();
     // On CUDA, the blocks to offload: all of them and the output layer by default (999, as
-    // llama.cpp's own "all"), else the last `gpu_layers` blocks.
-    if config.device.is_cuda() {
+    // llama.cpp's own "all"), else the last `gpu_layers` blocks (a split says its own).
+    if config.device.is_cuda() && config.split.is_none() {
         let ngl = config.gpu_layers.map_or(999, |g| g);
         out.extend(["-ngl".to_string(), ngl.to_string()]);
     }
     out
+}
+
+/// The command-line run's flags: [`llama_family_pairs`] with `-b` = the micro-batch, the
+/// tokens to generate, greedy sampling and no warm-up.
+fn llama_family_flags(config: &RunConfig, threads: u32) -> Vec<String> {
+    let mut out = llama_family_pairs(config, threads, config.effective_ubatch());
+    for (f, v) in [
+        ("-n", config.decode.to_string()),
+        ("--temp", "0".to_string()),
+        ("--seed", "1".to_string()),
+    ] {
+        out.extend([f.to_string(), v]);
+    }
+    out.push("--no-warmup".into());
+    out
+}
+
+/// llama.cpp's flags that only its own builds take: flash attention, load mode, no
+/// parameter fitting, every buffer logged, repacking, and the split over RPC workers.
+fn llama_cpp_flags(config: &RunConfig, rpc: &[String]) -> Vec<String> {
+    let lm = if config.mmap { "mmap" } else { "none" };
+    let mut out: Vec<String> = ["-fa", config.flash_attn.as_str(), "-lm", lm, "-fit", "off"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    out.extend(["-lv".into(), "4".into()]);
+    if !config.repack {
+        out.push("--no-repack".into());
+    }
+    if let Some(split) = &config.split {
+        if !rpc.is_empty() {
+            out.extend(["--rpc".into(), rpc.join(",")]);
+        }
+        // The blocks offloaded (999: all of them and the output layer, as llama.cpp's own
+        // "all"), how they are shared out, and how.
+        let ngl = config.gpu_layers.map_or(999, |g| g);
+        out.extend([
+            "-ngl".into(),
+            ngl.to_string(),
+            "--tensor-split".into(),
+            split.tensor_split_arg(),
+            "-sm".into(),
+            split.mode.as_str().into(),
+        ]);
+    }
+    out
+}
+
+/// The argv of `llama-server` serving `model` as `config` says (its `serve` options, the
+/// defaults otherwise) on 127.0.0.1:`port`, with the RPC workers `rpc` (`host:port`) when
+/// the configuration is split. `-c` is ctx x slots and `-np` the slots, as for the CLI;
+/// `-b` is the server's logical batch.
+pub fn server_command(
+    bin: &EngineBinary,
+    model: &Path,
+    config: &RunConfig,
+    port: u16,
+    rpc: &[String],
+) -> Vec<OsString> {
+    let serve = config.serve.clone().unwrap_or_default();
+    let mut a: Vec<OsString> = vec![bin.path.clone().into_os_string(), os("-m")];
+    a.push(model.as_os_str().to_owned());
+    // The server's own logical batch; no -n, sampling flags or --no-warmup: requests carry
+    // those, and the server warms up as it does by default.
+    a.extend(
+        llama_family_pairs(config, bin.threads, serve.n_batch)
+            .iter()
+            .map(os),
+    );
+    a.extend(llama_cpp_flags(config, rpc).iter().map(os));
+    a.extend(
+        [
+            "--cache-ram".to_string(),
+            serve.cache_ram_mib.to_string(),
+            "--ctx-checkpoints".to_string(),
+            serve.ctx_checkpoints.to_string(),
+            if serve.kv_unified { "-kvu" } else { "-no-kvu" }.to_string(),
+            "--host".to_string(),
+            "127.0.0.1".to_string(),
+            "--port".to_string(),
+            port.to_string(),
+        ]
+        .iter()
+        .map(os),
+    );
+    a
+}
+
+/// The argv of one RPC worker (`rpc-server`) listening on 127.0.0.1:`port` with
+/// `threads` threads for its CPU backend.
+pub fn rpc_server_command(bin: &Path, port: u16, threads: u32) -> Vec<OsString> {
+    let mut a = vec![bin.as_os_str().to_owned()];
+    a.extend(
+        [
+            "-H".to_string(),
+            "127.0.0.1".to_string(),
+            "-p".to_string(),
+            port.to_string(),
+            "-t".to_string(),
+            threads.max(1).to_string(),
+        ]
+        .iter()
+        .map(os),
+    );
+    a
 }
 
 /// The argv that runs `config` on `model` with the prompt `prompt`.
@@ -67,53 +172,60 @@ pub fn engine_command(
     config: &RunConfig,
     prompt: &str,
 ) -> Vec<OsString> {
+    engine_command_rpc(bin, model, config, prompt, &[])
+}
+
+/// [`engine_command`] for a split run, with the RPC workers `rpc` (`host:port`).
+pub fn engine_command_rpc(
+    bin: &EngineBinary,
+    model: &Path,
+    config: &RunConfig,
+    prompt: &str,
+    rpc: &[String],
+) -> Vec<OsString> {
     let mut a: Vec<OsString> = vec![bin.path.clone().into_os_string()];
     let model_arg = model.as_os_str().to_owned();
-    let mut push = |xs: &[&str]| a.extend(xs.iter().map(os));
     match bin.backend {
         Backend::LlamaCpp | Backend::BitnetCpp => {
-            push(&["-m"]);
+            push(&mut a, &["-m"]);
             a.push(model_arg);
             a.extend(llama_family_flags(config, bin.threads).iter().map(os));
-            let mut push = |xs: &[&str]| a.extend(xs.iter().map(os));
             if bin.backend == Backend::LlamaCpp {
-                let lm = if config.mmap { "mmap" } else { "none" };
-                push(&["-fa", config.flash_attn.as_str(), "-lm", lm, "-fit", "off"]);
-                push(&["-no-cnv", "-lv", "4"]);
-                if !config.repack {
-                    push(&["--no-repack"]);
-                }
+                push(&mut a, &["-no-cnv"]);
+                a.extend(llama_cpp_flags(config, rpc).iter().map(os));
             } else {
                 // The fork: flash attention is a switch, mmap is turned off with a flag,
                 // conversation mode is off by default, buffer lines print by default.
                 if config.flash_attn == FlashAttn::On {
-                    push(&["-fa"]);
+                    push(&mut a, &["-fa"]);
                 }
                 if !config.mmap {
-                    push(&["--no-mmap"]);
+                    push(&mut a, &["--no-mmap"]);
                 }
             }
-            push(&["-p", prompt]);
+            push(&mut a, &["-p", prompt]);
         }
         Backend::BitnetRs => {
-            push(&["run", "--model"]);
+            push(&mut a, &["run", "--model"]);
             a.push(model_arg);
             let decode = config.decode.to_string();
-            let mut push = |xs: &[&str]| a.extend(xs.iter().map(os));
-            push(&[
-                "--prompt",
-                prompt,
-                "--max-new-tokens",
-                &decode,
-                "--greedy",
-                "--prompt-template",
-                "raw",
-                "--allow-mock",
-            ]);
+            push(
+                &mut a,
+                &[
+                    "--prompt",
+                    prompt,
+                    "--max-new-tokens",
+                    &decode,
+                    "--greedy",
+                    "--prompt-template",
+                    "raw",
+                    "--allow-mock",
+                ],
+            );
         }
         // The reference runtime (and any engine added later) runs through `profiler run`.
         _ => {
-            push(&["generate"]);
+            push(&mut a, &["generate"]);
             a.push(model_arg);
         }
     }

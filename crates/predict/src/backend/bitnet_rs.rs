@@ -253,6 +253,7 @@ pub fn estimate(profile: &ModelProfile, config: &RunConfig) -> Result<Estimate> 
         calibration: None,
         notes,
         buffers: Vec::new(),
+        devices: Vec::new(),
     })
 }
 

@@ -476,6 +476,7 @@ pub fn estimate(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> Res
         calibration: None,
         notes,
         buffers,
+        devices: Vec::new(),
     })
 }
 

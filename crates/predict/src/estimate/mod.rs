@@ -158,5 +158,6 @@ pub fn analytic_with(
         gpu: gpu.map(with_headroom),
         calibration: None,
         notes,
+        devices: Vec::new(),
     })
 }

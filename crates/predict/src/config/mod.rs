@@ -1,4 +1,14 @@
-//! Run configuration: the device, batch, context and cache settings a prediction is for.
+//! Run configuration: the device, batch, context and cache settings a prediction is for,
+//! and how the run is deployed: one process ([`RunConfig`] alone), a server with parallel
+//! slots ([`serve`]) or a model split over several machines or GPUs ([`split`]).
+
+pub mod role;
+pub mod serve;
+pub mod split;
+
+pub use role::Role;
+pub use serve::ServeOptions;
+pub use split::{SplitDevice, SplitDeviceKind, SplitMode, SplitOptions};
 
 use crate::error::Error;
 use serde::{Deserialize, Serialize};
@@ -273,6 +283,14 @@ pub struct RunConfig {
     /// Tokens generated per sequence after the prompt.
     #[serde(default)]
     pub decode: u32,
+    /// Served by llama-server with `batch` parallel slots of `ctx` tokens each (None: a
+    /// one-shot command-line run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serve: Option<ServeOptions>,
+    /// Spread over several machines (RPC workers) or GPUs; `gpu_layers` is then llama.cpp's
+    /// `-ngl`, counting the output layer as one more (None: one machine).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<SplitOptions>,
 }
 
 impl Default for RunConfig {
@@ -290,6 +308,8 @@ impl Default for RunConfig {
             repack: true,
             prompt: None,
             decode: 0,
+            serve: None,
+            split: None,
         }
     }
 }
@@ -332,6 +352,12 @@ impl RunConfig {
                 "margin must be 0..=1000 %, got {}",
                 self.margin_pct
             ));
+        }
+        if let Some(s) = &self.serve {
+            s.validate()?;
+        }
+        if let Some(s) = &self.split {
+            s.validate()?;
         }
         Ok(())
     }
