@@ -49,12 +49,32 @@ pub fn device_components(
     config: &RunConfig,
     backend: &str,
 ) -> Result<Components, String> {
+    process_components(profile, config, backend, None)
+}
+
+/// [`device_components`] of one process of a split: the client (`device_name` None) or
+/// the split device `device_name` (an RPC worker).
+pub fn process_components(
+    profile: &ModelProfile,
+    config: &RunConfig,
+    backend: &str,
+    device_name: Option<&str>,
+) -> Result<Components, String> {
     let engine: Backend = backend
         .parse()
         .map_err(|_| format!("the predictor has no model of backend {backend:?}"))?;
     let est = engine
         .analytic(profile, config)
         .map_err(|e| e.to_string())?;
+    if let Some(name) = device_name {
+        let d = est
+            .device(name)
+            .ok_or_else(|| format!("the estimate has no split device {name:?}"))?;
+        return Ok(Components {
+            headroom: 0,
+            ..d.memory
+        });
+    }
     let side = if config.device.is_cuda() {
         est.gpu
             .ok_or_else(|| "the estimate has no GPU side for a CUDA run".to_string())?
@@ -106,7 +126,12 @@ pub fn phase_components(
 /// The components of the measured device for a record: recomputed where possible, the
 /// record's stored prediction otherwise.
 pub fn components(record: &Record) -> (Components, Source) {
-    match device_components(&record.profile, &run_config(record), &record.backend) {
+    match process_components(
+        &record.profile,
+        &run_config(record),
+        &record.backend,
+        record.device_name.as_deref(),
+    ) {
         Ok(c) => (c, Source::Recomputed),
         Err(why) => {
             let stored = if record.config.device.is_cuda() {

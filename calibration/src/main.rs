@@ -216,21 +216,9 @@ fn residuals(cli: &Cli, backend: Option<&str>) -> Result<()> {
         let m = s.measured as f64;
         let a = s.analytic_used() as f64;
         // The calibrated peak with these tables, no headroom (margin 0).
-        let calibrated = s
-            .group
-            .backend
-            .parse::<predictor::Backend>()
-            .ok()
-            .and_then(|b| {
-                let config = predictor::RunConfig {
-                    margin_pct: 0.0,
-                    ..s.config.clone()
-                };
-                predictor::estimate::calibrated_for(b, &s.profile, &config, &tables).ok()
-            })
-            .map(|e| e.host_bytes() as f64);
+        let calibrated = s.calibrated_peak(&tables).map(|p| p as f64);
         let c = &s.config;
-        let entry = by_backend.entry(s.group.backend.clone()).or_default();
+        let entry = by_backend.entry(s.group.engine()).or_default();
         entry.0.push(Outcome {
             predicted: a,
             measured: m,
@@ -248,10 +236,11 @@ fn residuals(cli: &Cli, backend: Option<&str>) -> Result<()> {
         rows.push((
             ((a - m) / m).abs(),
             format!(
-                "analytic {:+7.2}%  calibrated {cal}  {:>9.1} MiB measured  {} {} ctx {} batch {} ub {} kv {} fa {} mmap {} repack {} prompt {} decode {}",
+                "analytic {:+7.2}%  calibrated {cal}  {:>9.1} MiB measured  {}{} {} ctx {} batch {} ub {} kv {} fa {} mmap {} repack {} prompt {} decode {}",
                 (a - m) / m * 100.0,
                 m / 1048576.0,
-                s.group.backend,
+                s.group.engine(),
+                s.device_name.as_deref().map(|d| format!("[{d}]")).unwrap_or_default(),
                 s.model(),
                 c.ctx,
                 c.batch,

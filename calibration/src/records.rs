@@ -10,7 +10,7 @@ use crate::analytic::{self, Source};
 use crate::error::{CalibrationError, Result};
 use crate::paths::{display_name, files_with_extension};
 use predictor::components::Components;
-use predictor::config::RunConfig;
+use predictor::config::{Role, RunConfig};
 use predictor::profile::ModelProfile;
 use predictor::record::{Record, Status, RECORD_SCHEMA_VERSION};
 pub use predictor::table_set::ALL_TYPES;
@@ -24,6 +24,9 @@ use std::path::Path;
 pub struct GroupKey {
     /// Runtime measured (`memcal-candle`, ...).
     pub backend: String,
+    /// The process of the deployment (a command-line run, a server, an RPC client or
+    /// worker): each is calibrated on its own.
+    pub role: Role,
     /// `cpu` or `cuda`.
     pub device_kind: String,
     /// Dominant weight type (`I2_S`, `Q4_0`, ...).
@@ -51,17 +54,33 @@ impl GroupKey {
         self == g
             || (self.qtype == ALL_TYPES
                 && self.backend == g.backend
+                && self.role == g.role
                 && self.device_kind == g.device_kind)
     }
 
-    /// The table name, `<backend>/<device kind>/<qtype>`.
-    pub fn name(&self) -> String {
-        format!("{}/{}/{}", self.backend, self.device_kind, self.qtype)
+    /// The backend with its role, as tables and reports name them: `llama.cpp` for a
+    /// command-line run, `llama.cpp/server`, `llama.cpp/rpc-server`...
+    pub fn engine(&self) -> String {
+        if self.role.is_cli() {
+            self.backend.clone()
+        } else {
+            format!("{}/{}", self.backend, self.role)
+        }
     }
 
-    /// The table file name, `<backend>.<device kind>.<qtype>.json`.
+    /// The table name, `<backend>[/<role>]/<device kind>/<qtype>`.
+    pub fn name(&self) -> String {
+        format!("{}/{}/{}", self.engine(), self.device_kind, self.qtype)
+    }
+
+    /// The table file name, `<backend>[.<role>].<device kind>.<qtype>.json`.
     pub fn file_name(&self) -> String {
-        format!("{}.{}.{}.json", self.backend, self.device_kind, self.qtype)
+        format!(
+            "{}.{}.{}.json",
+            self.engine().replace('/', "."),
+            self.device_kind,
+            self.qtype
+        )
     }
 }
 
@@ -191,6 +210,8 @@ pub struct Sample {
     pub engine_version: String,
     /// The buffers the engine reported in its log (empty for the reference runtime).
     pub engine_buffers: Vec<predictor::record::EngineBuffer>,
+    /// In a split run, the device this process is (an RPC worker's name).
+    pub device_name: Option<String>,
 }
 
 impl Sample {
@@ -202,6 +223,24 @@ impl Sample {
     /// The model name (profile name).
     pub fn model(&self) -> &str {
         &self.profile.name
+    }
+
+    /// The calibrated peak of this sample's process with `tables`, no headroom (margin 0):
+    /// what `predictor estimate --margin 0` says for it. None when the predictor cannot
+    /// estimate it.
+    pub fn calibrated_peak(&self, tables: &predictor::table_set::TableSet) -> Option<u64> {
+        let backend = self.group.backend.parse::<predictor::Backend>().ok()?;
+        let config = RunConfig {
+            margin_pct: 0.0,
+            ..self.config.clone()
+        };
+        let e =
+            predictor::estimate::calibrated_for(backend, &self.profile, &config, tables).ok()?;
+        match &self.device_name {
+            Some(d) => e.device(d).map(|d| d.memory.total()),
+            None if config.device.is_cuda() => e.gpu_bytes(),
+            None => Some(e.host_bytes()),
+        }
     }
 }
 
@@ -325,6 +364,7 @@ pub fn sample_of(record: &Record, data_file: &str) -> Option<Sample> {
     Some(Sample {
         group: GroupKey {
             backend: record.backend.clone(),
+            role: record.role,
             device_kind: record.config.device.kind().to_string(),
             qtype: weight_qtype(&record.profile),
         },
@@ -349,6 +389,7 @@ pub fn sample_of(record: &Record, data_file: &str) -> Option<Sample> {
             .as_ref()
             .map(|e| e.buffers.clone())
             .unwrap_or_default(),
+        device_name: record.device_name.clone(),
     })
 }
 

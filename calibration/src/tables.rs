@@ -83,7 +83,10 @@ pub fn build_tables(groups: &[GroupAnalysis]) -> Vec<CalibrationTable> {
     let p95_of_all = |t: &CalibrationTable| {
         all.iter()
             .find(|a| {
-                a.backend == t.backend && a.device_kind == t.device_kind && a.qtype == ALL_TYPES
+                a.backend == t.backend
+                    && a.role == t.role
+                    && a.device_kind == t.device_kind
+                    && a.qtype == ALL_TYPES
             })
             .map(|a| (a.validation.p95_abs_rel, a.validation.under_2pct_rate))
     };
@@ -111,6 +114,7 @@ pub fn build_table(g: &GroupAnalysis) -> Option<CalibrationTable> {
         format: TABLE_FORMAT_VERSION,
         name: g.key.name(),
         backend: g.key.backend.clone(),
+        role: g.key.role,
         device_kind: g.key.device_kind.clone(),
         qtype: g.key.qtype.clone(),
         bits_per_weight: rounded(group_bits_per_weight(g), 4),

@@ -5,6 +5,7 @@
 //! It carries the held-out error measured when it was fitted, which sets the headroom.
 
 use crate::components::Components;
+use crate::config::Role;
 use crate::error::Error;
 use serde::{Deserialize, Serialize};
 
@@ -96,6 +97,9 @@ pub struct CalibrationTable {
     pub name: String,
     /// Backend the records came from (`memcal-candle`, ...).
     pub backend: String,
+    /// The process of a deployment the table is for (omitted: a command-line run).
+    #[serde(default, skip_serializing_if = "Role::is_cli")]
+    pub role: Role,
     /// `cpu` or `cuda`.
     pub device_kind: String,
     /// Dominant weight type of the models (e.g. `I2_S`).

@@ -1,6 +1,7 @@
 //! The set of calibration tables an estimate can use: the ones embedded at build time
 //! (from `crates/predict/tables/*.json`), or tables read from files.
 
+use crate::config::Role;
 use crate::error::{Error, Result};
 use crate::table::CalibrationTable;
 use std::path::Path;
@@ -81,14 +82,15 @@ impl TableSet {
         self.tables.is_empty()
     }
 
-    /// The table for (backend, device kind, quantization), looked up by exact backend
-    /// name (another engine's table is never used): the exact one; else the backend's
-    /// table over all its weight types ([`ALL_TYPES`]); else the backend's table whose
-    /// bits per weight are nearest to `bpw`. None when the backend has no table for this
-    /// device kind.
+    /// The table for (backend, role, device kind, quantization), looked up by exact
+    /// backend name and role (another engine's table, or another process's, is never
+    /// used): the exact one; else the backend's table over all its weight types
+    /// ([`ALL_TYPES`]); else the backend's table whose bits per weight are nearest to
+    /// `bpw`. None when the backend has no table for this role and device kind.
     pub fn find(
         &self,
         backend: &str,
+        role: Role,
         device_kind: &str,
         qtype: &str,
         bpw: f64,
@@ -96,7 +98,7 @@ impl TableSet {
         let own = || {
             self.tables
                 .iter()
-                .filter(|t| t.device_kind == device_kind && t.backend == backend)
+                .filter(|t| t.device_kind == device_kind && t.backend == backend && t.role == role)
         };
         if let Some(t) = own().find(|t| t.qtype == qtype) {
             return Some(TableMatch {

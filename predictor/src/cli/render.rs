@@ -57,6 +57,22 @@ impl DeviceJson {
 pub struct ComponentsJson {
     host: DeviceJson,
     gpu: Option<DeviceJson>,
+    /// Each device of a split (RPC workers, GPUs), by name.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    devices: Vec<SplitDeviceJson>,
+}
+
+/// One device of a split: where it sits in the model and what it needs.
+#[derive(Serialize)]
+pub struct SplitDeviceJson {
+    name: String,
+    kind: predictor::config::SplitDeviceKind,
+    first_layer: u32,
+    n_layers: u32,
+    output_layer: bool,
+    #[serde(flatten)]
+    memory: DeviceJson,
+    calibration: Option<predictor::components::CalibrationInfo>,
 }
 
 impl ComponentsJson {
@@ -65,6 +81,19 @@ impl ComponentsJson {
         ComponentsJson {
             host: DeviceJson::of(&e.host),
             gpu: e.gpu.as_ref().map(DeviceJson::of),
+            devices: e
+                .devices
+                .iter()
+                .map(|d| SplitDeviceJson {
+                    name: d.name.clone(),
+                    kind: d.kind,
+                    first_layer: d.first_layer,
+                    n_layers: d.n_layers,
+                    output_layer: d.output_layer,
+                    memory: DeviceJson::of(&d.memory),
+                    calibration: d.calibration.clone(),
+                })
+                .collect(),
         }
     }
 }
@@ -94,6 +123,83 @@ fn on_off(b: bool) -> &'static str {
 
 /// A line of the component table: its label and how to read it from the components.
 type Row = (&'static str, fn(&Components) -> u64);
+
+/// The component table: one column per process or device (the host; the GPU; with a
+/// split, the client and each device by name, with the blocks each holds).
+pub fn component_table(p: &ModelProfile, e: &Estimate) -> String {
+    let mut s = String::new();
+    let mut cols: Vec<(String, Components)> = Vec::new();
+    let split = !e.devices.is_empty();
+    cols.push((
+        if split {
+            predictor::config::split::CLIENT.to_string()
+        } else {
+            "host".to_string()
+        },
+        e.host,
+    ));
+    if let Some(g) = e.gpu {
+        cols.push(("gpu".into(), g));
+    }
+    for d in &e.devices {
+        cols.push((d.name.clone(), d.memory));
+    }
+    let _ = write!(s, "{:<13}", "component");
+    for (name, _) in &cols {
+        let _ = write!(s, " {name:>14}");
+    }
+    s.push('\n');
+    if split {
+        let client_blocks = p
+            .n_layers
+            .saturating_sub(e.devices.iter().map(|d| d.n_layers).sum());
+        let _ = write!(
+            s,
+            "{:<13} {:>14}",
+            "blocks",
+            layer_span(0, client_blocks, false)
+        );
+        for d in &e.devices {
+            let _ = write!(
+                s,
+                " {:>14}",
+                layer_span(d.first_layer, d.n_layers, d.output_layer)
+            );
+        }
+        s.push('\n');
+    }
+    let rows: [Row; 7] = [
+        ("weights", |c| c.weights),
+        ("kv cache", |c| c.kv_cache),
+        ("activations", |c| c.activations),
+        ("overhead", |c| c.overhead),
+        ("= predicted", |c| c.used()),
+        ("headroom", |c| c.headroom),
+        ("= plan for", |c| c.total()),
+    ];
+    for (name, f) in rows {
+        let _ = write!(s, "{name:<13}");
+        for (_, c) in &cols {
+            let _ = write!(s, " {:>14}", human_bytes(f(c)));
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// Blocks `first..first+n` (and the output layer), as a short label.
+fn layer_span(first: u32, n: u32, output: bool) -> String {
+    let blocks = match n {
+        0 => "-".to_string(),
+        1 => format!("{first}"),
+        _ => format!("{first}-{}", first + n - 1),
+    };
+    if output {
+        format!("{blocks} +out")
+    } else {
+        blocks
+    }
+}
 
 pub fn estimate_text(p: &ModelProfile, e: &Estimate, uncalibrated: bool) -> String {
     let c = &e.config;
@@ -133,27 +239,7 @@ pub fn estimate_text(p: &ModelProfile, e: &Estimate, uncalibrated: bool) -> Stri
         }
     }
     let _ = writeln!(s);
-    let gpu = e.gpu;
-    let _ = writeln!(
-        s,
-        "{:<13} {:>14} {:>14}",
-        "component",
-        "host",
-        if gpu.is_some() { "gpu" } else { "" }
-    );
-    let rows: [Row; 7] = [
-        ("weights", |c| c.weights),
-        ("kv cache", |c| c.kv_cache),
-        ("activations", |c| c.activations),
-        ("overhead", |c| c.overhead),
-        ("= predicted", |c| c.used()),
-        ("headroom", |c| c.headroom),
-        ("= plan for", |c| c.total()),
-    ];
-    for (name, f) in rows {
-        let g = gpu.as_ref().map(|g| human_bytes(f(g))).unwrap_or_default();
-        let _ = writeln!(s, "{:<13} {:>14} {:>14}", name, human_bytes(f(&e.host)), g);
-    }
+    s.push_str(&component_table(p, e));
     for n in p.notes.iter().chain(e.notes.iter()) {
         let _ = writeln!(s, "note: {n}");
     }

@@ -68,6 +68,14 @@ pub struct Family {
     /// Whether the engine fails to create a context with an f32 KV cache (measured on the
     /// bitnet.cpp build: every f32-KV run ended "failed to create context").
     pub rejects_f32_kv: bool,
+    /// Resident bytes `llama-server` adds to the process base (its HTTP thread pool, the
+    /// larger binary).
+    pub server_base_bytes: u64,
+    /// Resident bytes per slot and vocabulary entry in `llama-server`: each slot's sampler
+    /// keeps its own candidate arrays over the vocabulary (12-byte entries, two of them).
+    pub server_slot_bytes_per_token: u64,
+    /// Resident bytes of an idle RPC worker (`rpc-server`: binary, libc, its threads).
+    pub rpc_server_base_bytes: u64,
 }
 
 impl Family {
@@ -87,6 +95,9 @@ impl Family {
         bytes_per_merge: 120,
         keeps_reserved_layout: true,
         rejects_f32_kv: false,
+        server_base_bytes: 2 << 20,
+        server_slot_bytes_per_token: 24,
+        rpc_server_base_bytes: 6 << 20,
     };
 
     /// bitnet.cpp: microsoft/BitNet on its 2024 llama.cpp fork (I2_S kernels).
@@ -103,6 +114,9 @@ impl Family {
         bytes_per_merge: 120,
         keeps_reserved_layout: false,
         rejects_f32_kv: true,
+        server_base_bytes: 2 << 20,
+        server_slot_bytes_per_token: 24,
+        rpc_server_base_bytes: 6 << 20,
     };
 
     /// Whether flash attention is on for this configuration.
@@ -136,14 +150,23 @@ pub fn kv_geometry(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> 
     let p = if fa { fam.ctx_pad.0 } else { fam.ctx_pad.1 };
     let n_seq = config.batch.max(1) as u64;
     let total = pad(config.ctx as u64 * n_seq, p);
-    let (streams, cells) = if fam.kv_streams_per_sequence {
+    // A server with `--kv-unified` keeps one buffer for every slot.
+    let unified = config.serve.as_ref().is_some_and(|s| s.kv_unified);
+    let (streams, cells) = if fam.kv_streams_per_sequence && !unified {
         (n_seq, pad(total / n_seq, p))
     } else {
         (1, total)
     };
     let ub = config.effective_ubatch() as u64;
+    // The sliding-window cache holds the window of every sequence in its stream, plus a
+    // micro-batch.
+    let seqs_per_stream = if unified { n_seq } else { 1 };
     let swa_cells = match profile.sliding_window {
-        Some(w) if fam.trims_swa => pad(cells.min(w.saturating_add(ub)), 256).min(cells),
+        Some(w) if fam.trims_swa => pad(
+            cells.min(w.saturating_mul(seqs_per_stream).saturating_add(ub)),
+            256,
+        )
+        .min(cells),
         _ => cells,
     };
     KvGeometry {
@@ -158,7 +181,7 @@ fn kv_bytes(
     profile: &ModelProfile,
     config: &RunConfig,
     geo: &KvGeometry,
-    layers: std::ops::Range<usize>,
+    layers: impl IntoIterator<Item = usize>,
 ) -> (u64, u64) {
     let dt: KvDtype = config.kv_dtype;
     let mut k = 0u64;
@@ -176,6 +199,17 @@ fn kv_bytes(
             .saturating_mul(cells);
     }
     (k, v)
+}
+
+/// KV cache bytes (K and V) of the blocks `layers`.
+pub fn kv_bytes_of(
+    profile: &ModelProfile,
+    config: &RunConfig,
+    geo: &KvGeometry,
+    layers: impl IntoIterator<Item = usize>,
+) -> u64 {
+    let (k, v) = kv_bytes(profile, config, geo, layers);
+    k + v
 }
 
 /// Bytes per element of the matmul input conversion for a weight type (ggml's vec-dot
@@ -207,7 +241,7 @@ pub struct Graph {
 /// the output head) and of the work buffer its matmuls convert their input into.
 pub fn graph_bytes(fam: &Family, profile: &ModelProfile, config: &RunConfig, g: Graph) -> u64 {
     let t = graph_terms(fam, profile, config, g);
-    t.residual + t.attention.max(t.ffn).max(t.head) + t.work
+    GraphParts::from_terms(t, false).touched(true, true)
 }
 
 /// Bytes a run's graph touches in the compute buffer, which is laid out for the reserved
@@ -222,12 +256,69 @@ pub fn touched_bytes(
     g: Graph,
     reserved: Graph,
 ) -> u64 {
-    let t = graph_terms(fam, profile, config, g);
-    if fam.keeps_reserved_layout && g.tokens < reserved.tokens {
-        t.residual + t.attention + t.ffn + t.head + t.work
-    } else {
-        t.residual + t.attention.max(t.ffn).max(t.head) + t.work
+    graph_parts(fam, profile, config, g, reserved).touched(true, true)
+}
+
+/// The parts of one graph's compute and work buffers, and how they add up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GraphParts {
+    /// The residual stream (and the norms' outputs written beside it).
+    pub residual: u64,
+    /// One block's attention: q, k, v, scores, masks, output.
+    pub attention: u64,
+    /// One block's feed-forward.
+    pub ffn: u64,
+    /// The output head: normed rows and logits of the outputs computed.
+    pub head: u64,
+    /// The work buffer the matmuls convert their input into.
+    pub work: u64,
+    /// Whether the graph is written into the reserved layout's slots (a smaller graph
+    /// than reserved, where the engine keeps that layout): its tensors then add up
+    /// rather than share memory.
+    pub sum_layout: bool,
+}
+
+impl GraphParts {
+    fn from_terms(t: GraphTerms, sum_layout: bool) -> GraphParts {
+        GraphParts {
+            residual: t.residual,
+            attention: t.attention,
+            ffn: t.ffn,
+            head: t.head,
+            work: t.work,
+            sum_layout,
+        }
     }
+
+    /// Bytes touched on a device that computes blocks (`blocks`) and/or the output head
+    /// (`output`); the residual stream always passes through.
+    pub fn touched(&self, blocks: bool, output: bool) -> u64 {
+        let block = match (blocks, self.sum_layout) {
+            (false, _) => 0,
+            (true, true) => self.attention + self.ffn,
+            (true, false) => self.attention.max(self.ffn),
+        };
+        let head = if output { self.head } else { 0 };
+        let live = if self.sum_layout {
+            block + head
+        } else {
+            block.max(head)
+        };
+        let work = if blocks || output { self.work } else { 0 };
+        self.residual + live + work
+    }
+}
+
+/// The parts of graph `g` run in a compute buffer laid out for `reserved`.
+pub fn graph_parts(
+    fam: &Family,
+    profile: &ModelProfile,
+    config: &RunConfig,
+    g: Graph,
+    reserved: Graph,
+) -> GraphParts {
+    let sum_layout = fam.keeps_reserved_layout && g.tokens < reserved.tokens;
+    GraphParts::from_terms(graph_terms(fam, profile, config, g), sum_layout)
 }
 
 /// The parts of one graph's compute and work buffers.
@@ -328,14 +419,80 @@ pub fn run_graphs(fam: &Family, config: &RunConfig, geo: &KvGeometry) -> Vec<Gra
     graphs
 }
 
-/// The worst case the engine reserves its compute buffer for (the size it prints).
+/// The worst case the engine reserves its compute buffer for (the size it prints): a full
+/// micro-batch over every cell, with as many rows of logits as the context may output (a
+/// micro-batch of them on the command line, one per slot in a server).
 pub fn reserved_graph(config: &RunConfig, geo: &KvGeometry) -> Graph {
     let ub = config.effective_ubatch() as u64;
+    let outputs = if config.serve.is_some() {
+        super::llama_server::outputs_reserved(config).min(ub)
+    } else {
+        ub
+    };
     Graph {
         tokens: ub,
         n_kv: geo.cells,
-        outputs: ub,
+        outputs,
     }
+}
+
+/// The graphs of a run: a command-line run's ([`run_graphs`]) or a served workload's
+/// ([`super::llama_server::graphs`]).
+pub fn graphs_of(fam: &Family, config: &RunConfig, geo: &KvGeometry) -> Vec<Graph> {
+    if config.serve.is_some() {
+        super::llama_server::graphs(fam, config, geo)
+    } else {
+        run_graphs(fam, config, geo)
+    }
+}
+
+/// The fixed part of the process that runs `config`: [`fixed_bytes`], and the server's
+/// own when it is served.
+pub fn process_bytes(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> u64 {
+    let server = if config.serve.is_some() {
+        let slots = config.batch.max(1) as u64;
+        fam.server_base_bytes + slots * profile.vocab * fam.server_slot_bytes_per_token
+    } else {
+        0
+    };
+    fixed_bytes(fam, profile) + server
+}
+
+/// The notes every llama.cpp-family estimate carries for a configuration.
+pub fn config_notes(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> Vec<String> {
+    let mut notes: Vec<String> = context_note(profile, config).into_iter().collect();
+    if fam.rejects_f32_kv && config.kv_dtype == KvDtype::F32 {
+        notes.push(format!(
+            "{} fails to create a context with an f32 KV cache (measured): use f16 or q8_0",
+            fam.name
+        ));
+    }
+    if config.kv_dtype.is_quantized() && !fam.flash_attn(config) {
+        notes.push(format!(
+            "{}: a quantized V cache needs flash attention (--flash-attn on)",
+            fam.name
+        ));
+    }
+    if let Some(s) = &config.serve {
+        match (s.requests_per_slot, s.cache_limit_bytes()) {
+            (_, Some(0)) => {}
+            (None, limit) => notes.push(format!(
+                "llama-server's prompt cache keeps earlier requests' states in host RAM and a \
+                 long-running server fills it to {}: counted in the KV cache; size it with \
+                 --cache-ram (0 turns it off)",
+                limit.map_or("-c tokens".to_string(), |l| format!(
+                    "--cache-ram {} MiB",
+                    l >> 20
+                ))
+            )),
+            (Some(r), _) => notes.push(format!(
+                "llama-server's prompt cache: the states of {} earlier request(s) per slot, in \
+                 the KV cache figure",
+                r.saturating_sub(1)
+            )),
+        }
+    }
+    notes
 }
 
 /// Bytes of the weights repacked into `CPU_REPACK`.
@@ -361,7 +518,8 @@ pub fn fixed_bytes(fam: &Family, profile: &ModelProfile) -> u64 {
         + profile.header.merges * fam.bytes_per_merge
 }
 
-fn buffer(component: &str, buffer: &str, bytes: u64) -> EngineBuffer {
+/// An engine buffer line: what it holds, the engine's buffer type name, its size.
+pub fn buffer(component: &str, buffer: &str, bytes: u64) -> EngineBuffer {
     EngineBuffer {
         component: component.into(),
         buffer: buffer.into(),
@@ -373,6 +531,9 @@ fn buffer(component: &str, buffer: &str, bytes: u64) -> EngineBuffer {
 pub fn estimate(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> Result<Estimate> {
     config.validate()?;
     check_profile(profile)?;
+    if let Some(split) = &config.split {
+        return super::llama_split::estimate(fam, profile, config, split);
+    }
     let n = profile.n_layers as usize;
     let g = config.gpu_layers_for(profile.n_layers) as usize;
     let geo = kv_geometry(fam, profile, config);
@@ -409,29 +570,22 @@ pub fn estimate(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> Res
     ));
     let reserved = graph_bytes(fam, profile, config, reserved_graph(config, &geo));
     buffers.push(buffer("compute", "CPU", reserved));
+    // A server's prompt cache and checkpoints: copies of KV rows in host RAM.
+    let cache = super::llama_server::cache_bytes(profile, config, &geo);
+    if config.serve.is_some() {
+        buffers.push(buffer("prompt_cache", "CPU", cache));
+    }
 
-    let touched = run_graphs(fam, config, &geo)
+    let touched = graphs_of(fam, config, &geo)
         .into_iter()
         .map(|gr| touched_bytes(fam, profile, config, gr, reserved_graph(config, &geo)))
         .max()
         .unwrap_or(0);
     // One output row per sequence is written.
     let logits = outputs_reserved * profile.vocab * F32;
-    let fixed = fixed_bytes(fam, profile);
+    let fixed = process_bytes(fam, profile, config);
 
-    let mut notes: Vec<String> = context_note(profile, config).into_iter().collect();
-    if fam.rejects_f32_kv && config.kv_dtype == KvDtype::F32 {
-        notes.push(format!(
-            "{} fails to create a context with an f32 KV cache (measured): use f16 or q8_0",
-            fam.name
-        ));
-    }
-    if config.kv_dtype.is_quantized() && !fam.flash_attn(config) {
-        notes.push(format!(
-            "{}: a quantized V cache needs flash attention (--flash-attn on)",
-            fam.name
-        ));
-    }
+    let mut notes = config_notes(fam, profile, config);
     let (host, gpu) = if config.device.is_cuda() {
         notes.push(format!(
             "{} on CUDA is analytic only: no GPU records of this engine yet",
@@ -443,7 +597,7 @@ pub fn estimate(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> Res
             } else {
                 split.host
             },
-            kv_cache: k_host + v_host,
+            kv_cache: k_host + v_host + cache,
             activations: touched + logits,
             overhead: fixed,
             headroom: 0,
@@ -459,7 +613,7 @@ pub fn estimate(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> Res
     } else {
         let host = Components {
             weights: host_weights,
-            kv_cache: k_host + v_host,
+            kv_cache: k_host + v_host + cache,
             activations: touched + logits,
             overhead: fixed,
             headroom: 0,

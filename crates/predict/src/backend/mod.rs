@@ -9,6 +9,8 @@
 
 pub mod bitnet_rs;
 pub mod llama_cpp;
+pub mod llama_server;
+pub mod llama_split;
 pub mod memcal;
 
 pub use memcal::BackendModel;

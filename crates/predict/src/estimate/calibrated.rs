@@ -3,7 +3,7 @@
 use super::headroom;
 use crate::backend::Backend;
 use crate::components::{CalibrationInfo, Components, Estimate};
-use crate::config::RunConfig;
+use crate::config::{Role, RunConfig, SplitDeviceKind};
 use crate::error::Result;
 use crate::profile::ModelProfile;
 use crate::table_set::{TableMatch, TableSet};
@@ -83,9 +83,10 @@ pub fn calibrated_for(
     let bpw = bits_per_weight(profile, q);
     let kind = config.device.kind();
     let name = backend.name();
-    let main = tables.find(name, kind, q, bpw);
+    let role = Role::of_client(config);
+    let main = tables.find(name, role, kind, q, bpw);
     let host_table = if config.device.is_cuda() {
-        tables.find(name, "cpu", q, bpw)
+        tables.find(name, role, "cpu", q, bpw)
     } else {
         main.clone()
     };
@@ -97,21 +98,51 @@ pub fn calibrated_for(
             if let Some(n) = &m.note {
                 est.notes.push(n.clone());
             }
-            est.calibration = Some(CalibrationInfo {
-                name: m.table.name.clone(),
-                exact_match: m.exact,
-                expected_p95_error: m.table.validation.p95_abs_rel,
-                note: m.note.clone(),
-            });
+            est.calibration = Some(info(m));
         }
-        None => est.notes.push(format!(
-            "no calibration table for {name} on {kind}: analytic estimate with \
-             {UNCALIBRATED_HEADROOM_PCT}% extra headroom (uncalibrated)"
-        )),
+        None => est.notes.push(uncalibrated_note(name, role, kind)),
     }
     if config.device.is_cuda() && host_table.as_ref().is_none_or(|m| !m.exact) {
         est.notes
             .push("host side on CUDA is not calibrated for this quantization".into());
     }
+    // Each device of a split: an RPC worker's process by the rpc-server tables, a GPU by
+    // the backend's CUDA tables.
+    let mut device_notes = Vec::new();
+    for d in est.devices.iter_mut() {
+        let (role, kind) = match d.kind {
+            SplitDeviceKind::Rpc => (Role::RpcServer, "cpu"),
+            SplitDeviceKind::Cuda => (Role::Cli, "cuda"),
+        };
+        let m = tables.find(name, role, kind, q, bpw);
+        d.memory = correct(&d.memory, m.as_ref(), margin);
+        d.calibration = m.as_ref().map(info);
+        if m.is_none() {
+            device_notes.push(uncalibrated_note(name, role, kind));
+        }
+    }
+    device_notes.dedup();
+    est.notes.extend(device_notes);
     Ok(est)
+}
+
+fn info(m: &TableMatch<'_>) -> CalibrationInfo {
+    CalibrationInfo {
+        name: m.table.name.clone(),
+        exact_match: m.exact,
+        expected_p95_error: m.table.validation.p95_abs_rel,
+        note: m.note.clone(),
+    }
+}
+
+fn uncalibrated_note(backend: &str, role: Role, kind: &str) -> String {
+    let who = if role.is_cli() {
+        backend.to_string()
+    } else {
+        format!("{backend} ({role})")
+    };
+    format!(
+        "no calibration table for {who} on {kind}: analytic estimate with \
+         {UNCALIBRATED_HEADROOM_PCT}% extra headroom (uncalibrated)"
+    )
 }

@@ -1,0 +1,248 @@
+//! What llama.cpp's `llama-server` holds beyond a command-line run of the same model (read
+//! from `tools/server` of the pinned version and measured with `profiler exec --serve`).
+//!
+//! - **Slots.** `-np N` slots of `-c / N` cells each (one KV stream per slot), or one
+//!   buffer of `-c` cells they share with `--kv-unified` (see
+//!   [`super::llama_cpp::kv_geometry`]).
+//! - **Continuous batching.** The prompts of every busy slot go into one logical batch of
+//!   `-b` tokens, evaluated in micro-batches of `-ub`; with one stream per slot a
+//!   micro-batch takes an equal share of each slot's tokens, so its graph attends over one
+//!   slot's cells; with a unified buffer it attends over every slot's. Generation then
+//!   evaluates one token per busy slot per step.
+//! - **Outputs.** The server asks for at most one output per slot (`n_outputs_max` = slots),
+//!   so its compute buffer is reserved for N rows of logits, not a micro-batch of them.
+//! - **Prompt cache** (`--cache-ram`, 8192 MiB by default). When a slot takes a new request,
+//!   the state of its previous one (the K and V rows of its tokens, in the cache type) is
+//!   copied into host RAM, up to the limit (`-1`: up to `-c` tokens; `0`: off).
+//! - **Context checkpoints** (sliding-window models): copies of a slot's sliding-window
+//!   cells taken near the end of each prompt, kept with the slot and with its cached state.
+//! - **The process.** An HTTP thread pool and the slots' own structures: a constant.
+
+use super::llama_cpp::{Family, Graph, KvGeometry};
+use crate::config::RunConfig;
+use crate::profile::ModelProfile;
+
+fn pad(x: u64, to: u64) -> u64 {
+    x.div_ceil(to.max(1)) * to.max(1)
+}
+
+/// The rows of logits the server's context reserves: one per slot.
+pub fn outputs_reserved(config: &RunConfig) -> u64 {
+    config.batch.max(1) as u64
+}
+
+/// The graphs a served workload evaluates: the prompts of every slot, all busy at once,
+/// in micro-batches (the widest and the last), then a generation step of one token per
+/// slot at the end of the context used.
+pub fn graphs(fam: &Family, config: &RunConfig, geo: &KvGeometry) -> Vec<Graph> {
+    let fa = fam.flash_attn(config);
+    let kv_pad = u64::from(if fa { fam.n_kv_pad.0 } else { fam.n_kv_pad.1 });
+    let n = config.batch.max(1) as u64;
+    let ub = config.effective_ubatch() as u64;
+    let prompt = config.prompt_tokens() as u64;
+    let filled = config.filled_tokens() as u64;
+    let total = n * prompt;
+    // Cells a graph attends over when `per_slot` tokens of every slot are in the cache:
+    // one slot's with a stream each, every slot's in a unified buffer.
+    let attended = |per_slot: u64| {
+        let cells = if geo.streams > 1 || n == 1 {
+            per_slot
+        } else {
+            per_slot * n
+        };
+        pad(cells, kv_pad).max(kv_pad).min(geo.cells)
+    };
+    let mut out = Vec::new();
+    let first = ub.min(total);
+    out.push(Graph {
+        tokens: first,
+        n_kv: attended(if geo.streams > 1 {
+            (first / n).max(1)
+        } else {
+            first.div_ceil(n)
+        }),
+        outputs: if total <= ub { n.min(first) } else { 0 },
+    });
+    if total > ub {
+        // The last micro-batch ends every slot's prompt: its share of tokens, over the
+        // whole prompt's cells, with a row of logits per slot.
+        let rest = total % ub;
+        let last = if rest == 0 { ub } else { rest };
+        out.push(Graph {
+            tokens: ub,
+            n_kv: attended(prompt),
+            outputs: n.min(ub),
+        });
+        out.push(Graph {
+            tokens: last,
+            n_kv: attended(prompt),
+            outputs: n.min(last),
+        });
+    }
+    out.push(Graph {
+        tokens: n,
+        n_kv: attended(filled),
+        outputs: n,
+    });
+    out
+}
+
+/// Bytes of one saved sequence state per token: its K and V rows in every block, in the
+/// cache type (the sliding-window blocks hold at most their window).
+pub fn state_bytes(
+    profile: &ModelProfile,
+    config: &RunConfig,
+    geo: &KvGeometry,
+    tokens: u64,
+) -> u64 {
+    let dt = config.kv_dtype;
+    (0..profile.n_layers as usize)
+        .map(|l| {
+            let heads = profile.n_kv_heads.get(l).copied().unwrap_or(0) as u64;
+            let swa = profile.sliding_window.is_some()
+                && profile.sliding_layers.get(l).copied().unwrap_or(false);
+            let cells = if swa {
+                tokens.min(geo.swa_cells)
+            } else {
+                tokens
+            };
+            (dt.bytes_for(heads * profile.head_dim_k as u64)
+                + dt.bytes_for(heads * profile.head_dim_v as u64))
+            .saturating_mul(cells)
+        })
+        .sum()
+}
+
+/// Bytes of one context checkpoint: the sliding-window blocks' cells of one slot (zero for
+/// a model without sliding-window blocks).
+pub fn checkpoint_bytes(profile: &ModelProfile, config: &RunConfig, geo: &KvGeometry) -> u64 {
+    if profile.sliding_window.is_none() {
+        return 0;
+    }
+    let dt = config.kv_dtype;
+    let cells = (config.prompt_tokens() as u64).min(geo.swa_cells);
+    (0..profile.n_layers as usize)
+        .filter(|&l| profile.sliding_layers.get(l).copied().unwrap_or(false))
+        .map(|l| {
+            let heads = profile.n_kv_heads.get(l).copied().unwrap_or(0) as u64;
+            (dt.bytes_for(heads * profile.head_dim_k as u64)
+                + dt.bytes_for(heads * profile.head_dim_v as u64))
+            .saturating_mul(cells)
+        })
+        .sum()
+}
+
+/// Checkpoints the server takes per request: near the end of the prompt, a micro-batch
+/// and 4 tokens before it and 4 tokens before it (where the prompt is that long).
+pub fn checkpoints_per_request(config: &RunConfig) -> u64 {
+    let p = config.prompt_tokens() as u64;
+    let ub = config.effective_ubatch() as u64;
+    u64::from(p > 4 + ub) + u64::from(p > 4)
+}
+
+/// Host bytes the server keeps beyond the KV buffer: the prompt cache (the saved states of
+/// earlier requests, with their checkpoints) and the checkpoints of the slots' current
+/// requests.
+pub fn cache_bytes(profile: &ModelProfile, config: &RunConfig, geo: &KvGeometry) -> u64 {
+    let Some(serve) = &config.serve else {
+        return 0;
+    };
+    let n = config.batch.max(1) as u64;
+    let ckpt = checkpoint_bytes(profile, config, geo);
+    let per_request_ckpt = checkpoints_per_request(config)
+        .min(serve.ctx_checkpoints as u64)
+        .saturating_mul(ckpt);
+    // A slot saves what it holds: the prompt and every generated token but the last.
+    let saved_tokens = (config.filled_tokens() as u64).saturating_sub(1).max(1);
+    let state = state_bytes(profile, config, geo, saved_tokens) + per_request_ckpt;
+    let slots_now = n * per_request_ckpt;
+    let limit = serve.cache_limit_bytes();
+    if limit == Some(0) {
+        return slots_now;
+    }
+    // Without a byte limit the cache holds at most `-c` tokens.
+    let token_cap = || {
+        let total_cells = config.ctx as u64 * n;
+        state_bytes(profile, config, geo, total_cells)
+    };
+    let cached = match serve.requests_per_slot {
+        // Every request after a slot's first saves the state before it.
+        Some(r) => n
+            .saturating_mul(r.saturating_sub(1) as u64)
+            .saturating_mul(state),
+        // A long-running server: the cache fills to its limit.
+        None => limit.unwrap_or_else(token_cap),
+    };
+    let cached = match limit {
+        Some(l) => cached.min(l),
+        None => cached.min(token_cap()),
+    };
+    slots_now + cached
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::llama_cpp::kv_geometry;
+    use crate::config::ServeOptions;
+    use crate::presets;
+
+    fn served(
+        slots: u32,
+        ctx: u32,
+        prompt: u32,
+        requests: Option<u32>,
+        cache_ram: i64,
+    ) -> RunConfig {
+        RunConfig {
+            batch: slots,
+            ctx,
+            prompt: Some(prompt),
+            decode: 8,
+            serve: Some(ServeOptions {
+                requests_per_slot: requests,
+                cache_ram_mib: cache_ram,
+                ..ServeOptions::default()
+            }),
+            ..RunConfig::default()
+        }
+    }
+
+    #[test]
+    fn the_prompt_cache_holds_each_earlier_request_up_to_its_limit() {
+        let p = presets::profile("llama-3.2-1b:Q4_0").unwrap();
+        let fam = Family::UPSTREAM;
+        // 16 layers x 8 KV heads x 64 x (K+V) x f16 = 32 KiB a token.
+        let per_token = 16 * 8 * 64 * 2 * 2;
+        let c = served(4, 2048, 299, Some(2), 8192);
+        let geo = kv_geometry(&fam, &p, &c);
+        // One wave saved: 4 slots x 306 tokens (299 + 8 - 1).
+        assert_eq!(cache_bytes(&p, &c, &geo), 4 * 306 * per_token);
+        let three = served(4, 2048, 299, Some(3), 8192);
+        assert_eq!(cache_bytes(&p, &three, &geo), 8 * 306 * per_token);
+        let off = served(4, 2048, 299, Some(3), 0);
+        assert_eq!(cache_bytes(&p, &off, &geo), 0);
+        // A long-running server fills the cache to --cache-ram.
+        let steady = served(4, 2048, 299, None, 100);
+        assert_eq!(cache_bytes(&p, &steady, &geo), 100 << 20);
+        // Without a byte limit, to -c tokens.
+        let unlimited = served(4, 2048, 299, None, -1);
+        assert_eq!(cache_bytes(&p, &unlimited, &geo), 4 * 2048 * per_token);
+    }
+
+    #[test]
+    fn a_unified_buffer_attends_over_every_slot() {
+        let p = presets::profile("llama-3.2-1b:Q4_0").unwrap();
+        let fam = Family::UPSTREAM;
+        let mut c = served(4, 4096, 1000, Some(2), 0);
+        let geo = kv_geometry(&fam, &p, &c);
+        let g = graphs(&fam, &c, &geo);
+        assert_eq!(g.last().unwrap().n_kv, 1024);
+        c.serve.as_mut().unwrap().kv_unified = true;
+        let geo = kv_geometry(&fam, &p, &c);
+        assert_eq!((geo.streams, geo.cells), (1, 16384));
+        let g = graphs(&fam, &c, &geo);
+        assert_eq!(g.last().unwrap().n_kv, 4096);
+        assert_eq!(g.last().unwrap().outputs, 4);
+    }
+}

@@ -1,0 +1,352 @@
+//! Where llama.cpp puts a model split over several devices (RPC workers or GPUs), and what
+//! each device then holds.
+//!
+//! The placement is llama.cpp's own (`llama_model_base::load_tensors`): the input layer
+//! (token embedding) always stays on the client's CPU; of the `n_layer + 1` layers (the
+//! blocks and the output layer), the last `-ngl` are offloaded, and offloaded layer `j`
+//! (counted from the first offloaded one) goes to the first device whose cumulative
+//! `--tensor-split` share exceeds `j / offloaded`, computed in `f32` as the engine does.
+//! A tied output layer is a duplicate of the token embedding on the output layer's device.
+//! Each layer's KV cache lives with the layer; each device computes its own layers, and the
+//! client computes the input embedding and whatever it keeps.
+
+use super::llama_cpp::{
+    buffer, config_notes, graph_parts, graphs_of, kv_geometry, process_bytes, repacked_bytes,
+    reserved_graph, Family, Graph, KvGeometry,
+};
+use super::llama_server;
+use crate::components::{Components, DeviceEstimate, Estimate};
+use crate::config::{RunConfig, SplitDeviceKind, SplitMode, SplitOptions};
+use crate::error::Result;
+use crate::estimate::with_headroom;
+use crate::profile::{ModelProfile, TensorRole};
+
+const F32: u64 = 4;
+
+/// Which device holds each block and the output layer (`None`: the client's CPU).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    /// Device of each block, in block order.
+    pub layers: Vec<Option<usize>>,
+    /// Device of the output layer (output norm and projection).
+    pub output: Option<usize>,
+}
+
+impl Placement {
+    /// The blocks device `d` holds (`None`: the client).
+    pub fn layers_on(&self, d: Option<usize>) -> impl Iterator<Item = usize> + '_ {
+        self.layers
+            .iter()
+            .enumerate()
+            .filter(move |(_, x)| **x == d)
+            .map(|(i, _)| i)
+    }
+
+    /// The first block on `d` and how many it holds (blocks of one device are contiguous).
+    pub fn range_on(&self, d: Option<usize>) -> (u32, u32) {
+        let mut it = self.layers_on(d);
+        match it.next() {
+            Some(first) => (first as u32, 1 + it.count() as u32),
+            None => (0, 0),
+        }
+    }
+}
+
+/// Layers offloaded for `-ngl` = `gpu_layers` (None: all of them and the output layer).
+pub fn offloaded(n_layers: u32, gpu_layers: Option<u32>) -> u32 {
+    gpu_layers.map_or(n_layers + 1, |g| g.min(n_layers + 1))
+}
+
+/// llama.cpp's placement of `n_layers` blocks and the output layer over `split`'s devices.
+pub fn placement(n_layers: u32, gpu_layers: Option<u32>, split: &SplitOptions) -> Placement {
+    let n = n_layers as usize;
+    let act = offloaded(n_layers, gpu_layers) as usize;
+    let start = n + 1 - act;
+    // Cumulative shares, normalised, in f32 like the engine.
+    let mut cum: Vec<f32> = Vec::with_capacity(split.tensor_split.len());
+    let mut sum = 0f32;
+    for &s in &split.tensor_split {
+        sum += s as f32;
+        cum.push(sum);
+    }
+    for c in cum.iter_mut() {
+        *c /= sum;
+    }
+    let device = |il: usize| -> Option<usize> {
+        if il < start || il - start >= act || cum.is_empty() {
+            return None;
+        }
+        let x = (il - start) as f32 / act as f32;
+        // std::upper_bound: the first share strictly above x.
+        let d = cum.iter().position(|&c| c > x).unwrap_or(cum.len() - 1);
+        Some(d.min(cum.len() - 1))
+    };
+    Placement {
+        layers: (0..n).map(device).collect(),
+        output: device(n),
+    }
+}
+
+/// Bytes of the output layer's tensors where it is placed: the output norm and the
+/// projection, or (tied embeddings) a duplicate of the token embedding.
+pub fn output_layer_bytes(profile: &ModelProfile) -> u64 {
+    let projection = if profile.tied_embeddings || profile.role_bytes(TensorRole::Output) == 0 {
+        profile.role_bytes(TensorRole::Embedding)
+    } else {
+        profile.role_bytes(TensorRole::Output)
+    };
+    projection + output_norm_bytes(profile)
+}
+
+/// Bytes of the final norm (the norms outside the blocks, and what else is outside them
+/// besides the embedding and the output projection).
+fn output_norm_bytes(profile: &ModelProfile) -> u64 {
+    profile
+        .non_layer_bytes()
+        .saturating_sub(profile.role_bytes(TensorRole::Embedding))
+        .saturating_sub(profile.role_bytes(TensorRole::Output))
+}
+
+/// What one place of a split (the client, or a device) holds for a configuration.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Share {
+    /// Weight bytes it holds.
+    pub weights: u64,
+    /// The largest tensor of its blocks (about one feed-forward matrix).
+    pub block_tensor: u64,
+    /// The output layer's projection when this place holds it (0 otherwise).
+    pub projection: u64,
+    /// KV bytes of its blocks.
+    pub kv: u64,
+    /// Compute bytes its graph touches.
+    pub compute: u64,
+    /// Compute bytes reserved for it (what the engine prints).
+    pub compute_reserved: u64,
+}
+
+/// The share of `place` (`None`: the client) for `config`, whose KV geometry is `geo`,
+/// evaluated over the run's graphs `graphs` with the reserved graph `reserved`.
+#[allow(clippy::too_many_arguments)]
+pub fn share(
+    fam: &Family,
+    profile: &ModelProfile,
+    config: &RunConfig,
+    geo: &KvGeometry,
+    placement: &Placement,
+    place: Option<usize>,
+    graphs: &[Graph],
+    reserved: Graph,
+) -> Share {
+    let blocks: Vec<usize> = placement.layers_on(place).collect();
+    let holds_output = placement.output == place;
+    let mut weights: u64 = blocks
+        .iter()
+        .map(|&l| profile.layer_bytes.get(l).copied().unwrap_or(0))
+        .sum();
+    if holds_output {
+        weights += output_layer_bytes(profile);
+    }
+    if place.is_none() {
+        weights += profile.role_bytes(TensorRole::Embedding);
+    }
+    // The largest tensor of a block is about one feed-forward matrix (of all experts, for
+    // a mixture of experts); the output layer's projection is one tensor.
+    let per_block_ffn = profile.role_bytes(TensorRole::Ffn) / u64::from(profile.n_layers.max(1));
+    let block_tensor = if blocks.is_empty() {
+        0
+    } else {
+        per_block_ffn.div_ceil(3)
+    };
+    let projection = if holds_output {
+        output_layer_bytes(profile).saturating_sub(output_norm_bytes(profile))
+    } else {
+        0
+    };
+    let kv = super::llama_cpp::kv_bytes_of(profile, config, geo, blocks.iter().copied());
+    let has_blocks = !blocks.is_empty();
+    let touched =
+        |g: Graph| graph_parts(fam, profile, config, g, reserved).touched(has_blocks, holds_output);
+    let compute = graphs.iter().map(|&g| touched(g)).max().unwrap_or(0);
+    let compute_reserved = touched(reserved);
+    Share {
+        weights,
+        block_tensor,
+        projection,
+        kv,
+        compute,
+        compute_reserved,
+    }
+}
+
+/// The name llama.cpp gives device `i`'s buffers: `RPC<i>[name]` for an RPC worker
+/// (the engine prints `RPC0[host:port]`), `CUDA<n>` for a GPU.
+fn buffer_name(split: &SplitOptions, i: usize) -> String {
+    let d = &split.devices[i];
+    match d.kind {
+        SplitDeviceKind::Rpc => format!("RPC{i}[{}]", d.name),
+        SplitDeviceKind::Cuda => format!("CUDA{i}"),
+    }
+}
+
+/// The analytic estimate of a llama.cpp-family engine split over `split`'s devices: the
+/// client's process as `host`, each device in `devices`.
+pub fn estimate(
+    fam: &Family,
+    profile: &ModelProfile,
+    config: &RunConfig,
+    split: &SplitOptions,
+) -> Result<Estimate> {
+    let geo = kv_geometry(fam, profile, config);
+    let place = placement(profile.n_layers, config.gpu_layers, split);
+    let graphs = graphs_of(fam, config, &geo);
+    let reserved = reserved_graph(config, &geo);
+    let at = |d: Option<usize>| share(fam, profile, config, &geo, &place, d, &graphs, reserved);
+    let client = at(None);
+    let shares: Vec<Share> = (0..split.devices.len()).map(|i| at(Some(i))).collect();
+    let (_, client_blocks) = place.range_on(None);
+
+    // The client: the blocks it keeps (repacked like a CPU run's, in proportion), the
+    // mapped file while it loads, the transient copy of each tensor it sends.
+    let repack = if client_blocks > 0 {
+        repacked_bytes(fam, profile, config) * u64::from(client_blocks)
+            / u64::from(profile.n_layers.max(1))
+    } else {
+        0
+    };
+    // The client copies each tensor it sends into a message: one at a time.
+    let largest_sent = shares
+        .iter()
+        .map(|s| s.block_tensor.max(s.projection))
+        .max()
+        .unwrap_or(0);
+    let file = profile.file_bytes.max(profile.tensor_data_bytes);
+    // With mmap the whole file is populated while loading, with one message copy beside it;
+    // afterwards only the span of the tensors the client keeps stays mapped (all of it once
+    // the client keeps blocks, as their tensors are spread over the file). Without mmap each
+    // tensor sent is read into a buffer and copied into its message, before the client's
+    // own tensors are read.
+    let (resident, load_extra) = if config.mmap {
+        let kept = if client_blocks > 0 {
+            file
+        } else {
+            client.weights
+        };
+        (kept + repack, file.saturating_sub(kept) + largest_sent)
+    } else {
+        let weights = client.weights + repack;
+        (weights, (2 * largest_sent).saturating_sub(weights))
+    };
+    let cache = llama_server::cache_bytes(profile, config, &geo);
+    let logits = config.batch.max(1) as u64 * profile.vocab * F32;
+    let run_extra = client.kv + cache + client.compute + logits;
+    let host = Components {
+        weights: resident,
+        kv_cache: client.kv + cache,
+        activations: client.compute + logits,
+        overhead: process_bytes(fam, profile, config) + load_extra.saturating_sub(run_extra),
+        headroom: 0,
+    };
+    let mut buffers = vec![
+        buffer(
+            "model",
+            if config.mmap { "CPU_Mapped" } else { "CPU" },
+            client.weights,
+        ),
+        buffer("kv", "CPU", client.kv),
+        buffer("output", "CPU", logits),
+        buffer("compute", "CPU", client.compute_reserved),
+    ];
+    if repack > 0 {
+        buffers.push(buffer("model", "CPU_REPACK", repack));
+    }
+    if config.serve.is_some() {
+        buffers.push(buffer("prompt_cache", "CPU", cache));
+    }
+
+    let cuda_context = crate::backend::BackendModel::memcal_candle().cuda_context_bytes;
+    let devices = shares
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let name = buffer_name(split, i);
+            let (first_layer, n_layers) = place.range_on(Some(i));
+            let memory = match split.devices[i].kind {
+                // A worker's CPU backend touches what its graphs use. Each tensor it is
+                // sent arrives as a message it reads into a buffer of its own: the heap
+                // keeps about one block tensor's worth of them, and the output projection
+                // (which files store before the blocks) briefly sits there twice.
+                SplitDeviceKind::Rpc => {
+                    let run = s.weights + s.block_tensor + s.kv + s.compute;
+                    Components {
+                        weights: s.weights,
+                        kv_cache: s.kv,
+                        activations: s.compute,
+                        overhead: fam.rpc_server_base_bytes
+                            + s.block_tensor
+                            + (2 * s.projection).saturating_sub(run),
+                        headroom: 0,
+                    }
+                }
+                // A GPU allocates its whole compute reservation, and a context.
+                SplitDeviceKind::Cuda => Components {
+                    weights: s.weights,
+                    kv_cache: s.kv,
+                    activations: s.compute_reserved,
+                    overhead: cuda_context,
+                    headroom: 0,
+                },
+            };
+            DeviceEstimate {
+                name: split.devices[i].name.clone(),
+                kind: split.devices[i].kind,
+                first_layer,
+                n_layers,
+                output_layer: place.output == Some(i),
+                memory: with_headroom(memory, config.margin_pct),
+                calibration: None,
+                buffers: vec![
+                    buffer("model", &name, s.weights),
+                    buffer("kv", &name, s.kv),
+                    buffer("compute", &name, s.compute_reserved),
+                ],
+            }
+        })
+        .collect();
+
+    let mut notes = config_notes(fam, profile, config);
+    if split
+        .devices
+        .iter()
+        .any(|d| d.kind == SplitDeviceKind::Cuda)
+    {
+        notes.push(format!(
+            "{} split over GPUs is analytic only: no GPU records of this engine yet",
+            fam.name
+        ));
+    }
+    if split.mode == SplitMode::Row {
+        notes.push(
+            "-sm row is modelled as -sm layer (whole blocks per GPU); row splitting spreads each \
+             block's matrices instead and keeps the KV cache on the main GPU"
+                .into(),
+        );
+    }
+    if config.mmap && client_blocks == 0 {
+        notes.push(format!(
+            "the client maps and reads the whole file ({}) while it loads, then keeps only the \
+             token embedding: --mmap off loads with one tensor's copy instead",
+            crate::units::human_bytes(file)
+        ));
+    }
+    Ok(Estimate {
+        backend: fam.name.to_string(),
+        config: config.clone(),
+        gpu_layers: offloaded(profile.n_layers, config.gpu_layers),
+        host: with_headroom(host, config.margin_pct),
+        gpu: None,
+        calibration: None,
+        notes,
+        buffers,
+        devices,
+    })
+}
