@@ -74,8 +74,91 @@ fn budget(a: &PlanArgs, device: predictor::Device) -> anyhow::Result<(Budget, Ve
     ))
 }
 
+/// `predictor plan --hosts`: a split over RPC workers, each machine with its budget.
+fn run_hosts(a: &PlanArgs, hosts: &[predictor::config::split::Host]) -> anyhow::Result<()> {
+    let profile = super::load_model(&a.model)?;
+    let config = a.config.to_config(profile.ctx_train)?;
+    let tables = a.tables.load()?;
+    let backend = a.tables.backend(&profile)?;
+    let plan = planner::plan_hosts(backend, &profile, &config, hosts, &tables)?;
+    if a.json {
+        #[derive(serde::Serialize)]
+        struct HostPlanJson<'a> {
+            backend: &'a str,
+            model: render::ModelSummary<'a>,
+            #[serde(flatten)]
+            plan: &'a planner::HostPlan,
+        }
+        return super::print_json(&HostPlanJson {
+            backend: backend.name(),
+            model: render::ModelSummary::of(&profile),
+            plan: &plan,
+        });
+    }
+    let mut s = String::new();
+    let _ = writeln!(s, "backend: {} ({})", backend.name(), backend.summary());
+    let _ = writeln!(s, "model:   {}", render::model_line(&profile));
+    let c = &plan.requested.config;
+    let what = if c.serve.is_some() { "slots" } else { "batch" };
+    let _ = writeln!(
+        s,
+        "request: {what} {}, context {}: {}",
+        c.batch,
+        c.ctx,
+        if plan.requested_fits {
+            "fits"
+        } else {
+            "does NOT fit"
+        }
+    );
+    let _ = writeln!(s, "split:   {}", plan.flags);
+    let _ = writeln!(
+        s,
+        "\n{:<14} {:<11} {:>10} {:>14} {:>14}  fits",
+        "machine", "role", "blocks", "needs", "budget"
+    );
+    for m in &plan.machines {
+        let _ = writeln!(
+            s,
+            "{:<14} {:<11} {:>10} {:>14} {:>14}  {}",
+            m.name,
+            m.role.to_string(),
+            format!("{}{}", m.blocks, if m.output_layer { " +out" } else { "" }),
+            human_bytes(m.needs_bytes),
+            human_bytes(m.budget_bytes),
+            if m.fits { "yes" } else { "NO" }
+        );
+    }
+    let or_none = |v: Option<u32>| v.map_or("nothing fits".to_string(), |v| v.to_string());
+    let _ = writeln!(
+        s,
+        "\nmax context at {what} {}: {} (searched up to {})",
+        c.batch,
+        or_none(plan.max_ctx),
+        plan.ctx_limit
+    );
+    let _ = writeln!(
+        s,
+        "max {what} at context {}: {}",
+        c.ctx,
+        or_none(plan.max_batch)
+    );
+    for n in &plan.requested.notes {
+        let _ = writeln!(s, "note: {n}");
+    }
+    print!("{s}");
+    Ok(())
+}
+
 /// Runs `predictor plan`.
 pub fn run(a: &PlanArgs) -> anyhow::Result<()> {
+    if let Some(hosts) = a.config.hosts()? {
+        anyhow::ensure!(
+            a.budget.is_none(),
+            "--hosts gives each machine its budget (NAME=SIZE); --budget is for one machine"
+        );
+        return run_hosts(a, &hosts);
+    }
     let profile = super::load_model(&a.model)?;
     let config = a.config.to_config(profile.ctx_train)?;
     let (budget, notes) = budget(a, config.device)?;
@@ -112,9 +195,10 @@ pub fn run(a: &PlanArgs) -> anyhow::Result<()> {
         gpu_budget.unwrap_or_default()
     );
     let c = &plan.requested.config;
+    let what = if c.serve.is_some() { "slots" } else { "batch" };
     let _ = writeln!(
         s,
-        "request: {}, batch {}, context {}: {}",
+        "request: {}, {what} {}, context {}: {}",
         c.device,
         c.batch,
         c.ctx,
@@ -144,17 +228,26 @@ pub fn run(a: &PlanArgs) -> anyhow::Result<()> {
     let or_none = |v: Option<u32>| v.map_or("nothing fits".to_string(), |v| v.to_string());
     let _ = writeln!(
         s,
-        "max context at batch {}: {} (searched up to {})",
+        "max context at {what} {}: {} (searched up to {})",
         c.batch,
         or_none(plan.max_ctx),
         plan.ctx_limit
     );
     let _ = writeln!(
         s,
-        "max batch at context {}: {}",
+        "max {what} at context {}: {}",
         c.ctx,
         or_none(plan.max_batch)
     );
+    if let Some(sp) = &plan.serve {
+        let _ = writeln!(
+            s,
+            "prompt cache: --cache-ram {} asked; a long-running server at these slots fits with --cache-ram up to {}",
+            sp.requested_cache_ram_mib,
+            sp.max_cache_ram_mib
+                .map_or("- (nothing fits even with it off)".to_string(), |m| m.to_string())
+        );
+    }
     if let Some(cal) = &plan.requested.calibration {
         let _ = writeln!(
             s,

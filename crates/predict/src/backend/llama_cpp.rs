@@ -72,8 +72,10 @@ pub struct Family {
     /// larger binary).
     pub server_base_bytes: u64,
     /// Resident bytes per slot and vocabulary entry in `llama-server`: each slot's sampler
-    /// keeps its own candidate arrays over the vocabulary (12-byte entries, two of them).
+    /// keeps its own candidate array over the vocabulary (12-byte entries).
     pub server_slot_bytes_per_token: u64,
+    /// Resident bytes per slot besides that array (its sampler chain, token buffers).
+    pub server_slot_bytes: u64,
     /// Resident bytes of an idle RPC worker (`rpc-server`: binary, libc, its threads).
     pub rpc_server_base_bytes: u64,
 }
@@ -96,7 +98,8 @@ impl Family {
         keeps_reserved_layout: true,
         rejects_f32_kv: false,
         server_base_bytes: 2 << 20,
-        server_slot_bytes_per_token: 24,
+        server_slot_bytes_per_token: 12,
+        server_slot_bytes: 640 << 10,
         rpc_server_base_bytes: 6 << 20,
     };
 
@@ -115,7 +118,8 @@ impl Family {
         keeps_reserved_layout: false,
         rejects_f32_kv: true,
         server_base_bytes: 2 << 20,
-        server_slot_bytes_per_token: 24,
+        server_slot_bytes_per_token: 12,
+        server_slot_bytes: 640 << 10,
         rpc_server_base_bytes: 6 << 20,
     };
 
@@ -451,7 +455,8 @@ pub fn graphs_of(fam: &Family, config: &RunConfig, geo: &KvGeometry) -> Vec<Grap
 pub fn process_bytes(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> u64 {
     let server = if config.serve.is_some() {
         let slots = config.batch.max(1) as u64;
-        fam.server_base_bytes + slots * profile.vocab * fam.server_slot_bytes_per_token
+        fam.server_base_bytes
+            + slots * (profile.vocab * fam.server_slot_bytes_per_token + fam.server_slot_bytes)
     } else {
         0
     };
@@ -571,7 +576,7 @@ pub fn estimate(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> Res
     let reserved = graph_bytes(fam, profile, config, reserved_graph(config, &geo));
     buffers.push(buffer("compute", "CPU", reserved));
     // A server's prompt cache and checkpoints: copies of KV rows in host RAM.
-    let cache = super::llama_server::cache_bytes(profile, config, &geo);
+    let cache = super::llama_server::cache_bytes(profile, config);
     if config.serve.is_some() {
         buffers.push(buffer("prompt_cache", "CPU", cache));
     }

@@ -87,75 +87,71 @@ pub fn graphs(fam: &Family, config: &RunConfig, geo: &KvGeometry) -> Vec<Graph> 
     out
 }
 
-/// Bytes of one saved sequence state per token: its K and V rows in every block, in the
-/// cache type (the sliding-window blocks hold at most their window).
-pub fn state_bytes(
-    profile: &ModelProfile,
-    config: &RunConfig,
-    geo: &KvGeometry,
-    tokens: u64,
-) -> u64 {
+/// Bytes of K and V rows per cell of block `l` in the cache type.
+fn cell_bytes(profile: &ModelProfile, config: &RunConfig, l: usize) -> u64 {
     let dt = config.kv_dtype;
+    let heads = profile.n_kv_heads.get(l).copied().unwrap_or(0) as u64;
+    dt.bytes_for(heads * profile.head_dim_k as u64)
+        + dt.bytes_for(heads * profile.head_dim_v as u64)
+}
+
+fn is_swa(profile: &ModelProfile, l: usize) -> bool {
+    profile.sliding_window.is_some() && profile.sliding_layers.get(l).copied().unwrap_or(false)
+}
+
+/// Bytes of one saved sequence state of `tokens` tokens: its K and V rows in every block, in
+/// the cache type; a sliding-window block keeps only the window and the current token.
+pub fn state_bytes(profile: &ModelProfile, config: &RunConfig, tokens: u64) -> u64 {
+    let window = profile.sliding_window.unwrap_or(u64::MAX);
     (0..profile.n_layers as usize)
         .map(|l| {
-            let heads = profile.n_kv_heads.get(l).copied().unwrap_or(0) as u64;
-            let swa = profile.sliding_window.is_some()
-                && profile.sliding_layers.get(l).copied().unwrap_or(false);
-            let cells = if swa {
-                tokens.min(geo.swa_cells)
+            let cells = if is_swa(profile, l) {
+                tokens.min(window.saturating_add(1))
             } else {
                 tokens
             };
-            (dt.bytes_for(heads * profile.head_dim_k as u64)
-                + dt.bytes_for(heads * profile.head_dim_v as u64))
-            .saturating_mul(cells)
+            cell_bytes(profile, config, l).saturating_mul(cells)
         })
         .sum()
 }
 
-/// Bytes of one context checkpoint: the sliding-window blocks' cells of one slot (zero for
-/// a model without sliding-window blocks).
-pub fn checkpoint_bytes(profile: &ModelProfile, config: &RunConfig, geo: &KvGeometry) -> u64 {
-    if profile.sliding_window.is_none() {
+/// The checkpoints the server takes of one request (models with sliding-window blocks
+/// only): copies of the sliding-window blocks' cells, at most the window, taken before the
+/// prompt's last micro-batch and before its last 4 tokens (where the prompt is that long).
+pub fn request_checkpoint_bytes(profile: &ModelProfile, config: &RunConfig) -> u64 {
+    let Some(window) = profile.sliding_window else {
         return 0;
-    }
-    let dt = config.kv_dtype;
-    let cells = (config.prompt_tokens() as u64).min(geo.swa_cells);
-    (0..profile.n_layers as usize)
-        .filter(|&l| profile.sliding_layers.get(l).copied().unwrap_or(false))
-        .map(|l| {
-            let heads = profile.n_kv_heads.get(l).copied().unwrap_or(0) as u64;
-            (dt.bytes_for(heads * profile.head_dim_k as u64)
-                + dt.bytes_for(heads * profile.head_dim_v as u64))
-            .saturating_mul(cells)
-        })
-        .sum()
-}
-
-/// Checkpoints the server takes per request: near the end of the prompt, a micro-batch
-/// and 4 tokens before it and 4 tokens before it (where the prompt is that long).
-pub fn checkpoints_per_request(config: &RunConfig) -> u64 {
+    };
     let p = config.prompt_tokens() as u64;
     let ub = config.effective_ubatch() as u64;
-    u64::from(p > 4 + ub) + u64::from(p > 4)
+    let per_cell: u64 = (0..profile.n_layers as usize)
+        .filter(|&l| is_swa(profile, l))
+        .map(|l| cell_bytes(profile, config, l))
+        .sum();
+    let max = config.serve.as_ref().map_or(0, |s| s.ctx_checkpoints) as usize;
+    [p.checked_sub(4 + ub), p.checked_sub(4)]
+        .into_iter()
+        .flatten()
+        .filter(|&at| at > 0)
+        .take(max)
+        .map(|at| at.min(window) * per_cell)
+        .sum()
 }
 
 /// Host bytes the server keeps beyond the KV buffer: the prompt cache (the saved states of
 /// earlier requests, with their checkpoints) and the checkpoints of the slots' current
 /// requests.
-pub fn cache_bytes(profile: &ModelProfile, config: &RunConfig, geo: &KvGeometry) -> u64 {
+pub fn cache_bytes(profile: &ModelProfile, config: &RunConfig) -> u64 {
     let Some(serve) = &config.serve else {
         return 0;
     };
     let n = config.batch.max(1) as u64;
-    let ckpt = checkpoint_bytes(profile, config, geo);
-    let per_request_ckpt = checkpoints_per_request(config)
-        .min(serve.ctx_checkpoints as u64)
-        .saturating_mul(ckpt);
-    // A slot saves what it holds: the prompt and every generated token but the last.
+    let ckpt = request_checkpoint_bytes(profile, config);
+    // A slot saves what it holds: the prompt and every generated token but the last, with
+    // the request's checkpoints.
     let saved_tokens = (config.filled_tokens() as u64).saturating_sub(1).max(1);
-    let state = state_bytes(profile, config, geo, saved_tokens) + per_request_ckpt;
-    let slots_now = n * per_request_ckpt;
+    let state = state_bytes(profile, config, saved_tokens) + ckpt;
+    let slots_now = n * ckpt;
     let limit = serve.cache_limit_bytes();
     if limit == Some(0) {
         return slots_now;
@@ -163,7 +159,7 @@ pub fn cache_bytes(profile: &ModelProfile, config: &RunConfig, geo: &KvGeometry)
     // Without a byte limit the cache holds at most `-c` tokens.
     let token_cap = || {
         let total_cells = config.ctx as u64 * n;
-        state_bytes(profile, config, geo, total_cells)
+        state_bytes(profile, config, total_cells)
     };
     let cached = match serve.requests_per_slot {
         // Every request after a slot's first saves the state before it.
@@ -182,6 +178,32 @@ pub fn cache_bytes(profile: &ModelProfile, config: &RunConfig, geo: &KvGeometry)
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn checkpoints_hold_the_window_before_the_last_micro_batch_and_the_last_tokens() {
+        // Measured on Gemma 3 270M (15 sliding-window blocks of one 256-wide KV head,
+        // window 512), 3 slots, -ub 384, a 700-token prompt: checkpoints at 312 and 696
+        // tokens of 4.574 and 7.506 MiB, and a saved state of 703 tokens of 9.574 MiB.
+        let mut p = presets::profile("llama-3.2-1b:Q4_0").unwrap();
+        p.n_layers = 18;
+        p.n_kv_heads = vec![1; 18];
+        p.head_dim_k = 256;
+        p.head_dim_v = 256;
+        p.sliding_window = Some(512);
+        p.sliding_layers = (0..18).map(|i| (i + 1) % 6 != 0).collect();
+        let c = RunConfig {
+            batch: 3,
+            ctx: 3000,
+            ubatch: 384,
+            prompt: Some(700),
+            decode: 4,
+            serve: Some(crate::config::ServeOptions::default()),
+            ..RunConfig::default()
+        };
+        let mib = |b: u64| b as f64 / 1048576.0;
+        assert!((mib(request_checkpoint_bytes(&p, &c)) - (4.570 + 7.500)).abs() < 0.02);
+        assert!((mib(state_bytes(&p, &c, 703)) - 9.574).abs() < 0.02);
+    }
+
     use super::*;
     use crate::backend::llama_cpp::kv_geometry;
     use crate::config::ServeOptions;
@@ -211,23 +233,21 @@ mod tests {
     #[test]
     fn the_prompt_cache_holds_each_earlier_request_up_to_its_limit() {
         let p = presets::profile("llama-3.2-1b:Q4_0").unwrap();
-        let fam = Family::UPSTREAM;
         // 16 layers x 8 KV heads x 64 x (K+V) x f16 = 32 KiB a token.
         let per_token = 16 * 8 * 64 * 2 * 2;
         let c = served(4, 2048, 299, Some(2), 8192);
-        let geo = kv_geometry(&fam, &p, &c);
         // One wave saved: 4 slots x 306 tokens (299 + 8 - 1).
-        assert_eq!(cache_bytes(&p, &c, &geo), 4 * 306 * per_token);
+        assert_eq!(cache_bytes(&p, &c), 4 * 306 * per_token);
         let three = served(4, 2048, 299, Some(3), 8192);
-        assert_eq!(cache_bytes(&p, &three, &geo), 8 * 306 * per_token);
+        assert_eq!(cache_bytes(&p, &three), 8 * 306 * per_token);
         let off = served(4, 2048, 299, Some(3), 0);
-        assert_eq!(cache_bytes(&p, &off, &geo), 0);
+        assert_eq!(cache_bytes(&p, &off), 0);
         // A long-running server fills the cache to --cache-ram.
         let steady = served(4, 2048, 299, None, 100);
-        assert_eq!(cache_bytes(&p, &steady, &geo), 100 << 20);
+        assert_eq!(cache_bytes(&p, &steady), 100 << 20);
         // Without a byte limit, to -c tokens.
         let unlimited = served(4, 2048, 299, None, -1);
-        assert_eq!(cache_bytes(&p, &unlimited, &geo), 4 * 2048 * per_token);
+        assert_eq!(cache_bytes(&p, &unlimited), 4 * 2048 * per_token);
     }
 
     #[test]

@@ -236,7 +236,7 @@ pub fn estimate(
         let weights = client.weights + repack;
         (weights, (2 * largest_sent).saturating_sub(weights))
     };
-    let cache = llama_server::cache_bytes(profile, config, &geo);
+    let cache = llama_server::cache_bytes(profile, config);
     let logits = config.batch.max(1) as u64 * profile.vocab * F32;
     let run_extra = client.kv + cache + client.compute + logits;
     let host = Components {

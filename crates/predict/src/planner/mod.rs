@@ -15,6 +15,11 @@ use crate::profile::ModelProfile;
 use crate::table_set::TableSet;
 use serde::Serialize;
 
+pub mod hosts;
+pub mod serve;
+
+pub use hosts::{plan_hosts, HostPlan};
+
 /// Memory available to the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Budget {
@@ -46,9 +51,12 @@ pub struct Plan {
     pub ctx_limit: u32,
     /// Headroom kept in the requested estimate, bytes (host + GPU).
     pub headroom_bytes: u64,
+    /// With a served configuration: the prompt cache's limit that fits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serve: Option<serve::ServePlan>,
 }
 
-fn fits(e: &Estimate, b: &Budget) -> bool {
+pub(crate) fn fits(e: &Estimate, b: &Budget) -> bool {
     let gpu_ok = match (e.gpu, b.gpu_bytes) {
         (Some(g), Some(budget)) => g.total() <= budget,
         (Some(g), None) => g.total() == 0,
@@ -59,7 +67,11 @@ fn fits(e: &Estimate, b: &Budget) -> bool {
 
 /// Largest value in `lo..=hi` for which `ok` holds, assuming `ok` is monotone (true then
 /// false). None when `ok(lo)` is false.
-fn largest<F: FnMut(u32) -> Result<bool>>(lo: u32, hi: u32, mut ok: F) -> Result<Option<u32>> {
+pub(crate) fn largest<F: FnMut(u32) -> Result<bool>>(
+    lo: u32,
+    hi: u32,
+    mut ok: F,
+) -> Result<Option<u32>> {
     if hi < lo || !ok(lo)? {
         return Ok(None);
     }
@@ -149,6 +161,10 @@ pub fn plan_for(
         ))
     })?;
     let headroom_bytes = requested.host.headroom + requested.gpu.map_or(0, |g| g.headroom);
+    let serve = match &at.serve {
+        Some(_) => Some(serve::plan_cache(&at, &budget, &|c| est(c))?),
+        None => None,
+    };
     Ok(Plan {
         budget,
         requested_fits,
@@ -159,5 +175,6 @@ pub fn plan_for(
         max_batch,
         ctx_limit,
         headroom_bytes,
+        serve,
     })
 }
