@@ -176,7 +176,7 @@ pub fn analyse(ds: &Dataset, procedure: &Procedure) -> (Vec<GroupAnalysis>, Vec<
                 "{key}: {} records of one model shape: no model to hold out, so no table of its \
                  own (the {}/{}/{} table covers it)",
                 samples.len(),
-                key.backend,
+                key.engine(),
                 key.device_kind,
                 crate::records::ALL_TYPES
             ));

@@ -119,6 +119,7 @@ pub fn synthetic_profile(shape: usize, qtype: &str) -> ModelProfile {
         largest_tensor_elements: (vocab * hidden).max(hidden * ffn),
         sequential_load_peak_bytes: 0,
         header: Default::default(),
+        spans: None,
         repack_candidates: Default::default(),
         notes: Vec::new(),
     }

@@ -147,9 +147,16 @@ pub fn to_json(t: &CalibrationTable) -> String {
     s
 }
 
-/// The file name of a table (`<backend>.<device kind>.<qtype>.json`).
+/// The file name of a table (`<backend>[.<role>].<device kind>.<qtype>.json`), the same
+/// as its group's ([`crate::records::GroupKey::file_name`]).
 pub fn file_name(t: &CalibrationTable) -> String {
-    format!("{}.{}.{}.json", t.backend, t.device_kind, t.qtype)
+    crate::records::GroupKey {
+        backend: t.backend.clone(),
+        role: t.role,
+        device_kind: t.device_kind.clone(),
+        qtype: t.qtype.clone(),
+    }
+    .file_name()
 }
 
 /// Reads every table of a directory: (file name, JSON text, parsed table), sorted.

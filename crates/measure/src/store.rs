@@ -89,6 +89,18 @@ fn complete_prefix(file: &File, len: u64) -> std::io::Result<u64> {
     Ok(0)
 }
 
+/// Writes `contents` to a temporary file beside `path` (`.<name>.tmp`) and renames it into
+/// place, so a crash never leaves a half-written store behind.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), MeasureError> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    std::fs::write(&tmp, contents).map_err(|e| MeasureError::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| MeasureError::io(path, e))
+}
+
 impl RecordStore {
     /// A store at `path` (the file is created on the first append).
     pub fn new(path: impl Into<PathBuf>) -> RecordStore {
@@ -207,6 +219,7 @@ pub(crate) mod tests {
                 largest_tensor_elements: 0,
                 sequential_load_peak_bytes: 0,
                 header: Default::default(),
+                spans: None,
                 repack_candidates: Default::default(),
                 notes: vec![],
             },

@@ -275,6 +275,7 @@ struct Sizes {
     load_peak: u64,
     repack_candidates: BTreeMap<String, u64>,
     beyond: Vec<String>,
+    spans: crate::profile::TensorSpans,
 }
 
 impl Sizes {
@@ -290,6 +291,10 @@ impl Sizes {
             load_peak: 0,
             repack_candidates: BTreeMap::new(),
             beyond: Vec::new(),
+            spans: crate::profile::TensorSpans {
+                layers: vec![[0, 0]; n_layers as usize],
+                ..Default::default()
+            },
         }
     }
 
@@ -314,6 +319,19 @@ impl Sizes {
         };
         let at_peak = self.data_bytes.saturating_add(bytes.saturating_mul(copies));
         self.load_peak = self.load_peak.max(at_peak);
+        let (start, end) = (self.data_bytes, self.data_bytes.saturating_add(bytes));
+        let extend = crate::profile::TensorSpans::extend;
+        match (layer_index(name), role) {
+            (Some(l), _) if l < self.spans.layers.len() => {
+                extend(&mut self.spans.layers[l], start, end)
+            }
+            (Some(_), _) => {}
+            (None, TensorRole::Embedding) => extend(&mut self.spans.embedding, start, end),
+            (None, TensorRole::Output | TensorRole::Norm) => {
+                extend(&mut self.spans.output, start, end)
+            }
+            (None, _) => {}
+        }
         self.n_params = self.n_params.saturating_add(elements);
         self.data_bytes = self.data_bytes.saturating_add(bytes);
         self.by_type
@@ -414,6 +432,7 @@ fn assemble(
         sequential_load_peak_bytes: sizes.load_peak,
         repack_candidates: sizes.repack_candidates,
         header,
+        spans: Some(sizes.spans),
         notes,
     }
 }

@@ -112,6 +112,44 @@ pub struct HeaderStats {
     pub bytes: u64,
 }
 
+/// Where the parts of a model lie in the file's tensor data, as byte ranges `[start, end)`
+/// in tensor-table order (the order a loader reads them in; files written by llama.cpp's
+/// tools put the token embedding and output layer first, some converters sort by name).
+/// Empty ranges are `[0, 0)`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TensorSpans {
+    /// Each block's tensors.
+    pub layers: Vec<[u64; 2]>,
+    /// The token embedding.
+    pub embedding: [u64; 2],
+    /// The output layer (final norm and projection).
+    pub output: [u64; 2],
+}
+
+impl TensorSpans {
+    /// The smallest range holding all of `spans` (empty ones ignored).
+    pub fn covering(spans: impl IntoIterator<Item = [u64; 2]>) -> [u64; 2] {
+        spans
+            .into_iter()
+            .filter(|s| s[1] > s[0])
+            .fold(None, |acc: Option<[u64; 2]>, s| match acc {
+                None => Some(s),
+                Some(a) => Some([a[0].min(s[0]), a[1].max(s[1])]),
+            })
+            .unwrap_or([0, 0])
+    }
+
+    /// Adds a tensor at `[start, end)` to `span`.
+    pub fn extend(span: &mut [u64; 2], start: u64, end: u64) {
+        if span[1] <= span[0] {
+            *span = [start, end];
+        } else {
+            span[0] = span[0].min(start);
+            span[1] = span[1].max(end);
+        }
+    }
+}
+
 /// Mixture-of-experts shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Experts {
@@ -193,6 +231,10 @@ pub struct ModelProfile {
     /// The header's tokenizer and size (zero for presets without one and older records).
     #[serde(default)]
     pub header: HeaderStats,
+    /// Where the blocks, the embedding and the output layer lie in the tensor data (None for
+    /// presets and older records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spans: Option<TensorSpans>,
     /// Notes the reader wants the user to see (e.g. which reading of an ambiguous type id
     /// was chosen).
     pub notes: Vec<String>,

@@ -9,6 +9,7 @@ pub mod exec;
 pub mod generate;
 pub mod options;
 pub mod render;
+pub mod reprofile;
 #[cfg(feature = "runtime")]
 pub mod run;
 #[cfg(feature = "runtime")]
@@ -39,6 +40,9 @@ pub enum Command {
     Sweep(sweep::SweepArgs),
     /// Measure another engine's command (its whole process tree) the same way.
     Exec(exec::ExecArgs),
+    /// Recompute the model profile stored in records from the model files (after the
+    /// profile gained fields); measurements are left as they are.
+    Reprofile(reprofile::ReprofileArgs),
     #[cfg(feature = "runtime")]
     /// Write a deterministic synthetic GGUF model.
     Synth(synth::SynthArgs),
@@ -85,6 +89,7 @@ pub fn main() -> ExitCode {
         #[cfg(feature = "runtime")]
         Some(Command::Sweep(args)) => report(sweep::run(&args)),
         Some(Command::Exec(args)) => status_exit(exec::run(&args)),
+        Some(Command::Reprofile(args)) => status_exit(reprofile::run(&args).map(|()| true)),
         #[cfg(feature = "runtime")]
         Some(Command::Child(args)) => ExitCode::from(child::run(&args).clamp(0, 255) as u8),
         #[cfg(feature = "runtime")]

@@ -272,6 +272,9 @@ pub struct GraphParts {
     pub attention: u64,
     /// One block's feed-forward.
     pub ffn: u64,
+    /// The feed-forward activation's product as a tensor of its own (`t x ffn` f32): in
+    /// place on the command line, not on an RPC worker (measured).
+    pub ffn_product: u64,
     /// The output head: normed rows and logits of the outputs computed.
     pub head: u64,
     /// The work buffer the matmuls convert their input into.
@@ -288,6 +291,7 @@ impl GraphParts {
             residual: t.residual,
             attention: t.attention,
             ffn: t.ffn,
+            ffn_product: t.ffn_product,
             head: t.head,
             work: t.work,
             sum_layout,
@@ -331,6 +335,7 @@ struct GraphTerms {
     residual: u64,
     attention: u64,
     ffn: u64,
+    ffn_product: u64,
     head: u64,
     work: u64,
 }
@@ -376,6 +381,7 @@ fn graph_terms(fam: &Family, profile: &ModelProfile, config: &RunConfig, g: Grap
         residual,
         attention,
         ffn,
+        ffn_product: t * f * F32,
         head,
         work: input.max(probs),
     }

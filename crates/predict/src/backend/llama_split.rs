@@ -19,7 +19,7 @@ use crate::components::{Components, DeviceEstimate, Estimate};
 use crate::config::{RunConfig, SplitDeviceKind, SplitMode, SplitOptions};
 use crate::error::Result;
 use crate::estimate::with_headroom;
-use crate::profile::{ModelProfile, TensorRole};
+use crate::profile::{ModelProfile, TensorRole, TensorSpans};
 
 const F32: u64 = 4;
 
@@ -164,10 +164,21 @@ pub fn share(
     };
     let kv = super::llama_cpp::kv_bytes_of(profile, config, geo, blocks.iter().copied());
     let has_blocks = !blocks.is_empty();
-    let touched =
-        |g: Graph| graph_parts(fam, profile, config, g, reserved).touched(has_blocks, holds_output);
+    // An RPC worker runs its graphs in the layout the client planned for the reserved
+    // worst case (the client allocates the worker's compute buffer): its blocks' tensors
+    // add up as in a smaller graph's reuse of that layout (measured: a worker's compute
+    // grows with a full micro-batch as the sum of one block's tensors, not their live set).
+    let touched = |g: Graph| {
+        let mut parts = graph_parts(fam, profile, config, g, reserved);
+        if place.is_some() && fam.keeps_reserved_layout {
+            parts.sum_layout = true;
+            parts.ffn += parts.ffn_product;
+        }
+        parts.touched(has_blocks, holds_output)
+    };
     let compute = graphs.iter().map(|&g| touched(g)).max().unwrap_or(0);
-    let compute_reserved = touched(reserved);
+    let compute_reserved =
+        graph_parts(fam, profile, config, reserved, reserved).touched(has_blocks, holds_output);
     Share {
         weights,
         block_tensor,
@@ -176,6 +187,51 @@ pub fn share(
         compute,
         compute_reserved,
     }
+}
+
+/// Bytes of the file the client keeps mapped once loaded: llama.cpp unmaps what lies before
+/// its first and after its last CPU tensor (the token embedding, the blocks it keeps, the
+/// output layer when it keeps it), so where the file puts them decides. Without the file's
+/// layout, the whole file once the client keeps blocks.
+fn client_mapped(profile: &ModelProfile, place: &Placement, file: u64) -> u64 {
+    let Some(sp) = &profile.spans else {
+        return if place.layers_on(None).next().is_some() {
+            file
+        } else {
+            profile.role_bytes(TensorRole::Embedding)
+        };
+    };
+    let mut parts = vec![sp.embedding];
+    parts.extend(
+        place
+            .layers_on(None)
+            .filter_map(|l| sp.layers.get(l).copied()),
+    );
+    if place.output.is_none() {
+        parts.push(sp.output);
+    }
+    let c = TensorSpans::covering(parts);
+    c[1] - c[0]
+}
+
+/// Whether the output layer lies before device `d`'s blocks in the file (it is then loaded,
+/// and its message copied, before them). Unknown layout: after (the larger peak).
+fn output_first(profile: &ModelProfile, place: &Placement, d: usize) -> bool {
+    let Some(sp) = &profile.spans else {
+        return false;
+    };
+    let blocks = TensorSpans::covering(
+        place
+            .layers_on(Some(d))
+            .filter_map(|l| sp.layers.get(l).copied()),
+    );
+    // A tied output layer is a duplicate of the token embedding, loaded where it lies.
+    let projection = if profile.tied_embeddings || profile.role_bytes(TensorRole::Output) == 0 {
+        sp.embedding
+    } else {
+        sp.output
+    };
+    projection[1] > projection[0] && (blocks[1] == blocks[0] || projection[0] < blocks[0])
 }
 
 /// The name llama.cpp gives device `i`'s buffers: `RPC<i>[name]` for an RPC worker
@@ -225,25 +281,32 @@ pub fn estimate(
     // the client keeps blocks, as their tensors are spread over the file). Without mmap each
     // tensor sent is read into a buffer and copied into its message, before the client's
     // own tensors are read.
-    let (resident, load_extra) = if config.mmap {
-        let kept = if client_blocks > 0 {
-            file
-        } else {
-            client.weights
-        };
-        (kept + repack, file.saturating_sub(kept) + largest_sent)
+    // Model bytes resident while loading and afterwards, and the load's transient copies.
+    let (loading, kept, transient) = if config.mmap {
+        // Repacked copies of the kept blocks are made while loading and stay.
+        let kept = client_mapped(profile, &place, file);
+        (file + repack, kept + repack, largest_sent)
     } else {
-        let weights = client.weights + repack;
-        (weights, (2 * largest_sent).saturating_sub(weights))
+        (repack, client.weights + repack, 2 * largest_sent)
     };
     let cache = llama_server::cache_bytes(profile, config);
     let logits = config.batch.max(1) as u64 * profile.vocab * F32;
     let run_extra = client.kv + cache + client.compute + logits;
+    // The peak is the larger of the load (the mapped file and one tensor's copies) and the
+    // run (what stays mapped, the KV, the compute): the model bytes of the larger one are
+    // the weights, and the load's copies the overhead where it is the peak.
+    let load_peak = loading + transient;
+    let peak = load_peak.max(kept + run_extra);
+    let weights = if load_peak >= kept + run_extra {
+        loading
+    } else {
+        kept
+    };
     let host = Components {
-        weights: resident,
+        weights,
         kv_cache: client.kv + cache,
         activations: client.compute + logits,
-        overhead: process_bytes(fam, profile, config) + load_extra.saturating_sub(run_extra),
+        overhead: process_bytes(fam, profile, config) + peak.saturating_sub(weights + run_extra),
         headroom: 0,
     };
     let mut buffers = vec![
@@ -273,17 +336,24 @@ pub fn estimate(
             let memory = match split.devices[i].kind {
                 // A worker's CPU backend touches what its graphs use. Each tensor it is
                 // sent arrives as a message it reads into a buffer of its own: the heap
-                // keeps about one block tensor's worth of them, and the output projection
-                // (which files store before the blocks) briefly sits there twice.
+                // keeps about two block tensors' worth of them (measured), and the output
+                // projection (which files store before the blocks) briefly sits there
+                // twice.
                 SplitDeviceKind::Rpc => {
-                    let run = s.weights + s.block_tensor + s.kv + s.compute;
+                    let residue = 2 * s.block_tensor;
+                    let run = s.weights + residue + s.kv + s.compute;
+                    // The projection's message beside it: alone when it is loaded first,
+                    // on top of the blocks when last.
+                    let load = if output_first(profile, &place, i) {
+                        2 * s.projection
+                    } else {
+                        s.weights + s.projection
+                    };
                     Components {
                         weights: s.weights,
                         kv_cache: s.kv,
                         activations: s.compute,
-                        overhead: fam.rpc_server_base_bytes
-                            + s.block_tensor
-                            + (2 * s.projection).saturating_sub(run),
+                        overhead: fam.rpc_server_base_bytes + residue + load.saturating_sub(run),
                         headroom: 0,
                     }
                 }
