@@ -33,7 +33,8 @@ pub struct ComponentCheck {
 }
 
 /// Compares the predicted buffers of every sample of `backend` with what the engine
-/// reported; components no record reported are left out.
+/// reported (each process of a split with its own buffers); components no record reported
+/// are left out.
 pub fn component_checks(backend: &str, samples: &[Sample]) -> Vec<ComponentCheck> {
     let Ok(engine) = backend.parse::<Backend>() else {
         return Vec::new();
@@ -46,7 +47,26 @@ pub fn component_checks(backend: &str, samples: &[Sample]) -> Vec<ComponentCheck
         let Ok(est) = engine.analytic(&s.profile, &s.config) else {
             continue;
         };
+        // A split's processes: a worker's buffers are the ones the client placed on it;
+        // the client's are its CPU ones. The KV summary lines name no device there.
+        let split = s.config.split.is_some();
+        let predicted_buffers = match &s.device_name {
+            Some(d) => match est.device(d) {
+                Some(d) => d.buffers.clone(),
+                None => continue,
+            },
+            None => est.buffers.clone(),
+        };
+        let reported: Vec<predictor::record::EngineBuffer> = s
+            .engine_buffers
+            .iter()
+            .filter(|b| s.device_name.is_some() || !b.buffer.starts_with("RPC"))
+            .cloned()
+            .collect();
         for (c, _) in COMPONENTS {
+            if split && matches!(c, "kv_k" | "kv_v") {
+                continue;
+            }
             let sum = |bs: &[predictor::record::EngineBuffer]| -> Option<u64> {
                 let v: Vec<u64> = bs
                     .iter()
@@ -55,7 +75,7 @@ pub fn component_checks(backend: &str, samples: &[Sample]) -> Vec<ComponentCheck
                     .collect();
                 (!v.is_empty()).then(|| v.iter().sum())
             };
-            if let (Some(reported), Some(predicted)) = (sum(&s.engine_buffers), sum(&est.buffers)) {
+            if let (Some(reported), Some(predicted)) = (sum(&reported), sum(&predicted_buffers)) {
                 if reported > 0 {
                     by.entry(c).or_default().push(Outcome {
                         predicted: predicted as f64,

@@ -13,6 +13,7 @@ use crate::one_sided::{Procedure, UpliftPolicy};
 use crate::records::{Dataset, ShapeKey};
 use crate::stats::mib;
 use crate::tables::build_table;
+use predictor::config::Role;
 use predictor::table::ErrorStats;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -180,36 +181,70 @@ fn summary(out: &mut String, groups: &[GroupAnalysis], symmetric: &[GroupAnalysi
 }
 
 /// Per external engine: what ran, and each analytic buffer against the engine's own log.
+/// What a process role is, for the engine sections.
+fn role_words(role: Role) -> &'static str {
+    match role {
+        Role::Cli => "",
+        Role::Server => {
+            " `llama-server` with parallel slots, measured with `profiler exec --serve` (the server \
+             started on a free port, a workload of concurrent requests in waves, every slot busy \
+             at once, then stopped; the peak of its whole tree): \
+             [plots/server_slots.svg](plots/server_slots.svg) shows each model's peak against \
+             its slots."
+        }
+        Role::RpcClient => {
+            " The client of a model split over RPC workers (`--rpc`, `--tensor-split`, `-ngl`), \
+             measured with `profiler exec --hosts` (one `rpc-server` per worker machine on a \
+             localhost port, each process measured separately): \
+             [plots/engines_held_out_error.svg](plots/engines_held_out_error.svg) shows its \
+             held-out error beside the workers'."
+        }
+        Role::RpcServer => {
+            " The RPC workers (`rpc-server`) of the same split runs, one record per worker: \
+             each holds the blocks llama.cpp placed on it, their KV cache and compute."
+        }
+    }
+}
+
 fn engines_section(out: &mut String, ds: &Dataset, groups: &[GroupAnalysis]) {
-    let backends: BTreeSet<&str> = ds
+    let engines: BTreeSet<(&str, Role)> = ds
         .samples
         .iter()
-        .map(|s| s.group.backend.as_str())
-        .filter(|b| crate::records::is_engine(b))
+        .map(|s| (s.group.backend.as_str(), s.group.role))
+        .filter(|(b, _)| crate::records::is_engine(b))
         .collect();
-    if backends.is_empty() {
+    if engines.is_empty() {
         return;
     }
     out.push_str(
         "## Engines
 
 Each engine people run is its own backend, with its own analytic model \
-         and tables (looked up by exact backend). Its records come from `profiler exec \
-         --engine` sweeps (`scripts/engines/sweep-*.sh`); the held-out figures below are the \
-         worst of leave-one-shape-out, leave-one-model-out and held-out (ctx, batch).\n\n",
+         and tables (looked up by exact backend), and each process of a deployment (a \
+         command-line run, a server, an RPC client, an RPC worker) has tables of its own. Its \
+         records come from `profiler exec --engine` sweeps (`scripts/engines/sweep-*.sh`); the \
+         held-out figures below are the worst of leave-one-shape-out, leave-one-model-out and \
+         held-out (ctx, batch).\n\n",
     );
-    for b in backends {
-        let samples: Vec<&crate::records::Sample> =
-            ds.samples.iter().filter(|s| s.group.backend == b).collect();
+    for (b, role) in engines {
+        let samples: Vec<&crate::records::Sample> = ds
+            .samples
+            .iter()
+            .filter(|s| s.group.backend == b && s.group.role == role)
+            .collect();
         let models: BTreeSet<&str> = samples.iter().map(|s| s.model()).collect();
         let versions: BTreeSet<&str> = samples
             .iter()
             .map(|s| s.engine_version.as_str())
             .filter(|v| !v.is_empty())
             .collect();
+        let engine = samples
+            .first()
+            .map_or_else(|| b.to_string(), |s| s.group.engine());
         let _ = writeln!(
             out,
-            "### {b}\n\n- {} records of {} models ({}); engine version(s): {}.",
+            "### {engine}\n\n-{} {} records of {} models ({}); engine version(s): {}.",
+            role_words(role),
             samples.len(),
             models.len(),
             models.iter().copied().collect::<Vec<_>>().join(", "),
@@ -220,7 +255,10 @@ Each engine people run is its own backend, with its own analytic model \
             }
         );
         let shipped = crate::tables::build_tables(groups);
-        for g in groups.iter().filter(|g| g.key.backend == b) {
+        for g in groups
+            .iter()
+            .filter(|g| g.key.backend == b && g.key.role == role)
+        {
             if let Some(v) = g.validation() {
                 let models: BTreeSet<&str> = g.samples.iter().map(|s| s.model()).collect();
                 let table = if shipped.iter().any(|t| t.name == g.key.name()) {

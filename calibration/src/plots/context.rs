@@ -9,7 +9,7 @@ use super::{
     powers_of_two, Plot, FAMILY, PALETTE,
 };
 use crate::analysis::GroupAnalysis;
-use crate::analytic::device_components;
+use crate::analytic::process_components;
 use crate::fit::predict;
 use crate::records::Sample;
 use crate::stats::mib;
@@ -57,9 +57,14 @@ fn curve(g: &GroupAnalysis, template: &Sample, lo: f64, hi: f64) -> Vec<(f64, f6
         .map(|&ctx| {
             let mut config = template.config.clone();
             config.ctx = ctx.max(1);
-            device_components(&template.profile, &config, &template.group.backend)
-                .ok()
-                .map(|c| (ctx as f64, mib(predict(&g.calibrated.correction, &c))))
+            process_components(
+                &template.profile,
+                &config,
+                &template.group.backend,
+                template.device_name.as_deref(),
+            )
+            .ok()
+            .map(|c| (ctx as f64, mib(predict(&g.calibrated.correction, &c))))
         })
         .collect();
     points.unwrap_or_default()

@@ -1,4 +1,5 @@
-//! Held-out error per engine: one colour per backend (an engine's all-types table, every
+//! Held-out error per engine and process: one colour per backend and role (an engine's
+//! all-types table for its command-line runs, its server, its RPC client and workers; every
 //! weight type's table of the reference runtime), signed relative error against the
 //! measured peak on a log axis, with the -2% and +-5% lines.
 
@@ -26,7 +27,7 @@ impl EnginesError {
                 continue;
             }
             let Some(v) = g.validation() else { continue };
-            by.entry(g.key.backend.clone()).or_default().extend(
+            by.entry(g.key.engine()).or_default().extend(
                 v.held_out
                     .iter()
                     .map(|h| (mib(h.outcome.measured), h.outcome.rel_error() * 100.0)),

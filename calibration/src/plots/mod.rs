@@ -11,6 +11,7 @@ pub mod context;
 pub mod engines;
 pub mod error_distribution;
 pub mod predicted_vs_measured;
+pub mod serving;
 
 use crate::analysis::GroupAnalysis;
 use crate::error::{CalibrationError, Result};
@@ -110,6 +111,7 @@ pub fn render_all(groups: &[GroupAnalysis], dir: &Path) -> Result<Vec<String>> {
     out.extend(render(&breakdown::Breakdown::new(groups), dir)?);
     out.extend(render(&context::MemoryVsContext::new(groups), dir)?);
     out.extend(render(&engines::EnginesError::new(groups), dir)?);
+    out.extend(render(&serving::ServerSlots::new(groups), dir)?);
     Ok(out)
 }
 
