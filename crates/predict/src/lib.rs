@@ -37,3 +37,8 @@ pub use config::{Device, KvDtype, RunConfig};
 pub use error::{Error, Result};
 pub use predictor::Predictor;
 pub use profile::ModelProfile;
+
+/// The README's example (the crate page's), compiled by `cargo test --doc`.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
