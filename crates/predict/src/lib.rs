@@ -20,6 +20,7 @@ pub mod estimate;
 pub mod inspect;
 pub mod model;
 pub mod planner;
+pub mod portable;
 pub mod predictor;
 pub mod presets;
 pub mod profile;

@@ -276,7 +276,7 @@ pub fn run(args: &ExecArgs) -> anyhow::Result<bool> {
         })
         .unwrap_or_default();
     let prompt_tokens = config.prompt_tokens();
-    let record = Record {
+    let mut record = Record {
         schema: RECORD_SCHEMA_VERSION,
         key: Record::make_key(
             &backend_name,
@@ -304,6 +304,9 @@ pub fn run(args: &ExecArgs) -> anyhow::Result<bool> {
         engine,
         engine_key: Some(requested_key),
     };
+    // The model, the engine's executable and any path on its command line by their file
+    // names: a record names no path of this machine.
+    record.make_portable();
     if let Some(path) = &args.append {
         RecordStore::new(path)
             .append(&record)
