@@ -92,7 +92,7 @@ mod tests {
 
     #[test]
     fn paths_become_file_names_and_other_arguments_stay() {
-        assert_eq!(file_name("/root/.cache/memcal/models/m.gguf"), "m.gguf");
+        assert_eq!(file_name("/data/cache/memcal/models/m.gguf"), "m.gguf");
         assert_eq!(file_name("target/memcal-models/m.gguf"), "m.gguf");
         assert_eq!(file_name("m.gguf"), "m.gguf");
         assert_eq!(file_name(""), "");
@@ -116,7 +116,7 @@ mod tests {
 
     #[test]
     fn the_build_description_loses_its_install_path_only() {
-        let build = r#"{"bin":"/root/.cache/memcal/engines/llama.cpp-11434/bin","build_number":11434,"cmake_flags":["-G","Ninja"],"name":"llama.cpp"}"#;
+        let build = r#"{"bin":"/data/cache/memcal/engines/llama.cpp-11434/bin","build_number":11434,"cmake_flags":["-G","Ninja"],"name":"llama.cpp"}"#;
         assert_eq!(
             portable_build(build),
             r#"{"bin":"bin","build_number":11434,"cmake_flags":["-G","Ninja"],"name":"llama.cpp"}"#
