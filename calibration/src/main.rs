@@ -53,8 +53,9 @@ enum Command {
     /// Rewrite record files so that no record names a path of the machine that measured
     /// it: the model, the engine's executable and command-line paths, and the engine
     /// build's install path become file names (what `profiler` writes now); every other
-    /// byte is kept. Idempotent. With --check, write nothing and fail when a record would
-    /// change.
+    /// byte is kept, and a line equal to an earlier one once migrated (what a union merge
+    /// of migrated and unmigrated records leaves) is dropped. Idempotent. With --check,
+    /// write nothing and fail when a line would change.
     MigrateRecords {
         /// Fail if a record names a machine path; write nothing.
         #[arg(long)]
@@ -306,25 +307,27 @@ fn migrate_records(check: bool, dirs: &[PathBuf]) -> Result<()> {
         dirs.to_vec()
     };
     let files = calibration::migrate::migrate_dirs(&dirs, !check)?;
+    let (done, dropped) = if check {
+        ("name a machine path", "found")
+    } else {
+        ("rewritten", "dropped")
+    };
     let mut changed = 0;
     for f in &files {
         println!(
-            "{}: {} of {} records {}",
+            "{}: {} of {} records {done}, {} duplicate line(s) {dropped}",
             calibration::paths::display_name(&f.path),
             f.changed,
             f.records,
-            if check {
-                "name a machine path"
-            } else {
-                "rewritten"
-            }
+            f.duplicates,
         );
-        changed += f.changed;
+        changed += f.changed + f.duplicates;
     }
     if check && changed > 0 {
         bail!(
-            "{changed} record(s) name a path of the machine that measured them; run `cargo run \
-             --release -p calibration -- migrate-records` and commit the result"
+            "{changed} record line(s) name a path of the machine that measured them or repeat \
+             an earlier one; run `cargo run --release -p calibration -- migrate-records` and \
+             commit the result"
         );
     }
     Ok(())

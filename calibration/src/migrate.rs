@@ -9,6 +9,11 @@
 //! JSON memcal writes (so that re-joining its members would change it), or whose changed
 //! values were not written the way serde writes them, is refused rather than reformatted.
 //! Running it again changes nothing.
+//!
+//! A line equal, once migrated, to an earlier line of the same file is the same record
+//! twice and is dropped: git's `merge=union` for record files (`.gitattributes`) keeps both
+//! the old line and the rewritten one when a branch that migrated records is merged with
+//! one that appended records, so migrating after such a merge also removes those copies.
 
 use crate::error::{CalibrationError, Result};
 use crate::paths::{files_with_extension, write_atomic};
@@ -151,15 +156,19 @@ pub struct FileMigration {
     pub records: usize,
     /// Lines rewritten (or to rewrite, when checking).
     pub changed: usize,
+    /// Lines dropped (or to drop) as copies of an earlier line, once migrated.
+    pub duplicates: usize,
 }
 
 /// Migrates the records file `path`: every line that names a machine path is rewritten
-/// (blank lines and every other byte kept); the file is replaced atomically, and only
-/// when something changed and `write` is set.
+/// (blank lines and every other byte kept) and a line equal to an earlier one once
+/// migrated is dropped; the file is replaced atomically, and only when something changed
+/// and `write` is set.
 pub fn migrate_file(path: &Path, write: bool) -> Result<FileMigration> {
     let text = std::fs::read_to_string(path).map_err(|e| CalibrationError::io(path, e))?;
     let mut out = String::with_capacity(text.len());
-    let (mut records, mut changed) = (0, 0);
+    let (mut records, mut changed, mut duplicates) = (0, 0, 0);
+    let mut seen = std::collections::HashSet::new();
     for (i, line) in text.split_inclusive('\n').enumerate() {
         let body = line.strip_suffix('\n').unwrap_or(line);
         if body.trim().is_empty() {
@@ -172,22 +181,25 @@ pub fn migrate_file(path: &Path, write: bool) -> Result<FileMigration> {
             line: i + 1,
             what,
         })?;
-        match migrated {
-            Some(new) => {
-                changed += 1;
-                out.push_str(&new);
-                out.push_str(&line[body.len()..]);
-            }
-            None => out.push_str(line),
+        let kept = migrated.as_deref().unwrap_or(body);
+        if !seen.insert(kept.to_string()) {
+            duplicates += 1;
+            continue;
         }
+        if migrated.is_some() {
+            changed += 1;
+        }
+        out.push_str(kept);
+        out.push_str(&line[body.len()..]);
     }
-    if write && changed > 0 {
+    if write && changed + duplicates > 0 {
         write_atomic(path, out.as_bytes())?;
     }
     Ok(FileMigration {
         path: path.to_path_buf(),
         records,
         changed,
+        duplicates,
     })
 }
 
@@ -268,15 +280,44 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.jsonl");
         let portable = migrate_line(&old_line()).unwrap().unwrap();
-        let text = format!("{}\n\n{portable}\n{}", old_line(), old_line());
+        // Another record, already portable, between them.
+        let other = portable.replace(r#""timestamp":"#, r#""timestamp":1"#);
+        assert_ne!(other, portable);
+        let text = format!("{}\n\n{other}\n", old_line());
         std::fs::write(&path, &text).unwrap();
         let checked = migrate_file(&path, false).unwrap();
-        assert_eq!((checked.records, checked.changed), (3, 2));
+        assert_eq!(
+            (checked.records, checked.changed, checked.duplicates),
+            (2, 1, 0)
+        );
         assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
         migrate_file(&path, true).unwrap();
         let done = std::fs::read_to_string(&path).unwrap();
-        assert_eq!(done, format!("{portable}\n\n{portable}\n{portable}"));
-        assert_eq!(migrate_file(&path, true).unwrap().changed, 0);
+        assert_eq!(done, format!("{portable}\n\n{other}\n"));
+        let again = migrate_file(&path, true).unwrap();
+        assert_eq!((again.changed, again.duplicates), (0, 0));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), done);
+    }
+
+    #[test]
+    fn copies_a_union_merge_left_behind_are_dropped() {
+        // What `merge=union` gives when one side migrated [a] and the other appended b:
+        // the old a, b, then the migrated a.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.jsonl");
+        let a = old_line();
+        let b = a.replace(r#""timestamp":"#, r#""timestamp":1"#);
+        let (a2, b2) = (
+            migrate_line(&a).unwrap().unwrap(),
+            migrate_line(&b).unwrap().unwrap(),
+        );
+        std::fs::write(&path, format!("{a}\n{b}\n{a2}\n")).unwrap();
+        let m = migrate_file(&path, true).unwrap();
+        assert_eq!((m.records, m.changed, m.duplicates), (3, 2, 1));
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!("{a2}\n{b2}\n")
+        );
     }
 
     #[test]
