@@ -5,7 +5,7 @@
 # `profiler` binaries the tests compare with) and scripts/fetch-real-model.sh.
 # maturin builds in the workspace's target/ (reusing what cargo built there); the wheel
 # lands in target/wheels/. Takes about a minute after the workspace build, plus the
-# downloads of maturin and pytest from PyPI.
+# downloads of maturin, pytest and mypy from PyPI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +27,8 @@ python3 -m venv "$venvs/test"
     # shellcheck disable=SC1091
     . "$venvs/test/bin/activate"
     pip install target/wheels/memcal-*.whl
-    pip install pytest
+    pip install pytest mypy
     python -m pytest -q -p no:cacheprovider python/tests
+    # The installed package type-checks strictly (its annotations and the native stub).
+    (cd "$venvs" && python -m mypy --strict --no-incremental -p memcal)
 )

@@ -36,7 +36,7 @@ from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
 from . import _native
 from .errors import ConfigError
 
-PathLike = Union[str, os.PathLike]
+PathLike = Union[str, os.PathLike[str]]
 OnOff = Union[bool, str]
 
 
@@ -173,6 +173,10 @@ def _kv_type(name: str, value: Any) -> Optional[str]:
     return type_name.lower()
 
 
+def _same_type(a: Any, b: Any) -> bool:
+    return str(a).lower() == str(b).lower()
+
+
 def _kv_dtype(kw: Mapping[str, Any]) -> Optional[str]:
     """The KV cache type: ``kv_dtype``, or ``type_k`` and ``type_v`` (equal)."""
     type_k = _kv_type("type_k", kw["type_k"])
@@ -187,8 +191,10 @@ def _kv_dtype(kw: Mapping[str, Any]) -> Optional[str]:
             f"type_k={kw['type_k']!r} and type_v={kw['type_v']!r} differ: memcal models one "
             "KV cache type for K and V"
         )
-    same_type: Callable[[Any, Any], bool] = lambda a, b: str(a).lower() == str(b).lower()  # noqa: E731
-    return _one("kv_dtype", _text("kv_dtype", kw["kv_dtype"]), "type_k/type_v", type_k, same_type)
+    kv_dtype: Optional[str] = _one(
+        "kv_dtype", _text("kv_dtype", kw["kv_dtype"]), "type_k/type_v", type_k, _same_type
+    )
+    return kv_dtype
 
 
 def options(file: Optional[str], preset: Optional[str], kw: Mapping[str, Any]) -> Dict[str, Any]:
@@ -232,6 +238,4 @@ def size(name: str, value: Any) -> Optional[str]:
         return value
     if not _is_int(value):
         raise ConfigError(f"{name} must be bytes (int) or a size such as '8G', got {value!r}")
-    if value < 0:
-        raise ConfigError(f"{name} must not be negative, got {value}")
-    return str(value)
+    return str(_uint(name, value))

@@ -63,7 +63,7 @@ def _build(tp: Any, value: Any, where: str) -> Any:
     if origin is dict:
         (_key, item) = typing.get_args(tp)
         return {k: _build(item, v, f"{where}.{k}") for k, v in value.items()}
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         hints = typing.get_type_hints(tp)
         names = [f.name for f in dataclasses.fields(tp)]
         if not isinstance(value, dict) or set(value) != set(names):

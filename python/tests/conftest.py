@@ -14,7 +14,7 @@ import os
 import struct
 import subprocess
 from pathlib import Path
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Sequence, Tuple
 
 import pytest
 
@@ -85,7 +85,7 @@ def predictor(predictor_bin: Path) -> Predictor:
     return Predictor(predictor_bin)
 
 
-def _write_safetensors(path: Path, tensors: List[tuple]) -> None:
+def _write_safetensors(path: Path, tensors: List[Tuple[str, str, Tuple[int, ...]]]) -> None:
     """A SafeTensors file of zeros: 8-byte header length, JSON header, data."""
     header: Dict[str, Any] = {"__metadata__": {"format": "pt"}}
     at = 0
@@ -108,7 +108,9 @@ def hf_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     Llama shape), as a user has after downloading a model."""
     d = tmp_path_factory.mktemp("hf-llama")
     hidden, kv, ffn, vocab, layers = 128, 64, 352, 1000, 2
-    tensors = [("model.embed_tokens.weight", "BF16", (vocab, hidden))]
+    tensors: List[Tuple[str, str, Tuple[int, ...]]] = [
+        ("model.embed_tokens.weight", "BF16", (vocab, hidden))
+    ]
     for layer in range(layers):
         p = f"model.layers.{layer}."
         tensors += [
