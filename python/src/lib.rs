@@ -5,8 +5,8 @@
 //! calls, then returns the answer as the JSON text the command's `--json` prints (compact
 //! instead of pretty: the same serde serialization). The Python side (`memcal/*.py`) turns
 //! it into typed objects and keeps the llama-cpp-python keyword aliases. Errors are raised
-//! as the classes of `memcal.errors` ([`errors`]), with the message the command prints.
-//! [`main`] is the command line itself, for the `memcal` console script.
+//! as the classes of `memcal.errors` (the `errors` module), with the message the command prints.
+//! `main` is the command line itself, for the `memcal` console script.
 
 mod errors;
 mod options;
