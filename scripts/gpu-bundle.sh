@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the CUDA profiler on a machine WITHOUT a GPU and packs what a GPU box needs into
 # gpu-bundle/ (ignored): the stripped binary, libcudart.so.13 from the wheel, the GPU
-# scripts, llama.cpp's CUDA build when there is one, and a README. Recipe: /work/shared/reference/cuda-build.md (CUDA 13.0 pip wheels,
-# which carry a working nvcc; a symlink CUDA root; sm_90 for H100/H200).
+# scripts, llama.cpp's CUDA build when there is one, and a README. The recipe is this script
+# (CUDA 13.0 pip wheels, which carry a working nvcc; a symlink CUDA root; sm_90 for
+# H100/H200); profiler/CUDA.md says how to run the result.
 #
 #   scripts/gpu-bundle.sh            # venv + CUDA root + build + bundle
 #   scripts/gpu-bundle.sh --env      # only print the env exports for a manual cargo call

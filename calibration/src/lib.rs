@@ -56,6 +56,7 @@ pub mod error;
 pub mod fit;
 pub mod linalg;
 pub mod meaning;
+pub mod migrate;
 pub mod one_sided;
 pub mod paths;
 pub mod plots;

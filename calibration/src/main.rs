@@ -50,6 +50,20 @@ enum Command {
         #[arg(long, default_value_os_t = calibration::paths::workspace_root().join("README.md"))]
         file: PathBuf,
     },
+    /// Rewrite record files so that no record names a path of the machine that measured
+    /// it: the model, the engine's executable and command-line paths, and the engine
+    /// build's install path become file names (what `profiler` writes now); every other
+    /// byte is kept, and a line equal to an earlier one once migrated (what a union merge
+    /// of migrated and unmigrated records leaves) is dropped. Idempotent. With --check,
+    /// write nothing and fail when a line would change.
+    MigrateRecords {
+        /// Fail if a record names a machine path; write nothing.
+        #[arg(long)]
+        check: bool,
+        /// Directories of record files (`*.jsonl`). Default: calibration/data and
+        /// calibration/holdout.
+        dirs: Vec<PathBuf>,
+    },
     /// Print every usable record's measured peak beside the analytic estimate and the
     /// calibrated one with the tables of --tables (one line each, largest analytic errors
     /// last), then the error figures per backend. With `--data calibration/holdout`: the
@@ -274,6 +288,40 @@ fn residuals(cli: &Cli, backend: Option<&str>) -> Result<()> {
     Ok(())
 }
 
+fn migrate_records(check: bool, dirs: &[PathBuf]) -> Result<()> {
+    use calibration::paths::{default_data_dir, default_holdout_dir};
+    let dirs = if dirs.is_empty() {
+        vec![default_data_dir(), default_holdout_dir()]
+    } else {
+        dirs.to_vec()
+    };
+    let files = calibration::migrate::migrate_dirs(&dirs, !check)?;
+    let (done, dropped) = if check {
+        ("name a machine path", "found")
+    } else {
+        ("rewritten", "dropped")
+    };
+    let mut changed = 0;
+    for f in &files {
+        println!(
+            "{}: {} of {} records {done}, {} duplicate line(s) {dropped}",
+            calibration::paths::display_name(&f.path),
+            f.changed,
+            f.records,
+            f.duplicates,
+        );
+        changed += f.changed + f.duplicates;
+    }
+    if check && changed > 0 {
+        bail!(
+            "{changed} record line(s) name a path of the machine that measured them or repeat \
+             an earlier one; run `cargo run --release -p calibration -- migrate-records` and \
+             commit the result"
+        );
+    }
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
@@ -282,5 +330,6 @@ fn main() -> Result<()> {
         Command::Check => check(&cli),
         Command::Readme { check, ref file } => readme(&cli, check, file),
         Command::Residuals { ref backend } => residuals(&cli, backend.as_deref()),
+        Command::MigrateRecords { check, ref dirs } => migrate_records(check, dirs),
     }
 }

@@ -18,6 +18,11 @@ pub fn default_data_dir() -> PathBuf {
     workspace_root().join("calibration").join("data")
 }
 
+/// Directory of the held-out records nothing is fitted on (`calibration/holdout`).
+pub fn default_holdout_dir() -> PathBuf {
+    workspace_root().join("calibration").join("holdout")
+}
+
 /// Default directory of the calibration tables (`crates/predict/tables`: inside the
 /// predictor library's package, which embeds them).
 pub fn default_tables_dir() -> PathBuf {

@@ -126,6 +126,22 @@ pub struct ConfigArgs {
     pub split_mode: String,
 }
 
+impl Default for ConfigArgs {
+    /// The command line's defaults (`--device cpu --batch 1 --ubatch 512 --kv-dtype f16
+    /// ...`), read from the flags' own declarations so that they have one source.
+    fn default() -> Self {
+        #[derive(clap::Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            config: ConfigArgs,
+        }
+        // No flag is given, so only a broken default_value could fail (a unit test parses it).
+        <Defaults as clap::Parser>::try_parse_from(["defaults"])
+            .map(|d| d.config)
+            .expect("the run-configuration flags' defaults parse")
+    }
+}
+
 impl ConfigArgs {
     /// The configuration, with the context defaulting to `min(trained, 4096)`.
     pub fn to_config(&self, ctx_train: u64) -> Result<RunConfig> {
@@ -197,5 +213,41 @@ impl ConfigArgs {
         split.mode = self.split_mode.parse::<SplitMode>()?;
         split.validate()?;
         Ok(Some(split))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_the_command_lines() {
+        let d = ConfigArgs::default();
+        assert_eq!(
+            (
+                d.device.as_str(),
+                d.batch,
+                d.ctx,
+                d.ubatch,
+                d.kv_dtype.as_str()
+            ),
+            ("cpu", 1, None, 512, "f16")
+        );
+        assert_eq!(
+            (
+                d.flash_attn.as_str(),
+                d.mmap.as_str(),
+                d.repack.as_str(),
+                d.margin
+            ),
+            ("auto", "on", "on", 5.0)
+        );
+        let c = d
+            .to_config(8192)
+            .expect("the defaults are a valid configuration");
+        assert_eq!(
+            (c.ctx, c.decode, c.prompt, c.gpu_layers),
+            (4096, 0, None, None)
+        );
     }
 }

@@ -1,7 +1,5 @@
 //! `predictor`: how much RAM and GPU memory a model will take, from its file's header.
 
-mod cli;
-
 fn main() -> std::process::ExitCode {
     // Die quietly on a closed pipe (`predictor presets | head`), as Unix tools do, instead
     // of panicking in println!.
@@ -10,11 +8,6 @@ fn main() -> std::process::ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    match cli::run() {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    let status = predictor_cli::cli::main_from("predictor", std::env::args_os());
+    std::process::ExitCode::from(u8::try_from(status).unwrap_or(1))
 }

@@ -4,7 +4,7 @@
 
 mod measure_support;
 
-use measure_support::{profiler, tiny_model, words};
+use measure_support::{exec_json, profiler, tiny_llama, tiny_model, words};
 
 /// `profiler run MODEL ARGS...`.
 fn run_tiny(model: &std::path::Path, args: &str) -> std::process::Output {
@@ -69,8 +69,63 @@ fn run_json_prints_one_record_with_the_documented_keys() {
         .unwrap()
         .starts_with("fnv1a64s:"));
     assert!(!v["machine"]["fingerprint"].as_str().unwrap().is_empty());
+    // The model by its file name (size and hash identify it), not by this machine's path.
+    assert_eq!(v["model"]["path"], "tiny.gguf");
     let appended = std::fs::read_to_string(&append).unwrap();
     assert_eq!(appended.trim(), text.trim());
+}
+
+#[test]
+fn an_engine_record_names_no_path_of_this_machine() {
+    use std::os::unix::fs::PermissionsExt;
+    // A stand-in engine installed as the build scripts install one: bin/ with engine.json
+    // beside it, naming the absolute bin path.
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_llama(dir.path(), predictor::ggml_type::GgmlType::Q8_0);
+    let bin_dir = dir.path().join("llama.cpp-1/bin");
+    std::fs::create_dir_all(&bin_dir).unwrap();
+    let engine = bin_dir.join("llama-completion");
+    std::fs::write(&engine, "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(&engine, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let build = serde_json::json!({"name": "llama.cpp", "version": "1", "bin": bin_dir});
+    std::fs::write(
+        dir.path().join("llama.cpp-1/engine.json"),
+        build.to_string(),
+    )
+    .unwrap();
+    let append = dir.path().join("records.jsonl");
+    let v = exec_json(
+        &[
+            "--backend",
+            "llama.cpp",
+            "--engine",
+            engine.to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+            "--ctx",
+            "256",
+            "--append",
+            append.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(v["model"]["path"], "llama-Q8_0.gguf");
+    let argv: Vec<&str> = v["engine"]["argv"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(argv[..3], ["llama-completion", "-m", "llama-Q8_0.gguf"]);
+    let build: serde_json::Value =
+        serde_json::from_str(v["engine"]["build"].as_str().unwrap()).unwrap();
+    assert_eq!(build["bin"], "bin");
+    assert_eq!(build["version"], "1");
+    let stored = std::fs::read_to_string(&append).unwrap();
+    let root = dir.path().to_str().unwrap();
+    assert!(!stored.contains(root), "the stored record names {root}");
+    let stored: serde_json::Value = serde_json::from_str(stored.trim()).unwrap();
+    assert_eq!(stored, v, "the stored record is the printed one");
 }
 
 #[test]

@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # Builds bitnet.cpp (microsoft/BitNet, CPU, I2_S kernels, AVX2-only ISA, static) with its
-# llama.cpp fork (Eddie-Wang1120/llama.cpp, branch merge-dev) from local bare git mirrors.
+# llama.cpp fork (Eddie-Wang1120/llama.cpp, branch merge-dev), each at a pinned commit.
 #
 #   bash scripts/engines/build-bitnet-cpp.sh
 #
-# The mirrors are GitHub snapshots made with the workspace's snapshot tool (not git clone):
-#   BITNET_GIT        (default /work/.mirror/microsoft+BitNet/repo),       ref BITNET_REF (HEAD)
-#   BITNET_LLAMA_GIT  (default /work/.mirror/Eddie-Wang1120+llama.cpp/repo), ref BITNET_LLAMA_REF (merge-dev)
-# BitNet's pinned submodule commit is absent from the fork's snapshot, so the fork is taken
-# from BITNET_LLAMA_REF and put at 3rdparty/llama.cpp (its models/ folder excluded: large
-# files absent from the snapshot). Then utils/codegen_tl2.py (bitnet_b1_58-3B preset, as
+# Sources (a git URL, fetched into $MEMCAL_ENGINE_CACHE/git/, or a local git directory: a
+# bare mirror or a clone), each at a commit (a full hash, a branch or a tag):
+#   BITNET_GIT        (default https://github.com/microsoft/BitNet.git)
+#   BITNET_REF        (default 16da220ae2b510caff437d403288882687f44ae5, the measured one)
+#   BITNET_LLAMA_GIT  (default https://github.com/Eddie-Wang1120/llama.cpp.git)
+#   BITNET_LLAMA_REF  (default 406a5036f9a8aaee9ec5e96e652f61691340fe95, merge-dev when
+#                      measured: build 3947)
+# The fork is taken at BITNET_LLAMA_REF (the commit that was measured; BitNet's own
+# submodule pin, 390c3077, was absent from the snapshot the measurements were built from)
+# and put at 3rdparty/llama.cpp, its models/ folder excluded (large files, not needed and
+# absent from such snapshots). Then utils/codegen_tl2.py (bitnet_b1_58-3B preset, as
 # setup_env.py does) and cmake -G Ninja -DBITNET_X86_TL2=OFF; targets llama-cli, llama-bench.
 # The fork's build-info defaults are set to the fork's commit and commit count, because an
 # archive has no .git and `--version` would otherwise say "0 (unknown)".
@@ -25,24 +30,22 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=common.sh
 . "$here/common.sh"
 
-BITNET_GIT=${BITNET_GIT:-/work/.mirror/microsoft+BitNet/repo}
-BITNET_LLAMA_GIT=${BITNET_LLAMA_GIT:-/work/.mirror/Eddie-Wang1120+llama.cpp/repo}
-BITNET_REF=${BITNET_REF:-HEAD}
-BITNET_LLAMA_REF=${BITNET_LLAMA_REF:-merge-dev}
+BITNET_GIT=${BITNET_GIT:-https://github.com/microsoft/BitNet.git}
+BITNET_REF=${BITNET_REF:-16da220ae2b510caff437d403288882687f44ae5}
+BITNET_LLAMA_GIT=${BITNET_LLAMA_GIT:-https://github.com/Eddie-Wang1120/llama.cpp.git}
+BITNET_LLAMA_REF=${BITNET_LLAMA_REF:-406a5036f9a8aaee9ec5e96e652f61691340fe95}
 ISA=AVX,AVX2,FMA,F16C
 TARGETS=(llama-cli llama-bench)
 
-resolve() { # git_dir ref what
-    [ -d "$1" ] || die "$3 mirror not found at $1. It is a bare git directory made by the GitHub snapshot tool (fetch github:$4), not by git clone; fetch it, or set ${5}=/path/to/bare/repo"
-    git --git-dir="$1" rev-parse --verify --quiet "$2^{commit}" \
-        || die "$3 mirror $1 has no commit for ref '$2' (set ${6} to another ref)"
-}
-bitnet_commit=$(resolve "$BITNET_GIT" "$BITNET_REF" bitnet.cpp microsoft/BitNet BITNET_GIT BITNET_REF)
-llama_commit=$(resolve "$BITNET_LLAMA_GIT" "$BITNET_LLAMA_REF" "bitnet.cpp llama.cpp fork" Eddie-Wang1120/llama.cpp BITNET_LLAMA_GIT BITNET_LLAMA_REF)
-llama_count=$(git --git-dir="$BITNET_LLAMA_GIT" rev-list --count "$llama_commit")
+check_cache_outside_repo
+git_source bitnet "$BITNET_GIT" "$BITNET_REF" BITNET_GIT
+bitnet_git=$GIT_DIR_OF bitnet_commit=$GIT_COMMIT
+git_source bitnet-llama.cpp "$BITNET_LLAMA_GIT" "$BITNET_LLAMA_REF" BITNET_LLAMA_GIT
+llama_git=$GIT_DIR_OF llama_commit=$GIT_COMMIT
+llama_count=$(git --git-dir="$llama_git" rev-list --count "$llama_commit")
 bshort=${bitnet_commit:0:7}
 lshort=${llama_commit:0:8}
-pinned=$(git --git-dir="$BITNET_GIT" ls-tree "$bitnet_commit" 3rdparty/llama.cpp | awk '{print $3}')
+pinned=$(git --git-dir="$bitnet_git" ls-tree "$bitnet_commit" 3rdparty/llama.cpp | awk '{print $3}')
 
 CMAKE_FLAGS=(
     -G Ninja
@@ -55,7 +58,6 @@ CMAKE_FLAGS=(
     -DLLAMA_CURL=OFF
 )
 
-check_cache_outside_repo
 prefix=$MEMCAL_ENGINE_CACHE/bitnet.cpp-$bshort
 bindir=$prefix/bin
 srcdir=$MEMCAL_ENGINE_CACHE/src/bitnet.cpp-$bshort-$lshort
@@ -76,11 +78,11 @@ else
         log "extracting microsoft/BitNet $bitnet_commit and fork $llama_commit into $srcdir"
         [ "$pinned" = "$llama_commit" ] || warn "BitNet pins submodule ${pinned:-none}; using fork $BITNET_LLAMA_REF=$llama_commit instead"
         rm -rf "$srcdir" && mkdir -p "$srcdir"
-        git --git-dir="$BITNET_GIT" archive --format=tar "$bitnet_commit" | tar -x -C "$srcdir"
+        git --git-dir="$bitnet_git" archive --format=tar "$bitnet_commit" | tar -x -C "$srcdir"
         rm -rf "$srcdir/3rdparty/llama.cpp" && mkdir -p "$srcdir/3rdparty/llama.cpp"
         # git still reports "error: invalid object ... models/*.gguf" for the excluded, absent
         # blobs but exits 0 and writes everything else: that line is filtered out.
-        git --git-dir="$BITNET_LLAMA_GIT" archive --format=tar "$llama_commit" -- . ':!models' \
+        git --git-dir="$llama_git" archive --format=tar "$llama_commit" -- . ':!models' \
             2> >(grep -v "^error: invalid object .* for 'models/" >&2) \
             | tar -x -C "$srcdir/3rdparty/llama.cpp"
         for f in CMakeLists.txt ggml/src/ggml.c src/llama.cpp examples/main/main.cpp; do
@@ -116,11 +118,11 @@ cat > "$prefix/engine.json" <<JSON
   "version": $(json_str "$bshort"),
   "bitnet_repo": "microsoft/BitNet",
   "bitnet_commit": $(json_str "$bitnet_commit"),
-  "bitnet_commit_date": $(json_str "$(git --git-dir="$BITNET_GIT" log -1 --format=%cI "$bitnet_commit")"),
+  "bitnet_commit_date": $(json_str "$(git --git-dir="$bitnet_git" log -1 --format=%cI "$bitnet_commit")"),
   "llama_repo": "Eddie-Wang1120/llama.cpp",
   "llama_ref": $(json_str "$BITNET_LLAMA_REF"),
   "llama_commit": $(json_str "$llama_commit"),
-  "llama_commit_date": $(json_str "$(git --git-dir="$BITNET_LLAMA_GIT" log -1 --format=%cI "$llama_commit")"),
+  "llama_commit_date": $(json_str "$(git --git-dir="$llama_git" log -1 --format=%cI "$llama_commit")"),
   "bitnet_pinned_submodule": $(json_str "$pinned"),
   "build_number": $bin_build,
   "built_with": $(json_str "$built_with"),

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Builds BitNet-rs (EffortlessMetrics/BitNet-rs) CLI binary `bitnet`, CPU only, from a local
-# bare git mirror:
-#   BITNET_RS_GIT (default /work/.mirror/EffortlessMetrics+BitNet-rs/repo), ref BITNET_RS_REF (HEAD)
-# The mirror is a GitHub snapshot made with the workspace's snapshot tool (not git clone).
+# Builds BitNet-rs (EffortlessMetrics/BitNet-rs) CLI binary `bitnet`, CPU only, at a pinned
+# commit. Source: a git URL (fetched into $MEMCAL_ENGINE_CACHE/git/) or a local git directory
+# (a bare mirror or a clone), at a commit (a full hash, a branch or a tag):
+#   BITNET_RS_GIT (default https://github.com/EffortlessMetrics/BitNet-rs.git)
+#   BITNET_RS_REF (default f2ae3adc01e2bdfb8c046d8847f82500749ac6fa, the measured one)
 #
 #   bash scripts/engines/build-bitnet-rs.sh
 #
-# Steps: git archive (without bin/bitnet, a blob absent from the snapshot) into the cache;
+# Steps: git archive (without bin/bitnet, a blob absent from some snapshots and not needed)
+# into the cache;
 # rust-toolchain.toml (pins 1.92.0, not installed) is moved aside so the installed toolchain
 # builds it; `cargo build --release -p bitnet-cli --no-default-features --features
 # cpu,full-cli` with CARGO_PROFILE_RELEASE_LTO=false and CODEGEN_UNITS=16 (the repo's thin
@@ -24,16 +26,15 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=common.sh
 . "$here/common.sh"
 
-BITNET_RS_GIT=${BITNET_RS_GIT:-/work/.mirror/EffortlessMetrics+BitNet-rs/repo}
-BITNET_RS_REF=${BITNET_RS_REF:-HEAD}
+BITNET_RS_GIT=${BITNET_RS_GIT:-https://github.com/EffortlessMetrics/BitNet-rs.git}
+BITNET_RS_REF=${BITNET_RS_REF:-f2ae3adc01e2bdfb8c046d8847f82500749ac6fa}
 FEATURES=cpu,full-cli
 
-[ -d "$BITNET_RS_GIT" ] || die "BitNet-rs mirror not found at $BITNET_RS_GIT. It is a bare git directory made by the GitHub snapshot tool (fetch github:EffortlessMetrics/BitNet-rs), not by git clone; fetch it, or set BITNET_RS_GIT=/path/to/bare/repo"
-commit=$(git --git-dir="$BITNET_RS_GIT" rev-parse --verify --quiet "$BITNET_RS_REF^{commit}") \
-    || die "BitNet-rs mirror $BITNET_RS_GIT has no commit for ref '$BITNET_RS_REF' (set BITNET_RS_REF)"
+check_cache_outside_repo
+git_source bitnet-rs "$BITNET_RS_GIT" "$BITNET_RS_REF" BITNET_RS_GIT
+git_dir=$GIT_DIR_OF commit=$GIT_COMMIT
 short=${commit:0:8}
 
-check_cache_outside_repo
 command -v cargo >/dev/null || die "cargo not found (install a Rust toolchain; the repo's pinned 1.92.0 is not needed)"
 prefix=$MEMCAL_ENGINE_CACHE/bitnet-rs-$short
 bin=$prefix/bin/bitnet
@@ -52,7 +53,7 @@ else
         rm -rf "$srcdir" && mkdir -p "$srcdir"
         # git still reports "error: invalid object ... for 'bin/bitnet'" for the excluded,
         # absent blob but exits 0 and writes everything else: that line is filtered out.
-        git --git-dir="$BITNET_RS_GIT" archive --format=tar "$commit" -- . ':!bin/bitnet' \
+        git --git-dir="$git_dir" archive --format=tar "$commit" -- . ':!bin/bitnet' \
             2> >(grep -v "^error: invalid object .* for 'bin/bitnet'" >&2) \
             | tar -x -C "$srcdir"
         [ -f "$srcdir/Cargo.lock" ] && [ -f "$srcdir/crates/bitnet-cli/Cargo.toml" ] \
@@ -85,7 +86,7 @@ cat > "$prefix/engine.json" <<JSON
   "version": $(json_str "$crate_version"),
   "repo": "EffortlessMetrics/BitNet-rs",
   "commit": $(json_str "$commit"),
-  "commit_date": $(json_str "$(git --git-dir="$BITNET_RS_GIT" log -1 --format=%cI "$commit")"),
+  "commit_date": $(json_str "$(git --git-dir="$git_dir" log -1 --format=%cI "$commit")"),
   "rustc": $(json_str "$rustc_version"),
   "cargo_args": $("$MEMCAL_PYTHON" -c 'import json,sys; print(json.dumps(sys.argv[1:]))' "${CARGO_ARGS[@]}"),
   "profile_overrides": {"CARGO_PROFILE_RELEASE_LTO": "false", "CARGO_PROFILE_RELEASE_CODEGEN_UNITS": "16"},

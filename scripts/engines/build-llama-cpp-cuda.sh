@@ -7,7 +7,7 @@
 # Same sources, version and CPU flags as build-llama-cpp.sh (static ggml/llama, AVX2 ISA),
 # plus -DGGML_CUDA=ON with default GGML_CUDA options (FlashAttention kernels, VMM, graphs).
 # Toolkit: the CUDA 13.0 pip-wheel root that scripts/gpu-bundle.sh creates (.cuda-root, or
-# MEMCAL_CUDA_ROOT); recipe in /work/shared/reference/cuda-build.md. Its lib64/stubs/libcuda.so
+# MEMCAL_CUDA_ROOT); the recipe is in that script. Its lib64/stubs/libcuda.so
 # (soname libcuda.so.1, every call returns CUDA_ERROR_NO_DEVICE) is for linking only.
 # Needs the sources unpacked by build-llama-cpp.sh (run that first).
 #

@@ -9,7 +9,10 @@
 #   ensure_build_tools   makes `cmake` and `ninja` available: uses the ones on PATH, or
 #                        pip-installs them into $MEMCAL_ENGINE_CACHE/venv (about 30 s once)
 #   json_str             quotes a string for JSON
-# Prints only log lines (stderr). Takes well under a second unless the venv is created.
+#   git_source           a git directory holding a pinned commit, from a URL (fetched into
+#                        the cache) or a local git directory (a bare mirror or a clone)
+# Prints only log lines (stderr). Takes well under a second unless the venv is created or
+# a source is fetched.
 set -euo pipefail
 
 MEMCAL_ENGINE_CACHE=${MEMCAL_ENGINE_CACHE:-$HOME/.cache/memcal/engines}
@@ -43,6 +46,48 @@ ensure_build_tools() {
     command -v cmake >/dev/null || die "cmake still not available"
     command -v ninja >/dev/null || die "ninja still not available"
     log "cmake $(cmake --version | head -1 | awk '{print $3}') ($(command -v cmake)), ninja $(ninja --version)"
+}
+
+# git_source NAME SOURCE REF VAR: sets GIT_DIR_OF (a git directory holding REF) and
+# GIT_COMMIT (REF's full commit hash). SOURCE is a git URL (https://, ssh://, git@, file://)
+# or a local git directory (a bare mirror, e.g. one made by a snapshot tool, or a clone);
+# VAR names the variable that set it, for messages. A URL is fetched into
+# $MEMCAL_ENGINE_CACHE/git/NAME.git: the commit and its whole history (the bitnet.cpp fork's
+# build number counts commits), once; a pinned full hash already there needs no network.
+# REF may be a full commit hash (the scripts pin one), a branch or a tag.
+git_source() {
+    local name=$1 source=$2 ref=$3 var=$4 dir
+    case $source in
+        http://* | https://* | ssh://* | git@* | file://*)
+            dir=$MEMCAL_ENGINE_CACHE/git/$name.git
+            [ -d "$dir" ] || git init -q --bare "$dir" || die "cannot create $dir"
+            if git --git-dir="$dir" rev-parse --verify --quiet "$ref^{commit}" >/dev/null \
+                && [[ $ref =~ ^[0-9a-f]{40}$ ]]; then
+                log "$name: $ref already fetched into $dir"
+                GIT_COMMIT=$ref
+            else
+                log "$name: fetching $ref from $source into $dir"
+                git --git-dir="$dir" fetch -q --no-tags "$source" "$ref" >&2 \
+                    || die "$name: cannot fetch '$ref' from $source (set $var to another URL or a local git directory, or its REF variable)"
+                GIT_COMMIT=$(git --git-dir="$dir" rev-parse --verify --quiet "FETCH_HEAD^{commit}") \
+                    || die "$name: '$ref' fetched from $source is not a commit"
+                if [[ $ref =~ ^[0-9a-f]{40}$ ]] && [ "$GIT_COMMIT" != "$ref" ]; then
+                    die "$name: fetched $GIT_COMMIT for $ref"
+                fi
+                # Keep the commit reachable from a ref of its own, so git never prunes it.
+                git --git-dir="$dir" update-ref "refs/memcal/$GIT_COMMIT" "$GIT_COMMIT"
+            fi
+            ;;
+        *)
+            [ -d "$source" ] || die "$name: $var=$source is neither a git URL nor a directory"
+            dir=$(cd "$source" && git rev-parse --absolute-git-dir 2>/dev/null) \
+                || die "$name: $var=$source is not a git directory (a bare mirror or a clone)"
+            GIT_COMMIT=$(git --git-dir="$dir" rev-parse --verify --quiet "$ref^{commit}") \
+                || die "$name: $dir has no commit for '$ref' (fetch it there, or set the REF variable)"
+            ;;
+    esac
+    # shellcheck disable=SC2034 # an output, read by the script that sources this file
+    GIT_DIR_OF=$dir
 }
 
 json_str() {

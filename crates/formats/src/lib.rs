@@ -11,3 +11,8 @@ pub mod hf_config;
 pub mod safetensors;
 
 pub use error::{Error, Result};
+
+/// The README's example (the crate page's), compiled by `cargo test --doc`.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

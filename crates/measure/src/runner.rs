@@ -25,7 +25,7 @@ pub const DEFAULT_DECODE: u32 = 8;
 /// A model file read once: its profile and identity.
 #[derive(Debug, Clone)]
 pub struct ModelInfo {
-    /// Path, size and hash.
+    /// Path (as given, to run it; records keep only its file name), size and hash.
     pub file: ModelFile,
     /// The predictor's profile of the file.
     pub profile: ModelProfile,
@@ -196,7 +196,7 @@ impl Runner {
                 Predicted::default()
             }
         };
-        Ok(Record {
+        let mut record = Record {
             schema: RECORD_SCHEMA_VERSION,
             key: job.key(),
             timestamp: now_secs(),
@@ -217,7 +217,10 @@ impl Runner {
             role: Default::default(),
             device_name: None,
             workload: None,
-        })
+        };
+        // The model by its file name, size and hash: no path of this machine.
+        record.make_portable();
+        Ok(record)
     }
 }
 

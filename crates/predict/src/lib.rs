@@ -20,6 +20,7 @@ pub mod estimate;
 pub mod inspect;
 pub mod model;
 pub mod planner;
+pub mod portable;
 pub mod predictor;
 pub mod presets;
 pub mod profile;
@@ -37,3 +38,8 @@ pub use config::{Device, KvDtype, RunConfig};
 pub use error::{Error, Result};
 pub use predictor::Predictor;
 pub use profile::ModelProfile;
+
+/// The README's example (the crate page's), compiled by `cargo test --doc`.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -81,7 +81,8 @@ pub struct Software {
 /// The file a record measured.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ModelFile {
-    /// Path as given.
+    /// The file's name (records written before `Record::make_portable` held the path as
+    /// given; `calibration migrate-records` rewrites them).
     pub path: String,
     /// File size in bytes.
     pub bytes: u64,
@@ -168,9 +169,10 @@ pub struct EngineRun {
     pub name: String,
     /// Engine version: build number and commit, as the engine prints them.
     pub version: String,
-    /// Build facts that change memory (instruction sets, kernels compiled in).
+    /// Build facts that change memory (instruction sets, kernels compiled in): the
+    /// engine's `engine.json` as one line, its install path (`bin`) by its file name.
     pub build: String,
-    /// The command line that ran.
+    /// The command line that ran, with the executable and every path by its file name.
     pub argv: Vec<String>,
     /// Buffers the engine reported.
     pub buffers: Vec<EngineBuffer>,

@@ -6,30 +6,34 @@ use predictor::table_set::TableSet;
 use serde::Serialize;
 
 /// Arguments of `predictor backends`.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct BackendsArgs {
     /// Print JSON.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
 }
 
-#[derive(Serialize)]
-struct BackendInfo {
-    name: &'static str,
-    aliases: &'static [&'static str],
-    models: &'static str,
+/// One engine, as `predictor backends --json` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackendInfo {
+    /// The backend's name.
+    pub name: &'static str,
+    /// Other names `--backend` accepts for it.
+    pub aliases: &'static [&'static str],
+    /// What its memory model covers.
+    pub models: &'static str,
     /// Embedded calibration tables of this backend (`<backend>/<device>/<weight type>`).
-    tables: Vec<String>,
+    pub tables: Vec<String>,
     /// Engine versions the tables were measured on.
-    measured_on: Vec<String>,
+    pub measured_on: Vec<String>,
     /// Whether a CUDA table exists (without one, `--device cuda` estimates are analytic).
-    cuda_calibrated: bool,
+    pub cuda_calibrated: bool,
 }
 
-/// Runs `predictor backends`.
-pub fn run(a: &BackendsArgs) -> anyhow::Result<()> {
+/// Every engine memcal predicts, with its embedded tables (`predictor backends --json`).
+pub fn backends() -> anyhow::Result<Vec<BackendInfo>> {
     let tables = TableSet::embedded()?;
-    let infos: Vec<BackendInfo> = Backend::ALL
+    Ok(Backend::ALL
         .iter()
         .map(|b| BackendInfo {
             name: b.name(),
@@ -47,7 +51,12 @@ pub fn run(a: &BackendsArgs) -> anyhow::Result<()> {
                 .iter()
                 .any(|t| t.backend == b.name() && t.device_kind == "cuda"),
         })
-        .collect();
+        .collect())
+}
+
+/// Runs `predictor backends`.
+pub fn run(a: &BackendsArgs) -> anyhow::Result<()> {
+    let infos = backends()?;
     if a.json {
         return super::print_json(&infos);
     }

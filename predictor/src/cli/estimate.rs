@@ -1,29 +1,35 @@
 //! `predictor estimate`.
 
 use super::render;
+use crate::cli_args::{ConfigArgs, ModelArgs};
 use predictor::backend::Backend;
 use predictor::compat::MemoryRequirements;
+use predictor::components::Estimate;
+use predictor::profile::ModelProfile;
 use predictor::table_set::TableSet;
-use predictor_cli::cli_args::{ConfigArgs, ModelArgs};
 use serde::Serialize;
 use std::path::PathBuf;
 
 /// Arguments of `predictor estimate`.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct EstimateArgs {
+    /// The model.
     #[command(flatten)]
-    model: ModelArgs,
+    pub model: ModelArgs,
+    /// The run configuration.
     #[command(flatten)]
-    config: ConfigArgs,
+    pub config: ConfigArgs,
+    /// The engine and its tables.
     #[command(flatten)]
-    tables: TableArgs,
+    pub tables: TableArgs,
     /// Print JSON: components (bytes), host_bytes, gpu_bytes, requirements, calibration.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
 }
 
+/// The JSON answer of `predictor estimate --json` (and of the Python `estimate`).
 #[derive(Serialize)]
-struct EstimateJson<'a> {
+pub struct EstimateJson<'a> {
     backend: &'a str,
     model: render::ModelSummary<'a>,
     config: &'a predictor::RunConfig,
@@ -39,25 +45,25 @@ struct EstimateJson<'a> {
 }
 
 /// Which engine and calibration tables a command uses (shared by `estimate` and `plan`).
-#[derive(Debug, clap::Args)]
-pub(super) struct TableArgs {
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct TableArgs {
     /// The engine that will run the model: llama.cpp, bitnet.cpp, bitnet-rs or memcal
     /// (the reference runtime); `predictor backends` lists them. Default: what most
     /// people run for the file (bitnet.cpp for BitNet ternary GGUF, llama.cpp for other
     /// GGUF, memcal for SafeTensors).
     #[arg(long)]
-    pub(super) backend: Option<String>,
+    pub backend: Option<String>,
     /// Use this calibration table (JSON) instead of the embedded ones.
     #[arg(long, conflicts_with = "uncalibrated")]
-    table: Option<PathBuf>,
+    pub table: Option<PathBuf>,
     /// Use the pure analytic estimate, without calibration.
     #[arg(long)]
-    pub(super) uncalibrated: bool,
+    pub uncalibrated: bool,
 }
 
 impl TableArgs {
     /// The backend asked for, or the default for this model.
-    pub(super) fn backend(&self, profile: &predictor::ModelProfile) -> anyhow::Result<Backend> {
+    pub fn backend(&self, profile: &ModelProfile) -> anyhow::Result<Backend> {
         match &self.backend {
             Some(name) => Ok(name.parse()?),
             None => Ok(Backend::default_for(profile)),
@@ -65,7 +71,7 @@ impl TableArgs {
     }
 
     /// The tables asked for (none with --uncalibrated).
-    pub(super) fn load(&self) -> anyhow::Result<TableSet> {
+    pub fn load(&self) -> anyhow::Result<TableSet> {
         Ok(match (&self.table, self.uncalibrated) {
             (_, true) => TableSet::empty(),
             (Some(p), false) => TableSet::from_file(p)?,
@@ -74,35 +80,69 @@ impl TableArgs {
     }
 }
 
-/// Runs `predictor estimate`.
-pub fn run(a: &EstimateArgs) -> anyhow::Result<()> {
+/// An estimate with what it was made for: what `predictor estimate` prints.
+#[derive(Debug, Clone)]
+pub struct Estimated {
+    /// The model's profile.
+    pub profile: ModelProfile,
+    /// The engine.
+    pub backend: Backend,
+    /// The estimate.
+    pub estimate: Estimate,
+    /// Whether it is the pure analytic estimate (`--uncalibrated`).
+    pub uncalibrated: bool,
+}
+
+impl Estimated {
+    /// The `--json` answer.
+    pub fn json(&self) -> EstimateJson<'_> {
+        let est = &self.estimate;
+        EstimateJson {
+            backend: self.backend.name(),
+            buffers: &est.buffers,
+            model: render::ModelSummary::of(&self.profile),
+            config: &est.config,
+            gpu_layers: est.gpu_layers,
+            components: render::ComponentsJson::of(est),
+            host_bytes: est.host_bytes(),
+            gpu_bytes: est.gpu_bytes(),
+            requirements: MemoryRequirements::from_estimate(est),
+            calibration: est.calibration.as_ref(),
+            notes: &est.notes,
+        }
+    }
+
+    /// The readable answer.
+    pub fn text(&self) -> String {
+        render::estimate_text(&self.profile, &self.estimate, self.uncalibrated)
+    }
+}
+
+/// The estimate `predictor estimate` gives for these arguments.
+pub fn estimate(a: &EstimateArgs) -> anyhow::Result<Estimated> {
     let profile = super::load_model(&a.model)?;
     let backend = a.tables.backend(&profile)?;
     let config = a.config.to_config(profile.ctx_train)?;
-    let est = if a.tables.uncalibrated {
+    let estimate = if a.tables.uncalibrated {
         backend.analytic(&profile, &config)?
     } else {
         predictor::estimate::calibrated_for(backend, &profile, &config, &a.tables.load()?)?
     };
+    Ok(Estimated {
+        profile,
+        backend,
+        estimate,
+        uncalibrated: a.tables.uncalibrated,
+    })
+}
+
+/// Runs `predictor estimate`.
+pub fn run(a: &EstimateArgs) -> anyhow::Result<()> {
+    let e = estimate(a)?;
     if a.json {
-        super::print_json(&EstimateJson {
-            backend: backend.name(),
-            buffers: &est.buffers,
-            model: render::ModelSummary::of(&profile),
-            config: &est.config,
-            gpu_layers: est.gpu_layers,
-            components: render::ComponentsJson::of(&est),
-            host_bytes: est.host_bytes(),
-            gpu_bytes: est.gpu_bytes(),
-            requirements: MemoryRequirements::from_estimate(&est),
-            calibration: est.calibration.as_ref(),
-            notes: &est.notes,
-        })
+        super::print_json(&e.json())
     } else {
-        print!(
-            "{}",
-            render::estimate_text(&profile, &est, a.tables.uncalibrated)
-        );
+        print!("{}", e.text());
         Ok(())
     }
 }

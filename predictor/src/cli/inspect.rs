@@ -1,21 +1,27 @@
 //! `predictor inspect`.
 
+use predictor::inspect::Inspection;
 use std::path::PathBuf;
 
 /// Arguments of `predictor inspect`.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct InspectArgs {
     /// Model file (.gguf, .safetensors, index.json or a directory).
-    file: PathBuf,
+    pub file: PathBuf,
     /// Print JSON instead of a table.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
+}
+
+/// What `predictor inspect` reports for these arguments (its `--json` answer).
+pub fn inspect(a: &InspectArgs) -> anyhow::Result<Inspection> {
+    // The reader's errors name the file and what is wrong.
+    Ok(predictor::inspect::inspect(&a.file)?)
 }
 
 /// Runs `predictor inspect`.
 pub fn run(a: &InspectArgs) -> anyhow::Result<()> {
-    // The reader's errors name the file and what is wrong.
-    let i = predictor::inspect::inspect(&a.file)?;
+    let i = inspect(a)?;
     if a.json {
         super::print_json(&i)
     } else {

@@ -1,31 +1,59 @@
 //! `predictor plan`.
 
 use super::render;
+use crate::cli_args::{human_bytes, parse_size, ConfigArgs, ModelArgs};
+use crate::device_memory;
 use anyhow::Context as _;
+use predictor::backend::Backend;
 use predictor::planner::{self, Budget};
-use predictor_cli::cli_args::{human_bytes, parse_size, ConfigArgs, ModelArgs};
-use predictor_cli::device_memory;
+use predictor::profile::ModelProfile;
 use std::fmt::Write as _;
 
 /// Arguments of `predictor plan`.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct PlanArgs {
+    /// The model.
     #[command(flatten)]
-    model: ModelArgs,
+    pub model: ModelArgs,
+    /// The run configuration asked for.
     #[command(flatten)]
-    config: ConfigArgs,
+    pub config: ConfigArgs,
     /// Host RAM budget (e.g. 16G). Default: the memory this machine has available now.
     #[arg(long, value_parser = parse_size_arg)]
-    budget: Option<u64>,
+    pub budget: Option<u64>,
     /// GPU memory budget (e.g. 24G). Default: the device's free memory, read through the
     /// CUDA driver when one is present.
     #[arg(long, value_parser = parse_size_arg)]
-    gpu_budget: Option<u64>,
+    pub gpu_budget: Option<u64>,
+    /// The engine and its tables.
     #[command(flatten)]
-    tables: super::estimate::TableArgs,
+    pub tables: super::estimate::TableArgs,
     /// Print JSON.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
+}
+
+/// A plan with what it was made for: what `predictor plan` prints.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    /// The model's profile.
+    pub profile: ModelProfile,
+    /// The engine.
+    pub backend: Backend,
+    /// The plan.
+    pub plan: planner::Plan,
+    /// Where the budget came from, when it was read from this machine.
+    pub notes: Vec<String>,
+}
+
+/// The JSON answer of `predictor plan --json` (and of the Python `plan`).
+#[derive(serde::Serialize)]
+pub struct PlanJson<'a> {
+    backend: &'a str,
+    model: render::ModelSummary<'a>,
+    #[serde(flatten)]
+    plan: &'a planner::Plan,
+    notes: &'a [String],
 }
 
 fn parse_size_arg(s: &str) -> Result<u64, String> {
@@ -72,6 +100,39 @@ fn budget(a: &PlanArgs, device: predictor::Device) -> anyhow::Result<(Budget, Ve
         },
         notes,
     ))
+}
+
+/// The plan `predictor plan` gives for these arguments.
+pub fn plan(a: &PlanArgs) -> anyhow::Result<Planned> {
+    let profile = super::load_model(&a.model)?;
+    let config = a.config.to_config(profile.ctx_train)?;
+    let (budget, notes) = budget(a, config.device)?;
+    let tables = a.tables.load()?;
+    let backend = a.tables.backend(&profile)?;
+    let plan = planner::plan_for(backend, &profile, &config, budget, &tables)?;
+    Ok(Planned {
+        profile,
+        backend,
+        plan,
+        notes,
+    })
+}
+
+impl Planned {
+    /// The `--json` answer.
+    pub fn json(&self) -> PlanJson<'_> {
+        PlanJson {
+            backend: self.backend.name(),
+            model: render::ModelSummary::of(&self.profile),
+            plan: &self.plan,
+            notes: &self.notes,
+        }
+    }
+
+    /// The readable answer.
+    pub fn text(&self) -> String {
+        plan_text(self)
+    }
 }
 
 /// `predictor plan --hosts`: a split over RPC workers, each machine with its budget.
@@ -159,31 +220,20 @@ pub fn run(a: &PlanArgs) -> anyhow::Result<()> {
         );
         return run_hosts(a, &hosts);
     }
-    let profile = super::load_model(&a.model)?;
-    let config = a.config.to_config(profile.ctx_train)?;
-    let (budget, notes) = budget(a, config.device)?;
-    let tables = a.tables.load()?;
-    let backend = a.tables.backend(&profile)?;
-    let plan = planner::plan_for(backend, &profile, &config, budget, &tables)?;
+    let p = plan(a)?;
     if a.json {
-        #[derive(serde::Serialize)]
-        struct PlanJson<'a> {
-            backend: &'a str,
-            model: render::ModelSummary<'a>,
-            #[serde(flatten)]
-            plan: &'a planner::Plan,
-            notes: &'a [String],
-        }
-        return super::print_json(&PlanJson {
-            backend: backend.name(),
-            model: render::ModelSummary::of(&profile),
-            plan: &plan,
-            notes: &notes,
-        });
+        super::print_json(&p.json())
+    } else {
+        print!("{}", p.text());
+        Ok(())
     }
+}
+
+fn plan_text(p: &Planned) -> String {
+    let (profile, backend, plan, notes) = (&p.profile, p.backend, &p.plan, &p.notes);
     let mut s = String::new();
     let _ = writeln!(s, "backend: {} ({})", backend.name(), backend.summary());
-    let _ = writeln!(s, "model:   {}", render::model_line(&profile));
+    let _ = writeln!(s, "model:   {}", render::model_line(profile));
     let gpu_budget = plan
         .budget
         .gpu_bytes
@@ -208,7 +258,7 @@ pub fn run(a: &PlanArgs) -> anyhow::Result<()> {
             "does NOT fit"
         }
     );
-    if config.device.is_cuda() {
+    if c.device.is_cuda() {
         let _ = writeln!(
             s,
             "layers:  {} of {} blocks on the GPU, the rest on the host",
@@ -259,6 +309,5 @@ pub fn run(a: &PlanArgs) -> anyhow::Result<()> {
     for n in notes.iter().chain(plan.requested.notes.iter()) {
         let _ = writeln!(s, "note: {n}");
     }
-    print!("{s}");
-    Ok(())
+    s
 }

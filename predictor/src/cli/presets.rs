@@ -1,13 +1,13 @@
 //! `predictor presets`.
 
-use predictor_cli::cli_args::human_bytes;
+use crate::cli_args::human_bytes;
 
 /// Arguments of `predictor presets`.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct PresetsArgs {
     /// Print JSON.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
 }
 
 /// Runs `predictor presets`.

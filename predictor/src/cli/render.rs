@@ -1,8 +1,8 @@
 //! Text and JSON rendering of estimates and plans.
 
+use crate::cli_args::human_bytes;
 use predictor::components::{Components, Estimate};
 use predictor::profile::ModelProfile;
-use predictor_cli::cli_args::human_bytes;
 use serde::Serialize;
 use std::fmt::Write as _;
 
@@ -112,7 +112,7 @@ pub fn model_line(p: &ModelProfile) -> String {
     )
 }
 
-/// A readable table of an estimate.
+/// `on` or `off`.
 fn on_off(b: bool) -> &'static str {
     if b {
         "on"
@@ -201,6 +201,7 @@ fn layer_span(first: u32, n: u32, output: bool) -> String {
     }
 }
 
+/// A readable table of an estimate.
 pub fn estimate_text(p: &ModelProfile, e: &Estimate, uncalibrated: bool) -> String {
     let c = &e.config;
     let mut s = String::new();

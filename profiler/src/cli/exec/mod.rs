@@ -257,7 +257,7 @@ pub(crate) fn build_record(ctx: &RunContext, p: ProcessRun) -> Record {
         key.push_str(&suffix);
         engine_key.push_str(&suffix);
     }
-    Record {
+    let mut record = Record {
         schema: RECORD_SCHEMA_VERSION,
         key,
         timestamp: now_secs(),
@@ -281,7 +281,11 @@ pub(crate) fn build_record(ctx: &RunContext, p: ProcessRun) -> Record {
         role: p.role,
         device_name: p.device_name,
         workload: p.workload,
-    }
+    };
+    // The model, the engine's executable and any path on its command line by their file
+    // names: a record names no path of this machine.
+    record.make_portable();
+    record
 }
 
 /// Whether a record with `key` (as requested) and status ok is already in `path`.

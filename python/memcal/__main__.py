@@ -1,0 +1,5 @@
+"""``python -m memcal``: the ``memcal`` command."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,241 @@
+"""Keyword arguments of :func:`memcal.estimate` and :func:`memcal.plan`, with the names
+llama-cpp-python's ``Llama()`` uses where they mean the same thing, turned into the
+options of the ``predictor`` command line (which the native module takes).
+
+The mapping (read from llama-cpp-python's ``Llama.__init__``):
+
+==================  ===========================================================
+``Llama()``         memcal
+==================  ===========================================================
+``model_path``      ``path``
+``n_ctx``           the total context over all sequences (llama.cpp's ``-c``):
+                    ``ctx = n_ctx / batch``; ``n_ctx=0`` is the model's trained
+                    context, as in ``Llama()``
+``n_batch``         the logical batch in tokens: it only caps the micro-batch,
+                    ``ubatch = min(ubatch, n_batch)``, as ``Llama()`` does; it is
+                    *not* memcal's ``batch`` (parallel sequences)
+``n_ubatch``        ``ubatch``
+``n_gpu_layers``    ``gpu_layers`` on the GPU: a non-zero value without ``device``
+                    means ``device="cuda"``; ``-1`` is every layer
+``flash_attn``      ``flash_attn`` (``True``/``False`` or ``"on"``/``"off"``/``"auto"``)
+``use_mmap``        ``mmap``
+``type_k``,         ``kv_dtype`` (a ggml type id such as ``llama_cpp.GGML_TYPE_Q8_0``,
+``type_v``          or a name); memcal models one type for K and V, so both must
+                    be given and equal
+==================  ===========================================================
+
+A name and its alias may both be given only when they agree; otherwise
+:class:`~memcal.errors.ConfigError` names the two that conflict.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
+
+from . import _native
+from .errors import ConfigError
+
+PathLike = Union[str, os.PathLike[str]]
+OnOff = Union[bool, str]
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _uint(name: str, value: Any) -> Optional[int]:
+    """A non-negative int option (None stays None)."""
+    if value is None:
+        return None
+    if not _is_int(value):
+        raise ConfigError(f"{name} must be an integer, got {value!r}")
+    if value < 0:
+        raise ConfigError(f"{name} must not be negative, got {value}")
+    return int(value)
+
+
+def _on_off(name: str, value: Any) -> Optional[str]:
+    """A switch: a bool, or a string the command line reads (on, off, auto, ...)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    raise ConfigError(f"{name} must be a bool or a string such as 'on' or 'off', got {value!r}")
+
+
+def _text(name: str, value: Any) -> Optional[str]:
+    if value is None or isinstance(value, str):
+        return value
+    raise ConfigError(f"{name} must be a string, got {value!r}")
+
+
+def path(name: str, value: Any) -> Optional[str]:
+    """A file path option as a string (None stays None)."""
+    if value is None:
+        return None
+    if isinstance(value, (str, os.PathLike)):
+        return os.fspath(value)
+    raise ConfigError(f"{name} must be a path (str or os.PathLike), got {value!r}")
+
+
+def _equal(a: Any, b: Any) -> bool:
+    return bool(a == b)
+
+
+def _one(
+    name: str,
+    value: Any,
+    alias: str,
+    alias_value: Any,
+    same: Callable[[Any, Any], bool] = _equal,
+) -> Any:
+    """The value given under `name` or its `alias`; both only when they agree."""
+    if value is None:
+        return alias_value
+    if alias_value is not None and not same(value, alias_value):
+        raise ConfigError(
+            f"{name}={value!r} and {alias}={alias_value!r} conflict: give one of them"
+        )
+    return value
+
+
+def model(path_value: Any, model_path: Any, preset: Any) -> Tuple[Optional[str], Optional[str]]:
+    """The model: a file (``path`` or llama-cpp-python's ``model_path``) or a preset."""
+    file = _one("path", path("path", path_value), "model_path", path("model_path", model_path))
+    preset = _text("preset", preset)
+    if file is not None and preset is not None:
+        raise ConfigError("give a model path or a preset, not both")
+    if file is None and preset is None:
+        raise ConfigError("give a model path or a preset (preset=NAME, see memcal.presets())")
+    return file, preset
+
+
+def _context(file: Optional[str], preset: Optional[str], kw: Mapping[str, Any]) -> Optional[int]:
+    """The context per sequence: ``ctx``, or llama.cpp's total ``n_ctx`` over ``batch``."""
+    ctx = _uint("ctx", kw["ctx"])
+    n_ctx = _uint("n_ctx", kw["n_ctx"])
+    if n_ctx is None:
+        return ctx
+    total = n_ctx if n_ctx > 0 else _native.trained_context(file, preset)
+    if total == 0:
+        raise ConfigError(
+            "n_ctx=0 asks for the model's trained context, which the model does not give: "
+            "give n_ctx or ctx"
+        )
+    # batch=0 is refused by the configuration check, with the command's message.
+    sequences = _uint("batch", kw["batch"]) or 1
+    if total % sequences != 0:
+        raise ConfigError(
+            f"n_ctx={total} is llama.cpp's total context over all sequences and does not "
+            f"split evenly over batch={sequences}: give ctx (the context per sequence)"
+        )
+    per_sequence = total // sequences
+    if ctx is not None and ctx != per_sequence:
+        raise ConfigError(
+            f"ctx={ctx} (per sequence) and n_ctx={n_ctx} (total over batch={sequences} "
+            f"sequences: {per_sequence} each) conflict: give one of them"
+        )
+    return per_sequence
+
+
+def _gpu(kw: Mapping[str, Any]) -> Tuple[Optional[str], Optional[int]]:
+    """The device and GPU layers: ``device``/``gpu_layers``, or ``n_gpu_layers``."""
+    device = _text("device", kw["device"])
+    gpu_layers = _uint("gpu_layers", kw["gpu_layers"])
+    n_gpu_layers = kw["n_gpu_layers"]
+    if n_gpu_layers is None:
+        return device, gpu_layers
+    if not _is_int(n_gpu_layers) or n_gpu_layers < -1:
+        raise ConfigError(
+            f"n_gpu_layers must be a layer count or -1 (every layer), got {n_gpu_layers!r}"
+        )
+    every = n_gpu_layers == -1
+    if gpu_layers is not None and (every or gpu_layers != n_gpu_layers):
+        raise ConfigError(
+            f"gpu_layers={gpu_layers} and n_gpu_layers={n_gpu_layers} conflict: give one of them"
+        )
+    # llama-cpp-python offloads when n_gpu_layers is not 0.
+    if device is None and n_gpu_layers != 0:
+        device = "cuda"
+    return device, None if every else n_gpu_layers
+
+
+def _kv_type(name: str, value: Any) -> Optional[str]:
+    """A KV cache type: a name, or a ggml type id as llama-cpp-python's type_k/type_v."""
+    if value is None or isinstance(value, str):
+        return value
+    if not _is_int(value):
+        raise ConfigError(f"{name} must be a ggml type id or a type name, got {value!r}")
+    type_name = _native.ggml_type_name(value) if value >= 0 else None
+    if type_name is None:
+        raise ConfigError(f"{name}={value} is not a ggml type id")
+    return type_name.lower()
+
+
+def _same_type(a: Any, b: Any) -> bool:
+    return str(a).lower() == str(b).lower()
+
+
+def _kv_dtype(kw: Mapping[str, Any]) -> Optional[str]:
+    """The KV cache type: ``kv_dtype``, or ``type_k`` and ``type_v`` (equal)."""
+    type_k = _kv_type("type_k", kw["type_k"])
+    type_v = _kv_type("type_v", kw["type_v"])
+    if (type_k is None) != (type_v is None):
+        raise ConfigError(
+            "memcal models one KV cache type for K and V: give both type_k and type_v "
+            "(llama.cpp keeps the other at f16), or kv_dtype"
+        )
+    if type_k is not None and type_v is not None and type_k.lower() != type_v.lower():
+        raise ConfigError(
+            f"type_k={kw['type_k']!r} and type_v={kw['type_v']!r} differ: memcal models one "
+            "KV cache type for K and V"
+        )
+    kv_dtype: Optional[str] = _one(
+        "kv_dtype", _text("kv_dtype", kw["kv_dtype"]), "type_k/type_v", type_k, _same_type
+    )
+    return kv_dtype
+
+
+def options(file: Optional[str], preset: Optional[str], kw: Mapping[str, Any]) -> Dict[str, Any]:
+    """The native options (every key present) from the keyword arguments `kw` of
+    :func:`memcal.estimate` or :func:`memcal.plan`."""
+    margin = kw["margin"]
+    if margin is not None and (isinstance(margin, bool) or not isinstance(margin, (int, float))):
+        raise ConfigError(f"margin must be a number (percent), got {margin!r}")
+    uncalibrated = kw["uncalibrated"]
+    if not isinstance(uncalibrated, bool):
+        raise ConfigError(f"uncalibrated must be a bool, got {uncalibrated!r}")
+    table = path("table", kw["table"])
+    if table is not None and uncalibrated:
+        raise ConfigError("table and uncalibrated=True conflict: give one of them")
+    device, gpu_layers = _gpu(kw)
+    return {
+        "backend": _text("backend", kw["backend"]),
+        "table": table,
+        "uncalibrated": uncalibrated,
+        "device": device,
+        "batch": _uint("batch", kw["batch"]),
+        "ctx": _context(file, preset, kw),
+        "ubatch": _one("ubatch", _uint("ubatch", kw["ubatch"]), "n_ubatch",
+                       _uint("n_ubatch", kw["n_ubatch"])),
+        "max_ubatch": _uint("n_batch", kw["n_batch"]),
+        "kv_dtype": _kv_dtype(kw),
+        "flash_attn": _on_off("flash_attn", kw["flash_attn"]),
+        "mmap": _one("mmap", _on_off("mmap", kw["mmap"]), "use_mmap",
+                     _on_off("use_mmap", kw["use_mmap"])),
+        "repack": _on_off("repack", kw["repack"]),
+        "prompt": _uint("prompt", kw["prompt"]),
+        "decode": _uint("decode", kw["decode"]),
+        "gpu_layers": gpu_layers,
+        "margin": None if margin is None else float(margin),
+    }
+
+
+def size(name: str, value: Any) -> Optional[str]:
+    """A budget: bytes as an int, or a size string the command line reads (``"8G"``)."""
+    if value is None or isinstance(value, str):
+        return value
+    if not _is_int(value):
+        raise ConfigError(f"{name} must be bytes (int) or a size such as '8G', got {value!r}")
+    return str(_uint(name, value))

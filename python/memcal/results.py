@@ -1,0 +1,354 @@
+"""Typed answers of :mod:`memcal`'s functions.
+
+Each answer is a frozen dataclass built from the JSON the ``predictor`` command prints
+with ``--json`` for the same call (the native module returns that JSON, serialized by the
+command's own serde code). Field names are the JSON keys; lists become tuples.
+``to_dict()`` gives the JSON content back, equal to ``json.loads`` of the command's output.
+Sizes are bytes unless a name says otherwise (``*_mb``: MiB, rounded up).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import Any, Dict, Optional, Tuple, Type, TypeVar
+
+__all__ = [
+    "ModelSummary",
+    "RunConfig",
+    "Components",
+    "DeviceComponents",
+    "ComponentsByDevice",
+    "Requirements",
+    "Calibration",
+    "EngineBuffer",
+    "Estimate",
+    "Budget",
+    "PlannedEstimate",
+    "Plan",
+    "TypeStats",
+    "Experts",
+    "Hparams",
+    "GgufDetails",
+    "Inspection",
+    "Preset",
+    "Backend",
+]
+
+T = TypeVar("T", bound="_Answer")
+
+
+class _Answer:
+    """Conversion between an answer and its JSON content."""
+
+    @classmethod
+    def from_dict(cls: Type[T], data: Dict[str, Any]) -> T:
+        """Builds the answer from the command's JSON content (every key, no other)."""
+        return typing.cast(T, _build(cls, data, cls.__name__))
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The JSON content of this answer, as the ``predictor`` command prints it."""
+        return typing.cast(Dict[str, Any], _plain(self))
+
+
+def _build(tp: Any, value: Any, where: str) -> Any:
+    """`value` (decoded JSON) as type `tp`: dataclasses, Optional, Tuple[X, ...], Dict."""
+    origin = typing.get_origin(tp)
+    if origin is typing.Union:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return None if value is None else _build(args[0], value, where)
+    if origin is tuple:
+        (item, _ellipsis) = typing.get_args(tp)
+        return tuple(_build(item, v, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        (_key, item) = typing.get_args(tp)
+        return {k: _build(item, v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        hints = typing.get_type_hints(tp)
+        names = [f.name for f in dataclasses.fields(tp)]
+        if not isinstance(value, dict) or set(value) != set(names):
+            got = sorted(value) if isinstance(value, dict) else type(value).__name__
+            raise TypeError(f"{where}: expected the keys {names}, got {got}")
+        return tp(**{n: _build(hints[n], value[n], f"{where}.{n}") for n in names})
+    return value
+
+
+def _plain(value: Any) -> Any:
+    """The JSON content of an answer (dataclasses to dicts, tuples to lists)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSummary(_Answer):
+    """The model an answer is about."""
+
+    name: str
+    format: str
+    """``gguf`` or ``safetensors``."""
+    architecture: str
+    dominant_type: str
+    """The storage type holding the most bytes (``Q4_K``, ``I2_S``, ``BF16``, ...)."""
+    n_params: int
+    tensor_data_bytes: int
+    n_layers: int
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig(_Answer):
+    """The configuration predicted for (``ctx`` per sequence, ``batch`` sequences)."""
+
+    device: str
+    batch: int
+    ctx: int
+    ubatch: int
+    kv_dtype: str
+    gpu_layers: Optional[int]
+    margin_pct: float
+    flash_attn: str
+    mmap: bool
+    repack: bool
+    prompt: Optional[int]
+    """Prompt tokens per sequence; None: a prompt that fills the context."""
+    decode: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Components(_Answer):
+    """Bytes one device needs, by what they are for."""
+
+    weights: int
+    kv_cache: int
+    activations: int
+    overhead: int
+    headroom: int
+    """Safety headroom on top (margin plus the calibration's held-out error)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DeviceComponents(Components):
+    """A device's components with their sums."""
+
+    used: int
+    """The predicted peak: everything but the headroom."""
+    total: int
+    """What to plan for: the predicted peak plus the headroom."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ComponentsByDevice(_Answer):
+    """Components in host RAM and on the GPU (None on the CPU)."""
+
+    host: DeviceComponents
+    gpu: Optional[DeviceComponents]
+
+
+@dataclasses.dataclass(frozen=True)
+class Requirements(_Answer):
+    """The estimate in BitNet-rs's ``MemoryRequirements`` shape (MiB, rounded up)."""
+
+    total_mb: int
+    gpu_memory_mb: Optional[int]
+    cpu_memory_mb: int
+    kv_cache_mb: int
+    activation_mb: int
+    headroom_mb: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Calibration(_Answer):
+    """The calibration table applied."""
+
+    name: str
+    exact_match: bool
+    expected_p95_error: float
+    """Held-out p95 absolute relative error of the table, as a fraction."""
+    note: Optional[str]
+
+
+@dataclasses.dataclass(frozen=True)
+class EngineBuffer(_Answer):
+    """A buffer the engine will report in its log, predicted."""
+
+    component: str
+    buffer: str
+    bytes: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Estimate(_Answer):
+    """What :func:`memcal.estimate` (``predictor estimate --json``) answers."""
+
+    backend: str
+    model: ModelSummary
+    config: RunConfig
+    gpu_layers: int
+    components: ComponentsByDevice
+    host_bytes: int
+    """Host RAM to plan for (headroom included)."""
+    gpu_bytes: Optional[int]
+    """GPU memory to plan for (headroom included); None on the CPU."""
+    requirements: Requirements
+    calibration: Optional[Calibration]
+    notes: Tuple[str, ...]
+    buffers: Tuple[EngineBuffer, ...] = ()
+    """The engine's own buffers (llama.cpp, bitnet.cpp); absent from the JSON when empty."""
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The JSON content, as the command prints it (``buffers`` only when not empty)."""
+        d = super().to_dict()
+        if not self.buffers:
+            del d["buffers"]
+        return d
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "Estimate":
+        """Builds the answer from the command's JSON content."""
+        return typing.cast(Estimate, _build(cls, {"buffers": [], **data}, cls.__name__))
+
+
+@dataclasses.dataclass(frozen=True)
+class Budget(_Answer):
+    """The memory a plan was made against."""
+
+    host_bytes: int
+    gpu_bytes: Optional[int]
+
+
+@dataclasses.dataclass(frozen=True)
+class PlannedEstimate(_Answer):
+    """The estimate of the configuration asked for, inside a :class:`Plan`."""
+
+    backend: str
+    config: RunConfig
+    gpu_layers: int
+    host: Components
+    gpu: Optional[Components]
+    calibration: Optional[Calibration]
+    notes: Tuple[str, ...]
+    buffers: Tuple[EngineBuffer, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan(_Answer):
+    """What :func:`memcal.plan` (``predictor plan --json``) answers."""
+
+    backend: str
+    model: ModelSummary
+    budget: Budget
+    requested_fits: bool
+    gpu_layers: int
+    n_layers: int
+    requested: PlannedEstimate
+    max_ctx: Optional[int]
+    """The largest context per sequence that fits at the batch asked for (None: none)."""
+    max_batch: Optional[int]
+    """The largest batch that fits at the context asked for (None: none)."""
+    ctx_limit: int
+    headroom_bytes: int
+    notes: Tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class TypeStats(_Answer):
+    """Tensors, elements and bytes stored in one type."""
+
+    tensors: int
+    elements: int
+    bytes: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Experts(_Answer):
+    """A mixture-of-experts shape."""
+
+    total: int
+    active: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Hparams(_Answer):
+    """A model's shape."""
+
+    n_layers: int
+    hidden: int
+    n_heads: int
+    n_kv_heads: Tuple[int, ...]
+    head_dim_k: int
+    head_dim_v: int
+    ffn: int
+    vocab: int
+    ctx_train: int
+    tied_embeddings: bool
+    sliding_window: Optional[int]
+    sliding_layers: Tuple[bool, ...]
+    experts: Optional[Experts]
+
+
+@dataclasses.dataclass(frozen=True)
+class GgufDetails(_Answer):
+    """GGUF header facts."""
+
+    version: int
+    alignment: int
+    data_offset: int
+    n_kv: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Inspection(_Answer):
+    """What :func:`memcal.inspect` (``predictor inspect --json``) answers."""
+
+    path: str
+    format: str
+    architecture: str
+    n_tensors: int
+    n_params: int
+    tensor_data_bytes: int
+    file_bytes: int
+    dominant_type: str
+    by_type: Dict[str, TypeStats]
+    by_role: Dict[str, int]
+    largest_tensor_bytes: int
+    hparams: Hparams
+    gguf: Optional[GgufDetails]
+    notes: Tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset(_Answer):
+    """A built-in model shape (``preset=NAME`` or ``NAME:TYPE``)."""
+
+    name: str
+    arch: str
+    layers: int
+    hidden: int
+    heads: int
+    kv_heads: int
+    head_dim: int
+    ffn: int
+    vocab: int
+    ctx: int
+    tied: bool
+    default_type: str
+    qkv_bias: bool
+    source: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Backend(_Answer):
+    """An engine memcal predicts (``backend=NAME``)."""
+
+    name: str
+    aliases: Tuple[str, ...]
+    models: str
+    tables: Tuple[str, ...]
+    measured_on: Tuple[str, ...]
+    cuda_calibrated: bool

@@ -1,0 +1,71 @@
+//! The run configuration and table options as the Python side passes them: a dict with
+//! every key present, in the command line's spelling and units (the llama-cpp-python
+//! aliases are resolved in Python, `memcal/_options.py`). Absent values keep the command
+//! line's defaults ([`ConfigArgs::default`]).
+
+use predictor_cli::cli::estimate::TableArgs;
+use predictor_cli::cli_args::{ConfigArgs, ModelArgs};
+use pyo3::FromPyObject;
+use std::path::PathBuf;
+
+/// What `estimate` and `plan` take besides the model.
+#[derive(Debug, FromPyObject)]
+#[pyo3(from_item_all)]
+pub struct Options {
+    backend: Option<String>,
+    table: Option<PathBuf>,
+    uncalibrated: bool,
+    device: Option<String>,
+    batch: Option<u32>,
+    ctx: Option<u32>,
+    ubatch: Option<u32>,
+    /// llama-cpp-python's `n_batch`: the logical batch in tokens, which caps the
+    /// micro-batch (`Llama()` sets `n_ubatch = min(n_batch, n_ubatch)`).
+    max_ubatch: Option<u32>,
+    kv_dtype: Option<String>,
+    flash_attn: Option<String>,
+    mmap: Option<String>,
+    repack: Option<String>,
+    prompt: Option<u32>,
+    decode: Option<u32>,
+    gpu_layers: Option<u32>,
+    margin: Option<f64>,
+}
+
+impl Options {
+    /// The flags `predictor estimate` would have parsed.
+    pub fn config(&self) -> ConfigArgs {
+        let d = ConfigArgs::default();
+        let ubatch = self.ubatch.unwrap_or(d.ubatch);
+        ConfigArgs {
+            device: self.device.clone().unwrap_or(d.device),
+            batch: self.batch.unwrap_or(d.batch),
+            ctx: self.ctx.or(d.ctx),
+            ubatch: self.max_ubatch.map_or(ubatch, |cap| ubatch.min(cap)),
+            kv_dtype: self.kv_dtype.clone().unwrap_or(d.kv_dtype),
+            flash_attn: self.flash_attn.clone().unwrap_or(d.flash_attn),
+            mmap: self.mmap.clone().unwrap_or(d.mmap),
+            repack: self.repack.clone().unwrap_or(d.repack),
+            prompt: self.prompt.or(d.prompt),
+            decode: self.decode.or(d.decode),
+            gpu_layers: self.gpu_layers.or(d.gpu_layers),
+            margin: self.margin.unwrap_or(d.margin),
+            ..d
+        }
+    }
+
+    /// The engine and table flags.
+    pub fn tables(&self) -> TableArgs {
+        TableArgs {
+            backend: self.backend.clone(),
+            table: self.table.clone(),
+            uncalibrated: self.uncalibrated,
+        }
+    }
+}
+
+/// The model: a file, or a preset (the Python side refuses both at once; a missing one
+/// is the command's own error).
+pub fn model_args(file: Option<PathBuf>, preset: Option<String>) -> ModelArgs {
+    ModelArgs { file, preset }
+}
