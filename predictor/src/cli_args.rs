@@ -197,7 +197,23 @@ impl ConfigArgs {
     /// worker's free memory), or equal shares.
     pub fn split_options(&self) -> Result<Option<SplitOptions>> {
         let Some(hosts) = self.hosts()? else {
-            return Ok(None);
+            // Without --hosts, --tensor-split spreads the model over local GPUs.
+            return match &self.tensor_split {
+                None => Ok(None),
+                Some(ts) => {
+                    let device: Device = self.device.parse()?;
+                    if !device.is_cuda() {
+                        return Err(predictor::Error::InvalidConfig(
+                            "--tensor-split splits a model over local GPUs (--device cuda) or \
+                             over RPC workers (--hosts)"
+                                .into(),
+                        ));
+                    }
+                    let shares = parse_tensor_split(ts)?;
+                    let mode = self.split_mode.parse::<SplitMode>()?;
+                    Ok(Some(SplitOptions::gpus(shares.len(), &shares, mode)?))
+                }
+            };
         };
         let workers = &hosts[1..];
         let names: Vec<String> = workers.iter().map(|h| h.name.clone()).collect();

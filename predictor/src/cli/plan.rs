@@ -183,7 +183,7 @@ fn run_hosts(a: &PlanArgs, hosts: &[predictor::config::split::Host]) -> anyhow::
             s,
             "{:<14} {:<11} {:>10} {:>14} {:>14}  {}",
             m.name,
-            m.role.to_string(),
+            m.role,
             format!("{}{}", m.blocks, if m.output_layer { " +out" } else { "" }),
             human_bytes(m.needs_bytes),
             human_bytes(m.budget_bytes),
@@ -217,6 +217,31 @@ pub fn run(a: &PlanArgs) -> anyhow::Result<()> {
         anyhow::ensure!(
             a.budget.is_none(),
             "--hosts gives each machine its budget (NAME=SIZE); --budget is for one machine"
+        );
+        return run_hosts(a, &hosts);
+    }
+    // A model split over local GPUs: each GPU's budget, and the host's.
+    if a.config.hosts.is_none() && a.config.tensor_split.is_some() {
+        let config = a.config.split_options()?;
+        let Some(split) = config else {
+            anyhow::bail!("--tensor-split needs --device cuda or --hosts");
+        };
+        let gpu = a
+            .gpu_budget
+            .context("planning a split over GPUs needs each GPU's budget: --gpu-budget SIZE")?;
+        let host = a.budget.unwrap_or_else(device_memory::host_available_bytes);
+        let mut hosts = vec![predictor::config::split::Host {
+            name: "host".into(),
+            budget: Some(host),
+        }];
+        hosts.extend(
+            split
+                .devices
+                .iter()
+                .map(|d| predictor::config::split::Host {
+                    name: d.name.clone(),
+                    budget: Some(gpu),
+                }),
         );
         return run_hosts(a, &hosts);
     }

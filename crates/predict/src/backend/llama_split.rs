@@ -401,7 +401,7 @@ pub fn estimate(
                 .into(),
         );
     }
-    if config.mmap && client_blocks == 0 {
+    if config.mmap && client_blocks == 0 && !split.on_gpus() {
         notes.push(format!(
             "the client maps and reads the whole file ({}) while it loads, then keeps only the \
              token embedding: --mmap off loads with one tensor's copy instead",

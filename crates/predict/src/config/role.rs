@@ -30,13 +30,15 @@ impl Role {
     /// Every role, in report order.
     pub const ALL: [Role; 4] = [Role::Cli, Role::Server, Role::RpcClient, Role::RpcServer];
 
-    /// The role of the process that runs `config` (the client of a split, the server when
-    /// served, else the command-line run).
+    /// The role of the process that runs `config` (the client of a split over RPC workers,
+    /// the server when served, else the command-line run; a split over local GPUs is one
+    /// process).
     pub fn of_client(config: &super::RunConfig) -> Role {
-        match (&config.split, &config.serve) {
-            (Some(_), _) => Role::RpcClient,
-            (None, Some(_)) => Role::Server,
-            (None, None) => Role::Cli,
+        let rpc = config.split.as_ref().is_some_and(|s| !s.on_gpus());
+        match (rpc, &config.serve) {
+            (true, _) => Role::RpcClient,
+            (false, Some(_)) => Role::Server,
+            (false, None) => Role::Cli,
         }
     }
 

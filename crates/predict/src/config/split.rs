@@ -107,6 +107,42 @@ impl SplitOptions {
         Ok(s)
     }
 
+    /// `k` local GPUs (`cuda:0` ... `cuda:k-1`, llama.cpp's device order) with proportions
+    /// `tensor_split` (one per GPU, equal shares when empty).
+    pub fn gpus(k: usize, tensor_split: &[f64], mode: SplitMode) -> Result<SplitOptions, Error> {
+        let s = SplitOptions {
+            devices: (0..k)
+                .map(|i| SplitDevice {
+                    name: format!("cuda:{i}"),
+                    kind: SplitDeviceKind::Cuda,
+                })
+                .collect(),
+            tensor_split: if tensor_split.is_empty() {
+                vec![1.0; k]
+            } else {
+                tensor_split.to_vec()
+            },
+            mode,
+        };
+        s.validate()?;
+        Ok(s)
+    }
+
+    /// Whether every device is a local GPU (one process; no RPC worker).
+    pub fn on_gpus(&self) -> bool {
+        self.devices.iter().all(|d| d.kind == SplitDeviceKind::Cuda)
+    }
+
+    /// The same devices with other proportions.
+    pub fn with_shares(&self, tensor_split: &[f64]) -> Result<SplitOptions, Error> {
+        let s = SplitOptions {
+            tensor_split: tensor_split.to_vec(),
+            ..self.clone()
+        };
+        s.validate()?;
+        Ok(s)
+    }
+
     /// Checks the split is usable: at least one device, names unique and not `client`,
     /// one finite non-negative proportion per device with a positive sum, row mode on GPUs
     /// only.

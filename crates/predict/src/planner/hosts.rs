@@ -27,8 +27,8 @@ use serde::Serialize;
 pub struct MachinePlan {
     /// Its name.
     pub name: String,
-    /// `client` or `rpc-server`.
-    pub role: crate::config::Role,
+    /// What it is: `client` (the process that runs the model), `rpc-server` or `gpu`.
+    pub role: String,
     /// Its budget, bytes.
     pub budget_bytes: u64,
     /// What it needs with the split found (headroom included), bytes.
@@ -71,6 +71,8 @@ struct Assignment {
     fits: bool,
 }
 
+/// `config` with the layer counts `counts` on the split's devices (RPC workers named
+/// `names`, unless `config` is already split over GPUs).
 fn with_split(config: &RunConfig, names: &[String], counts: &[u32]) -> Result<RunConfig> {
     let offloaded: u32 = counts.iter().sum();
     let shares: Vec<f64> = if offloaded == 0 {
@@ -78,9 +80,13 @@ fn with_split(config: &RunConfig, names: &[String], counts: &[u32]) -> Result<Ru
     } else {
         counts.iter().map(|&c| f64::from(c)).collect()
     };
+    let split = match &config.split {
+        Some(s) if s.on_gpus() => s.with_shares(&shares)?,
+        _ => SplitOptions::rpc(names, &shares)?,
+    };
     Ok(RunConfig {
         gpu_layers: Some(offloaded),
-        split: Some(SplitOptions::rpc(names, &shares)?),
+        split: Some(split),
         ..config.clone()
     })
 }
@@ -126,7 +132,8 @@ fn assign(
     })
 }
 
-/// Plans `config` split over `hosts` (the client first, each with a budget).
+/// Plans `config` split over `hosts` (the client first, each with a budget): RPC workers,
+/// or, when `config` is split over local GPUs (`cuda:0`, ... as `hosts[1..]`), the GPUs.
 pub fn plan_hosts(
     backend: Backend,
     profile: &ModelProfile,
@@ -172,7 +179,7 @@ pub fn plan_hosts(
     let offloaded: u32 = a.counts.iter().sum();
     let mut machines = vec![MachinePlan {
         name: hosts[0].name.clone(),
-        role: crate::config::Role::of_client(&e.config),
+        role: "client".into(),
         budget_bytes: hosts[0].budget.unwrap_or(0),
         needs_bytes: e.host.total(),
         blocks: (profile.n_layers + 1)
@@ -184,9 +191,10 @@ pub fn plan_hosts(
     for h in &hosts[1..] {
         let d = e.device(&h.name);
         let needs = d.map_or(0, |d| d.memory.total());
+        let gpu = d.is_some_and(|d| d.kind == crate::config::SplitDeviceKind::Cuda);
         machines.push(MachinePlan {
             name: h.name.clone(),
-            role: crate::config::Role::RpcServer,
+            role: if gpu { "gpu" } else { "rpc-server" }.into(),
             budget_bytes: h.budget.unwrap_or(0),
             needs_bytes: needs,
             blocks: d.map_or(0, |d| d.n_layers),
@@ -200,9 +208,13 @@ pub fn plan_hosts(
         .map(|c| c.to_string())
         .collect::<Vec<_>>()
         .join(",");
-    let flags = format!(
-        "--rpc <worker host:port, in --hosts order> -ngl {offloaded} --tensor-split {split}"
-    );
+    let flags = if e.config.split.as_ref().is_some_and(SplitOptions::on_gpus) {
+        format!("-ngl {offloaded} --tensor-split {split}")
+    } else {
+        format!(
+            "--rpc <worker host:port, in --hosts order> -ngl {offloaded} --tensor-split {split}"
+        )
+    };
     Ok(HostPlan {
         requested_fits: a.fits,
         gpu_layers: offloaded,
