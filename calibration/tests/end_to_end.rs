@@ -91,10 +91,10 @@ fn outputs_are_deterministic_and_checked() {
         generate(root);
     }
     let (fa, fb) = (files(a.path()), files(b.path()));
-    // 3 tables, the report and 5 plots (PNG and SVG each).
+    // 3 tables, the report and 6 plots (PNG and SVG each).
     assert_eq!(
         fa.len(),
-        3 + 1 + 10,
+        3 + 1 + 12,
         "{:?}",
         fa.iter().map(|f| &f.0).collect::<Vec<_>>()
     );
