@@ -29,12 +29,13 @@ fn range(xs: &[f64]) -> String {
     }
 }
 
-/// One row per (backend, device kind): its all-types group where it has one, else the
-/// range over its per-type groups. Groups without a held-out validation are left out.
+/// One row per (backend and process role, device kind): its all-types group where it has
+/// one, else the range over its per-type groups. Groups without a held-out validation are
+/// left out.
 pub fn accuracy_table(groups: &[GroupAnalysis]) -> String {
     let mut by: BTreeMap<(String, String), Vec<&GroupAnalysis>> = BTreeMap::new();
     for g in groups.iter().filter(|g| g.validation().is_some()) {
-        by.entry((g.key.backend.clone(), g.key.device_kind.clone()))
+        by.entry((g.key.engine(), g.key.device_kind.clone()))
             .or_default()
             .push(g);
     }

@@ -133,7 +133,7 @@ fn outputs_are_deterministic_and_checked() {
     };
     let ok = run();
     assert!(ok.passed(), "{:?}", ok.problems);
-    assert_eq!(ok.checked.len(), 3 + 1 + 10);
+    assert_eq!(ok.checked.len(), 3 + 1 + 12);
 
     // A hand-edited table figure is caught, with the field named.
     let table = root.join("tables/memcal-candle.cpu.Q4_0.json");

@@ -129,6 +129,7 @@ mod tests {
         let b = request_prompt(&spec, 3);
         assert!(a.starts_with("0 Once the"), "{a}");
         assert!(b.starts_with("3 Once the"), "{b}");
-        assert_eq!(a.split_whitespace().count(), 10);
+        // 9 words and the beginning-of-sequence token: about 10 tokens.
+        assert_eq!(a.split_whitespace().count(), 9);
     }
 }
