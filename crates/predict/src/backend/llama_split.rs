@@ -297,11 +297,10 @@ pub fn estimate(
     // the weights, and the load's copies the overhead where it is the peak.
     let load_peak = loading + transient;
     let peak = load_peak.max(kept + run_extra);
-    let weights = if load_peak >= kept + run_extra {
-        loading
-    } else {
-        kept
-    };
+    // The model bytes of the peak's phase: what stays mapped when the run is the peak; when
+    // the load is, the mapped file less what the run adds later (the components add up to
+    // the peak, and the file's share of it grows with the file).
+    let weights = kept.max(load_peak.saturating_sub(run_extra));
     let host = Components {
         weights,
         kv_cache: client.kv + cache,
