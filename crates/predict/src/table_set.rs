@@ -100,6 +100,12 @@ impl TableSet {
                 .iter()
                 .filter(|t| t.device_kind == device_kind && t.backend == backend && t.role == role)
         };
+        // The engine as tables name it: `llama.cpp`, `llama.cpp/server`, ...
+        let backend = if role.is_cli() {
+            backend.to_string()
+        } else {
+            format!("{backend}/{role}")
+        };
         if let Some(t) = own().find(|t| t.qtype == qtype) {
             return Some(TableMatch {
                 table: t,
