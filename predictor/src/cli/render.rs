@@ -207,13 +207,35 @@ pub fn estimate_text(p: &ModelProfile, e: &Estimate, uncalibrated: bool) -> Stri
     let mut s = String::new();
     let _ = writeln!(s, "backend:     {}", e.backend);
     let _ = writeln!(s, "model:       {}", model_line(p));
+    let placement = match &c.split {
+        Some(split) => format!(
+            "{} of {} layers (blocks and the output layer) on the split's {} devices",
+            e.gpu_layers,
+            p.n_layers + 1,
+            split.devices.len()
+        ),
+        None => format!("{} of {} layers on GPU", e.gpu_layers, p.n_layers),
+    };
+    let deployment = match &c.serve {
+        Some(sv) => format!(
+            "served by llama-server ({} slots, KV {}, --cache-ram {}, {}), ",
+            c.batch,
+            if sv.kv_unified { "unified" } else { "per slot" },
+            sv.cache_ram_mib,
+            sv.requests_per_slot
+                .map_or("a long-running server".to_string(), |r| format!(
+                    "{r} request(s) per slot"
+                ))
+        ),
+        None => String::new(),
+    };
     let _ = writeln!(
         s,
-        "config:      {}, batch {}, context {}, micro-batch {}, KV {}, flash attention {}, mmap {}, repack {}, prompt {}, decode {}, {} of {} layers on GPU, margin {}%",
+        "config:      {deployment}{}, batch {}, context {}, micro-batch {}, KV {}, flash attention {}, mmap {}, repack {}, prompt {}, decode {}, {placement}, margin {}%",
         c.device, c.batch, c.ctx, c.effective_ubatch(), c.kv_dtype, c.flash_attn,
         on_off(c.mmap), on_off(c.repack),
         c.prompt.map_or_else(|| format!("{} (fills the context)", c.prompt_tokens()), |p| p.to_string()),
-        c.decode, e.gpu_layers, p.n_layers, c.margin_pct
+        c.decode, c.margin_pct
     );
     match (&e.calibration, uncalibrated) {
         (_, true) => {
