@@ -294,12 +294,16 @@ pub fn exec_driven<R: Send>(
     ))
 }
 
+/// How a background tree ended: what watching found, the cgroup's peak, whether its memory
+/// limit was set.
+type TreeEnd = (Watched, Option<u64>, bool);
+
 /// A command that runs in the background while something else is measured (an RPC
 /// worker while its client runs): started, watched on a thread of its own, stopped with
 /// [`Background::stop`].
 pub struct Background {
     stopper: std::sync::Arc<Stopper>,
-    watcher: std::thread::JoinHandle<Result<(Watched, Option<u64>, bool), MeasureError>>,
+    watcher: std::thread::JoinHandle<Result<TreeEnd, MeasureError>>,
     parent_hwm: u64,
     sys_available: u64,
 }

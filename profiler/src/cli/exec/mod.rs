@@ -2,7 +2,7 @@
 //! process tree, wait4 ru_maxrss, GPU memory), as a record tagged with the backend name.
 //!
 //! Three shapes of run: one command-line process; a server driven with a workload
-//! (`--serve`, [`serve`]); a model split over RPC workers (`--hosts`, [`split`]), where
+//! (`--serve`, `exec/serve.rs`); a model split over RPC workers (`--hosts`, `exec/split.rs`), where
 //! the client (a command-line run or a server) and every worker are measured separately
 //! and each gives a record of its own role.
 
