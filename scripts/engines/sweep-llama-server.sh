@@ -66,6 +66,8 @@ grid() {
     serve "$m" 3 3000 384 f16 700 2
     serve "$m" 5 1536 256 f16 200 2
     serve "$m" 8 4096 512 q8_0 64 2 --kv-unified on
+    serve "$m" 16 512 512 f16 32 2
+    serve "$m" 4 512 256 q8_0 200 3
 }
 
 # A shorter grid for the models above 1 GB (each prompt token costs more).
