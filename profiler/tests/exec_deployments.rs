@@ -255,3 +255,52 @@ fn every_process_of_a_split_is_measured_and_recorded_with_its_role() {
         assert!(gone(pid), "worker {pid} outlived the measurement");
     }
 }
+
+#[test]
+fn a_worker_over_its_machines_budget_is_an_oom_record_where_a_cgroup_limits_it() {
+    if !has_python() {
+        return;
+    }
+    let (client, worker, model) = (
+        mock("mock_llama_client.py"),
+        mock("mock_rpc_server.py"),
+        model(),
+    );
+    let (ok, records, err) = exec(
+        &[
+            "--backend",
+            "llama.cpp",
+            "--engine",
+            client.to_str().unwrap(),
+            "--rpc-server",
+            worker.to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+            "--hosts",
+            "client=500M,a=32M",
+            "--ctx",
+            "512",
+            "--prompt",
+            "16",
+            "--json",
+        ],
+        &[("MOCK_WORKER_MIB", "64")],
+    );
+    assert!(!ok, "a run whose worker could not start is not ok");
+    assert_eq!(records.len(), 2, "{err}");
+    let (c, w) = (&records[0], &records[1]);
+    assert_eq!(c.role, Role::RpcClient);
+    assert_eq!(c.status, Status::Error);
+    assert!(
+        c.message.as_deref().unwrap_or("").contains("not run"),
+        "{:?}",
+        c.message
+    );
+    assert_eq!(w.device_name.as_deref(), Some("a"));
+    if w.measured.cgroup_peak_bytes.is_some() {
+        // The kernel held the worker to its machine's 32 MiB.
+        assert_eq!(w.status, Status::Oom, "{:?}", w.message);
+    } else {
+        eprintln!("no cgroup here: the budget is not enforced, nothing more to check");
+    }
+}

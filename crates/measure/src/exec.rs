@@ -380,6 +380,28 @@ impl Background {
 }
 
 impl ExecOutcome {
+    /// The outcome of a command that was never started: nothing measured, exit code
+    /// unknown (for the record of a process a failure upstream kept from running).
+    pub fn not_run() -> ExecOutcome {
+        ExecOutcome {
+            watched: Watched {
+                exit: wait::ExitInfo::default(),
+                polled_peak_rss: 0,
+                max_processes: 0,
+                killed: None,
+                wall: Duration::ZERO,
+            },
+            gpu: None,
+            gpu_baseline_used: None,
+            gpu_peak_used: None,
+            sys_available: machine::available_memory(),
+            parent_hwm: 0,
+            cgroup_peak: None,
+            memory_limited: false,
+            stopped_by_profiler: false,
+        }
+    }
+
     /// ok when the command exited with 0, or lived until the profiler stopped it; oom
     /// when it was killed by SIGKILL (the OOM killer) or by the profiler's memory guard;
     /// error otherwise.

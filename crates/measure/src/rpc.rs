@@ -30,6 +30,9 @@ pub struct Worker {
     pub endpoint: String,
     /// Its log file.
     pub log: PathBuf,
+    /// Why it never listened (it died while starting, e.g. killed at its memory limit, or
+    /// took too long); None once it listens.
+    pub not_ready: Option<String>,
     tree: Background,
 }
 
@@ -46,7 +49,9 @@ impl Worker {
 }
 
 /// Starts one `rpc-server` (`bin`) per spec, each on a free port, and waits until each
-/// listens. On a failure the ones already started are stopped.
+/// listens; a worker that never does is returned with [`Worker::not_ready`] set, so that
+/// its end is recorded. An error is the profiler's own (no port, cannot start the
+/// program); the ones already started are then stopped.
 pub fn start_workers(
     bin: &Path,
     specs: &[WorkerSpec],
@@ -86,24 +91,15 @@ fn start_worker(
     };
     let tree = Background::start(&exec, Duration::from_secs(5))?;
     let ready = wait_listening(port, Duration::from_secs(30), || !tree.has_ended());
-    let worker = Worker {
+    Ok(Worker {
         name: spec.name.clone(),
         endpoint: format!("127.0.0.1:{port}"),
         log: spec.log.clone(),
+        not_ready: ready
+            .err()
+            .map(|why| format!("RPC worker {}: {why}", spec.name)),
         tree,
-    };
-    match ready {
-        Ok(_) => Ok(worker),
-        Err(why) => {
-            let _ = worker.stop();
-            Err(MeasureError::Invalid(format!(
-                "RPC worker {} ({}): {why}; see {}",
-                spec.name,
-                bin.display(),
-                spec.log.display()
-            )))
-        }
-    }
+    })
 }
 
 /// Stops every worker, ignoring what they measured (used when a run is abandoned).

@@ -26,10 +26,10 @@ pub fn free_port() -> std::io::Result<u16> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NotReady {
     /// The process ended while loading.
-    #[error("the server exited before it answered its health check")]
+    #[error("it exited before it was ready (see its log)")]
     Exited,
-    /// It did not answer 200 in time.
-    #[error("the server did not become ready within {0} s")]
+    /// It did not answer in time.
+    #[error("it did not become ready within {0} s")]
     Timeout(u64),
 }
 

@@ -53,7 +53,12 @@ pub fn run(ctx: &RunContext) -> anyhow::Result<Vec<Record>> {
         .context("starting the RPC workers")?;
     let endpoints: Vec<String> = workers.iter().map(|w| w.endpoint.clone()).collect();
     let client_limit = limit(hosts[0].budget);
-    let client = if ctx.config.serve.is_some() {
+    let not_ready: Vec<String> = workers.iter().filter_map(|w| w.not_ready.clone()).collect();
+    let client = if !not_ready.is_empty() {
+        // A worker that never listened (killed at its memory limit while starting, say):
+        // the client is not run, and every process's record says why.
+        Ok(unstarted_client(ctx, &not_ready.join("; ")))
+    } else if ctx.config.serve.is_some() {
         serve::run_limited(ctx, &endpoints, client_limit)
             .map(|s| s.into_record(ctx, Role::RpcClient, None))
     } else {
@@ -106,6 +111,25 @@ pub fn run(ctx: &RunContext) -> anyhow::Result<Vec<Record>> {
     }
     records.insert(0, client);
     Ok(records)
+}
+
+/// The client's record when its workers did not all start: an error, nothing measured.
+fn unstarted_client(ctx: &RunContext, why: &str) -> Record {
+    let outcome = crate::measure::exec::ExecOutcome::not_run();
+    build_record(
+        ctx,
+        ProcessRun {
+            role: Role::RpcClient,
+            device_name: None,
+            argv: &[],
+            outcome: &outcome,
+            status: Status::Error,
+            message: Some(format!("the client was not run: {why}")),
+            log_text: "",
+            config: ctx.config.clone(),
+            workload: None,
+        },
+    )
 }
 
 fn port_of(endpoint: &str) -> u16 {
