@@ -120,6 +120,8 @@ pub fn synthetic_profile(shape: usize, qtype: &str) -> ModelProfile {
         sequential_load_peak_bytes: 0,
         header: Default::default(),
         repack_candidates: Default::default(),
+        matmul_weights: Vec::new(),
+        block_norms: None,
         notes: Vec::new(),
     }
 }

@@ -2,6 +2,7 @@
 //! (`predictor estimate`, `predictor plan`, `profiler run`), so the flags mean the same
 //! everywhere.
 
+use predictor::backend::isa::Isa;
 use predictor::config::{parse_on_off, Device, FlashAttn, KvDtype, RunConfig};
 use predictor::error::Result;
 pub use predictor::units::{human_bytes, parse_size};
@@ -69,6 +70,42 @@ pub struct ConfigArgs {
     /// calibrated peak itself).
     #[arg(long, default_value_t = 5.0)]
     pub margin: f64,
+    /// CPU instruction sets of the engine build to plan for (llama.cpp's repacked and AMX
+    /// weights depend on them): avx2, avx512, avx512-vnni, amx, neon, neon-dotprod,
+    /// neon-i8mm, sve256-i8mm, or features joined by '+'. Default: this machine's, read
+    /// from /proc/cpuinfo (what a native or all-variants build uses).
+    #[arg(long)]
+    pub isa: Option<String>,
+    /// llama.cpp build number to plan for (e.g. 11434); default: the newest measured.
+    #[arg(long = "engine-build")]
+    pub engine_build: Option<u32>,
+}
+
+impl ConfigArgs {
+    /// The configuration for planning on this machine: [`ConfigArgs::to_config`] with the
+    /// ISA, when `--isa` is absent, read from this machine ([`host_isa`]).
+    pub fn to_host_config(&self, ctx_train: u64) -> Result<RunConfig> {
+        let mut c = self.to_config(ctx_train)?;
+        if c.isa.is_none() {
+            c.isa = Some(host_isa().name);
+        }
+        Ok(c)
+    }
+}
+
+/// This machine's ISA as llama.cpp sees it (x86 flags or ARM features of /proc/cpuinfo;
+/// on ARM the SVE vector length from `/proc/sys/abi/sve_default_vector_length`); the
+/// AVX2 baseline when /proc/cpuinfo cannot be read.
+pub fn host_isa() -> Isa {
+    let Ok(info) = std::fs::read_to_string("/proc/cpuinfo") else {
+        return Isa::baseline();
+    };
+    // The default vector length in bytes (what a new process gets).
+    let sve_bits = std::fs::read_to_string("/proc/sys/abi/sve_default_vector_length")
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .map(|bytes| bytes * 8);
+    Isa::from_cpuinfo(&info, sve_bits)
 }
 
 impl ConfigArgs {
@@ -95,6 +132,8 @@ impl ConfigArgs {
             repack: parse_on_off("--repack", &self.repack)?,
             prompt: self.prompt,
             decode: self.decode.unwrap_or(0),
+            isa: self.isa.clone(),
+            engine_build: self.engine_build,
         };
         c.validate()?;
         Ok(c)

@@ -208,6 +208,8 @@ pub(crate) mod tests {
                 sequential_load_peak_bytes: 0,
                 header: Default::default(),
                 repack_candidates: Default::default(),
+                matmul_weights: Vec::new(),
+                block_norms: None,
                 notes: vec![],
             },
             config: RunConfig::default(),

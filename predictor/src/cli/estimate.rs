@@ -78,7 +78,7 @@ impl TableArgs {
 pub fn run(a: &EstimateArgs) -> anyhow::Result<()> {
     let profile = super::load_model(&a.model)?;
     let backend = a.tables.backend(&profile)?;
-    let config = a.config.to_config(profile.ctx_train)?;
+    let config = a.config.to_host_config(profile.ctx_train)?;
     let est = if a.tables.uncalibrated {
         backend.analytic(&profile, &config)?
     } else {

@@ -77,7 +77,7 @@ fn budget(a: &PlanArgs, device: predictor::Device) -> anyhow::Result<(Budget, Ve
 /// Runs `predictor plan`.
 pub fn run(a: &PlanArgs) -> anyhow::Result<()> {
     let profile = super::load_model(&a.model)?;
-    let config = a.config.to_config(profile.ctx_train)?;
+    let config = a.config.to_host_config(profile.ctx_train)?;
     let (budget, notes) = budget(a, config.device)?;
     let tables = a.tables.load()?;
     let backend = a.tables.backend(&profile)?;

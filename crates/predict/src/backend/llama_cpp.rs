@@ -8,11 +8,13 @@
 //!   `MAP_POPULATE`, so every tensor page is resident as file-backed RSS from the load on;
 //!   only the header before the first tensor is unmapped afterwards. With `-lm none` the
 //!   tensors are read into one anonymous `CPU` buffer of their stored size.
-//! - **CPU_REPACK.** 2-D weights of the types the build's ISA has interleaved kernels
-//!   for (AVX2: Q4_0, IQ4_NL, Q4_K, MXFP4) and whose row count divides by 8 are copied
-//!   into a `CPU_REPACK` buffer of the same size. Under mmap the mapped pages stay as
-//!   well, so the weights are held twice; without mmap the repacked tensors are read into
-//!   the repack buffer instead of the CPU buffer.
+//! - **CPU_REPACK and AMX.** Weights the build's ISA has interleaved kernels for (AVX2:
+//!   Q4_0, IQ4_NL, Q4_K, MXFP4 with a row count divisible by 8; the rules per ISA are in
+//!   [`super::isa`]), 2-D and merged-expert 3-D alike, are copied into a `CPU_REPACK`
+//!   buffer of the same size; on builds with AMX, 2-D weights of the AMX types go first
+//!   to an `AMX` buffer in a slightly larger VNNI layout. Under mmap the mapped pages stay
+//!   as well, so the weights are held twice; without mmap those tensors are read into the
+//!   extra buffer instead of the CPU buffer.
 //! - **KV cache.** `-c` is padded to 256 cells; with `-np N` (not unified) each of the N
 //!   streams has `pad(c / N, 256)` cells. Sliding-window layers keep
 //!   `pad(min(cells, n_swa + n_ubatch), 256)` cells per stream. K and V rows are
@@ -22,16 +24,20 @@
 //!   every cell, `n_ubatch` outputs); a run only touches what its real graphs need: the
 //!   tokens of each micro-batch over the cells in use so far (padded to 256). Prompt
 //!   chunks, the last chunk (which computes logits) and decode steps are each evaluated.
+//!   The rows a block normalises come from its norm tensors (post-norms, per-head q/k
+//!   norms); a mixture-of-experts block adds the router (logits, probabilities, top-k)
+//!   and runs its expert matmuls (`mul_mat_id`) on `tokens x experts used` rows.
 //! - **Output buffer.** Logits for `n_seq` outputs are reserved; rows are written as
 //!   outputs are produced.
 //! - **Fixed part.** Binary, libc, thread pool, and the vocabulary structures (per token
 //!   and per BPE merge), which grow with the vocabulary.
 
+use super::isa::{ExtraBuffers, IsaRules};
 use crate::components::{Components, Estimate};
 use crate::config::{FlashAttn, KvDtype, RunConfig};
 use crate::error::Result;
 use crate::estimate::{check_profile, context_note, weights, with_headroom};
-use crate::profile::ModelProfile;
+use crate::profile::{BlockNorms, ModelProfile};
 use crate::record::EngineBuffer;
 
 const F32: u64 = 4;
@@ -50,8 +56,9 @@ pub struct Family {
     pub n_kv_pad: (u32, u32),
     /// Whether sliding-window layers get a trimmed cache.
     pub trims_swa: bool,
-    /// Weight types the build repacks into `CPU_REPACK` (empty: no repacking).
-    pub repack_types: &'static [&'static str],
+    /// The build's extra-buffer rules (`CPU_REPACK`, `AMX`) per ISA; `None`: the engine
+    /// keeps every weight in the model buffer.
+    pub extra_buffers: Option<IsaRules>,
     /// What `--flash-attn auto` resolves to on the CPU.
     pub auto_flash_attn: bool,
     /// Resident bytes of the process before any model: binary, libc, threads.
@@ -78,7 +85,7 @@ impl Family {
         kv_streams_per_sequence: true,
         n_kv_pad: (256, 256),
         trims_swa: true,
-        repack_types: &["Q4_0", "IQ4_NL", "Q4_K", "MXFP4"],
+        extra_buffers: Some(super::isa::RULES_11434),
         auto_flash_attn: true,
         // Measured: 5 to 8 MiB above binary + libc + vocabulary on every model (threads,
         // the graph and scheduler metadata, allocator arenas).
@@ -96,7 +103,7 @@ impl Family {
         kv_streams_per_sequence: false,
         n_kv_pad: (256, 32),
         trims_swa: false,
-        repack_types: &[],
+        extra_buffers: None,
         auto_flash_attn: false,
         process_base_bytes: 12 << 20,
         bytes_per_token: 160,
@@ -240,6 +247,23 @@ struct GraphTerms {
     work: u64,
 }
 
+/// The norm rows of a block: from its tensors, or, for a profile stored before they were
+/// recorded, from the architecture (Gemma's post-norms; Gemma 3, Qwen3 and OLMo2's q/k
+/// norms), as those records were modelled.
+fn block_norms(profile: &ModelProfile) -> BlockNorms {
+    if let Some(n) = profile.block_norms {
+        return n;
+    }
+    let arch = profile.architecture.as_str();
+    let post = matches!(arch, "gemma2" | "gemma3" | "gemma3n");
+    let qk = matches!(arch, "gemma3" | "gemma3n" | "qwen3" | "qwen3moe" | "olmo2");
+    BlockNorms {
+        hidden: 2 + 2 * u32::from(post),
+        q: qk,
+        k: qk,
+    }
+}
+
 fn graph_terms(fam: &Family, profile: &ModelProfile, config: &RunConfig, g: Graph) -> GraphTerms {
     let t = g.tokens;
     let k = g.n_kv;
@@ -248,28 +272,46 @@ fn graph_terms(fam: &Family, profile: &ModelProfile, config: &RunConfig, g: Grap
     let hkv = profile.max_kv_heads() as u64;
     let dk = profile.head_dim_k as u64;
     let dv = profile.head_dim_v as u64;
-    let active = profile.experts.map_or(1, |e| e.active.max(1) as u64);
-    let f = profile.ffn.saturating_mul(active);
     let fa = fam.flash_attn(config);
-    let arch = profile.architecture.as_str();
-    // Gemma-style blocks also normalise the attention and FFN outputs (two more rows of
-    // the residual width), and Gemma 3, Qwen3 and OLMo2 normalise q and k per head.
-    let post_norms = matches!(arch, "gemma2" | "gemma3" | "gemma3n");
-    let qk_norm = matches!(arch, "gemma3" | "gemma3n" | "qwen3" | "qwen3moe" | "olmo2");
-    let residual = (2 + 2 * u64::from(post_norms)) * t * d * F32;
-    let qkv = t * (h * dk + hkv * (dk + dv)) * F32 + u64::from(qk_norm) * t * (h + hkv) * dk * F32;
+    let norms = block_norms(profile);
+    // The residual stream and one normalised row per residual-width norm beyond the two
+    // every block has (post-norms, sub-norms).
+    let residual = (2 + u64::from(norms.hidden.saturating_sub(2))) * t * d * F32;
+    let qk_norm = (u64::from(norms.q) * h + u64::from(norms.k) * hkv) * dk;
+    let qkv = t * (h * dk + hkv * (dk + dv)) * F32 + t * qk_norm * F32;
     // The score matrix; the allocator runs the softmax in place (one copy).
     let scores = if fa { 0 } else { k * t * h * F32 };
-    // One mask, and a second one over the sliding-window cache where layers have one.
-    let masks = 1 + u64::from(profile.sliding_window.is_some());
+    // One mask, and a second one over the sliding-window cache where layers slide.
+    let slides = profile.sliding_window.is_some() && profile.sliding_layers.iter().any(|&s| s);
+    let masks = 1 + u64::from(slides);
     let mask = masks * k * pad(t, 64) * if fa { 2 } else { F32 };
     let attn_out = 2 * t * h * dv * F32;
     let attention = qkv + scores + mask + attn_out;
-    // Gate and up; the activation and the product run in place.
-    let ffn = (2 * t * f + t * d) * F32;
-    let head = g.outputs * (profile.vocab + d) * F32;
     let wt = crate::profile::weight_type(&profile.by_type);
-    let input = (t as f64 * d.max(f) as f64 * vec_dot_bytes_per_elem(&wt)).ceil() as u64;
+    let vec_dot = vec_dot_bytes_per_elem(&wt);
+    let (ffn, ffn_input) = match profile.experts.filter(|e| e.total > 0) {
+        None => {
+            let f = profile.ffn;
+            // Gate and up; the activation and the product run in place.
+            ((2 * t * f + t * d) * F32, t * d.max(f))
+        }
+        Some(e) => {
+            let used = e.active.max(1) as u64;
+            let n = e.total as u64;
+            let f = profile.ffn * used;
+            // Router: logits and probabilities over every expert, the top-k ids and
+            // weights; then gate and up for each used expert (`mul_mat_id`), the down
+            // projection's output per used expert, and their weighted sum.
+            let router = t * n * (2 * F32 + 4) + 2 * t * used * F32;
+            let experts = t * (2 * f + d * used + d) * F32;
+            // The down projection converts `tokens x used x ffn` inputs, and maps every
+            // expert's rows (`mmid_row_mapping`, 8 bytes per expert, slot and token).
+            let mapping = (n * used * t * 8) as f64 / vec_dot.max(1.0);
+            (router + experts, t * d.max(f) + mapping.ceil() as u64)
+        }
+    };
+    let head = g.outputs * (profile.vocab + d) * F32;
+    let input = (ffn_input as f64 * vec_dot).ceil() as u64;
     // Without flash attention the attention weights are converted to the cache type for
     // the product with V (the work buffer is sized to the largest conversion).
     let probs = if fa || config.kv_dtype == KvDtype::F32 {
@@ -338,15 +380,21 @@ pub fn reserved_graph(config: &RunConfig, geo: &KvGeometry) -> Graph {
     }
 }
 
+/// Bytes of the weights the build moves into its extra buffers (`AMX`, `CPU_REPACK`).
+pub fn extra_buffer_bytes(
+    fam: &Family,
+    profile: &ModelProfile,
+    config: &RunConfig,
+) -> ExtraBuffers {
+    match fam.extra_buffers {
+        Some(rules) if config.repack => rules.extra_buffers(&config.cpu_isa(), profile),
+        _ => ExtraBuffers::default(),
+    }
+}
+
 /// Bytes of the weights repacked into `CPU_REPACK`.
 pub fn repacked_bytes(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> u64 {
-    if !config.repack {
-        return 0;
-    }
-    fam.repack_types
-        .iter()
-        .filter_map(|t| profile.repack_candidates.get(*t))
-        .sum()
+    extra_buffer_bytes(fam, profile, config).repack
 }
 
 /// The fixed part: process base and vocabulary structures.
@@ -379,22 +427,27 @@ pub fn estimate(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> Res
     let (k_host, v_host) = kv_bytes(profile, config, &geo, 0..n - g);
     let (k_gpu, v_gpu) = kv_bytes(profile, config, &geo, n - g..n);
     let split = weights::split(profile, g as u32);
-    let repack = if g == 0 {
-        repacked_bytes(fam, profile, config)
+    let extra = if g == 0 {
+        extra_buffer_bytes(fam, profile, config)
     } else {
-        0
+        ExtraBuffers::default()
     };
+    let repack = extra.repack;
 
     // Model buffers as the engine names them.
     let mut buffers = Vec::new();
     let host_weights = if config.mmap {
         // The whole tensor span stays mapped and populated; repacked copies come on top.
         buffers.push(buffer("model", "CPU_Mapped", profile.tensor_data_bytes));
-        profile.tensor_data_bytes + repack
+        profile.tensor_data_bytes + repack + extra.amx
     } else {
-        buffers.push(buffer("model", "CPU", split.host.saturating_sub(repack)));
-        split.host
+        let moved = repack + extra.amx_source;
+        buffers.push(buffer("model", "CPU", split.host.saturating_sub(moved)));
+        split.host - moved.min(split.host) + repack + extra.amx
     };
+    if extra.amx > 0 {
+        buffers.push(buffer("model", "AMX", extra.amx));
+    }
     if repack > 0 {
         buffers.push(buffer("model", "CPU_REPACK", repack));
     }
@@ -424,6 +477,22 @@ pub fn estimate(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> Res
         notes.push(format!(
             "{} fails to create a context with an f32 KV cache (measured): use f16 or q8_0",
             fam.name
+        ));
+    }
+    if fam.extra_buffers.is_some() && config.repack && g == 0 {
+        let isa = config.cpu_isa();
+        let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
+        let mut what = format!("{:.1} MiB repacked (CPU_REPACK)", mib(extra.repack));
+        if extra.amx > 0 {
+            what.push_str(&format!(", {:.1} MiB in the AMX buffer", mib(extra.amx)));
+        }
+        notes.push(format!(
+            "ISA {isa}{}: {what}; --isa plans for another CPU",
+            if config.isa.is_none() {
+                " (the measured build's)"
+            } else {
+                ""
+            }
         ));
     }
     if config.kv_dtype.is_quantized() && !fam.flash_attn(config) {

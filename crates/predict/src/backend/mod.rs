@@ -8,6 +8,7 @@
 //! looked up by exact backend name.
 
 pub mod bitnet_rs;
+pub mod isa;
 pub mod llama_cpp;
 pub mod memcal;
 
