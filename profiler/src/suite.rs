@@ -126,6 +126,7 @@ fn shape(arch: &str, dims: [usize; 6], head_dim: Option<usize>, tied: bool) -> S
         moe: None,
         sliding_window: None,
         embd_type: None,
+        fast_blocks: false,
     }
 }
 

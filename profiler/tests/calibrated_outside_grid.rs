@@ -30,6 +30,7 @@ fn spec(arch: &str, qtype: GgmlType) -> SynthSpec {
         moe: None,
         sliding_window: None,
         embd_type: None,
+        fast_blocks: false,
     }
 }
 

@@ -40,6 +40,7 @@ fn spec(arch: &str, qtype: GgmlType, tied: bool) -> SynthSpec {
         moe: None,
         sliding_window: None,
         embd_type: None,
+        fast_blocks: false,
     }
 }
 

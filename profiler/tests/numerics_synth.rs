@@ -55,6 +55,7 @@ fn spec(arch: &str, qtype: GgmlType, hidden: usize, ffn: usize, tied: bool) -> S
         moe: None,
         sliding_window: None,
         embd_type: None,
+        fast_blocks: false,
     }
 }
 

@@ -42,6 +42,7 @@ fn ternary_weights_stay_packed_and_the_kv_cache_is_resident() {
         moe: None,
         sliding_window: None,
         embd_type: None,
+        fast_blocks: false,
     };
     write_model(&spec, &path).unwrap();
     let header = GgufFile::open(&path).unwrap();

@@ -301,7 +301,8 @@ fn draw_rows(spec: &SynthSpec, idx: usize, row0: usize, cols: usize, out: &mut [
 fn write_tensor(spec: &SynthSpec, idx: usize, t: &Planned, out: &mut dyn Write) -> io::Result<()> {
     let cols = t.dims[0] as usize;
     let rows = t.dims.iter().skip(1).product::<u64>() as usize;
-    if let Some(l) = blocks::layout(t.ty) {
+    let raw = blocks::needs_blocks(t.ty) || spec.fast_blocks;
+    if let Some(l) = blocks::layout(t.ty).filter(|_| raw) {
         // Random blocks, one seeded stream per row; chunks of rows per write.
         let row_bytes = cols / t.ty.block_elems() as usize * l.bytes;
         let amplitude = match t.fill {

@@ -39,6 +39,9 @@ pub struct SynthSpec {
     pub sliding_window: Option<usize>,
     /// Storage type of the token embedding (default F16, or F32 for F32 models).
     pub embd_type: Option<GgmlType>,
+    /// Write every quantized tensor as random blocks ([`crate::blocks`]) instead of
+    /// quantizing random normal weights: the same layout and size, much faster.
+    pub fast_blocks: bool,
 }
 
 /// Experts of a mixture-of-experts block.
@@ -132,6 +135,7 @@ impl SynthSpec {
             moe: None,
             sliding_window: None,
             embd_type: None,
+            fast_blocks: false,
         };
         use GgmlType::*;
         Ok(match name {
@@ -281,7 +285,7 @@ impl SynthSpec {
             GgmlType::TL2 => (1, ""),
             t if t.is_bitnet() => return bad(format!("projection type {t} is not supported")),
             t if memcal_runtime::matrix::candle_dtype(t).is_none()
-                && crate::blocks::layout(t).is_none() =>
+                && !crate::blocks::needs_blocks(t) =>
             {
                 return bad(format!("projection type {t} is not supported"))
             }
@@ -301,7 +305,7 @@ impl SynthSpec {
         let e = self.embedding_type();
         if e.is_bitnet()
             || (memcal_runtime::matrix::candle_dtype(e).is_none()
-                && crate::blocks::layout(e).is_none())
+                && !crate::blocks::needs_blocks(e))
         {
             return bad(format!("embedding type {e} is not supported"));
         }

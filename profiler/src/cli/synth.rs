@@ -56,6 +56,10 @@ pub struct SynthArgs {
     /// Sliding window written to the header.
     #[arg(long = "sliding-window")]
     pub sliding_window: Option<usize>,
+    /// Write quantized tensors as random blocks of the type's exact layout (small fixed
+    /// scales) instead of quantizing random weights: same size, minutes faster on 7B.
+    #[arg(long = "fast-blocks")]
+    pub fast_blocks: bool,
     /// Write a separate output projection instead of tying it to the token embedding.
     #[arg(long, conflicts_with = "tied")]
     pub untied: bool,
@@ -137,6 +141,7 @@ impl SynthArgs {
                 used: self.experts_used.unwrap_or(2.min(total)),
             });
         }
+        s.fast_blocks |= self.fast_blocks;
         if self.sliding_window.is_some() {
             s.sliding_window = self.sliding_window;
         }
