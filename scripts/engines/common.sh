@@ -95,12 +95,19 @@ llama_cpp_common() {
             # for the 64-byte tile config, so at -O3 the stores of its rows and column
             # widths are dropped as dead and ldtilecfg loads stack garbage: a general
             # protection fault (SIGSEGV) at the first AMX matmul. Clang's builtin is
-            # right, so a native build uses clang where GCC is older than 13.
+            # right, so a native build uses clang where GCC is older than 13. Clang spells
+            # the AMX macros __AMXINT8__/__AMXTILE__ while ggml tests GCC's __AMX_INT8__,
+            # so on an AMX CPU those are defined too (else the AMX kernels are left out).
             if [ "$(gcc -dumpversion 2>/dev/null | cut -d. -f1)" -lt 13 ] 2>/dev/null; then
-                local cc
+                local cc amx_defs=""
                 cc=$(command -v clang-14 || command -v clang || true)
                 [ -n "$cc" ] || die "native build: GCC < 13 miscompiles ggml's AMX tile config; install clang (apt-get install clang-14)"
-                isa_compiler=(-DCMAKE_C_COMPILER="$cc" -DCMAKE_CXX_COMPILER="${cc/clang/clang++}")
+                if grep -qw amx_int8 /proc/cpuinfo 2>/dev/null; then
+                    amx_defs="-D__AMX_TILE__=1 -D__AMX_INT8__=1"
+                    grep -qw amx_bf16 /proc/cpuinfo && amx_defs="$amx_defs -D__AMX_BF16__=1"
+                fi
+                isa_compiler=(-DCMAKE_C_COMPILER="$cc" -DCMAKE_CXX_COMPILER="${cc/clang/clang++}"
+                    "-DCMAKE_C_FLAGS=$amx_defs" "-DCMAKE_CXX_FLAGS=$amx_defs")
             fi
             ISA=native:$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | tr ' ' '\n' | grep -E '^(avx2|avx512f|avx512bw|avx512dq|avx512vl|avx512_vnni|avx512_bf16|avx512vbmi|avx_vnni|amx_tile|amx_int8|amx_bf16)$' | tr '\n' ',' | sed 's/,$//')
             ISA_SUFFIX=-native
