@@ -322,6 +322,13 @@ pub struct IsaRules {
 
 use Feature::*;
 
+/// llama.cpp build 10001's rules: those of 11434 without the Q1_0 repacking (ARM), which
+/// its `repack.cpp` does not have yet (its x86 rules and `AMX` types are the same).
+pub const RULES_10001: IsaRules = IsaRules {
+    repack: RULES_11434.repack.split_at(RULES_11434.repack.len() - 1).0,
+    ..RULES_11434
+};
+
 /// llama.cpp build 11434's rules (`ggml-cpu/repack.cpp`, `ggml-cpu/amx/`).
 pub const RULES_11434: IsaRules = IsaRules {
     repack: &[

