@@ -209,6 +209,7 @@ pub(crate) mod tests {
                 header: Default::default(),
                 repack_candidates: Default::default(),
                 matmul_weights: Vec::new(),
+                trailing_weights: Vec::new(),
                 block_norms: None,
                 notes: vec![],
             },

@@ -283,6 +283,8 @@ struct Sizes {
     norms: Vec<(Vec<u64>, bool, bool)>,
     /// The token embedding's type, dims and bytes.
     embedding: Option<(String, Vec<u64>, u64)>,
+    /// See [`ModelProfile::trailing_weights`].
+    trailing: Vec<MatmulWeight>,
     beyond: Vec<String>,
 }
 
@@ -301,6 +303,7 @@ impl Sizes {
             matmul: BTreeMap::new(),
             norms: vec![(Vec::new(), false, false); n_layers as usize],
             embedding: None,
+            trailing: Vec::new(),
             beyond: Vec::new(),
         }
     }
@@ -498,6 +501,7 @@ fn assemble(
         largest_tensor_elements: sizes.largest_elements,
         sequential_load_peak_bytes: sizes.load_peak,
         matmul_weights,
+        trailing_weights: sizes.trailing,
         repack_candidates: sizes.repack_candidates,
         block_norms,
         header,
@@ -773,7 +777,30 @@ pub fn profile_from_gguf(g: &GgufFile) -> Result<ModelProfile> {
     let sliding_layers = gguf_sliding_layers(&k, n_layers, sliding_window, &mut notes)?;
     let tied = g.tensor("output.weight").is_none();
 
+    // The run of matmul weights at the end of the data (what a mapped file can give back
+    // when they move to an extra buffer): each with the bytes from its start to the end.
+    let mut by_offset: Vec<&crate::gguf::TensorInfo> = g.tensors.iter().collect();
+    by_offset.sort_by_key(|t| t.offset);
+    let data_end = by_offset.last().map_or(0, |t| t.offset + t.nbytes);
+    let mut trailing: Vec<MatmulWeight> = by_offset
+        .iter()
+        .rev()
+        .take_while(|t| {
+            matches!(t.dims.len(), 2 | 3)
+                && TensorRole::from_tensor_name(&t.name) != TensorRole::Embedding
+        })
+        .map(|t| MatmulWeight {
+            ty: t.ggml_type.name().to_string(),
+            ne0: t.dims[0],
+            ne1: t.dims[1],
+            ne2: t.dims.get(2).copied().unwrap_or(1),
+            count: 1,
+            bytes: data_end - t.offset,
+        })
+        .collect();
+    trailing.reverse();
     let mut sizes = Sizes::new(n_layers);
+    sizes.trailing = trailing;
     let mut odd_k = 0;
     for t in &g.tensors {
         sizes.add(&t.name, t.ggml_type.name(), &t.dims, t.nbytes);

@@ -228,6 +228,13 @@ pub struct ModelProfile {
     /// they were kept: engines then fall back to [`ModelProfile::repack_candidates`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub matmul_weights: Vec<MatmulWeight>,
+    /// The weights at the end of the tensor data, after the last tensor that is not a
+    /// matrix-multiplication weight, in file order, with the bytes from each one's start
+    /// to the end of the data (`bytes` here; `count` 1). An engine that maps the file and
+    /// moves these into an extra buffer unmaps their pages after loading (llama.cpp maps
+    /// only the range of tensors its mapped buffer keeps).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trailing_weights: Vec<MatmulWeight>,
     /// Norm weights per block (`None` in records written before they were kept).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub block_norms: Option<BlockNorms>,

@@ -493,6 +493,11 @@ impl IsaRules {
         Some(w.bytes + blocks * r.extra_per_block)
     }
 
+    /// Whether an extra buffer (`AMX` or `CPU_REPACK`) takes this weight.
+    pub fn moves(&self, isa: &Isa, w: &MatmulWeight) -> bool {
+        self.amx_bytes(isa, w).is_some() || self.repacks(isa, w)
+    }
+
     /// What a profile's weights put in the extra buffers under this ISA. Profiles stored
     /// before [`ModelProfile::matmul_weights`] existed use their 2-D repack candidates
     /// (row counts divisible by 8) under the `CPU_REPACK` rules that need only AVX2 or

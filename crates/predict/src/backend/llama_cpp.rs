@@ -430,6 +430,23 @@ pub fn extra_buffer_bytes(
     }
 }
 
+/// Bytes at the end of a mapped file that llama.cpp gives back after loading: its mapped
+/// buffer spans only the tensors it keeps, so the trailing weights that moved into an
+/// extra buffer (an `output` repacked on x86, say) are unmapped.
+pub fn unmapped_tail(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> u64 {
+    let Some(rules) = fam.extra_buffers.filter(|_| config.repack && config.mmap) else {
+        return 0;
+    };
+    let isa = config.cpu_isa();
+    profile
+        .trailing_weights
+        .iter()
+        .rev()
+        .take_while(|w| rules.moves(&isa, w))
+        .last()
+        .map_or(0, |w| w.bytes.min(profile.tensor_data_bytes))
+}
+
 /// Bytes of the weights repacked into `CPU_REPACK`.
 pub fn repacked_bytes(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> u64 {
     extra_buffer_bytes(fam, profile, config).repack
@@ -474,10 +491,18 @@ pub fn estimate(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> Res
 
     // Model buffers as the engine names them.
     let mut buffers = Vec::new();
+    // Loading maps and populates the whole file and copies the moved tensors out of it;
+    // then the tail that moved is unmapped, before the cache and compute buffers exist.
+    let tail = if g == 0 {
+        unmapped_tail(fam, profile, config)
+    } else {
+        0
+    };
     let host_weights = if config.mmap {
-        // The whole tensor span stays mapped and populated; repacked copies come on top.
-        buffers.push(buffer("model", "CPU_Mapped", profile.tensor_data_bytes));
-        profile.tensor_data_bytes + repack + extra.amx
+        // The mapped range stays populated; repacked copies come on top.
+        let mapped = profile.tensor_data_bytes - tail;
+        buffers.push(buffer("model", "CPU_Mapped", mapped));
+        mapped + repack + extra.amx
     } else {
         let moved = repack + extra.amx_source;
         buffers.push(buffer("model", "CPU", split.host.saturating_sub(moved)));
@@ -564,11 +589,13 @@ pub fn estimate(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> Res
         };
         (host, Some(gpu))
     } else {
+        // The load's peak (the whole file and the copies) where it exceeds the run's.
+        let load_excess = tail.saturating_sub(k_host + v_host + touched + logits);
         let host = Components {
             weights: host_weights,
             kv_cache: k_host + v_host,
             activations: touched + logits,
-            overhead: fixed,
+            overhead: fixed + load_excess,
             headroom: 0,
         };
         (host, None)
