@@ -338,10 +338,11 @@ fn graph_terms(fam: &Family, profile: &ModelProfile, config: &RunConfig, g: Grap
             let n = e.total as u64;
             let f = profile.ffn * used;
             // Router: logits and probabilities over every expert, the top-k ids and
-            // weights; then gate and up for each used expert (`mul_mat_id`), the down
-            // projection's output per used expert, and their weighted sum.
+            // weights. Then the widest of the expert matmuls (`mul_mat_id`, one row per
+            // token and used expert): gate and up with their input, or the activation
+            // (in place of gate) with the down projection's output per used expert.
             let router = t * n * (2 * F32 + 4) + 2 * t * used * F32;
-            let experts = t * (2 * f + d * used + d) * F32;
+            let experts = t * (2 * f + d).max(f + d * used) * F32;
             // The down projection converts `tokens x used x ffn` inputs, and maps every
             // expert's rows (`mmid_row_mapping`, 8 bytes per expert, slot and token).
             let mapping = (n * used * t * 8) as f64 / vec_dot.max(1.0);
