@@ -67,6 +67,9 @@ pub fn engine_command(
     config: &RunConfig,
     prompt: &str,
 ) -> Vec<OsString> {
+    /// The first measured llama.cpp build whose loading mode is `-lm` (10001 has
+    /// `--mmap`/`--no-mmap`).
+    const LOAD_MODE_FLAG_BUILD: u32 = 11434;
     let mut a: Vec<OsString> = vec![bin.path.clone().into_os_string()];
     let model_arg = model.as_os_str().to_owned();
     let mut push = |xs: &[&str]| a.extend(xs.iter().map(os));
@@ -77,8 +80,18 @@ pub fn engine_command(
             a.extend(llama_family_flags(config, bin.threads).iter().map(os));
             let mut push = |xs: &[&str]| a.extend(xs.iter().map(os));
             if bin.backend == Backend::LlamaCpp {
-                let lm = if config.mmap { "mmap" } else { "none" };
-                push(&["-fa", config.flash_attn.as_str(), "-lm", lm, "-fit", "off"]);
+                push(&["-fa", config.flash_attn.as_str()]);
+                // `-lm mmap|none` (build 11434) replaced `--mmap`/`--no-mmap` (build 10001,
+                // and the builds before the measured 11434).
+                match config.engine_build {
+                    Some(b) if b < LOAD_MODE_FLAG_BUILD => {
+                        if !config.mmap {
+                            push(&["--no-mmap"]);
+                        }
+                    }
+                    _ => push(&["-lm", if config.mmap { "mmap" } else { "none" }]),
+                }
+                push(&["-fit", "off"]);
                 push(&["-no-cnv", "-lv", "4"]);
                 if !config.repack {
                     push(&["--no-repack"]);
@@ -166,6 +179,16 @@ mod tests {
         assert_eq!(after("-ctk"), "q8_0");
         assert_eq!(after("-fa"), "off");
         assert_eq!(after("-lm"), "none");
+        // An older build is told with --no-mmap.
+        let old = RunConfig {
+            engine_build: Some(10001),
+            ..config.clone()
+        };
+        let argv: Vec<String> = engine_command(&bin, Path::new("m.gguf"), &old, "hi")
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert!(argv.contains(&"--no-mmap".to_string()) && !argv.contains(&"-lm".to_string()));
         assert_eq!(after("-fit"), "off");
         assert_eq!(after("-n"), "4");
         assert!(argv.contains(&"--no-repack".to_string()));
