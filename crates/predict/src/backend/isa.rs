@@ -470,6 +470,16 @@ pub struct ExtraBuffers {
     pub amx_source: u64,
     /// Bytes of the `CPU_REPACK` buffer (the tensors' own size).
     pub repack: u64,
+    /// Source bytes of a tied output moved into either buffer: the token embedding's data
+    /// loaded a second time, so the model buffer keeps its own copy for lookups.
+    pub duplicate: u64,
+}
+
+impl ExtraBuffers {
+    /// Bytes the moved weights no longer take in the model buffer (without mmap).
+    pub fn moved_from_model(&self) -> u64 {
+        (self.repack + self.amx_source).saturating_sub(self.duplicate)
+    }
 }
 
 impl IsaRules {
@@ -518,12 +528,26 @@ impl IsaRules {
             }
             return out;
         }
+        // A tied output has the embedding's shape; an untied model's output is its own.
+        let tied_output = |w: &MatmulWeight| {
+            profile.tied_embeddings
+                && w.ne2 == 1
+                && w.ne0 == profile.hidden
+                && w.ne1 == profile.vocab
+        };
         for w in &profile.matmul_weights {
-            if let Some(b) = self.amx_bytes(isa, w) {
+            let moved = if let Some(b) = self.amx_bytes(isa, w) {
                 out.amx += b;
                 out.amx_source += w.bytes;
+                true
             } else if self.repacks(isa, w) {
                 out.repack += w.bytes;
+                true
+            } else {
+                false
+            };
+            if moved && tied_output(w) {
+                out.duplicate += w.bytes / w.count.max(1);
             }
         }
         out

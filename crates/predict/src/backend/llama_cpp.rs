@@ -505,7 +505,7 @@ pub fn estimate(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> Res
         buffers.push(buffer("model", "CPU_Mapped", mapped));
         mapped + repack + extra.amx
     } else {
-        let moved = repack + extra.amx_source;
+        let moved = extra.moved_from_model();
         buffers.push(buffer("model", "CPU", split.host.saturating_sub(moved)));
         split.host - moved.min(split.host) + repack + extra.amx
     };
