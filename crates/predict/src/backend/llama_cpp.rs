@@ -687,7 +687,11 @@ mod tests {
             ..cfg(4096, 1, 512)
         };
         let e = estimate(&Family::UPSTREAM, &p, &off).unwrap();
-        assert_eq!(e.host.weights, p.tensor_data_bytes);
+        // The tied output (Q4_0, 128256 rows) is repacked as a second copy of the
+        // embedding, which the CPU buffer keeps for its lookups.
+        let dup = extra_buffer_bytes(&Family::UPSTREAM, &p, &off).duplicate;
+        assert!(p.tied_embeddings && dup > 0);
+        assert_eq!(e.host.weights, p.tensor_data_bytes + dup);
         let names: Vec<&str> = e
             .buffers
             .iter()
