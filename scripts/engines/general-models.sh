@@ -19,6 +19,7 @@ synth() {
     local name=$1
     shift
     [ -f "$DIR/$name.gguf" ] || "$PROFILER" synth --fast-blocks --seed 17 -o "$DIR/$name.gguf" "$@" >&2
+    # (--fast-blocks leaves I2_S alone: ternary blocks are always packed from real codes.)
 }
 # Mixture of experts (fitted).
 synth moe-qwen3-12x1024-e32-q4k --arch qwen3moe --layers 12 --hidden 1024 --heads 16 \
@@ -46,4 +47,11 @@ synth ho-dense-llama3-8b-q4k --arch llama --layers 32 --hidden 4096 --heads 32 -
     --ffn 14336 --vocab 128256 --qtype Q4_K --embd-type Q4_K --untied
 synth ho-dense-gemma2-28x3072-q6k --arch gemma2 --layers 28 --hidden 3072 --heads 16 \
     --kv-heads 8 --head-dim 256 --ffn 18432 --vocab 64000 --qtype Q6_K --sliding-window 4096
+# BitNet-rs on `bitnet`-architecture files (what bitnet.cpp's converter writes; BitNet-rs
+# reads no `bitnet.*` key), held out: the bitnet_b1_58-large shape, and a GQA shape with a
+# vocabulary above 32768 and a trained context of 4096.
+synth ho-bitnet-arch-large-1536 --arch bitnet --layers 24 --hidden 1536 --heads 16 \
+    --kv-heads 16 --ffn 4096 --vocab 32002 --ctx-train 2048 --qtype I2_S --tied
+synth ho-bitnet-arch-16x2048 --arch bitnet --layers 16 --hidden 2048 --heads 16 --kv-heads 4 \
+    --ffn 5632 --vocab 48000 --ctx-train 4096 --qtype I2_S --tied
 ls -la "$DIR" >&2

@@ -6,8 +6,8 @@
 # is capped at 10 GiB of RSS (`--max-rss`). Resumable (`--resume`). About 45 minutes on
 # 2 cores.
 #
-# Usage: scripts/engines/sweep-general.sh [PART...]   PART: fit, holdout, native, versions
-#   (default: all four)
+# Usage: scripts/engines/sweep-general.sh [PART...]   PART: fit, holdout, native, versions,
+#   bitnet-rs (default: the first four)
 # Env:  DIR (default ~/.cache/memcal/models/synth), PROFILER, LLAMA_BIN (AVX2 build),
 #       NATIVE_BIN (LLAMA_CPP_ISA=native build), OLD_BIN (an older release's build),
 #       THREADS (default 2)
@@ -108,7 +108,25 @@ for part in $PARTS; do
             run "$OLD_BIN" "$DATA" "$m" 8192 1 256 q8_0 on on off 200 4
         done
         ;;
-    *) echo "unknown part $part (fit, holdout, native, versions)" >&2; exit 2 ;;
+    bitnet-rs)
+        # BitNet-rs on `bitnet`-architecture files (held out).
+        bin=${BITNET_RS_BIN:-$(ls -d "$CACHE"/bitnet-rs-*/bin/bitnet 2>/dev/null | head -1)}
+        for spec in ho-bitnet-arch-large-1536:2048 ho-bitnet-arch-16x2048:4096; do
+            m=$DIR/${spec%%:*}.gguf
+            for pd in "40 4" "12 24"; do
+                set -- $pd
+                if [ -x "$bin" ] && [ -f "$m" ] && "$PROFILER" exec --backend bitnet-rs \
+                    --engine "$bin" --threads "$THREADS" --model "$m" --ctx "${spec##*:}" \
+                    --prompt "$1" --decode "$2" --max-rss 10G --timeout 1200 \
+                    --append calibration/holdout/bitnet-rs.cpu.jsonl --resume; then
+                    ok=$((ok + 1))
+                else
+                    failed=$((failed + 1))
+                fi
+            done
+        done
+        ;;
+    *) echo "unknown part $part (fit, holdout, native, versions, bitnet-rs)" >&2; exit 2 ;;
     esac
 done
 echo "general sweep: $ok ok, $failed failed or refused" >&2
