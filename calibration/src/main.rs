@@ -232,16 +232,32 @@ fn residuals(cli: &Cli, backend: Option<&str>) -> Result<()> {
         // The calibrated peak with these tables, no headroom (margin 0).
         let calibrated = s.calibrated_peak(&tables).map(|p| p as f64);
         let c = &s.config;
-        let entry = by_backend.entry(s.group.engine()).or_default();
-        entry.0.push(Outcome {
-            predicted: a,
-            measured: m,
-        });
-        if let Some(p) = calibrated {
-            entry.1.push(Outcome {
-                predicted: p,
+        // Every record counts for its backend, and for its model class, ISA and engine
+        // build where those set it apart.
+        let mut groups = vec![s.group.engine()];
+        if s.profile.experts.is_some_and(|e| e.total > 0) {
+            groups.push(format!("{} mixture-of-experts", s.group.backend));
+        } else if s.profile.n_params >= 6_000_000_000 {
+            groups.push(format!("{} dense >= 6B parameters", s.group.backend));
+        }
+        if let Some(isa) = c.isa.as_deref().filter(|i| *i != "avx2") {
+            groups.push(format!("{} ISA {isa}", s.group.backend));
+        }
+        if let Some(b) = c.engine_build {
+            groups.push(format!("{} build {b}", s.group.backend));
+        }
+        for g in groups {
+            let entry = by_backend.entry(g).or_default();
+            entry.0.push(Outcome {
+                predicted: a,
                 measured: m,
             });
+            if let Some(p) = calibrated {
+                entry.1.push(Outcome {
+                    predicted: p,
+                    measured: m,
+                });
+            }
         }
         let cal = calibrated.map_or_else(
             || "      -".to_string(),

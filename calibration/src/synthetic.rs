@@ -121,6 +121,9 @@ pub fn synthetic_profile(shape: usize, qtype: &str) -> ModelProfile {
         header: Default::default(),
         spans: None,
         repack_candidates: Default::default(),
+        matmul_weights: Vec::new(),
+        trailing_weights: Vec::new(),
+        block_norms: None,
         notes: Vec::new(),
     }
 }

@@ -2,6 +2,7 @@
 //! (`predictor estimate`, `predictor plan`, `profiler run`), so the flags mean the same
 //! everywhere.
 
+use predictor::backend::isa::Isa;
 use predictor::config::split::{parse_hosts, parse_tensor_split, Host};
 use predictor::config::{
     parse_on_off, Device, FlashAttn, KvDtype, RunConfig, ServeOptions, SplitMode, SplitOptions,
@@ -124,6 +125,44 @@ pub struct ConfigArgs {
         help_heading = "Several machines (llama.cpp RPC)"
     )]
     pub split_mode: String,
+    /// CPU instruction sets of the engine build to plan for (llama.cpp's repacked and AMX
+    /// weights depend on them): avx2, avx512, avx512-vnni, amx, neon, neon-dotprod,
+    /// neon-i8mm, sve256-i8mm, features joined by '+', or `native` for this machine's
+    /// (read from /proc/cpuinfo: what a native or all-variants build uses here). Default:
+    /// avx2, the build the committed records measured, so answers do not depend on the
+    /// machine asking.
+    #[arg(long)]
+    pub isa: Option<String>,
+    /// llama.cpp build number to plan for (e.g. 11434); default: the newest measured.
+    #[arg(long = "engine-build")]
+    pub engine_build: Option<u32>,
+}
+
+impl ConfigArgs {
+    /// The configuration for planning on this machine: [`ConfigArgs::to_config`] with the
+    /// ISA, when `--isa` is absent, read from this machine ([`host_isa`]).
+    pub fn to_host_config(&self, ctx_train: u64) -> Result<RunConfig> {
+        let mut c = self.to_config(ctx_train)?;
+        if c.isa.is_none() {
+            c.isa = Some(host_isa().name);
+        }
+        Ok(c)
+    }
+}
+
+/// This machine's ISA as llama.cpp sees it (x86 flags or ARM features of /proc/cpuinfo;
+/// on ARM the SVE vector length from `/proc/sys/abi/sve_default_vector_length`); the
+/// AVX2 baseline when /proc/cpuinfo cannot be read.
+pub fn host_isa() -> Isa {
+    let Ok(info) = std::fs::read_to_string("/proc/cpuinfo") else {
+        return Isa::baseline();
+    };
+    // The default vector length in bytes (what a new process gets).
+    let sve_bits = std::fs::read_to_string("/proc/sys/abi/sve_default_vector_length")
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .map(|bytes| bytes * 8);
+    Isa::from_cpuinfo(&info, sve_bits)
 }
 
 impl Default for ConfigArgs {
@@ -168,6 +207,11 @@ impl ConfigArgs {
             decode: self.decode.unwrap_or(0),
             serve: self.serve_options()?,
             split: self.split_options()?,
+            isa: match self.isa.as_deref() {
+                Some("native") => Some(host_isa().name),
+                other => other.map(str::to_string),
+            },
+            engine_build: self.engine_build,
         };
         c.validate()?;
         Ok(c)

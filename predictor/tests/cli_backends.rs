@@ -24,13 +24,40 @@ fn json(args: &[&str]) -> serde_json::Value {
 fn the_default_backend_is_what_people_run_for_the_file() {
     let bitnet = json(&["estimate", "--preset", "bitnet-b1.58-2b-4t", "--json"]);
     assert_eq!(bitnet["backend"], "bitnet.cpp");
-    let llama = json(&["estimate", "--preset", "llama-3.2-1b:Q4_0", "--json"]);
+    let llama = json(&[
+        "estimate",
+        "--preset",
+        "llama-3.2-1b:Q4_0",
+        "--isa",
+        "avx2",
+        "--json",
+    ]);
     assert_eq!(llama["backend"], "llama.cpp");
     // llama.cpp's own buffer names come with the estimate.
-    let buffers = llama["buffers"].as_array().expect("buffers");
-    assert!(buffers
+    let model_buffers = |v: &serde_json::Value| -> Vec<String> {
+        v["buffers"]
+            .as_array()
+            .expect("buffers")
+            .iter()
+            .filter(|b| b["component"] == "model")
+            .map(|b| b["buffer"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    assert_eq!(model_buffers(&llama), ["CPU_Mapped", "CPU_REPACK"]);
+    // An AMX build takes the 2-D Q4_0 weights into its AMX buffer first.
+    let amx = json(&[
+        "estimate",
+        "--preset",
+        "llama-3.2-1b:Q4_0",
+        "--isa",
+        "amx",
+        "--json",
+    ]);
+    assert!(model_buffers(&amx).contains(&"AMX".to_string()), "{amx}");
+    let note = amx["notes"].as_array().expect("notes");
+    assert!(note
         .iter()
-        .any(|b| b["component"] == "model" && b["buffer"] == "CPU_REPACK"));
+        .any(|n| n.as_str().unwrap_or_default().starts_with("ISA amx")));
     let reference = json(&[
         "estimate",
         "--preset",

@@ -15,7 +15,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Write a deterministic synthetic GGUF model.
-    Synth(synth::SynthArgs),
+    Synth(Box<synth::SynthArgs>),
     /// Greedy generation from token ids.
     Generate(generate::GenerateArgs),
 }

@@ -123,6 +123,10 @@ fn shape(arch: &str, dims: [usize; 6], head_dim: Option<usize>, tied: bool) -> S
         qtype: GgmlType::F32,
         tied,
         seed: 0,
+        moe: None,
+        sliding_window: None,
+        embd_type: None,
+        fast_blocks: false,
     }
 }
 

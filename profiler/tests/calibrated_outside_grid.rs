@@ -27,6 +27,10 @@ fn spec(arch: &str, qtype: GgmlType) -> SynthSpec {
         qtype,
         tied: bitnet,
         seed: 7,
+        moe: None,
+        sliding_window: None,
+        embd_type: None,
+        fast_blocks: false,
     }
 }
 

@@ -37,6 +37,10 @@ fn spec(arch: &str, qtype: GgmlType, tied: bool) -> SynthSpec {
         qtype,
         tied,
         seed: 5,
+        moe: None,
+        sliding_window: None,
+        embd_type: None,
+        fast_blocks: false,
     }
 }
 

@@ -52,6 +52,10 @@ fn spec(arch: &str, qtype: GgmlType, hidden: usize, ffn: usize, tied: bool) -> S
         qtype,
         tied,
         seed: 11,
+        moe: None,
+        sliding_window: None,
+        embd_type: None,
+        fast_blocks: false,
     }
 }
 

@@ -39,6 +39,10 @@ fn ternary_weights_stay_packed_and_the_kv_cache_is_resident() {
         qtype: GgmlType::I2S,
         tied: true,
         seed: 3,
+        moe: None,
+        sliding_window: None,
+        embd_type: None,
+        fast_blocks: false,
     };
     write_model(&spec, &path).unwrap();
     let header = GgufFile::open(&path).unwrap();

@@ -98,3 +98,89 @@ fn bad_specs_are_refused_with_a_reason() {
         .to_string()
         .contains("tiny"));
 }
+
+/// Every llama.cpp layout the writer knows, as the profile reads it back: llama.cpp's tensor
+/// names and shapes (merged 3-D experts, fused phi3 projections), the norms per block the
+/// engine models count, and the weights an extra buffer may take.
+#[test]
+fn llama_cpp_layouts_read_back_with_their_experts_norms_and_matmul_weights() {
+    use predictor::model::load_profile;
+    use profiler::synth::SynthMoe;
+    let dir = tempfile::tempdir().unwrap();
+    let base = |arch: &str, qtype: GgmlType| SynthSpec {
+        arch: arch.into(),
+        layers: 2,
+        hidden: 256,
+        heads: 4,
+        kv_heads: 2,
+        head_dim: None,
+        ffn: 512,
+        vocab: 512,
+        ctx_train: 2048,
+        qtype,
+        tied: true,
+        seed: 3,
+        moe: None,
+        sliding_window: None,
+        embd_type: None,
+        fast_blocks: true,
+    };
+    // qwen3moe: merged experts, F32 router, q/k norms.
+    let mut s = base("qwen3moe", GgmlType::Q4K);
+    s.moe = Some(SynthMoe { total: 8, used: 2 });
+    let path = write(&s, "qwen3moe.gguf", &dir);
+    let f = GgufFile::open(&path).unwrap();
+    assert_eq!(
+        f.tensor("blk.1.ffn_up_exps.weight").unwrap().dims,
+        [256, 512, 8]
+    );
+    assert_eq!(
+        f.tensor("blk.1.ffn_down_exps.weight").unwrap().dims,
+        [512, 256, 8]
+    );
+    assert_eq!(
+        f.tensor("blk.0.ffn_gate_inp.weight").unwrap().ggml_type,
+        GgmlType::F32
+    );
+    let p = load_profile(&path).unwrap();
+    let e = p.experts.unwrap();
+    assert_eq!((e.total, e.active, p.ffn), (8, 2, 512));
+    let norms = p.block_norms.unwrap();
+    assert_eq!((norms.hidden, norms.q, norms.k), (2, true, true));
+    let experts = p.matmul_weights.iter().find(|w| w.ne2 == 8).unwrap();
+    assert_eq!((experts.ty.as_str(), experts.count), ("Q4_K", 3 * 2 - 2));
+    // The tied output is the embedding's data as a matmul weight.
+    assert!(p
+        .matmul_weights
+        .iter()
+        .any(|w| w.ty == "F16" && w.ne1 == 512));
+    // gemma2: post-norms (four residual-width norms per block), sliding layers.
+    let mut s = base("gemma2", GgmlType::Q8_0);
+    s.sliding_window = Some(128);
+    let p = load_profile(&write(&s, "gemma2.gguf", &dir)).unwrap();
+    assert_eq!(p.block_norms.unwrap().hidden, 4);
+    assert_eq!(p.sliding_layers, [true, false]);
+    // phi3: fused qkv and gate+up; llama.cpp ignores a sliding window there (no pattern).
+    let mut s = base("phi3", GgmlType::Q4_0);
+    s.sliding_window = Some(128);
+    let path = write(&s, "phi3.gguf", &dir);
+    let f = GgufFile::open(&path).unwrap();
+    assert_eq!(
+        f.tensor("blk.0.attn_qkv.weight").unwrap().dims,
+        [256, 256 + 2 * 128]
+    );
+    assert_eq!(f.tensor("blk.0.ffn_up.weight").unwrap().dims, [256, 1024]);
+    assert!(load_profile(&path).unwrap().sliding_layers.is_empty());
+    // Types candle cannot quantize are written as blocks of their exact size.
+    for ty in [GgmlType::IQ4NL, GgmlType::IQ4XS] {
+        let mut s = base("llama", ty);
+        s.moe = Some(SynthMoe { total: 4, used: 1 });
+        s.tied = false;
+        let p = load_profile(&write(&s, "iq4.gguf", &dir)).unwrap();
+        let bytes = p.by_type[ty.name()].bytes;
+        let elems = p.by_type[ty.name()].elements;
+        assert_eq!(bytes, elems / ty.block_elems() * ty.block_bytes(), "{ty}");
+        // The untied output is the last tensor: a trailing weight an extra buffer may take.
+        assert_eq!(p.trailing_weights.last().unwrap().ne1, 512);
+    }
+}

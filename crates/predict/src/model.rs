@@ -12,7 +12,10 @@ use crate::error::{Error, Result};
 use crate::ggml_type::GgmlType;
 use crate::gguf::{GgufFile, Value};
 use crate::hf_config::HfConfig;
-use crate::profile::{Experts, HeaderStats, ModelFormat, ModelProfile, TensorRole, TypeStats};
+use crate::profile::{
+    BlockNorms, Experts, HeaderStats, MatmulWeight, ModelFormat, ModelProfile, TensorRole,
+    TypeStats,
+};
 use crate::safetensors::{Checkpoint, Dtype};
 use std::collections::BTreeMap;
 use std::fs;
@@ -274,6 +277,14 @@ struct Sizes {
     largest_elements: u64,
     load_peak: u64,
     repack_candidates: BTreeMap<String, u64>,
+    /// (type, ne0, ne1, ne2) -> (count, bytes) of the matrix-multiplication weights.
+    matmul: BTreeMap<(String, u64, u64, u64), (u64, u64)>,
+    /// Per block: the widths of its 1-D norm weights, and whether it has q and k norms.
+    norms: Vec<(Vec<u64>, bool, bool)>,
+    /// The token embedding's type, dims and bytes.
+    embedding: Option<(String, Vec<u64>, u64)>,
+    /// See [`ModelProfile::trailing_weights`].
+    trailing: Vec<MatmulWeight>,
     beyond: Vec<String>,
     spans: crate::profile::TensorSpans,
 }
@@ -290,6 +301,10 @@ impl Sizes {
             largest_elements: 0,
             load_peak: 0,
             repack_candidates: BTreeMap::new(),
+            matmul: BTreeMap::new(),
+            norms: vec![(Vec::new(), false, false); n_layers as usize],
+            embedding: None,
+            trailing: Vec::new(),
             beyond: Vec::new(),
             spans: crate::profile::TensorSpans {
                 layers: vec![[0, 0]; n_layers as usize],
@@ -310,6 +325,28 @@ impl Sizes {
                 .repack_candidates
                 .entry(type_name.to_string())
                 .or_default() += bytes;
+        }
+        // 2-D and merged-expert 3-D weights that multiply activations (not the embedding
+        // tables, which are only looked up by rows).
+        let lookup = name.contains("embd") || name.contains("embed") || name.contains("wte");
+        if matches!(dims.len(), 2 | 3) && role != TensorRole::Embedding && !lookup {
+            self.add_matmul(type_name, dims, bytes);
+        }
+        if role == TensorRole::Embedding && dims.len() == 2 && self.embedding.is_none() {
+            self.embedding = Some((type_name.to_string(), dims.to_vec(), bytes));
+        }
+        if let Some(l) = layer_index(name).filter(|&l| l < self.norms.len()) {
+            if dims.len() == 1 && role == TensorRole::Norm {
+                let n = &mut self.norms[l];
+                let lower = name.to_ascii_lowercase();
+                if lower.contains("q_norm") {
+                    n.1 = true;
+                } else if lower.contains("k_norm") {
+                    n.2 = true;
+                } else {
+                    n.0.push(dims[0]);
+                }
+            }
         }
         // Tensors arrive in file order: see ModelProfile::sequential_load_peak_bytes.
         let copies = if matches!(type_name, "I2_S" | "TL1" | "TL2") {
@@ -346,6 +383,52 @@ impl Sizes {
         }
         self.largest_bytes = self.largest_bytes.max(bytes);
         self.largest_elements = self.largest_elements.max(elements);
+    }
+
+    /// Counts one matrix-multiplication weight.
+    fn add_matmul(&mut self, type_name: &str, dims: &[u64], bytes: u64) {
+        let ne2 = dims.get(2).copied().unwrap_or(1);
+        let e = self
+            .matmul
+            .entry((type_name.to_string(), dims[0], dims[1], ne2))
+            .or_default();
+        e.0 += 1;
+        e.1 += bytes;
+    }
+
+    /// A tied output projection is the token embedding's data loaded a second time as
+    /// the output matmul's weight (llama.cpp's `TENSOR_DUPLICATED`): it counts as one.
+    fn tie_output(&mut self) {
+        if let Some((ty, dims, bytes)) = self.embedding.take() {
+            self.add_matmul(&ty, &dims, bytes);
+        }
+    }
+
+    /// The matrix-multiplication weights by type and shape.
+    fn matmul_weights(&self) -> Vec<MatmulWeight> {
+        self.matmul
+            .iter()
+            .map(|((ty, ne0, ne1, ne2), &(count, bytes))| MatmulWeight {
+                ty: ty.clone(),
+                ne0: *ne0,
+                ne1: *ne1,
+                ne2: *ne2,
+                count,
+                bytes,
+            })
+            .collect()
+    }
+
+    /// Norm weights per block at the residual width `hidden` (the most of any block).
+    fn block_norms(&self, hidden: u64) -> BlockNorms {
+        let mut out = BlockNorms::default();
+        for (widths, q, k) in &self.norms {
+            let n = widths.iter().filter(|&&w| w == hidden).count() as u32;
+            out.hidden = out.hidden.max(n);
+            out.q |= q;
+            out.k |= k;
+        }
+        out
     }
 
     /// The model's weight type (see [`crate::profile::weight_type`]).
@@ -397,12 +480,17 @@ fn assemble(
     path: &Path,
     format: ModelFormat,
     s: Shape,
-    sizes: Sizes,
+    mut sizes: Sizes,
     file_bytes: u64,
     header: HeaderStats,
     mut notes: Vec<String>,
 ) -> ModelProfile {
     sizes.notes(&mut notes);
+    if s.tied {
+        sizes.tie_output();
+    }
+    let block_norms = Some(sizes.block_norms(s.hidden));
+    let matmul_weights = sizes.matmul_weights();
     ModelProfile {
         name: short_name(path),
         format,
@@ -430,7 +518,10 @@ fn assemble(
         largest_tensor_bytes: sizes.largest_bytes,
         largest_tensor_elements: sizes.largest_elements,
         sequential_load_peak_bytes: sizes.load_peak,
+        matmul_weights,
+        trailing_weights: sizes.trailing,
         repack_candidates: sizes.repack_candidates,
+        block_norms,
         header,
         spans: Some(sizes.spans),
         notes,
@@ -705,7 +796,30 @@ pub fn profile_from_gguf(g: &GgufFile) -> Result<ModelProfile> {
     let sliding_layers = gguf_sliding_layers(&k, n_layers, sliding_window, &mut notes)?;
     let tied = g.tensor("output.weight").is_none();
 
+    // The run of matmul weights at the end of the data (what a mapped file can give back
+    // when they move to an extra buffer): each with the bytes from its start to the end.
+    let mut by_offset: Vec<&crate::gguf::TensorInfo> = g.tensors.iter().collect();
+    by_offset.sort_by_key(|t| t.offset);
+    let data_end = by_offset.last().map_or(0, |t| t.offset + t.nbytes);
+    let mut trailing: Vec<MatmulWeight> = by_offset
+        .iter()
+        .rev()
+        .take_while(|t| {
+            matches!(t.dims.len(), 2 | 3)
+                && TensorRole::from_tensor_name(&t.name) != TensorRole::Embedding
+        })
+        .map(|t| MatmulWeight {
+            ty: t.ggml_type.name().to_string(),
+            ne0: t.dims[0],
+            ne1: t.dims[1],
+            ne2: t.dims.get(2).copied().unwrap_or(1),
+            count: 1,
+            bytes: data_end - t.offset,
+        })
+        .collect();
+    trailing.reverse();
     let mut sizes = Sizes::new(n_layers);
+    sizes.trailing = trailing;
     let mut odd_k = 0;
     for t in &g.tensors {
         sizes.add(&t.name, t.ggml_type.name(), &t.dims, t.nbytes);

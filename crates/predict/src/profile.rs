@@ -159,6 +159,40 @@ pub struct Experts {
     pub active: u32,
 }
 
+/// Weights that feed matrix multiplications, grouped by storage type and shape: what an
+/// engine's CPU backend may move into an extra buffer (llama.cpp's `CPU_REPACK`, `AMX`)
+/// by rules on the type and the shape.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatmulWeight {
+    /// Storage type name (`Q4_0`, `Q4_K`, ...).
+    #[serde(rename = "type")]
+    pub ty: String,
+    /// Input width (`ne[0]`).
+    pub ne0: u64,
+    /// Rows, one per output (`ne[1]`).
+    pub ne1: u64,
+    /// Matrices stacked in the tensor (`ne[2]`): 1 for a 2-D weight (`mul_mat`), the
+    /// expert count for merged expert tensors (`ffn_*_exps`, used by `mul_mat_id`).
+    pub ne2: u64,
+    /// Tensors of this type and shape.
+    pub count: u64,
+    /// Stored bytes of all of them.
+    pub bytes: u64,
+}
+
+/// Normalisation weights inside a transformer block: which per-token rows a block's graph
+/// normalises, read from the tensors (the most of any block), not from the architecture.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockNorms {
+    /// Norm weights of the residual width (`attn_norm`, `ffn_norm`, post-norms, sub-norms
+    /// of that width): each normalises one row of `hidden` values per token.
+    pub hidden: u32,
+    /// Whether queries are normalised per head (`attn_q_norm`, one head wide).
+    pub q: bool,
+    /// Whether keys are normalised per head (`attn_k_norm`).
+    pub k: bool,
+}
+
 /// Everything about a model that its memory depends on.
 ///
 /// Shapes come from the header keys (or config.json); sizes come from the tensor table, so
@@ -228,6 +262,20 @@ pub struct ModelProfile {
     /// llama.cpp's CPU backend may repack into an interleaved copy (`CPU_REPACK`).
     #[serde(default)]
     pub repack_candidates: BTreeMap<String, u64>,
+    /// Matrix-multiplication weights by type and shape (empty in records written before
+    /// they were kept: engines then fall back to [`ModelProfile::repack_candidates`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub matmul_weights: Vec<MatmulWeight>,
+    /// The weights at the end of the tensor data, after the last tensor that is not a
+    /// matrix-multiplication weight, in file order, with the bytes from each one's start
+    /// to the end of the data (`bytes` here; `count` 1). An engine that maps the file and
+    /// moves these into an extra buffer unmaps their pages after loading (llama.cpp maps
+    /// only the range of tensors its mapped buffer keeps).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trailing_weights: Vec<MatmulWeight>,
+    /// Norm weights per block (`None` in records written before they were kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_norms: Option<BlockNorms>,
     /// The header's tokenizer and size (zero for presets without one and older records).
     #[serde(default)]
     pub header: HeaderStats,

@@ -297,6 +297,12 @@ impl Record {
         if let Some(s) = &config.split {
             knobs.push_str(&s.key());
         }
+        if let Some(isa) = config.isa.as_deref().filter(|i| *i != "avx2") {
+            knobs.push_str(&format!("|isa{isa}"));
+        }
+        if let Some(b) = config.engine_build {
+            knobs.push_str(&format!("|build{b}"));
+        }
         format!(
             "{backend}|{model_hash}|{}|b{}|c{}|u{}|kv{}|g{}|p{prompt}|d{decode}{knobs}",
             config.device,

@@ -13,11 +13,12 @@
 //! or one whole TL2 tensor).
 #![warn(missing_docs)]
 
+pub mod blocks;
 pub mod rng;
 pub mod spec;
 pub mod tokenizer;
 
-pub use spec::{SynthSpec, PRESETS};
+pub use spec::{SynthMoe, SynthSpec, ARCHITECTURES, PRESETS};
 
 use memcal_runtime::matrix::{candle_dtype, ClassicMatrix};
 use memcal_runtime::ternary::{i2s, tl2};
@@ -69,7 +70,7 @@ enum Fill {
 #[derive(Debug, Clone)]
 struct Planned {
     name: String,
-    /// `[ne0, ne1]` (ne0 = input width) or `[len]`.
+    /// `[ne0, ne1]` (ne0 = input width), `[ne0, ne1, experts]` or `[len]`.
     dims: Vec<u64>,
     ty: GgmlType,
     fill: Fill,
@@ -91,7 +92,10 @@ fn file_type(t: GgmlType) -> u32 {
         Q4K => 15,
         Q5K => 17,
         Q6K => 18,
+        IQ4XS => 30,
+        IQ4NL => 25,
         BF16 => 32,
+        MXFP4 => 38,
         TL2 => 39,
         I2S => 40,
         _ => 0,
@@ -118,6 +122,9 @@ fn plan(spec: &SynthSpec) -> Vec<Planned> {
             Fill::Normal(1.0 / (k as f32).sqrt())
         }
     };
+    let norm = |add: &mut dyn FnMut(String, Vec<u64>, GgmlType, Fill), name: String, len| {
+        add(name, vec![len], GgmlType::F32, Fill::Norm)
+    };
     let embd_std = 1.0 / (h as f32).sqrt();
     add(
         "token_embd.weight".into(),
@@ -127,38 +134,82 @@ fn plan(spec: &SynthSpec) -> Vec<Planned> {
     );
     for i in 0..spec.layers {
         let n = |s: &str| format!("blk.{i}.{s}");
-        add(n("attn_norm.weight"), vec![h], GgmlType::F32, Fill::Norm);
-        add(n("attn_q.weight"), vec![h, q], spec.qtype, weight(h));
-        add(n("attn_k.weight"), vec![h, kv], spec.qtype, weight(h));
-        add(n("attn_v.weight"), vec![h, kv], spec.qtype, weight(h));
+        norm(&mut add, n("attn_norm.weight"), h);
+        if spec.arch == "phi3" {
+            add(
+                n("attn_qkv.weight"),
+                vec![h, q + 2 * kv],
+                spec.qtype,
+                weight(h),
+            );
+        } else {
+            add(n("attn_q.weight"), vec![h, q], spec.qtype, weight(h));
+            add(n("attn_k.weight"), vec![h, kv], spec.qtype, weight(h));
+            add(n("attn_v.weight"), vec![h, kv], spec.qtype, weight(h));
+        }
         if spec.arch == "qwen2" {
             for (s, len) in [("attn_q.bias", q), ("attn_k.bias", kv), ("attn_v.bias", kv)] {
                 add(n(s), vec![len], GgmlType::F32, Fill::Normal(0.02));
             }
         }
+        if spec.has_qk_norm() {
+            norm(&mut add, n("attn_q_norm.weight"), hd);
+            norm(&mut add, n("attn_k_norm.weight"), hd);
+        }
         add(n("attn_output.weight"), vec![q, h], spec.qtype, weight(q));
         if spec.is_bitnet() {
-            add(
-                n("attn_sub_norm.weight"),
-                vec![q],
-                GgmlType::F32,
-                Fill::Norm,
-            );
+            norm(&mut add, n("attn_sub_norm.weight"), q);
         }
-        add(n("ffn_norm.weight"), vec![h], GgmlType::F32, Fill::Norm);
-        add(n("ffn_gate.weight"), vec![h, f], spec.qtype, weight(h));
-        add(n("ffn_up.weight"), vec![h, f], spec.qtype, weight(h));
-        add(n("ffn_down.weight"), vec![f, h], spec.qtype, weight(f));
+        if spec.has_post_norms() {
+            norm(&mut add, n("post_attention_norm.weight"), h);
+        }
+        norm(&mut add, n("ffn_norm.weight"), h);
+        match spec.moe {
+            Some(m) => {
+                let e = m.total as u64;
+                add(
+                    n("ffn_gate_inp.weight"),
+                    vec![h, e],
+                    GgmlType::F32,
+                    Fill::Normal(embd_std),
+                );
+                add(
+                    n("ffn_gate_exps.weight"),
+                    vec![h, f, e],
+                    spec.qtype,
+                    weight(h),
+                );
+                add(
+                    n("ffn_down_exps.weight"),
+                    vec![f, h, e],
+                    spec.qtype,
+                    weight(f),
+                );
+                add(
+                    n("ffn_up_exps.weight"),
+                    vec![h, f, e],
+                    spec.qtype,
+                    weight(h),
+                );
+            }
+            None if spec.arch == "phi3" => {
+                add(n("ffn_up.weight"), vec![h, 2 * f], spec.qtype, weight(h));
+                add(n("ffn_down.weight"), vec![f, h], spec.qtype, weight(f));
+            }
+            None => {
+                add(n("ffn_gate.weight"), vec![h, f], spec.qtype, weight(h));
+                add(n("ffn_up.weight"), vec![h, f], spec.qtype, weight(h));
+                add(n("ffn_down.weight"), vec![f, h], spec.qtype, weight(f));
+            }
+        }
         if spec.is_bitnet() {
-            add(n("ffn_sub_norm.weight"), vec![f], GgmlType::F32, Fill::Norm);
+            norm(&mut add, n("ffn_sub_norm.weight"), f);
+        }
+        if spec.has_post_norms() {
+            norm(&mut add, n("post_ffw_norm.weight"), h);
         }
     }
-    add(
-        "output_norm.weight".into(),
-        vec![h],
-        GgmlType::F32,
-        Fill::Norm,
-    );
+    norm(&mut add, "output_norm.weight".into(), h);
     if !spec.tied {
         let out_ty = if spec.is_bitnet() || spec.qtype.is_bitnet() {
             emb
@@ -190,6 +241,16 @@ fn add_metadata(w: &mut GgufWriter, spec: &SynthSpec) -> Result<(), WriteError> 
     w.add_u32(&k("embedding_length"), spec.hidden as u32)?;
     w.add_u32(&k("block_count"), spec.layers as u32)?;
     w.add_u32(&k("feed_forward_length"), spec.ffn as u32)?;
+    if let Some(m) = spec.moe {
+        w.add_u32(&k("expert_count"), m.total as u32)?;
+        w.add_u32(&k("expert_used_count"), m.used as u32)?;
+        if a != "llama" {
+            w.add_u32(&k("expert_feed_forward_length"), spec.ffn as u32)?;
+        }
+    }
+    if let Some(win) = spec.sliding_window {
+        w.add_u32(&k("attention.sliding_window"), win as u32)?;
+    }
     w.add_u32(&k("attention.head_count"), spec.heads as u32)?;
     w.add_u32(&k("attention.head_count_kv"), spec.kv_heads as u32)?;
     if spec.head_dim() * spec.heads != spec.hidden {
@@ -199,7 +260,7 @@ fn add_metadata(w: &mut GgufWriter, spec: &SynthSpec) -> Result<(), WriteError> 
     w.add_f32(&k("attention.layer_norm_rms_epsilon"), 1e-5)?;
     let theta = match a {
         "bitnet-b1.58" => 500_000.0,
-        "qwen2" => 1_000_000.0,
+        "qwen2" | "qwen3" | "qwen3moe" | "gemma3" => 1_000_000.0,
         _ => 10_000.0,
     };
     w.add_f32(&k("rope.freq_base"), theta)?;
@@ -239,7 +300,29 @@ fn draw_rows(spec: &SynthSpec, idx: usize, row0: usize, cols: usize, out: &mut [
 /// Writes tensor `idx`'s data.
 fn write_tensor(spec: &SynthSpec, idx: usize, t: &Planned, out: &mut dyn Write) -> io::Result<()> {
     let cols = t.dims[0] as usize;
-    let rows = t.dims.get(1).copied().unwrap_or(1) as usize;
+    let rows = t.dims.iter().skip(1).product::<u64>() as usize;
+    let raw = blocks::needs_blocks(t.ty) || spec.fast_blocks;
+    if let Some(l) = blocks::layout(t.ty).filter(|_| raw) {
+        // Random blocks, one seeded stream per row; chunks of rows per write.
+        let row_bytes = cols / t.ty.block_elems() as usize * l.bytes;
+        let amplitude = match t.fill {
+            Fill::Normal(std) => 3.0 * std,
+            _ => 1.0,
+        };
+        let chunk_rows = (CHUNK_VALUES / cols).clamp(1, rows);
+        let mut buf = vec![0u8; chunk_rows * row_bytes];
+        let mut row0 = 0;
+        while row0 < rows {
+            let n = chunk_rows.min(rows - row0);
+            for (r, row) in buf[..n * row_bytes].chunks_mut(row_bytes).enumerate() {
+                let mut rng = Rng::new(spec.seed, idx as u64, (row0 + r) as u64);
+                blocks::fill(l, &mut rng, amplitude, row);
+            }
+            out.write_all(&buf[..n * row_bytes])?;
+            row0 += n;
+        }
+        return Ok(());
+    }
     if t.ty == GgmlType::TL2 {
         let mut v = vec![0f32; rows * cols];
         draw_rows(spec, idx, 0, cols, &mut v, t.fill);

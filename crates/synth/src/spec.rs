@@ -30,7 +30,59 @@ pub struct SynthSpec {
     pub tied: bool,
     /// Seed of every random value in the file.
     pub seed: u64,
+    /// Mixture of experts: the FFN of every block is `total` experts of width `ffn`
+    /// (merged `ffn_{gate,up,down}_exps` tensors and an F32 router `ffn_gate_inp`).
+    pub moe: Option<SynthMoe>,
+    /// Sliding window written to `<arch>.attention.sliding_window` (gemma2/gemma3 use it
+    /// on their default layer pattern; llama and phi3 files may carry it, and llama.cpp
+    /// ignores it there).
+    pub sliding_window: Option<usize>,
+    /// Storage type of the token embedding (default F16, or F32 for F32 models).
+    pub embd_type: Option<GgmlType>,
+    /// Write every quantized tensor as random blocks ([`crate::blocks`]) instead of
+    /// quantizing random normal weights: the same layout and size, much faster.
+    pub fast_blocks: bool,
 }
+
+/// Experts of a mixture-of-experts block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SynthMoe {
+    /// Experts per block.
+    pub total: usize,
+    /// Experts used per token.
+    pub used: usize,
+}
+
+/// Architectures the writer lays out, with what their blocks hold.
+pub const ARCHITECTURES: &[(&str, &str)] = &[
+    (
+        "llama",
+        "attn q/k/v/output, gate/up/down; with --experts: Mixtral-style merged experts",
+    ),
+    ("qwen2", "llama plus q/k/v biases"),
+    ("qwen3", "llama plus per-head q/k norms"),
+    ("qwen3moe", "qwen3 with merged experts (needs --experts)"),
+    (
+        "gemma2",
+        "post-attention and post-FFN norms, sliding window on even blocks, tied",
+    ),
+    (
+        "gemma3",
+        "gemma2 plus q/k norms, every 6th block global, tied",
+    ),
+    (
+        "phi3",
+        "fused attn_qkv and gate+up (ffn_up of 2 x FFN rows)",
+    ),
+    (
+        "bitnet",
+        "BitNet (bitnet.cpp's converter): sub-norms, ternary projections",
+    ),
+    (
+        "bitnet-b1.58",
+        "BitNet b1.58 (2B-4T layout): sub-norms, ternary projections",
+    ),
+];
 
 /// Named presets: name, description.
 pub const PRESETS: &[(&str, &str)] = &[
@@ -80,6 +132,10 @@ impl SynthSpec {
             qtype: q,
             tied,
             seed: 0,
+            moe: None,
+            sliding_window: None,
+            embd_type: None,
+            fast_blocks: false,
         };
         use GgmlType::*;
         Ok(match name {
@@ -132,25 +188,58 @@ impl SynthSpec {
         predictor::gguf::is_bitnet_architecture(&self.arch)
     }
 
-    /// Storage type of the token embedding (and of an untied output).
+    /// Storage type of the token embedding (and of an untied BitNet output).
     pub fn embedding_type(&self) -> GgmlType {
-        match self.qtype {
-            GgmlType::F32 => GgmlType::F32,
+        match (self.embd_type, self.qtype) {
+            (Some(t), _) => t,
+            (None, GgmlType::F32) => GgmlType::F32,
             _ => GgmlType::F16,
         }
+    }
+
+    /// Whether the layout has per-head q/k norms.
+    pub fn has_qk_norm(&self) -> bool {
+        matches!(self.arch.as_str(), "qwen3" | "qwen3moe" | "gemma3")
+    }
+
+    /// Whether the layout has post-attention and post-FFN norms.
+    pub fn has_post_norms(&self) -> bool {
+        matches!(self.arch.as_str(), "gemma2" | "gemma3")
     }
 
     /// Checks that the shape can be stored in `qtype` and run.
     pub fn validate(&self) -> Result<(), SynthError> {
         let bad = |m: String| Err(SynthError::Spec(m));
-        if !matches!(
-            self.arch.as_str(),
-            "llama" | "qwen2" | "bitnet" | "bitnet-b1.58"
-        ) {
+        if !ARCHITECTURES.iter().any(|(a, _)| *a == self.arch) {
+            let names: Vec<&str> = ARCHITECTURES.iter().map(|a| a.0).collect();
             return bad(format!(
-                "architecture {:?} (expected llama, qwen2, bitnet or bitnet-b1.58)",
+                "architecture {:?} (expected one of {})",
+                self.arch,
+                names.join(", ")
+            ));
+        }
+        match (self.arch.as_str(), self.moe) {
+            ("qwen3moe", None) => return bad("qwen3moe needs experts (--experts N)".into()),
+            ("llama" | "qwen3moe", Some(m))
+                if m.total == 0 || m.used == 0 || m.used > m.total || m.total > 512 =>
+            {
+                return bad(format!(
+                    "experts: {} used of {} (need 1 <= used <= total <= 512)",
+                    m.used, m.total
+                ));
+            }
+            ("llama" | "qwen3moe", Some(_)) => {}
+            (a, Some(_)) => return bad(format!("{a} has no mixture-of-experts layout here")),
+            _ => {}
+        }
+        if self.has_post_norms() && !self.tied {
+            return bad(format!(
+                "{} ties its output to the token embedding",
                 self.arch
             ));
+        }
+        if self.arch == "phi3" && self.heads * self.head_dim() != self.hidden {
+            return bad("phi3 needs heads x head_dim == hidden".into());
         }
         let dims = [
             self.layers,
@@ -185,11 +274,19 @@ impl SynthSpec {
                 self.hidden
             ));
         }
+        if self.qtype.is_bitnet() && !self.is_bitnet() {
+            return bad(format!(
+                "{} projections need a BitNet architecture",
+                self.qtype
+            ));
+        }
         let (block, what) = match self.qtype {
             GgmlType::I2S => (128, "I2_S needs input widths divisible by 128"),
             GgmlType::TL2 => (1, ""),
             t if t.is_bitnet() => return bad(format!("projection type {t} is not supported")),
-            t if memcal_runtime::matrix::candle_dtype(t).is_none() => {
+            t if memcal_runtime::matrix::candle_dtype(t).is_none()
+                && !crate::blocks::needs_blocks(t) =>
+            {
                 return bad(format!("projection type {t} is not supported"))
             }
             t => (
@@ -205,8 +302,18 @@ impl SynthSpec {
                 return bad(format!("TL2 needs input widths of at least 256 (got {k})"));
             }
         }
-        if self.embedding_type().block_elems() as usize > 1 && !self.hidden.is_multiple_of(32) {
-            return bad("hidden must be a multiple of 32".into());
+        let e = self.embedding_type();
+        if e.is_bitnet()
+            || (memcal_runtime::matrix::candle_dtype(e).is_none()
+                && !crate::blocks::needs_blocks(e))
+        {
+            return bad(format!("embedding type {e} is not supported"));
+        }
+        if !self.hidden.is_multiple_of(e.block_elems() as usize) {
+            return bad(format!(
+                "hidden must be a multiple of the embedding type's block ({})",
+                e.block_elems()
+            ));
         }
         Ok(())
     }

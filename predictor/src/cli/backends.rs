@@ -1,6 +1,8 @@
 //! `predictor backends`: the engines memcal predicts, what each model covers, and the
 //! engine versions its calibration tables were measured on.
 
+use predictor::backend::isa::NAMED;
+use predictor::backend::llama_cpp::Family;
 use predictor::backend::Backend;
 use predictor::table_set::TableSet;
 use serde::Serialize;
@@ -28,6 +30,9 @@ pub struct BackendInfo {
     pub measured_on: Vec<String>,
     /// Whether a CUDA table exists (without one, `--device cuda` estimates are analytic).
     pub cuda_calibrated: bool,
+    /// Engine builds with their own rules (`--engine-build`; others use the nearest).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rule_builds: Vec<u32>,
 }
 
 /// Every engine memcal predicts, with its embedded tables (`predictor backends --json`).
@@ -50,6 +55,10 @@ pub fn backends() -> anyhow::Result<Vec<BackendInfo>> {
                 .tables()
                 .iter()
                 .any(|t| t.backend == b.name() && t.device_kind == "cuda"),
+            rule_builds: match b {
+                Backend::LlamaCpp => Family::UPSTREAM_BUILDS.iter().map(|(n, _)| *n).collect(),
+                _ => Vec::new(),
+            },
         })
         .collect())
 }
@@ -70,6 +79,16 @@ pub fn run(a: &BackendsArgs) -> anyhow::Result<()> {
         }
         if !i.measured_on.is_empty() {
             println!("  measured on: {}", i.measured_on.join("; "));
+        }
+        if !i.rule_builds.is_empty() {
+            let builds: Vec<String> = i.rule_builds.iter().map(|b| b.to_string()).collect();
+            let isas: Vec<&str> = NAMED.iter().map(|n| n.0).collect();
+            println!(
+                "  rules:       builds {} (--engine-build; another build uses the nearest \
+                 at or below it); ISAs {} (--isa; default: this CPU's)",
+                builds.join(", "),
+                isas.join(", ")
+            );
         }
         if !i.cuda_calibrated {
             println!("  cuda:        not calibrated (no GPU records yet): analytic, with 15% extra headroom");

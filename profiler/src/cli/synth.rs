@@ -1,6 +1,6 @@
 //! `profiler synth`: write a deterministic synthetic GGUF model.
 
-use crate::synth::{write_model, SynthSpec, PRESETS};
+use crate::synth::{write_model, SynthMoe, SynthSpec, ARCHITECTURES, PRESETS};
 use anyhow::{bail, Context};
 use predictor::ggml_type::GgmlType;
 use std::path::PathBuf;
@@ -12,7 +12,8 @@ pub struct SynthArgs {
     /// bitnet-large, llama3-8b-1.58); the other flags override its values.
     #[arg(long)]
     pub preset: Option<String>,
-    /// Architecture: llama, qwen2, bitnet or bitnet-b1.58.
+    /// Architecture: llama, qwen2, qwen3, qwen3moe, gemma2, gemma3, phi3, bitnet or
+    /// bitnet-b1.58 (`--list-presets` describes each).
     #[arg(long)]
     pub arch: Option<String>,
     /// Transformer blocks.
@@ -39,9 +40,26 @@ pub struct SynthArgs {
     /// Training context written to the header.
     #[arg(long = "ctx-train")]
     pub ctx_train: Option<usize>,
-    /// Projection type: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q6_K, I2_S, TL2.
+    /// Projection type: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q6_K, IQ4_NL,
+    /// IQ4_XS, MXFP4, I2_S, TL2.
     #[arg(long)]
     pub qtype: Option<String>,
+    /// Token embedding type (default F16; F32 for F32 models).
+    #[arg(long = "embd-type")]
+    pub embd_type: Option<String>,
+    /// Experts per block (mixture of experts: llama becomes Mixtral-style; qwen3moe needs it).
+    #[arg(long)]
+    pub experts: Option<usize>,
+    /// Experts used per token (default 2, or all when fewer).
+    #[arg(long = "experts-used", requires = "experts")]
+    pub experts_used: Option<usize>,
+    /// Sliding window written to the header.
+    #[arg(long = "sliding-window")]
+    pub sliding_window: Option<usize>,
+    /// Write quantized tensors as random blocks of the type's exact layout (small fixed
+    /// scales) instead of quantizing random weights: same size, minutes faster on 7B.
+    #[arg(long = "fast-blocks")]
+    pub fast_blocks: bool,
     /// Write a separate output projection instead of tying it to the token embedding.
     #[arg(long, conflicts_with = "tied")]
     pub untied: bool,
@@ -106,10 +124,29 @@ impl SynthArgs {
         if self.head_dim.is_some() {
             s.head_dim = self.head_dim;
         }
-        if let Some(q) = &self.qtype {
-            s.qtype = GgmlType::from_name(q)
+        let ty = |q: &str, flag: &str| {
+            GgmlType::from_name(q)
                 .or_else(|| GgmlType::from_name(&q.to_ascii_uppercase()))
-                .with_context(|| format!("unknown --qtype {q:?}"))?;
+                .with_context(|| format!("unknown {flag} {q:?}"))
+        };
+        if let Some(q) = &self.qtype {
+            s.qtype = ty(q, "--qtype")?;
+        }
+        if let Some(q) = &self.embd_type {
+            s.embd_type = Some(ty(q, "--embd-type")?);
+        }
+        if let Some(total) = self.experts {
+            s.moe = Some(SynthMoe {
+                total,
+                used: self.experts_used.unwrap_or(2.min(total)),
+            });
+        }
+        s.fast_blocks |= self.fast_blocks;
+        if self.sliding_window.is_some() {
+            s.sliding_window = self.sliding_window;
+        }
+        if s.has_post_norms() && !self.untied {
+            s.tied = true;
         }
         if self.untied {
             s.tied = false;
@@ -126,6 +163,10 @@ impl SynthArgs {
 pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
     if args.list_presets {
         for (name, what) in PRESETS {
+            println!("{name:16} {what}");
+        }
+        println!("\narchitectures (--arch):");
+        for (name, what) in ARCHITECTURES {
             println!("{name:16} {what}");
         }
         return Ok(());
@@ -148,7 +189,10 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
         spec.kv_heads,
         spec.ffn,
         spec.vocab,
-        spec.qtype,
+        match spec.moe {
+            Some(m) => format!("{} x {} experts ({} used)", spec.qtype, m.total, m.used),
+            None => spec.qtype.to_string(),
+        },
         if spec.tied { ", tied" } else { "" },
         s.tensors,
         s.tensor_bytes,

@@ -78,11 +78,24 @@ fn llama_family_flags(config: &RunConfig, threads: u32) -> Vec<String> {
 /// llama.cpp's flags that only its own builds take: flash attention, load mode, no
 /// parameter fitting, every buffer logged, repacking, and the split over RPC workers.
 fn llama_cpp_flags(config: &RunConfig, rpc: &[String]) -> Vec<String> {
-    let lm = if config.mmap { "mmap" } else { "none" };
-    let mut out: Vec<String> = ["-fa", config.flash_attn.as_str(), "-lm", lm, "-fit", "off"]
-        .into_iter()
-        .map(String::from)
-        .collect();
+    /// The first measured llama.cpp build whose loading mode is `-lm` (10001 has
+    /// `--mmap`/`--no-mmap`).
+    const LOAD_MODE_FLAG_BUILD: u32 = 11434;
+    let mut out: Vec<String> = vec!["-fa".into(), config.flash_attn.as_str().into()];
+    // `-lm mmap|none` (build 11434) replaced `--mmap`/`--no-mmap` (build 10001, and the
+    // builds before the measured 11434).
+    match config.engine_build {
+        Some(b) if b < LOAD_MODE_FLAG_BUILD => {
+            if !config.mmap {
+                out.push("--no-mmap".into());
+            }
+        }
+        _ => out.extend([
+            "-lm".into(),
+            if config.mmap { "mmap" } else { "none" }.into(),
+        ]),
+    }
+    out.extend(["-fit".into(), "off".into()]);
     out.extend(["-lv".into(), "4".into()]);
     if !config.repack {
         out.push("--no-repack".into());
@@ -278,6 +291,16 @@ mod tests {
         assert_eq!(after("-ctk"), "q8_0");
         assert_eq!(after("-fa"), "off");
         assert_eq!(after("-lm"), "none");
+        // An older build is told with --no-mmap.
+        let old = RunConfig {
+            engine_build: Some(10001),
+            ..config.clone()
+        };
+        let argv: Vec<String> = engine_command(&bin, Path::new("m.gguf"), &old, "hi")
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert!(argv.contains(&"--no-mmap".to_string()) && !argv.contains(&"-lm".to_string()));
         assert_eq!(after("-fit"), "off");
         assert_eq!(after("-n"), "4");
         assert!(argv.contains(&"--no-repack".to_string()));

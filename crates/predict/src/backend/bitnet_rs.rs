@@ -26,8 +26,10 @@
 //!   the last prompt token runs, so the cache holds the generated tokens. Concatenation
 //!   keeps old and new alive per layer; the heap fragments.
 //! - **No context flag.** The context comes from `bitnet-b1.58.context_length` or
-//!   `llama.context_length`; other architecture names fall back to 2048 positions and
-//!   32 heads.
+//!   `llama.context_length`; other architecture names (`bitnet`, what bitnet.cpp's
+//!   converter writes) fall back to 2048 positions and 32 heads, with the KV heads
+//!   inferred from the K projection at that head width: the same K width in more,
+//!   narrower heads (measured on two `bitnet`-architecture shapes).
 //!
 //! The peak is the largest of the load peak, the end of the load (file still mapped,
 //! model resident), the first step (model, RoPE, the touched part of the preallocated
@@ -95,26 +97,32 @@ pub struct Terms {
     pub file: u64,
 }
 
-/// Context, heads the engine will use (it reads hyperparameters only under the
-/// `bitnet-b1.58` and `llama` prefixes).
-fn engine_shape(profile: &ModelProfile) -> (u64, u64) {
+/// Context, query heads and KV heads the engine will use. It reads hyperparameters only
+/// under the `bitnet-b1.58` and `llama` prefixes; for another architecture (`bitnet`, what
+/// bitnet.cpp's converter writes) it falls back to 2048 positions and 32 heads, and infers
+/// the KV heads from the K projection's rows at that head width (`extract_config`,
+/// `infer_kv_heads_from_tensors`): the cache and the K/V placeholders keep the file's K
+/// width, split into more, narrower heads.
+fn engine_shape(profile: &ModelProfile) -> (u64, u64, u64) {
     let reads_keys = matches!(profile.architecture.as_str(), "bitnet-b1.58" | "llama");
     let ctx = if reads_keys && profile.ctx_train > 0 {
         profile.ctx_train
     } else {
         2048
     };
-    let heads = if reads_keys {
-        profile.n_heads as u64
-    } else {
-        32
-    };
-    (ctx, heads.max(1))
+    let file_kv = profile.max_kv_heads() as u64;
+    if reads_keys {
+        return (ctx, (profile.n_heads as u64).max(1), file_kv);
+    }
+    let heads = 32;
+    let head_dim = (profile.hidden / heads).max(1);
+    let kv = (file_kv * profile.head_dim_k as u64 / head_dim).max(1);
+    (ctx, heads, kv)
 }
 
 /// The terms for a configuration.
 pub fn terms(profile: &ModelProfile, config: &RunConfig) -> Terms {
-    let (ctx, heads) = engine_shape(profile);
+    let (ctx, heads, kv_heads) = engine_shape(profile);
     let head_dim = profile.hidden / heads;
     let layers = profile.n_layers as u64;
     let embedding_f32 = F32 * profile.vocab * profile.hidden;
@@ -131,7 +139,7 @@ pub fn terms(profile: &ModelProfile, config: &RunConfig) -> Terms {
     let small_f32 = F32 * emb_elems.saturating_sub(big_float);
     let small_vocab = profile.vocab < SMALL_VOCAB;
     let extra_f32_copies = embedding_f32 * (u64::from(small_vocab) + u64::from(untied_output));
-    let kv_dim = profile.max_kv_heads() as u64 * head_dim;
+    let kv_dim = kv_heads * head_dim;
     let resident_placeholders = if small_vocab {
         2 * layers * profile.hidden * kv_dim * F32
     } else {
@@ -139,7 +147,6 @@ pub fn terms(profile: &ModelProfile, config: &RunConfig) -> Terms {
     };
     // `KVCache::new` allocates `[1, kv_heads, ctx, head_dim]` f32 zeros for K and V of
     // every layer; about half of it was measured resident until the first step drops it.
-    let kv_heads = profile.max_kv_heads() as u64;
     let kv_prealloc_touched = layers * kv_heads * ctx * head_dim * F32;
     let float_bytes: u64 = profile
         .by_type
@@ -228,7 +235,7 @@ pub fn estimate(profile: &ModelProfile, config: &RunConfig) -> Result<Estimate> 
         p.first_step >> 20,
         p.decode >> 20
     )];
-    let (ctx, _) = engine_shape(profile);
+    let (ctx, _, _) = engine_shape(profile);
     if config.ctx as u64 != ctx {
         notes.push(format!(
             "bitnet-rs has no context flag: it uses the file's context, {ctx} positions"
@@ -261,6 +268,28 @@ pub fn estimate(profile: &ModelProfile, config: &RunConfig) -> Result<Estimate> 
 mod tests {
     use super::*;
     use crate::presets;
+
+    #[test]
+    fn a_bitnet_architecture_file_runs_with_32_narrower_heads_over_the_same_k_width() {
+        // bitnet_b1_58-large's shape: 16 heads of 96, no GQA, trained context 2048.
+        let mut p = presets::profile("bitnet-b1.58-2b-4t").unwrap();
+        p.architecture = "bitnet".into();
+        p.hidden = 1536;
+        p.n_heads = 16;
+        p.n_kv_heads = vec![16; p.n_layers as usize];
+        p.head_dim_k = 96;
+        p.head_dim_v = 96;
+        p.ctx_train = 4096;
+        // No `bitnet.*` key is read: 2048 positions, 32 heads of 48, KV heads inferred from
+        // the K projection's 1536 rows.
+        assert_eq!(engine_shape(&p), (2048, 32, 32));
+        let t = terms(&p, &RunConfig::default());
+        let layers = p.n_layers as u64;
+        assert_eq!(t.kv_prealloc_touched, layers * 1536 * 2048 * 4);
+        assert_eq!(t.rope, layers * 2048 * 48 * 4);
+        p.architecture = "bitnet-b1.58".into();
+        assert_eq!(engine_shape(&p), (4096, 16, 16));
+    }
 
     #[test]
     fn the_2b_4t_shape_peaks_at_load_with_two_f32_embeddings_and_the_mapped_file() {

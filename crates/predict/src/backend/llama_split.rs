@@ -11,7 +11,7 @@
 //! client computes the input embedding and whatever it keeps.
 
 use super::llama_cpp::{
-    buffer, config_notes, graph_parts, graphs_of, kv_geometry, process_bytes, repacked_bytes,
+    buffer, config_notes, extra_buffer_bytes, graph_parts, graphs_of, kv_geometry, process_bytes,
     reserved_graph, Family, Graph, KvGeometry,
 };
 use super::llama_server;
@@ -261,11 +261,12 @@ pub fn estimate(
     let shares: Vec<Share> = (0..split.devices.len()).map(|i| at(Some(i))).collect();
     let (_, client_blocks) = place.range_on(None);
 
-    // The client: the blocks it keeps (repacked like a CPU run's, in proportion), the
-    // mapped file while it loads, the transient copy of each tensor it sends.
+    // The client: the blocks it keeps (moved into the build's extra buffers like a CPU
+    // run's, in proportion), the mapped file while it loads, the transient copy of each
+    // tensor it sends.
     let repack = if client_blocks > 0 {
-        repacked_bytes(fam, profile, config) * u64::from(client_blocks)
-            / u64::from(profile.n_layers.max(1))
+        let extra = extra_buffer_bytes(fam, profile, config);
+        (extra.repack + extra.amx) * u64::from(client_blocks) / u64::from(profile.n_layers.max(1))
     } else {
         0
     };

@@ -8,6 +8,7 @@
 //! looked up by exact backend name.
 
 pub mod bitnet_rs;
+pub mod isa;
 pub mod llama_cpp;
 pub mod llama_server;
 pub mod llama_split;
@@ -107,7 +108,14 @@ impl Backend {
     /// with this as a note).
     pub fn load_problem(&self, profile: &ModelProfile) -> Option<String> {
         let gguf = profile.format != ModelFormat::Safetensors;
+        let moe = profile.experts.is_some_and(|e| e.total > 0);
         match self {
+            Backend::Memcal | Backend::BitnetRs | Backend::BitnetCpp if moe => Some(format!(
+                "{} has no mixture-of-experts support modelled (its runtime has no expert \
+                 routing, or was never measured on one): this estimate treats the experts as \
+                 a dense FFN; llama.cpp runs it",
+                self.name()
+            )),
             Backend::Memcal => None,
             Backend::LlamaCpp | Backend::BitnetCpp if !gguf => Some(format!(
                 "{} loads GGUF files only; convert the checkpoint first",
@@ -131,7 +139,12 @@ impl Backend {
             Backend::Memcal => {
                 crate::estimate::analytic_with(profile, config, &BackendModel::memcal_candle())
             }
-            Backend::LlamaCpp => llama_cpp::estimate(&llama_cpp::Family::UPSTREAM, profile, config),
+            Backend::LlamaCpp => {
+                let (fam, note) = llama_cpp::Family::upstream_for(config.engine_build);
+                let mut est = llama_cpp::estimate(&fam, profile, config)?;
+                est.notes.extend(note);
+                Ok(est)
+            }
             Backend::BitnetCpp => {
                 llama_cpp::estimate(&llama_cpp::Family::BITNET_FORK, profile, config)
             }
@@ -180,6 +193,21 @@ impl TryFrom<String> for Backend {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn engines_without_expert_routing_say_so_for_a_mixture_of_experts() {
+        let mut p = crate::presets::profile("llama-3.2-1b:Q4_0").unwrap();
+        assert!(Backend::Memcal.load_problem(&p).is_none());
+        p.experts = Some(crate::profile::Experts {
+            total: 8,
+            active: 2,
+        });
+        for b in [Backend::Memcal, Backend::BitnetRs, Backend::BitnetCpp] {
+            let note = b.load_problem(&p).unwrap();
+            assert!(note.contains("mixture-of-experts"), "{note}");
+        }
+        assert!(Backend::LlamaCpp.load_problem(&p).is_none());
+    }
 
     #[test]
     fn names_and_aliases_parse_and_unknown_names_are_errors() {

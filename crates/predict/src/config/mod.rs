@@ -291,6 +291,14 @@ pub struct RunConfig {
     /// `-ngl`, counting the output layer as one more (None: one machine).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub split: Option<SplitOptions>,
+    /// The CPU instruction sets the engine build uses (`--isa`: a name or features, see
+    /// [`crate::backend::isa`]); `None`: AVX2, the build the committed records measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isa: Option<String>,
+    /// The engine build (llama.cpp's build number, e.g. 11434) the prediction is for;
+    /// `None`: the newest measured build.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_build: Option<u32>,
 }
 
 impl Default for RunConfig {
@@ -310,6 +318,8 @@ impl Default for RunConfig {
             decode: 0,
             serve: None,
             split: None,
+            isa: None,
+            engine_build: None,
         }
     }
 }
@@ -347,6 +357,9 @@ impl RunConfig {
                 self.decode
             ));
         }
+        if let Some(isa) = &self.isa {
+            isa.parse::<crate::backend::isa::Isa>()?;
+        }
         if !(self.margin_pct.is_finite() && (0.0..=1000.0).contains(&self.margin_pct)) {
             return bad(format!(
                 "margin must be 0..=1000 %, got {}",
@@ -382,6 +395,14 @@ impl RunConfig {
     /// Tokens per sequence in one prefill step: the micro-batch, capped by the context.
     pub fn effective_ubatch(&self) -> u32 {
         self.ubatch.min(self.ctx)
+    }
+
+    /// The ISA to predict for ([`RunConfig::isa`], else AVX2).
+    pub fn cpu_isa(&self) -> crate::backend::isa::Isa {
+        self.isa
+            .as_deref()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(crate::backend::isa::Isa::baseline)
     }
 
     /// Blocks on the GPU for a model with `n_layers` blocks.

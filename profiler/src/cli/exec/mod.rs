@@ -120,6 +120,24 @@ fn engine_build(bin: &Path) -> (String, String) {
     }
 }
 
+/// The ISA and build number a llama.cpp build's `engine.json` records, as a configuration
+/// carries them (so the analytic estimate stored beside the run is for that build).
+fn engine_isa_and_build(bin: &Path) -> (Option<String>, Option<u32>) {
+    let (_, build) = engine_build(bin);
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(&build) else {
+        return (None, None);
+    };
+    let isa = v
+        .get("isa")
+        .and_then(|x| x.as_str())
+        .map(|s| predictor::backend::isa::Isa::from_build(s).name);
+    let number = v
+        .get("build_number")
+        .and_then(|x| x.as_u64())
+        .and_then(|n| u32::try_from(n).ok());
+    (isa, number)
+}
+
 /// The default wall-clock limit of a run, seconds: a stuck engine must not hang a sweep.
 pub const DEFAULT_TIMEOUT_S: u64 = 3600;
 
@@ -338,7 +356,13 @@ pub fn run(args: &ExecArgs) -> anyhow::Result<bool> {
         (None, None) => None,
     };
     let ctx_train = model.as_ref().map_or(0, |m| m.profile.ctx_train);
-    let config = args.config.to_config(ctx_train)?;
+    let mut config = args.config.to_config(ctx_train)?;
+    // What the llama.cpp build is (its engine.json): the estimate stored is for it.
+    if let (Some(bin), Some(Backend::LlamaCpp)) = (&args.engine, backend) {
+        let (isa, build) = engine_isa_and_build(bin);
+        config.isa = config.isa.take().or(isa);
+        config.engine_build = config.engine_build.or(build);
+    }
     let rss_limit = match &args.max_rss {
         Some(s) => Some(parse_size(s).with_context(|| format!("--max-rss {s}"))?),
         None => None,
