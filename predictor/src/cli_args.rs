@@ -138,17 +138,7 @@ pub struct ConfigArgs {
     pub engine_build: Option<u32>,
 }
 
-impl ConfigArgs {
-    /// The configuration for planning on this machine: [`ConfigArgs::to_config`] with the
-    /// ISA, when `--isa` is absent, read from this machine ([`host_isa`]).
-    pub fn to_host_config(&self, ctx_train: u64) -> Result<RunConfig> {
-        let mut c = self.to_config(ctx_train)?;
-        if c.isa.is_none() {
-            c.isa = Some(host_isa().name);
-        }
-        Ok(c)
-    }
-}
+impl ConfigArgs {}
 
 /// This machine's ISA as llama.cpp sees it (x86 flags or ARM features of /proc/cpuinfo;
 /// on ARM the SVE vector length from `/proc/sys/abi/sve_default_vector_length`); the

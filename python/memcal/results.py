@@ -352,3 +352,4 @@ class Backend(_Answer):
     tables: Tuple[str, ...]
     measured_on: Tuple[str, ...]
     cuda_calibrated: bool
+    rule_builds: Tuple[int, ...]

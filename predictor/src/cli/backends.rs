@@ -30,8 +30,8 @@ pub struct BackendInfo {
     pub measured_on: Vec<String>,
     /// Whether a CUDA table exists (without one, `--device cuda` estimates are analytic).
     pub cuda_calibrated: bool,
-    /// Engine builds with their own rules (`--engine-build`; others use the nearest).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// Engine builds with their own rules (`--engine-build`; others use the nearest);
+    /// empty for engines without build-keyed rules.
     pub rule_builds: Vec<u32>,
 }
 
