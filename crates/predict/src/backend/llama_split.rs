@@ -15,6 +15,7 @@ use super::llama_cpp::{
     reserved_graph, Family, Graph, KvGeometry,
 };
 use super::llama_server;
+use super::worker_graph::{self, WorkerSplit};
 use crate::components::{Components, DeviceEstimate, Estimate};
 use crate::config::{RunConfig, SplitDeviceKind, SplitMode, SplitOptions};
 use crate::error::Result;
@@ -122,10 +123,15 @@ pub struct Share {
     pub compute: u64,
     /// Compute bytes reserved for it (what the engine prints).
     pub compute_reserved: u64,
+    /// Of `compute`, the CPU backend's work buffer (matmul inputs converted).
+    pub work: u64,
+    /// Whether `compute` replays the engine's allocator over this device's graph.
+    pub replayed: bool,
 }
 
 /// The share of `place` (`None`: the client) for `config`, whose KV geometry is `geo`,
-/// evaluated over the run's graphs `graphs` with the reserved graph `reserved`.
+/// evaluated over the run's graphs `graphs` with the reserved graph `reserved`, the
+/// scheduler keeping `copies` of each split input.
 #[allow(clippy::too_many_arguments)]
 pub fn share(
     fam: &Family,
@@ -136,6 +142,7 @@ pub fn share(
     place: Option<usize>,
     graphs: &[Graph],
     reserved: Graph,
+    copies: u32,
 ) -> Share {
     let blocks: Vec<usize> = placement.layers_on(place).collect();
     let holds_output = placement.output == place;
@@ -151,11 +158,10 @@ pub fn share(
     }
     // The largest tensor of a block is about one feed-forward matrix (of all experts, for
     // a mixture of experts); the output layer's projection is one tensor.
-    let per_block_ffn = profile.role_bytes(TensorRole::Ffn) / u64::from(profile.n_layers.max(1));
     let block_tensor = if blocks.is_empty() {
         0
     } else {
-        per_block_ffn.div_ceil(3)
+        largest_block_tensor(profile)
     };
     let projection = if holds_output {
         output_layer_bytes(profile).saturating_sub(output_norm_bytes(profile))
@@ -165,20 +171,42 @@ pub fn share(
     let kv = super::llama_cpp::kv_bytes_of(profile, config, geo, blocks.iter().copied());
     let has_blocks = !blocks.is_empty();
     // An RPC worker runs its graphs in the layout the client planned for the reserved
-    // worst case (the client allocates the worker's compute buffer): its blocks' tensors
-    // add up as in a smaller graph's reuse of that layout (measured: a worker's compute
-    // grows with a full micro-batch as the sum of one block's tensors, not their live set).
-    let touched = |g: Graph| {
-        let mut parts = graph_parts(fam, profile, config, g, reserved);
-        if place.is_some() && fam.keeps_reserved_layout {
-            parts.sum_layout = true;
-            parts.ffn += parts.ffn_product;
-        }
-        parts.touched(has_blocks, holds_output)
+    // worst case (the client allocates the worker's compute buffer): for dense blocks the
+    // allocator is replayed over the worker's graph; otherwise its blocks' tensors add up
+    // as in a smaller graph's reuse of that layout (one block's tensors summed).
+    let replay = place.is_some() && fam.keeps_reserved_layout && worker_graph::supported(profile);
+    let (compute, compute_reserved, work) = if replay {
+        let split = WorkerSplit {
+            first: blocks.first() == Some(&0),
+            blocks: blocks.clone(),
+            output: holds_output,
+            copies,
+            mixed_embd_inputs: fam.mixed_embd_inputs,
+            flash_attn: fam.flash_attn(config),
+        };
+        let c = worker_graph::compute(profile, &split, geo, reserved, graphs);
+        // The CPU backend converts each matmul's input into a work buffer of its own.
+        let work = graphs
+            .iter()
+            .map(|&g| graph_parts(fam, profile, config, g, reserved).work)
+            .max()
+            .unwrap_or(0);
+        (c.touched + work, c.reserved, work)
+    } else {
+        let touched = |g: Graph| {
+            let mut parts = graph_parts(fam, profile, config, g, reserved);
+            if place.is_some() && fam.keeps_reserved_layout {
+                parts.sum_layout = true;
+                parts.ffn += parts.ffn_product;
+            }
+            parts.touched(has_blocks, holds_output)
+        };
+        (
+            graphs.iter().map(|&g| touched(g)).max().unwrap_or(0),
+            graph_parts(fam, profile, config, reserved, reserved).touched(has_blocks, holds_output),
+            0,
+        )
     };
-    let compute = graphs.iter().map(|&g| touched(g)).max().unwrap_or(0);
-    let compute_reserved =
-        graph_parts(fam, profile, config, reserved, reserved).touched(has_blocks, holds_output);
     Share {
         weights,
         block_tensor,
@@ -186,7 +214,24 @@ pub fn share(
         kv,
         compute,
         compute_reserved,
+        work,
+        replayed: replay,
     }
+}
+
+/// Bytes of the largest weight tensor of a block (what one tensor message to a device
+/// holds): from the file's matmul weights, less the vocabulary-sized embedding and output
+/// projection; for a profile stored without them, a third of a block's feed-forward.
+pub fn largest_block_tensor(profile: &ModelProfile) -> u64 {
+    profile
+        .matmul_weights
+        .iter()
+        .filter(|w| w.ne0 != profile.vocab && w.ne1 != profile.vocab && w.count > 0)
+        .map(|w| w.bytes / w.count)
+        .max()
+        .unwrap_or_else(|| {
+            (profile.role_bytes(TensorRole::Ffn) / u64::from(profile.n_layers.max(1))).div_ceil(3)
+        })
 }
 
 /// Bytes of the file the client keeps mapped once loaded: llama.cpp unmaps what lies before
@@ -234,6 +279,23 @@ fn output_first(profile: &ModelProfile, place: &Placement, d: usize) -> bool {
     projection[1] > projection[0] && (blocks[1] == blocks[0] || projection[0] < blocks[0])
 }
 
+/// Copies of each split input the scheduler keeps: the family's pipeline copies when the
+/// engine turns pipeline parallelism on (a layer split over more than one device that
+/// offloads every block and the output layer), else one.
+pub fn pipeline_copies(
+    fam: &Family,
+    profile: &ModelProfile,
+    config: &RunConfig,
+    split: &SplitOptions,
+) -> u32 {
+    let all = offloaded(profile.n_layers, config.gpu_layers) > profile.n_layers;
+    if split.devices.len() > 1 && all && split.mode == SplitMode::Layer {
+        fam.pipeline_copies.max(1)
+    } else {
+        1
+    }
+}
+
 /// The name llama.cpp gives device `i`'s buffers: `RPC<i>[name]` for an RPC worker
 /// (the engine prints `RPC0[host:port]`), `CUDA<n>` for a GPU.
 fn buffer_name(split: &SplitOptions, i: usize) -> String {
@@ -256,7 +318,12 @@ pub fn estimate(
     let place = placement(profile.n_layers, config.gpu_layers, split);
     let graphs = graphs_of(fam, config, &geo);
     let reserved = reserved_graph(config, &geo);
-    let at = |d: Option<usize>| share(fam, profile, config, &geo, &place, d, &graphs, reserved);
+    let copies = pipeline_copies(fam, profile, config, split);
+    let at = |d: Option<usize>| {
+        share(
+            fam, profile, config, &geo, &place, d, &graphs, reserved, copies,
+        )
+    };
     let client = at(None);
     let shares: Vec<Share> = (0..split.devices.len()).map(|i| at(Some(i))).collect();
     let (_, client_blocks) = place.range_on(None);
@@ -336,11 +403,17 @@ pub fn estimate(
             let memory = match split.devices[i].kind {
                 // A worker's CPU backend touches what its graphs use. Each tensor it is
                 // sent arrives as a message it reads into a buffer of its own: the heap
-                // keeps about two block tensors' worth of them (measured), and the output
-                // projection (which files store before the blocks) briefly sits there
-                // twice.
+                // keeps the largest one (measured: a block's largest tensor stays
+                // resident after loading, and the matmul work buffer reuses it when that
+                // is smaller), and the output projection (which files store before the
+                // blocks) briefly sits there twice. Without the allocator's replay, about
+                // two block tensors' worth were measured beside the summed layout.
                 SplitDeviceKind::Rpc => {
-                    let residue = 2 * s.block_tensor;
+                    let residue = if s.replayed {
+                        s.block_tensor.saturating_sub(s.work)
+                    } else {
+                        2 * s.block_tensor
+                    };
                     let run = s.weights + residue + s.kv + s.compute;
                     // The projection's message beside it: alone when it is loaded first,
                     // on top of the blocks when last.

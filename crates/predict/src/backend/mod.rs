@@ -8,11 +8,13 @@
 //! looked up by exact backend name.
 
 pub mod bitnet_rs;
+pub mod ggml_alloc;
 pub mod isa;
 pub mod llama_cpp;
 pub mod llama_server;
 pub mod llama_split;
 pub mod memcal;
+pub mod worker_graph;
 
 pub use memcal::BackendModel;
 
