@@ -3,8 +3,8 @@
 //! (`scripts/engines/holdout.sh`, `scripts/engines/holdout-deployments.sh`, the held-out
 //! shapes of `scripts/engines/sweep-general.sh`). No process may be under-predicted by
 //! more than 2%, but for the known misses below; command-line runs and servers stay within
-//! 5% above, RPC processes within 12% above (the worker model is conservative on long
-//! prompts: reports/accuracy.md, the RPC sections).
+//! 5% above, RPC processes within 7% above (the client keeps a uniform uplift that its
+//! no-mmap under-predictions need: reports/accuracy.md, the RPC sections).
 
 use calibration::paths::{default_tables_dir, workspace_root};
 use calibration::records::load_dir;
@@ -61,7 +61,7 @@ fn held_out_engine_records_are_never_under_predicted_and_within_their_bounds_abo
             continue;
         }
         let above = match s.group.role {
-            Role::RpcClient | Role::RpcServer => 0.12,
+            Role::RpcClient | Role::RpcServer => 0.07,
             Role::Cli | Role::Server => 0.05,
         };
         assert!(
