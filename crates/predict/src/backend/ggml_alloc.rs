@@ -208,18 +208,14 @@ pub fn allocate(graph: &[Tensor], align: u64) -> Layout {
                 if pt.external || pt.output || pt.bytes != t.bytes {
                     continue;
                 }
-                if children[p] != 1 || views[p] != 0 {
+                // A view is never allocated by the allocator, so ggml does not count it as
+                // its own and never reuses it (traced on build 11434: "not reusing parent
+                // Qcur-0 for norm-0 as (nil) is external").
+                if children[p] != 1 || views[p] != 0 || pt.view_of.is_some() {
                     continue;
                 }
-                // A view parent: reuse what it views when that is used by nothing else.
-                let owner = match pt.view_of {
-                    Some(v) if views[v] == 1 && children[v] == 0 && !graph[v].output => v,
-                    Some(_) => continue,
-                    None => p,
-                };
-                if let Some(o) = offsets[owner].filter(|_| allocated[owner]) {
+                if let Some(o) = offsets[p].filter(|_| allocated[p]) {
                     offsets[i] = Some(o);
-                    allocated[owner] = false;
                     allocated[p] = false;
                     return;
                 }

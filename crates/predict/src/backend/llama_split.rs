@@ -12,7 +12,7 @@
 
 use super::llama_cpp::{
     buffer, config_notes, extra_buffer_bytes, graph_parts, graphs_of, kv_geometry, process_bytes,
-    reserved_graph, Family, Graph, KvGeometry,
+    reserved_graph, run_sequence, Family, Graph, KvGeometry,
 };
 use super::llama_server;
 use super::worker_graph::{self, WorkerSplit};
@@ -174,23 +174,55 @@ pub fn share(
     // worst case (the client allocates the worker's compute buffer): for dense blocks the
     // allocator is replayed over the worker's graph; otherwise its blocks' tensors add up
     // as in a smaller graph's reuse of that layout (one block's tensors summed).
-    let replay = place.is_some() && fam.keeps_reserved_layout && worker_graph::supported(profile);
+    // The client that keeps no block holds the graph's inputs and the embedding rows,
+    // laid out the same way.
+    let client = place.is_none() && !has_blocks && !holds_output;
+    let replay = (place.is_some() || client)
+        && fam.keeps_reserved_layout
+        && worker_graph::supported(profile);
     let (compute, compute_reserved, work) = if replay {
         let split = WorkerSplit {
+            client,
             first: blocks.first() == Some(&0),
+            after_cpu: blocks
+                .first()
+                .and_then(|&l| l.checked_sub(1))
+                .is_some_and(|prev| placement.layers.get(prev) == Some(&None)),
             blocks: blocks.clone(),
             output: holds_output,
             copies,
             mixed_embd_inputs: fam.mixed_embd_inputs,
             flash_attn: fam.flash_attn(config),
+            rotation: if fam.kv_rotation {
+                worker_graph::kv_rotation(profile, config.kv_dtype.is_quantized())
+            } else {
+                (0, 0)
+            },
         };
-        let c = worker_graph::compute(profile, &split, geo, reserved, graphs);
-        // The CPU backend converts each matmul's input into a work buffer of its own.
-        let work = graphs
-            .iter()
-            .map(|&g| graph_parts(fam, profile, config, g, reserved).work)
-            .max()
-            .unwrap_or(0);
+        // The run's graphs in order (the input copy each writes follows from its place).
+        // A server evaluates many graphs as requests interleave: any of its bounding
+        // graphs may land on any copy.
+        let sequence: Vec<(usize, Graph)> = if config.serve.is_none() {
+            run_sequence(fam, config, geo, copies)
+        } else {
+            let n = copies.max(1) as usize;
+            graphs
+                .iter()
+                .flat_map(|&g| (0..n).map(move |c| (c, g)))
+                .collect()
+        };
+        let c = worker_graph::compute(profile, &split, geo, reserved, &sequence);
+        // The CPU backend converts each matmul's input into a work buffer of its own (the
+        // client gathers rows: no matmul).
+        let work = if client {
+            0
+        } else {
+            graphs
+                .iter()
+                .map(|&g| graph_parts(fam, profile, config, g, reserved).work)
+                .max()
+                .unwrap_or(0)
+        };
         (c.touched + work, c.reserved, work)
     } else {
         let touched = |g: Graph| {

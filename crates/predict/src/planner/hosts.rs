@@ -103,33 +103,50 @@ fn assign(
     let budget = |h: &Host| h.budget.unwrap_or(u64::MAX);
     let est = |c: &RunConfig| estimate::calibrated_for(backend, profile, c, tables);
     let layers = profile.n_layers + 1;
-    let mut counts = vec![0u32; names.len()];
-    let mut remaining = layers;
-    for i in (0..names.len()).rev() {
-        let limit = budget(&hosts[i + 1]);
-        let fits_with = |m: u32| -> Result<bool> {
-            let mut trial = counts.clone();
-            trial[i] = m;
-            let e = est(&with_split(config, &names, &trial)?)?;
-            Ok(e.device(&names[i])
-                .is_some_and(|d| d.memory.total() <= limit))
-        };
-        let m = largest(0, remaining, fits_with)?.unwrap_or(0);
-        counts[i] = m;
-        remaining -= m;
-    }
-    let estimate = est(&with_split(config, &names, &counts)?)?;
-    let fits = estimate.host.total() <= budget(&hosts[0])
-        && hosts[1..].iter().all(|h| {
-            estimate
-                .device(&h.name)
-                .is_some_and(|d| d.memory.total() <= budget(h))
+    // A worker's share is sized while the workers before it hold nothing, but its memory
+    // also depends on what they take (once every layer is offloaded the scheduler keeps
+    // pipeline copies of its inputs): a worker found over its budget in the whole split
+    // is capped one layer lower and the workers before it are filled again.
+    let mut caps = vec![layers; names.len()];
+    loop {
+        let mut counts = vec![0u32; names.len()];
+        let mut remaining = layers;
+        for i in (0..names.len()).rev() {
+            let limit = budget(&hosts[i + 1]);
+            let fits_with = |m: u32| -> Result<bool> {
+                let mut trial = counts.clone();
+                trial[i] = m;
+                let e = est(&with_split(config, &names, &trial)?)?;
+                Ok(e.device(&names[i])
+                    .is_some_and(|d| d.memory.total() <= limit))
+            };
+            let m = largest(0, remaining.min(caps[i]), fits_with)?.unwrap_or(0);
+            counts[i] = m;
+            remaining -= m;
+        }
+        let estimate = est(&with_split(config, &names, &counts)?)?;
+        let over = (0..names.len()).rev().find(|&i| {
+            counts[i] > 0
+                && estimate
+                    .device(&names[i])
+                    .is_some_and(|d| d.memory.total() > budget(&hosts[i + 1]))
         });
-    Ok(Assignment {
-        counts,
-        estimate,
-        fits,
-    })
+        if let Some(i) = over {
+            caps[i] = counts[i] - 1;
+            continue;
+        }
+        let fits = estimate.host.total() <= budget(&hosts[0])
+            && hosts[1..].iter().all(|h| {
+                estimate
+                    .device(&h.name)
+                    .is_some_and(|d| d.memory.total() <= budget(h))
+            });
+        return Ok(Assignment {
+            counts,
+            estimate,
+            fits,
+        });
+    }
 }
 
 /// Plans `config` split over `hosts` (the client first, each with a budget): RPC workers,
