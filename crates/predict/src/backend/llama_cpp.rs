@@ -92,6 +92,10 @@ pub struct Family {
     /// Whether block 0's device receives the embeddings with the mixed-embedding inputs
     /// (build 11434's graph: two embedding row sets, their slot ids and a duplicate).
     pub mixed_embd_inputs: bool,
+    /// Whether its `llama-server` keeps a host-RAM prompt cache of earlier requests'
+    /// states (`--cache-ram`, with context checkpoints of sliding-window models): upstream
+    /// since late 2025; the 2024 fork's server has none.
+    pub server_prompt_cache: bool,
     /// Whether a quantized KV cache is wrapped in Hadamard rotations (upstream builds 10001
     /// and 11434; not the 2024 fork): see [`super::worker_graph::kv_rotation`].
     pub kv_rotation: bool,
@@ -120,6 +124,7 @@ impl Family {
         rpc_server_base_bytes: 6 << 20,
         pipeline_copies: 4,
         mixed_embd_inputs: true,
+        server_prompt_cache: true,
         kv_rotation: true,
     };
 
@@ -182,6 +187,7 @@ impl Family {
         rpc_server_base_bytes: 6 << 20,
         pipeline_copies: 4,
         mixed_embd_inputs: false,
+        server_prompt_cache: false,
         kv_rotation: false,
     };
 
@@ -638,7 +644,14 @@ pub fn config_notes(fam: &Family, profile: &ModelProfile, config: &RunConfig) ->
             fam.name
         ));
     }
-    if let Some(s) = &config.serve {
+    if config.serve.is_some() && !fam.server_prompt_cache {
+        notes.push(format!(
+            "{}'s llama-server keeps no prompt cache (--cache-ram and --ctx-checkpoints do not \
+             exist there): nothing beyond the slots' KV is counted for earlier requests",
+            fam.name
+        ));
+    }
+    if let Some(s) = config.serve.as_ref().filter(|_| fam.server_prompt_cache) {
         match (s.requests_per_slot, s.cache_limit_bytes()) {
             (_, Some(0)) => {}
             (None, limit) => notes.push(format!(
@@ -772,7 +785,7 @@ pub fn estimate(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> Res
     let reserved = graph_bytes(fam, profile, config, reserved_graph(config, &geo));
     buffers.push(buffer("compute", "CPU", reserved));
     // A server's prompt cache and checkpoints: copies of KV rows in host RAM.
-    let cache = super::llama_server::cache_bytes(profile, config);
+    let cache = super::llama_server::cache_bytes(fam, profile, config);
     if config.serve.is_some() {
         buffers.push(buffer("prompt_cache", "CPU", cache));
     }

@@ -140,9 +140,9 @@ pub fn request_checkpoint_bytes(profile: &ModelProfile, config: &RunConfig) -> u
 
 /// Host bytes the server keeps beyond the KV buffer: the prompt cache (the saved states of
 /// earlier requests, with their checkpoints) and the checkpoints of the slots' current
-/// requests.
-pub fn cache_bytes(profile: &ModelProfile, config: &RunConfig) -> u64 {
-    let Some(serve) = &config.serve else {
+/// requests; none for a family whose server has no prompt cache.
+pub fn cache_bytes(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> u64 {
+    let Some(serve) = config.serve.as_ref().filter(|_| fam.server_prompt_cache) else {
         return 0;
     };
     let n = config.batch.max(1) as u64;
@@ -237,17 +237,26 @@ mod tests {
         let per_token = 16 * 8 * 64 * 2 * 2;
         let c = served(4, 2048, 299, Some(2), 8192);
         // One wave saved: 4 slots x 306 tokens (299 + 8 - 1).
-        assert_eq!(cache_bytes(&p, &c), 4 * 306 * per_token);
+        assert_eq!(cache_bytes(&Family::UPSTREAM, &p, &c), 4 * 306 * per_token);
         let three = served(4, 2048, 299, Some(3), 8192);
-        assert_eq!(cache_bytes(&p, &three), 8 * 306 * per_token);
+        assert_eq!(
+            cache_bytes(&Family::UPSTREAM, &p, &three),
+            8 * 306 * per_token
+        );
         let off = served(4, 2048, 299, Some(3), 0);
-        assert_eq!(cache_bytes(&p, &off), 0);
+        assert_eq!(cache_bytes(&Family::UPSTREAM, &p, &off), 0);
         // A long-running server fills the cache to --cache-ram.
         let steady = served(4, 2048, 299, None, 100);
-        assert_eq!(cache_bytes(&p, &steady), 100 << 20);
+        assert_eq!(cache_bytes(&Family::UPSTREAM, &p, &steady), 100 << 20);
         // Without a byte limit, to -c tokens.
         let unlimited = served(4, 2048, 299, None, -1);
-        assert_eq!(cache_bytes(&p, &unlimited), 4 * 2048 * per_token);
+        assert_eq!(
+            cache_bytes(&Family::UPSTREAM, &p, &unlimited),
+            4 * 2048 * per_token
+        );
+        // bitnet.cpp's 2024 fork has no prompt cache in its server.
+        assert_eq!(cache_bytes(&Family::BITNET_FORK, &p, &steady), 0);
+        assert_eq!(cache_bytes(&Family::BITNET_FORK, &p, &three), 0);
     }
 
     #[test]

@@ -389,7 +389,7 @@ pub fn estimate(
     } else {
         (repack, client.weights + repack, 2 * largest_sent)
     };
-    let cache = llama_server::cache_bytes(profile, config);
+    let cache = llama_server::cache_bytes(fam, profile, config);
     let logits = config.batch.max(1) as u64 * profile.vocab * F32;
     let run_extra = client.kv + cache + client.compute + logits;
     // The peak is the larger of the load (the mapped file and one tensor's copies) and the
