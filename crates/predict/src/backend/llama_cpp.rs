@@ -685,6 +685,24 @@ pub fn extra_buffer_bytes(
     }
 }
 
+/// What the heap keeps of the read buffers a load without mmap goes through: each weight
+/// moved into an extra buffer is read into a buffer of its own size first (see
+/// [`super::malloc_heap`]); with mmap the copies are made from the mapping.
+pub fn read_buffers_retained(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> u64 {
+    let Some(rules) = fam.extra_buffers.filter(|_| config.repack && !config.mmap) else {
+        return 0;
+    };
+    let isa = config.cpu_isa();
+    let reads: Vec<(u64, u64)> = profile
+        .matmul_weights
+        .iter()
+        .filter(|w| w.count > 0 && rules.moves(&isa, w))
+        .map(|w| (w.bytes / w.count, w.count))
+        .collect();
+    let start = super::malloc_heap::threshold_after_vocabulary(profile.vocab);
+    super::malloc_heap::retained(&reads, 1, start)
+}
+
 /// Bytes at the end of a mapped file that llama.cpp gives back after loading: its mapped
 /// buffer spans only the tensors it keeps, so the trailing weights that moved into an
 /// extra buffer (an `output` repacked on x86, say) are unmapped.
@@ -847,7 +865,7 @@ pub fn estimate(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> Res
             weights: host_weights,
             kv_cache: k_host + v_host + cache,
             activations: touched + logits,
-            overhead: fixed + load_excess,
+            overhead: fixed + load_excess + read_buffers_retained(fam, profile, config),
             headroom: 0,
         };
         (host, None)

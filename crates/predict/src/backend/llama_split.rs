@@ -15,6 +15,7 @@ use super::llama_cpp::{
     reserved_graph, run_sequence, Family, Graph, KvGeometry,
 };
 use super::llama_server;
+use super::malloc_heap;
 use super::worker_graph::{self, WorkerSplit};
 use crate::components::{Components, DeviceEstimate, Estimate};
 use crate::config::{RunConfig, SplitDeviceKind, SplitMode, SplitOptions};
@@ -255,15 +256,24 @@ pub fn share(
 /// holds): from the file's matmul weights, less the vocabulary-sized embedding and output
 /// projection; for a profile stored without them, a third of a block's feed-forward.
 pub fn largest_block_tensor(profile: &ModelProfile) -> u64 {
-    profile
-        .matmul_weights
-        .iter()
-        .filter(|w| w.ne0 != profile.vocab && w.ne1 != profile.vocab && w.count > 0)
-        .map(|w| w.bytes / w.count)
+    block_tensor_sizes(profile)
+        .into_iter()
+        .map(|(bytes, _)| bytes)
         .max()
         .unwrap_or_else(|| {
             (profile.role_bytes(TensorRole::Ffn) / u64::from(profile.n_layers.max(1))).div_ceil(3)
         })
+}
+
+/// The blocks' matmul weights as `(bytes of one tensor, tensors)`: the file's matmul
+/// weights less the vocabulary-sized embedding and output projection.
+fn block_tensor_sizes(profile: &ModelProfile) -> Vec<(u64, u64)> {
+    profile
+        .matmul_weights
+        .iter()
+        .filter(|w| w.ne0 != profile.vocab && w.ne1 != profile.vocab && w.count > 0)
+        .map(|w| (w.bytes / w.count, w.count))
+        .collect()
 }
 
 /// Bytes of the file the client keeps mapped once loaded: llama.cpp unmaps what lies before
@@ -382,12 +392,29 @@ pub fn estimate(
     // tensor sent is read into a buffer and copied into its message, before the client's
     // own tensors are read.
     // Model bytes resident while loading and afterwards, and the load's transient copies.
+    // The heap keeps what the messages (and read buffers) of the block tensors sent before
+    // leave at its top (see `malloc_heap`): beside the largest message while loading.
+    let buffers_per_tensor = if config.mmap { 1 } else { 2 };
+    let sends_blocks = shares.iter().any(|s| s.block_tensor > 0);
+    let retained = if sends_blocks {
+        malloc_heap::retained(
+            &block_tensor_sizes(profile),
+            buffers_per_tensor,
+            malloc_heap::threshold_after_vocabulary(profile.vocab),
+        )
+    } else {
+        0
+    };
     let (loading, kept, transient) = if config.mmap {
         // Repacked copies of the kept blocks are made while loading and stay.
         let kept = client_mapped(profile, &place, file);
-        (file + repack, kept + repack, largest_sent)
+        (file + repack, kept + repack, largest_sent + retained)
     } else {
-        (repack, client.weights + repack, 2 * largest_sent)
+        (
+            repack,
+            client.weights + repack,
+            buffers_per_tensor * largest_sent + retained,
+        )
     };
     let cache = llama_server::cache_bytes(fam, profile, config);
     let logits = config.batch.max(1) as u64 * profile.vocab * F32;

@@ -13,6 +13,7 @@ pub mod isa;
 pub mod llama_cpp;
 pub mod llama_server;
 pub mod llama_split;
+pub mod malloc_heap;
 pub mod memcal;
 pub mod worker_graph;
 
