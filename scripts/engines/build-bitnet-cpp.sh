@@ -15,7 +15,8 @@
 # submodule pin, 390c3077, was absent from the snapshot the measurements were built from)
 # and put at 3rdparty/llama.cpp, its models/ folder excluded (large files, not needed and
 # absent from such snapshots). Then utils/codegen_tl2.py (bitnet_b1_58-3B preset, as
-# setup_env.py does) and cmake -G Ninja -DBITNET_X86_TL2=OFF; targets llama-cli, llama-bench.
+# setup_env.py does) and cmake -G Ninja -DBITNET_X86_TL2=OFF; targets llama-cli, llama-bench,
+# llama-server (the fork's server: slots over one KV cache, no prompt cache).
 # The fork's build-info defaults are set to the fork's commit and commit count, because an
 # archive has no .git and `--version` would otherwise say "0 (unknown)".
 # Installed into $MEMCAL_ENGINE_CACHE/bitnet.cpp-<bitnet short commit>/bin/ with engine.json.
@@ -35,7 +36,7 @@ BITNET_REF=${BITNET_REF:-16da220ae2b510caff437d403288882687f44ae5}
 BITNET_LLAMA_GIT=${BITNET_LLAMA_GIT:-https://github.com/Eddie-Wang1120/llama.cpp.git}
 BITNET_LLAMA_REF=${BITNET_LLAMA_REF:-406a5036f9a8aaee9ec5e96e652f61691340fe95}
 ISA=AVX,AVX2,FMA,F16C
-TARGETS=(llama-cli llama-bench)
+TARGETS=(llama-cli llama-bench llama-server)
 
 check_cache_outside_repo
 git_source bitnet "$BITNET_GIT" "$BITNET_REF" BITNET_GIT

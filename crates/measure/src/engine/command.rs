@@ -140,23 +140,43 @@ pub fn server_command(
             .iter()
             .map(os),
     );
-    a.extend(llama_cpp_flags(config, rpc).iter().map(os));
-    a.extend(
-        [
-            "--cache-ram".to_string(),
-            serve.cache_ram_mib.to_string(),
-            "--ctx-checkpoints".to_string(),
-            serve.ctx_checkpoints.to_string(),
-            if serve.kv_unified { "-kvu" } else { "-no-kvu" }.to_string(),
-            "--host".to_string(),
-            "127.0.0.1".to_string(),
-            "--port".to_string(),
-            port.to_string(),
-        ]
-        .iter()
-        .map(os),
-    );
+    if bin.backend == Backend::BitnetCpp {
+        // The fork's server (2024): flash attention and mmap are switches, there is no
+        // prompt cache, checkpoint or unified-KV option (one KV cache serves every slot),
+        // and `/slots` answers only when asked for.
+        a.extend(fork_switches(config).iter().map(os));
+        push(&mut a, &["--slots"]);
+    } else {
+        a.extend(llama_cpp_flags(config, rpc).iter().map(os));
+        a.extend(
+            [
+                "--cache-ram".to_string(),
+                serve.cache_ram_mib.to_string(),
+                "--ctx-checkpoints".to_string(),
+                serve.ctx_checkpoints.to_string(),
+                if serve.kv_unified { "-kvu" } else { "-no-kvu" }.to_string(),
+            ]
+            .iter()
+            .map(os),
+        );
+    }
+    let port = port.to_string();
+    push(&mut a, &["--host", "127.0.0.1", "--port", &port]);
     a
+}
+
+/// The bitnet.cpp fork's spelling of flash attention and mmap: switches that turn on
+/// flash attention and turn off mmap (conversation mode is off and buffer lines print by
+/// default there).
+fn fork_switches(config: &RunConfig) -> Vec<String> {
+    let mut out = Vec::new();
+    if config.flash_attn == FlashAttn::On {
+        out.push("-fa".to_string());
+    }
+    if !config.mmap {
+        out.push("--no-mmap".to_string());
+    }
+    out
 }
 
 /// The argv of one RPC worker (`rpc-server`) listening on 127.0.0.1:`port` with
@@ -207,14 +227,7 @@ pub fn engine_command_rpc(
                 push(&mut a, &["-no-cnv"]);
                 a.extend(llama_cpp_flags(config, rpc).iter().map(os));
             } else {
-                // The fork: flash attention is a switch, mmap is turned off with a flag,
-                // conversation mode is off by default, buffer lines print by default.
-                if config.flash_attn == FlashAttn::On {
-                    push(&mut a, &["-fa"]);
-                }
-                if !config.mmap {
-                    push(&mut a, &["--no-mmap"]);
-                }
+                a.extend(fork_switches(config).iter().map(os));
             }
             push(&mut a, &["-p", prompt]);
         }
@@ -323,5 +336,45 @@ mod tests {
         };
         assert_eq!(on_gpu(None), "999");
         assert_eq!(on_gpu(Some(7)), "7");
+    }
+
+    #[test]
+    fn the_forks_server_gets_its_own_switches_and_no_prompt_cache_options() {
+        let config = RunConfig {
+            ctx: 2048,
+            batch: 4,
+            flash_attn: FlashAttn::On,
+            mmap: false,
+            serve: Some(predictor::config::ServeOptions::default()),
+            ..RunConfig::default()
+        };
+        let argv = |backend: Backend| -> Vec<String> {
+            let bin = EngineBinary {
+                backend,
+                path: "/x/llama-server".into(),
+                threads: 2,
+            };
+            server_command(&bin, Path::new("m.gguf"), &config, 8080, &[])
+                .into_iter()
+                .map(|s| s.into_string().unwrap())
+                .collect()
+        };
+        let fork = argv(Backend::BitnetCpp);
+        let after = |a: &[String], flag: &str| {
+            let i = a.iter().position(|x| x == flag).unwrap();
+            a[i + 1].clone()
+        };
+        assert_eq!(after(&fork, "-c"), "8192");
+        assert_eq!(after(&fork, "-np"), "4");
+        assert_eq!(after(&fork, "--port"), "8080");
+        for flag in ["-fa", "--no-mmap", "--slots"] {
+            assert!(fork.iter().any(|a| a == flag), "{flag} in {fork:?}");
+        }
+        for flag in ["--cache-ram", "--ctx-checkpoints", "-no-kvu", "-lm", "-fit"] {
+            assert!(!fork.iter().any(|a| a == flag), "{flag} in {fork:?}");
+        }
+        let upstream = argv(Backend::LlamaCpp);
+        assert_eq!(after(&upstream, "-fa"), "on");
+        assert!(upstream.iter().any(|a| a == "--cache-ram"));
     }
 }

@@ -76,10 +76,20 @@ pub fn completion(port: u16, prompt: &str, n_predict: u32) -> Result<Completion,
     })
 }
 
+/// One slot of `GET /slots`: upstream says `is_processing`; the 2024 server of
+/// bitnet.cpp's fork says `state` (0 idle, else busy).
 #[derive(Deserialize)]
 struct SlotBody {
     #[serde(default)]
     is_processing: bool,
+    #[serde(default)]
+    state: Option<i64>,
+}
+
+impl SlotBody {
+    fn busy(&self) -> bool {
+        self.is_processing || self.state.is_some_and(|s| s != 0)
+    }
 }
 
 /// How many slots `GET /slots` reports busy (`None` when the endpoint does not answer).
@@ -92,5 +102,21 @@ pub fn busy_slots(port: u16) -> Option<u32> {
         return None;
     }
     let slots: Vec<SlotBody> = resp.body_mut().read_json().ok()?;
-    Some(slots.iter().filter(|s| s.is_processing).count() as u32)
+    Some(slots.iter().filter(|s| s.busy()).count() as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn busy_slots_read_upstreams_flag_and_the_forks_state() {
+        let slots: Vec<SlotBody> = serde_json::from_str(
+            r#"[{"id":0,"is_processing":true},{"id":1,"is_processing":false},
+                {"id":2,"state":1},{"id":3,"state":0}]"#,
+        )
+        .unwrap();
+        let busy: Vec<bool> = slots.iter().map(SlotBody::busy).collect();
+        assert_eq!(busy, [true, false, true, false]);
+    }
 }

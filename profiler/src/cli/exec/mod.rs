@@ -400,10 +400,16 @@ pub fn run(args: &ExecArgs) -> anyhow::Result<bool> {
         rss_limit,
         requested_key,
     };
-    if deployed {
+    if ctx.config.split.is_some() {
         anyhow::ensure!(
             b == Backend::LlamaCpp,
-            "--serve and --hosts run llama.cpp's llama-server and RPC workers (--backend llama.cpp)"
+            "--hosts runs llama.cpp's RPC workers (--backend llama.cpp)"
+        );
+    } else if deployed {
+        anyhow::ensure!(
+            matches!(b, Backend::LlamaCpp | Backend::BitnetCpp),
+            "--serve runs llama-server: llama.cpp's or bitnet.cpp's (--backend llama.cpp or \
+             bitnet.cpp)"
         );
     }
     if let (true, Some(path)) = (args.resume, &args.append) {
