@@ -160,6 +160,43 @@ fn llama_cpp_layouts_read_back_with_their_experts_norms_and_matmul_weights() {
     let p = load_profile(&write(&s, "gemma2.gguf", &dir)).unwrap();
     assert_eq!(p.block_norms.unwrap().hidden, 4);
     assert_eq!(p.sliding_layers, [true, false]);
+    // gpt-oss: biased attention and experts, sinks, untied; even blocks slide (llama.cpp's
+    // default pattern, no key in the file); biases are not matmul weights.
+    let mut s = base("gpt-oss", GgmlType::MXFP4);
+    s.moe = Some(SynthMoe { total: 8, used: 2 });
+    assert!(s.validate().unwrap_err().to_string().contains("sliding"));
+    s.sliding_window = Some(128);
+    assert!(s.validate().unwrap_err().to_string().contains("untied"));
+    s.tied = false;
+    s.layers = 3;
+    s.heads = 8;
+    s.head_dim = Some(64);
+    let path = write(&s, "gpt-oss.gguf", &dir);
+    let f = GgufFile::open(&path).unwrap();
+    assert_eq!(f.get_u64("gpt-oss.attention.key_length"), Some(64));
+    assert_eq!(f.get_u64("gpt-oss.expert_feed_forward_length"), Some(512));
+    assert_eq!(f.tensor("blk.2.attn_sinks.weight").unwrap().dims, [8]);
+    assert_eq!(f.tensor("blk.2.attn_output.bias").unwrap().dims, [256]);
+    assert_eq!(f.tensor("blk.0.ffn_gate_exps.bias").unwrap().dims, [512, 8]);
+    assert_eq!(f.tensor("blk.0.ffn_down_exps.bias").unwrap().dims, [256, 8]);
+    assert_eq!(f.tensor("blk.0.ffn_gate_inp.bias").unwrap().dims, [8]);
+    assert!(f.tensor("blk.0.post_attention_norm.weight").is_some());
+    assert!(f.tensor("blk.0.ffn_norm.weight").is_none());
+    let ex = f.tensor("blk.1.ffn_up_exps.weight").unwrap();
+    assert_eq!(
+        (ex.ggml_type, ex.nbytes),
+        (GgmlType::MXFP4, 256 / 32 * 17 * 512 * 8)
+    );
+    let p = load_profile(&path).unwrap();
+    assert_eq!(p.sliding_layers, [true, false, true]);
+    assert_eq!(p.block_norms.unwrap().hidden, 2);
+    assert!(p
+        .notes
+        .iter()
+        .any(|n| n.contains("gpt-oss: the last block of every 2")));
+    assert!(p.matmul_weights.iter().all(|w| w.ty != "F32" || w.ne1 == 8));
+    let experts = p.matmul_weights.iter().find(|w| w.ne2 == 8).unwrap();
+    assert_eq!((experts.ty.as_str(), experts.count), ("MXFP4", 3 * 3 - 3));
     // phi3: fused qkv and gate+up; llama.cpp ignores a sliding window there (no pattern).
     let mut s = base("phi3", GgmlType::Q4_0);
     s.sliding_window = Some(128);

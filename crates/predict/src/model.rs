@@ -328,8 +328,10 @@ impl Sizes {
         }
         // 2-D and merged-expert 3-D weights that multiply activations (not the embedding
         // tables, which are only looked up by rows).
+        // Biases (gpt-oss's per-expert ones are 2-D) are added, never multiplied.
         let lookup = name.contains("embd") || name.contains("embed") || name.contains("wte");
-        if matches!(dims.len(), 2 | 3) && role != TensorRole::Embedding && !lookup {
+        let bias = name.ends_with(".bias") || name.ends_with("_b");
+        if matches!(dims.len(), 2 | 3) && role != TensorRole::Embedding && !lookup && !bias {
             self.add_matmul(type_name, dims, bytes);
         }
         if role == TensorRole::Embedding && dims.len() == 2 && self.embedding.is_none() {
@@ -890,25 +892,59 @@ fn gguf_sliding_layers(
         }
         Some(v) => Some(
             v.as_u64()
-                .filter(|&p| p > 0)
-                .ok_or_else(|| k.wrong(key, "a positive integer or a bool per block", v))?,
+                .ok_or_else(|| k.wrong(key, "an integer or a bool per block", v))?,
         ),
-        None => match k.arch {
-            "gemma2" => {
-                notes.push("gemma2: even blocks use the sliding window".to_string());
-                return Ok((0..n).map(|i| i % 2 == 0).collect());
+        None => match DEFAULT_SWA_PATTERNS.iter().find(|d| d.0 == k.arch) {
+            Some(&(arch, period, dense_first)) => {
+                let global = if dense_first { "first" } else { "last" };
+                notes.push(format!(
+                    "{arch}: the {global} block of every {period} is global, the others \
+                     slide (llama.cpp's default pattern)"
+                ));
+                return Ok(swa_pattern(n, period, dense_first));
             }
-            "gemma3" => {
-                notes.push("gemma3: every 6th block is global (llama.cpp's pattern)".to_string());
-                Some(6)
-            }
-            _ => None,
+            None => None,
         },
     };
     Ok(match pattern {
-        Some(p) => (0..n as u64).map(|i| (i + 1) % p != 0).collect(),
+        Some(p) => swa_pattern(n, p, false),
         None => Vec::new(),
     })
+}
+
+/// The sliding-window layout llama.cpp gives an architecture whose file has a window but
+/// no `attention.sliding_window_pattern` (`load_swa_pattern(ml, period, dense_first)` in
+/// its `load_arch_hparams`, b11434): architecture, period, whether the global block is the
+/// first of each period instead of the last.
+const DEFAULT_SWA_PATTERNS: &[(&str, u64, bool)] = &[
+    ("afmoe", 4, false),
+    ("cohere2", 4, false),
+    ("cohere2moe", 4, true),
+    ("exaone-moe", 4, false),
+    ("exaone4", 4, false),
+    ("gemma-embedding", 6, false),
+    ("gemma2", 2, false),
+    ("gemma3", 6, false),
+    ("gemma3n", 5, false),
+    ("gpt-oss", 2, false),
+    ("mellum", 4, false),
+    ("muse-glimmer", 4, false),
+    ("olmo2", 4, false),
+    ("plamo3", 8, false),
+    ("smallthinker", 4, true),
+];
+
+/// Which of `n` blocks slide for a pattern of `period` (llama.cpp's `set_swa_pattern`):
+/// all but the last of each period, or all but the first with `dense_first`; every block
+/// with a period of 0.
+fn swa_pattern(n: usize, period: u64, dense_first: bool) -> Vec<bool> {
+    (0..n as u64)
+        .map(|i| match (period, dense_first) {
+            (0, _) => true,
+            (p, true) => i % p != 0,
+            (p, false) => i % p < p - 1,
+        })
+        .collect()
 }
 
 /// The profile of a SafeTensors checkpoint with its config.json.
@@ -1009,4 +1045,22 @@ pub fn profile_from_safetensors(ck: &Checkpoint, cfg: &HfConfig) -> Result<Model
         HeaderStats::default(),
         notes,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::swa_pattern;
+
+    /// llama.cpp's `set_swa_pattern`: the global block closes each period, or opens it
+    /// with `dense_first`; a period of 0 makes every block slide.
+    #[test]
+    fn sliding_patterns_follow_llama_cpp() {
+        assert_eq!(swa_pattern(4, 2, false), [true, false, true, false]);
+        assert_eq!(
+            swa_pattern(6, 3, false),
+            [true, true, false, true, true, false]
+        );
+        assert_eq!(swa_pattern(5, 4, true), [false, true, true, true, false]);
+        assert_eq!(swa_pattern(3, 0, false), [true, true, true]);
+    }
 }

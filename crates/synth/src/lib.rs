@@ -126,6 +126,7 @@ fn plan(spec: &SynthSpec) -> Vec<Planned> {
         add(name, vec![len], GgmlType::F32, Fill::Norm)
     };
     let embd_std = 1.0 / (h as f32).sqrt();
+    let gpt_oss = spec.arch == "gpt-oss";
     add(
         "token_embd.weight".into(),
         vec![h, spec.vocab as u64],
@@ -147,7 +148,7 @@ fn plan(spec: &SynthSpec) -> Vec<Planned> {
             add(n("attn_k.weight"), vec![h, kv], spec.qtype, weight(h));
             add(n("attn_v.weight"), vec![h, kv], spec.qtype, weight(h));
         }
-        if spec.arch == "qwen2" {
+        if spec.has_qkv_bias() {
             for (s, len) in [("attn_q.bias", q), ("attn_k.bias", kv), ("attn_v.bias", kv)] {
                 add(n(s), vec![len], GgmlType::F32, Fill::Normal(0.02));
             }
@@ -157,13 +158,33 @@ fn plan(spec: &SynthSpec) -> Vec<Planned> {
             norm(&mut add, n("attn_k_norm.weight"), hd);
         }
         add(n("attn_output.weight"), vec![q, h], spec.qtype, weight(q));
+        if gpt_oss {
+            add(
+                n("attn_output.bias"),
+                vec![h],
+                GgmlType::F32,
+                Fill::Normal(0.02),
+            );
+            add(
+                n("attn_sinks.weight"),
+                vec![spec.heads as u64],
+                GgmlType::F32,
+                Fill::Normal(1.0),
+            );
+        }
         if spec.is_bitnet() {
             norm(&mut add, n("attn_sub_norm.weight"), q);
         }
         if spec.has_post_norms() {
             norm(&mut add, n("post_attention_norm.weight"), h);
         }
-        norm(&mut add, n("ffn_norm.weight"), h);
+        // gpt-oss names the norm before its FFN `post_attention_norm`.
+        let ffn_norm = if gpt_oss {
+            "post_attention_norm.weight"
+        } else {
+            "ffn_norm.weight"
+        };
+        norm(&mut add, n(ffn_norm), h);
         match spec.moe {
             Some(m) => {
                 let e = m.total as u64;
@@ -173,6 +194,14 @@ fn plan(spec: &SynthSpec) -> Vec<Planned> {
                     GgmlType::F32,
                     Fill::Normal(embd_std),
                 );
+                if gpt_oss {
+                    // The router's and every expert's biases (F32, one row per expert).
+                    let b = Fill::Normal(0.02);
+                    add(n("ffn_gate_inp.bias"), vec![e], GgmlType::F32, b);
+                    add(n("ffn_gate_exps.bias"), vec![f, e], GgmlType::F32, b);
+                    add(n("ffn_down_exps.bias"), vec![h, e], GgmlType::F32, b);
+                    add(n("ffn_up_exps.bias"), vec![f, e], GgmlType::F32, b);
+                }
                 add(
                     n("ffn_gate_exps.weight"),
                     vec![h, f, e],
@@ -261,6 +290,7 @@ fn add_metadata(w: &mut GgufWriter, spec: &SynthSpec) -> Result<(), WriteError> 
     let theta = match a {
         "bitnet-b1.58" => 500_000.0,
         "qwen2" | "qwen3" | "qwen3moe" | "gemma3" => 1_000_000.0,
+        "gpt-oss" => 150_000.0,
         _ => 10_000.0,
     };
     w.add_f32(&k("rope.freq_base"), theta)?;

@@ -63,6 +63,11 @@ pub const ARCHITECTURES: &[(&str, &str)] = &[
     ("qwen3", "llama plus per-head q/k norms"),
     ("qwen3moe", "qwen3 with merged experts (needs --experts)"),
     (
+        "gpt-oss",
+        "q/k/v/output biases, attention sinks, merged experts with biases and a biased \
+         router (needs --experts and --sliding-window: even blocks slide)",
+    ),
+    (
         "gemma2",
         "post-attention and post-FFN norms, sliding window on even blocks, tied",
     ),
@@ -202,6 +207,11 @@ impl SynthSpec {
         matches!(self.arch.as_str(), "qwen3" | "qwen3moe" | "gemma3")
     }
 
+    /// Whether the attention projections carry biases (q/k/v; gpt-oss also the output).
+    pub fn has_qkv_bias(&self) -> bool {
+        matches!(self.arch.as_str(), "qwen2" | "gpt-oss")
+    }
+
     /// Whether the layout has post-attention and post-FFN norms.
     pub fn has_post_norms(&self) -> bool {
         matches!(self.arch.as_str(), "gemma2" | "gemma3")
@@ -219,8 +229,10 @@ impl SynthSpec {
             ));
         }
         match (self.arch.as_str(), self.moe) {
-            ("qwen3moe", None) => return bad("qwen3moe needs experts (--experts N)".into()),
-            ("llama" | "qwen3moe", Some(m))
+            ("qwen3moe" | "gpt-oss", None) => {
+                return bad(format!("{} needs experts (--experts N)", self.arch))
+            }
+            ("llama" | "qwen3moe" | "gpt-oss", Some(m))
                 if m.total == 0 || m.used == 0 || m.used > m.total || m.total > 512 =>
             {
                 return bad(format!(
@@ -228,9 +240,15 @@ impl SynthSpec {
                     m.used, m.total
                 ));
             }
-            ("llama" | "qwen3moe", Some(_)) => {}
+            ("llama" | "qwen3moe" | "gpt-oss", Some(_)) => {}
             (a, Some(_)) => return bad(format!("{a} has no mixture-of-experts layout here")),
             _ => {}
+        }
+        if self.arch == "gpt-oss" && self.sliding_window.is_none() {
+            return bad("gpt-oss needs a sliding window (--sliding-window N)".into());
+        }
+        if self.arch == "gpt-oss" && self.tied {
+            return bad("gpt-oss has its own output projection (--untied)".into());
         }
         if self.has_post_norms() && !self.tied {
             return bad(format!(
