@@ -237,6 +237,10 @@ fn residuals(cli: &Cli, backend: Option<&str>) -> Result<()> {
         let mut groups = vec![s.group.engine()];
         if s.profile.experts.is_some_and(|e| e.total > 0) {
             groups.push(format!("{} mixture-of-experts", s.group.backend));
+            groups.push(format!(
+                "{} mixture-of-experts ({})",
+                s.group.backend, s.profile.architecture
+            ));
         } else if s.profile.n_params >= 6_000_000_000 {
             groups.push(format!("{} dense >= 6B parameters", s.group.backend));
         }

@@ -4,7 +4,7 @@
 # --fast-blocks` (each quantized type's exact block layout, random bytes under small
 # scales: llama.cpp loads and runs them; memory does not depend on the values). Models
 # whose names start with `ho-` are held out: sweep-general.sh measures them into
-# calibration/holdout/, which `calibration fit` does not read. Idempotent; about 15 GB,
+# calibration/holdout/, which `calibration fit` does not read. Idempotent; about 19 GB,
 # 3 minutes on 2 cores.
 #
 # Usage: scripts/engines/general-models.sh [DIR]   (default ~/.cache/memcal/models/synth)
@@ -47,6 +47,16 @@ synth ho-dense-llama3-8b-q4k --arch llama --layers 32 --hidden 4096 --heads 32 -
     --ffn 14336 --vocab 128256 --qtype Q4_K --embd-type Q4_K --untied
 synth ho-dense-gemma2-28x3072-q6k --arch gemma2 --layers 28 --hidden 3072 --heads 16 \
     --kv-heads 8 --head-dim 256 --ffn 18432 --vocab 64000 --qtype Q6_K --sliding-window 4096
+# gpt-oss (held out: no gpt-oss file was ever fitted): MXFP4 experts and projections, q/k/v,
+# output, router and expert biases, attention sinks, every other block on a 128-token
+# window. The gpt-oss-20b shape cut to 4 blocks (hidden 2880, 64/8 heads of 64, 32
+# experts of 2880, 4 used, its 201088-token vocabulary), and a small one.
+synth ho-gptoss-4x2880-e32-mxfp4 --arch gpt-oss --layers 4 --hidden 2880 --heads 64 \
+    --kv-heads 8 --head-dim 64 --ffn 2880 --experts 32 --experts-used 4 --vocab 201088 \
+    --ctx-train 131072 --qtype MXFP4 --untied --sliding-window 128
+synth ho-gptoss-8x1024-e16-mxfp4 --arch gpt-oss --layers 8 --hidden 1024 --heads 16 \
+    --kv-heads 4 --head-dim 64 --ffn 1024 --experts 16 --experts-used 4 --vocab 50000 \
+    --ctx-train 32768 --qtype MXFP4 --untied --sliding-window 128
 # BitNet-rs on `bitnet`-architecture files (what bitnet.cpp's converter writes; BitNet-rs
 # reads no `bitnet.*` key), held out: the bitnet_b1_58-large shape, and a GQA shape with a
 # vocabulary above 32768 and a trained context of 4096.

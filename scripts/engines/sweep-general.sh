@@ -6,8 +6,8 @@
 # is capped at 10 GiB of RSS (`--max-rss`). Resumable (`--resume`). About 45 minutes on
 # 2 cores.
 #
-# Usage: scripts/engines/sweep-general.sh [PART...]   PART: fit, holdout, native, versions,
-#   bitnet-rs (default: the first four)
+# Usage: scripts/engines/sweep-general.sh [PART...]   PART: fit, holdout, gpt-oss, native,
+#   versions, bitnet-rs (default: fit holdout native versions)
 # Env:  DIR (default ~/.cache/memcal/models/synth), PROFILER, LLAMA_BIN (AVX2 build),
 #       NATIVE_BIN (LLAMA_CPP_ISA=native build), OLD_BIN (an older release's build),
 #       THREADS (default 2)
@@ -92,6 +92,16 @@ for part in $PARTS; do
         run "$LLAMA_BIN" "$HOLD" $m 2500 3 640 q8_0 on off on 90 2
         run "$LLAMA_BIN" "$HOLD" $m 9000 1 1500 f16 off on on 700 2
         ;;
+    gpt-oss)
+        # gpt-oss (held out): sliding and global caches, MXFP4 experts repacked on AVX2.
+        for m in ho-gptoss-8x1024-e16-mxfp4 ho-gptoss-4x2880-e32-mxfp4; do
+            run "$LLAMA_BIN" "$HOLD" "$m" 5555 1 333 f16 auto on on 150 3
+            run "$LLAMA_BIN" "$HOLD" "$m" 2500 3 640 q8_0 on off on 90 3
+            run "$LLAMA_BIN" "$HOLD" "$m" 9000 1 1500 f16 off on off 700 2
+            run "$LLAMA_BIN" "$HOLD" "$m" 3333 2 200 q4_1 on on on 60 5
+            run "$LLAMA_BIN" "$HOLD" "$m" 20000 1 512 f16 on off on 300 3
+        done
+        ;;
     native)
         # The native build's extra buffers: AMX takes 2-D Q4_0/Q8_0/Q4_K/Q5_K/Q6_K/F16
         # weights first, CPU_REPACK the rest of its types (merged experts included).
@@ -126,7 +136,7 @@ for part in $PARTS; do
             done
         done
         ;;
-    *) echo "unknown part $part (fit, holdout, native, versions, bitnet-rs)" >&2; exit 2 ;;
+    *) echo "unknown part $part (fit, holdout, gpt-oss, native, versions, bitnet-rs)" >&2; exit 2 ;;
     esac
 done
 echo "general sweep: $ok ok, $failed failed or refused" >&2
