@@ -7,7 +7,7 @@
 # 2 cores.
 #
 # Usage: scripts/engines/sweep-general.sh [PART...]   PART: fit, holdout, gpt-oss, native,
-#   versions, newer, bitnet-rs (default: fit holdout native versions)
+#   versions, newer, paired, bitnet-rs (default: fit holdout native versions)
 # Env:  DIR (default ~/.cache/memcal/models/synth), PROFILER, LLAMA_BIN (AVX2 build),
 #       NATIVE_BIN (LLAMA_CPP_ISA=native build), OLD_BIN (an older release's build),
 #       NEW_BIN (a newer release's build), REAL (the real models of fetch-models.sh),
@@ -114,23 +114,22 @@ for part in $PARTS; do
             run "$NATIVE_BIN" "$DATA" "$m" 3000 2 384 f16 off off on 100 4
         done
         ;;
-    newer)
-        # A newer release than any the model was shaped on (NEW_BIN: b11549 from xllamacpp's
-        # sdist, see build-llama-cpp.sh), held out: the estimate plans it with the newest
-        # measured build's rules and tables. Real models and MoE shapes, off-grid contexts,
-        # quantized KV caches (which newer builds wrap in Hadamard rotations).
+    newer | paired)
+        # newer: a newer release than any the model was shaped on (NEW_BIN: b11549 from
+        # xllamacpp's sdist, see build-llama-cpp.sh), held out: the estimate plans it with
+        # the newest measured build's rules and tables. paired: the same runs on the
+        # reference build (LLAMA_BIN), so each newer run has a twin (tests/engine_builds.rs).
+        # Real models and MoE shapes, off-grid contexts, quantized KV caches.
+        bin=$NEW_BIN
+        [ "$part" = paired ] && bin=$LLAMA_BIN
         for m in smollm2-135m-instruct-q4_1 gemma3-270m-q4_k_m qwen2.5-coder-0.5b-instruct-q4_k_m \
-            qwen2.5-coder-1.5b-instruct-q4_k_m; do
-            DIR=$REAL run "$NEW_BIN" "$HOLD" "$m" 4096 1 512 f16 auto on on 64 4
-            DIR=$REAL run "$NEW_BIN" "$HOLD" "$m" 3000 2 384 f16 off off on 100 4
-            DIR=$REAL run "$NEW_BIN" "$HOLD" "$m" 8192 1 256 q8_0 on on off 200 4
-            DIR=$REAL run "$NEW_BIN" "$HOLD" "$m" 5555 1 333 q4_0 on on on 150 3
-        done
-        for m in moe-qwen3-12x1024-e32-q4k ho-gptoss-8x1024-e16-mxfp4; do
-            run "$NEW_BIN" "$HOLD" "$m" 4096 1 512 f16 auto on on 64 4
-            run "$NEW_BIN" "$HOLD" "$m" 3000 2 384 f16 off off on 100 4
-            run "$NEW_BIN" "$HOLD" "$m" 8192 1 256 q8_0 on on off 200 4
-            run "$NEW_BIN" "$HOLD" "$m" 5555 1 333 q4_0 on on on 150 3
+            qwen2.5-coder-1.5b-instruct-q4_k_m moe-qwen3-12x1024-e32-q4k ho-gptoss-8x1024-e16-mxfp4; do
+            d=$DIR
+            [ -f "$REAL/$m.gguf" ] && d=$REAL
+            DIR=$d run "$bin" "$HOLD" "$m" 4096 1 512 f16 auto on on 64 4
+            DIR=$d run "$bin" "$HOLD" "$m" 3000 2 384 f16 off off on 100 4
+            DIR=$d run "$bin" "$HOLD" "$m" 8192 1 256 q8_0 on on off 200 4
+            DIR=$d run "$bin" "$HOLD" "$m" 5555 1 333 q4_0 on on on 150 3
         done
         ;;
     versions)
@@ -158,7 +157,7 @@ for part in $PARTS; do
             done
         done
         ;;
-    *) echo "unknown part $part (fit, holdout, gpt-oss, native, versions, newer, bitnet-rs)" >&2; exit 2 ;;
+    *) echo "unknown part $part (fit, holdout, gpt-oss, native, versions, newer, paired, bitnet-rs)" >&2; exit 2 ;;
     esac
 done
 echo "general sweep: $ok ok, $failed failed or refused" >&2
