@@ -132,6 +132,24 @@ impl Backend {
             Backend::BitnetRs if !profile.is_ternary() => {
                 Some("BitNet-rs runs BitNet b1.58 models; this model has no ternary weights".into())
             }
+            Backend::BitnetRs => {
+                // Its GGUF reader takes these tensor types and refuses the file otherwise
+                // (BitNet-rs f2ae3adc; scripts/engines/README.md).
+                const LOADS: [&str; 4] = ["I2_S", "IQ2_S", "F16", "F32"];
+                let other: Vec<&str> = profile
+                    .by_type
+                    .keys()
+                    .map(String::as_str)
+                    .filter(|t| !LOADS.contains(t))
+                    .collect();
+                (!other.is_empty()).then(|| {
+                    format!(
+                        "BitNet-rs loads {} tensors only: this file's {} tensors will not load",
+                        LOADS.join("/"),
+                        other.join(", ")
+                    )
+                })
+            }
             _ => None,
         }
     }
@@ -210,6 +228,22 @@ mod tests {
             assert!(note.contains("mixture-of-experts"), "{note}");
         }
         assert!(Backend::LlamaCpp.load_problem(&p).is_none());
+    }
+
+    #[test]
+    fn bitnet_rs_names_the_tensor_types_it_cannot_load() {
+        let mut p = crate::presets::profile("bitnet-b1.58-2b-4t").unwrap();
+        assert!(
+            Backend::BitnetRs.load_problem(&p).is_none(),
+            "{:?}",
+            p.by_type.keys()
+        );
+        p.by_type.insert("TL2".into(), p.by_type["I2_S"]);
+        let note = Backend::BitnetRs.load_problem(&p).unwrap();
+        assert!(
+            note.contains("this file's TL2 tensors will not load"),
+            "{note}"
+        );
     }
 
     #[test]
