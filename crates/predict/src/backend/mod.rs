@@ -133,8 +133,8 @@ impl Backend {
                 Some("BitNet-rs runs BitNet b1.58 models; this model has no ternary weights".into())
             }
             Backend::BitnetRs => {
-                // Its GGUF reader takes these tensor types and refuses the file otherwise
-                // (BitNet-rs f2ae3adc; scripts/engines/README.md).
+                // What the measured version's GGUF loader takes (f2ae3adc; later versions
+                // read some classic types too; scripts/engines/README.md).
                 const LOADS: [&str; 4] = ["I2_S", "IQ2_S", "F16", "F32"];
                 let other: Vec<&str> = profile
                     .by_type
@@ -144,7 +144,8 @@ impl Backend {
                     .collect();
                 (!other.is_empty()).then(|| {
                     format!(
-                        "BitNet-rs loads {} tensors only: this file's {} tensors will not load",
+                        "BitNet-rs f2ae3adc (the measured version) loads {} tensors only: this \
+                         file's {} tensors will not load there",
                         LOADS.join("/"),
                         other.join(", ")
                     )
