@@ -8,8 +8,10 @@ use predictor::backend::Backend;
 use predictor::table::ErrorStats;
 use std::collections::BTreeMap;
 
-/// The components compared, in report order, with what they mean.
-pub const COMPONENTS: [(&str, &str); 5] = [
+/// The components compared, in report order, with what they mean. `compute_dense` is the
+/// `compute` buffer of the records whose model has no experts (where the predictor replays
+/// ggml's allocator over the graph).
+pub const COMPONENTS: [(&str, &str); 6] = [
     (
         "model",
         "model buffers (all buffer types: mapped, CPU, CPU_REPACK)",
@@ -20,6 +22,10 @@ pub const COMPONENTS: [(&str, &str); 5] = [
     (
         "compute",
         "compute buffer as reserved (the engine's worst case)",
+    ),
+    (
+        "compute_dense",
+        "the same, models without experts (for llama.cpp: ggml's allocator replayed)",
     ),
 ];
 
@@ -63,14 +69,20 @@ pub fn component_checks(backend: &str, samples: &[Sample]) -> Vec<ComponentCheck
             .filter(|b| s.device_name.is_some() || !b.buffer.starts_with("RPC"))
             .cloned()
             .collect();
+        let dense = s.profile.experts.is_none_or(|e| e.total == 0);
         for (c, _) in COMPONENTS {
             if split && matches!(c, "kv_k" | "kv_v") {
                 continue;
             }
+            let buffer = match c {
+                "compute_dense" if dense => "compute",
+                "compute_dense" => continue,
+                c => c,
+            };
             let sum = |bs: &[predictor::record::EngineBuffer]| -> Option<u64> {
                 let v: Vec<u64> = bs
                     .iter()
-                    .filter(|b| b.component == c)
+                    .filter(|b| b.component == buffer)
                     .map(|b| b.bytes)
                     .collect();
                 (!v.is_empty()).then(|| v.iter().sum())
@@ -84,6 +96,10 @@ pub fn component_checks(backend: &str, samples: &[Sample]) -> Vec<ComponentCheck
                 }
             }
         }
+    }
+    // The dense-only row only where some records have experts.
+    if by.get("compute_dense").map(Vec::len) == by.get("compute").map(Vec::len) {
+        by.remove("compute_dense");
     }
     COMPONENTS
         .iter()

@@ -385,6 +385,40 @@ impl GraphParts {
     }
 }
 
+/// The compute buffer the engine reserves (and prints) for a run on one device: for dense
+/// blocks of an upstream build with every block on the CPU, ggml's allocator replayed over
+/// the whole graph ([`super::worker_graph`], one device holding every block and the
+/// output); otherwise the live-set estimate of the reserved graph.
+fn reserved_compute(
+    fam: &Family,
+    profile: &ModelProfile,
+    config: &RunConfig,
+    geo: &KvGeometry,
+    gpu_layers: u32,
+) -> u64 {
+    use super::worker_graph::{self, WorkerSplit};
+    let reserved = reserved_graph(config, geo);
+    if gpu_layers > 0 || !fam.keeps_reserved_layout || !worker_graph::supported(profile) {
+        return graph_bytes(fam, profile, config, reserved);
+    }
+    let split = WorkerSplit {
+        blocks: (0..profile.n_layers as usize).collect(),
+        first: true,
+        output: true,
+        client: false,
+        after_cpu: false,
+        copies: 1,
+        mixed_embd_inputs: fam.mixed_embd_inputs,
+        flash_attn: fam.flash_attn(config),
+        rotation: if fam.kv_rotation {
+            worker_graph::kv_rotation(profile, config.kv_dtype.is_quantized())
+        } else {
+            (0, 0)
+        },
+    };
+    worker_graph::compute(profile, &split, geo, reserved, &[]).reserved
+}
+
 /// The parts of graph `g` run in a compute buffer laid out for `reserved`.
 pub fn graph_parts(
     fam: &Family,
@@ -800,7 +834,7 @@ pub fn estimate(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> Res
         "CPU",
         outputs_reserved * profile.vocab * F32,
     ));
-    let reserved = graph_bytes(fam, profile, config, reserved_graph(config, &geo));
+    let reserved = reserved_compute(fam, profile, config, &geo, g as u32);
     buffers.push(buffer("compute", "CPU", reserved));
     // A server's prompt cache and checkpoints: copies of KV rows in host RAM.
     let cache = super::llama_server::cache_bytes(fam, profile, config);

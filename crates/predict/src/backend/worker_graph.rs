@@ -1,6 +1,7 @@
 //! The compute graph a device of a layer split runs for its blocks (an RPC worker), laid
 //! out by ggml's allocator ([`super::ggml_alloc`]): the compute buffer the engine reserves
-//! for it and what a run's graphs touch in that buffer.
+//! for it and what a run's graphs touch in that buffer. A run on one CPU is the split whose
+//! one device holds every block and the output: its reservation is what the engine prints.
 //!
 //! The tensors are those of llama.cpp's dense transformer block that own memory, in the
 //! order the engine's graph visits them (read from `GGML_SCHED_DEBUG=2` dumps of build
