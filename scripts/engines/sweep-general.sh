@@ -7,7 +7,7 @@
 # 2 cores.
 #
 # Usage: scripts/engines/sweep-general.sh [PART...]   PART: fit, holdout, gpt-oss, native,
-#   versions, newer, paired, bitnet-rs (default: fit holdout native versions)
+#   versions, newer, paired, bitnet-cpp-moe, bitnet-rs (default: fit holdout native versions)
 # Env:  DIR (default ~/.cache/memcal/models/synth), PROFILER, LLAMA_BIN (AVX2 build),
 #       NATIVE_BIN (LLAMA_CPP_ISA=native build), OLD_BIN (an older release's build),
 #       NEW_BIN (a newer release's build), REAL (the real models of fetch-models.sh),
@@ -139,6 +139,26 @@ for part in $PARTS; do
             run "$OLD_BIN" "$DATA" "$m" 8192 1 256 q8_0 on on off 200 4
         done
         ;;
+    bitnet-cpp-moe)
+        # bitnet.cpp's llama.cpp fork (b3947) on Mixtral-style MoE files in classic types
+        # (it routes experts with mul_mat_id, repacks nothing), held out.
+        bin=${BITNET_CPP_BIN:-$(ls -d "$CACHE"/bitnet.cpp-*/bin/llama-cli 2>/dev/null | head -1)}
+        for m in moe-mixtral-8x2048-e8-q4_0 ho-moe-mixtral-6x1536-e16-q4k; do
+            for cfg in "4096 1 512 f16 auto on 64 4" "3000 2 384 f16 off off 100 4" \
+                "5555 1 333 q8_0 on on 150 3"; do
+                set -- $cfg
+                if [ -x "$bin" ] && [ -f "$DIR/$m.gguf" ] && "$PROFILER" exec --backend bitnet.cpp \
+                    --engine "$bin" --threads "$THREADS" --model "$DIR/$m.gguf" --ctx "$1" \
+                    --batch "$2" --ubatch "$3" --kv-dtype "$4" --flash-attn "$5" --mmap "$6" \
+                    --prompt "$7" --decode "$8" --max-rss 10G --timeout 900 \
+                    --append calibration/holdout/bitnet.cpp.cpu.jsonl --resume; then
+                    ok=$((ok + 1))
+                else
+                    failed=$((failed + 1))
+                fi
+            done
+        done
+        ;;
     bitnet-rs)
         # BitNet-rs on `bitnet`-architecture files (held out).
         bin=${BITNET_RS_BIN:-$(ls -d "$CACHE"/bitnet-rs-*/bin/bitnet 2>/dev/null | head -1)}
@@ -157,7 +177,7 @@ for part in $PARTS; do
             done
         done
         ;;
-    *) echo "unknown part $part (fit, holdout, gpt-oss, native, versions, newer, paired, bitnet-rs)" >&2; exit 2 ;;
+    *) echo "unknown part $part (fit, holdout, gpt-oss, native, versions, newer, paired, bitnet-cpp-moe, bitnet-rs)" >&2; exit 2 ;;
     esac
 done
 echo "general sweep: $ok ok, $failed failed or refused" >&2

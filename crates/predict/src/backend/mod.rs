@@ -42,6 +42,62 @@ pub enum Backend {
     BitnetRs,
 }
 
+/// The architectures the llama.cpp fork of the measured bitnet.cpp knows (its
+/// `LLM_ARCH_NAMES`, Eddie-Wang1120/llama.cpp 406a5036, build 3947). Mixture-of-experts
+/// files of these (Mixtral-style llama, qwen2moe, olmoe...) run with expert routing
+/// (`mul_mat_id`), measured on two Mixtral-style shapes.
+const BITNET_FORK_ARCHITECTURES: &[&str] = &[
+    "llama",
+    "falcon",
+    "grok",
+    "gpt2",
+    "gptj",
+    "gptneox",
+    "mpt",
+    "baichuan",
+    "starcoder",
+    "refact",
+    "bert",
+    "nomic-bert",
+    "jina-bert-v2",
+    "bloom",
+    "stablelm",
+    "qwen",
+    "qwen2",
+    "qwen2moe",
+    "phi2",
+    "phi3",
+    "plamo",
+    "codeshell",
+    "orion",
+    "internlm2",
+    "minicpm",
+    "minicpm3",
+    "gemma",
+    "gemma2",
+    "starcoder2",
+    "mamba",
+    "xverse",
+    "command-r",
+    "dbrx",
+    "olmo",
+    "olmoe",
+    "openelm",
+    "arctic",
+    "deepseek2",
+    "chatglm",
+    "bitnet",
+    "t5",
+    "t5encoder",
+    "jais",
+    "nemotron",
+    "exaone",
+    "rwkv6",
+    "granite",
+    "granitemoe",
+    "chameleon",
+];
+
 impl Backend {
     /// Every backend, in the order `predictor backends` lists them.
     pub const ALL: [Backend; 4] = [
@@ -112,8 +168,9 @@ impl Backend {
     pub fn load_problem(&self, profile: &ModelProfile) -> Option<String> {
         let gguf = profile.format != ModelFormat::Safetensors;
         let moe = profile.experts.is_some_and(|e| e.total > 0);
+        let arch = profile.architecture.as_str();
         match self {
-            Backend::Memcal | Backend::BitnetRs | Backend::BitnetCpp if moe => Some(format!(
+            Backend::Memcal | Backend::BitnetRs if moe => Some(format!(
                 "{} has no mixture-of-experts support modelled (its runtime has no expert \
                  routing, or was never measured on one): this estimate treats the experts as \
                  a dense FFN; llama.cpp runs it",
@@ -124,6 +181,17 @@ impl Backend {
                 "{} loads GGUF files only; convert the checkpoint first",
                 self.name()
             )),
+            // (BitNet architectures are left to bitnet.cpp's own list: its releases move
+            // the fork to commits that add them, e.g. `bitnet-b1.58`.)
+            Backend::BitnetCpp
+                if !crate::gguf::is_bitnet_architecture(arch)
+                    && !BITNET_FORK_ARCHITECTURES.contains(&arch) =>
+            {
+                Some(format!(
+                    "bitnet.cpp's llama.cpp fork as measured (406a5036, build 3947) has no \
+                     architecture {arch:?}: it will not load this file"
+                ))
+            }
             Backend::LlamaCpp if profile.is_ternary() => Some(
                 "upstream llama.cpp has no I2_S/TL1/TL2 kernels: it cannot load this BitNet \
                  file (use bitnet.cpp)"
@@ -217,18 +285,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn engines_without_expert_routing_say_so_for_a_mixture_of_experts() {
+    fn engines_without_expert_routing_or_the_architecture_say_so() {
         let mut p = crate::presets::profile("llama-3.2-1b:Q4_0").unwrap();
         assert!(Backend::Memcal.load_problem(&p).is_none());
         p.experts = Some(crate::profile::Experts {
             total: 8,
             active: 2,
         });
-        for b in [Backend::Memcal, Backend::BitnetRs, Backend::BitnetCpp] {
+        for b in [Backend::Memcal, Backend::BitnetRs] {
             let note = b.load_problem(&p).unwrap();
             assert!(note.contains("mixture-of-experts"), "{note}");
         }
+        // bitnet.cpp's fork routes experts (measured on Mixtral-style files); llama.cpp too.
         assert!(Backend::LlamaCpp.load_problem(&p).is_none());
+        assert!(Backend::BitnetCpp.load_problem(&p).is_none());
+        p.architecture = "qwen3moe".into();
+        let note = Backend::BitnetCpp.load_problem(&p).unwrap();
+        assert!(note.contains("no architecture \"qwen3moe\""), "{note}");
     }
 
     #[test]
