@@ -135,30 +135,64 @@ impl Planned {
     }
 }
 
+/// A plan split over several machines (`--hosts`) or local GPUs (`--tensor-split`).
+#[derive(Debug, Clone)]
+pub struct SplitPlanned {
+    /// The model's profile.
+    pub profile: ModelProfile,
+    /// The engine.
+    pub backend: Backend,
+    /// The plan.
+    pub plan: planner::HostPlan,
+}
+
+/// The JSON answer of `predictor plan --hosts ... --json`.
+#[derive(serde::Serialize)]
+pub struct SplitPlanJson<'a> {
+    backend: &'a str,
+    model: render::ModelSummary<'a>,
+    #[serde(flatten)]
+    plan: &'a planner::HostPlan,
+}
+
 /// `predictor plan --hosts`: a split over RPC workers, each machine with its budget.
-fn run_hosts(a: &PlanArgs, hosts: &[predictor::config::split::Host]) -> anyhow::Result<()> {
+fn split_plan(
+    a: &PlanArgs,
+    hosts: &[predictor::config::split::Host],
+) -> anyhow::Result<SplitPlanned> {
     let profile = super::load_model(&a.model)?;
     let config = a.config.to_config(profile.ctx_train)?;
     let tables = a.tables.load()?;
     let backend = a.tables.backend(&profile)?;
     let plan = planner::plan_hosts(backend, &profile, &config, hosts, &tables)?;
-    if a.json {
-        #[derive(serde::Serialize)]
-        struct HostPlanJson<'a> {
-            backend: &'a str,
-            model: render::ModelSummary<'a>,
-            #[serde(flatten)]
-            plan: &'a planner::HostPlan,
+    Ok(SplitPlanned {
+        profile,
+        backend,
+        plan,
+    })
+}
+
+impl SplitPlanned {
+    /// The `--json` answer.
+    pub fn json(&self) -> SplitPlanJson<'_> {
+        SplitPlanJson {
+            backend: self.backend.name(),
+            model: render::ModelSummary::of(&self.profile),
+            plan: &self.plan,
         }
-        return super::print_json(&HostPlanJson {
-            backend: backend.name(),
-            model: render::ModelSummary::of(&profile),
-            plan: &plan,
-        });
     }
+
+    /// The readable answer.
+    pub fn text(&self) -> String {
+        split_text(self)
+    }
+}
+
+fn split_text(p: &SplitPlanned) -> String {
+    let (profile, backend, plan) = (&p.profile, p.backend, &p.plan);
     let mut s = String::new();
     let _ = writeln!(s, "backend: {} ({})", backend.name(), backend.summary());
-    let _ = writeln!(s, "model:   {}", render::model_line(&profile));
+    let _ = writeln!(s, "model:   {}", render::model_line(profile));
     let c = &plan.requested.config;
     let what = if c.serve.is_some() { "slots" } else { "batch" };
     let _ = writeln!(
@@ -204,31 +238,73 @@ fn run_hosts(a: &PlanArgs, hosts: &[predictor::config::split::Host]) -> anyhow::
         c.ctx,
         or_none(plan.max_batch)
     );
+    if let Some(sp) = &plan.serve {
+        cache_line(&mut s, sp);
+    }
     for n in &plan.requested.notes {
         let _ = writeln!(s, "note: {n}");
     }
-    print!("{s}");
-    Ok(())
+    s
 }
 
-/// Runs `predictor plan`.
-pub fn run(a: &PlanArgs) -> anyhow::Result<()> {
+/// The JSON answer of `predictor plan --json`, split or not.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+pub enum PlanAnswerJson<'a> {
+    /// One machine.
+    One(PlanJson<'a>),
+    /// A split.
+    Split(SplitPlanJson<'a>),
+}
+
+/// What `predictor plan` answers: one machine, or a split.
+#[derive(Debug, Clone)]
+pub enum PlanAnswer {
+    /// One machine (with a GPU or not).
+    One(Planned),
+    /// A split over RPC workers or local GPUs, each with its budget.
+    Split(SplitPlanned),
+}
+
+impl PlanAnswer {
+    /// The `--json` answer.
+    pub fn json(&self) -> PlanAnswerJson<'_> {
+        match self {
+            PlanAnswer::One(p) => PlanAnswerJson::One(p.json()),
+            PlanAnswer::Split(p) => PlanAnswerJson::Split(p.json()),
+        }
+    }
+
+    /// The readable answer.
+    pub fn text(&self) -> String {
+        match self {
+            PlanAnswer::One(p) => p.text(),
+            PlanAnswer::Split(p) => p.text(),
+        }
+    }
+}
+
+/// The plan `predictor plan` gives for these arguments, split or not.
+pub fn plan_answer(a: &PlanArgs) -> anyhow::Result<PlanAnswer> {
+    let invalid = |m: &str| predictor::Error::InvalidConfig(m.into());
     if let Some(hosts) = a.config.hosts()? {
-        anyhow::ensure!(
-            a.budget.is_none(),
-            "--hosts gives each machine its budget (NAME=SIZE); --budget is for one machine"
-        );
-        return run_hosts(a, &hosts);
+        if a.budget.is_some() {
+            return Err(invalid(
+                "--hosts gives each machine its budget (NAME=SIZE); --budget is for one machine",
+            )
+            .into());
+        }
+        return Ok(PlanAnswer::Split(split_plan(a, &hosts)?));
     }
     // A model split over local GPUs: each GPU's budget, and the host's.
     if a.config.hosts.is_none() && a.config.tensor_split.is_some() {
         let config = a.config.split_options()?;
         let Some(split) = config else {
-            anyhow::bail!("--tensor-split needs --device cuda or --hosts");
+            return Err(invalid("--tensor-split needs --device cuda or --hosts").into());
         };
-        let gpu = a
-            .gpu_budget
-            .context("planning a split over GPUs needs each GPU's budget: --gpu-budget SIZE")?;
+        let gpu = a.gpu_budget.ok_or_else(|| {
+            invalid("planning a split over GPUs needs each GPU's budget: --gpu-budget SIZE")
+        })?;
         let host = a.budget.unwrap_or_else(device_memory::host_available_bytes);
         let mut hosts = vec![predictor::config::split::Host {
             name: "host".into(),
@@ -243,15 +319,31 @@ pub fn run(a: &PlanArgs) -> anyhow::Result<()> {
                     budget: Some(gpu),
                 }),
         );
-        return run_hosts(a, &hosts);
+        return Ok(PlanAnswer::Split(split_plan(a, &hosts)?));
     }
-    let p = plan(a)?;
+    Ok(PlanAnswer::One(plan(a)?))
+}
+
+/// Runs `predictor plan`.
+pub fn run(a: &PlanArgs) -> anyhow::Result<()> {
+    let p = plan_answer(a)?;
     if a.json {
         super::print_json(&p.json())
     } else {
         print!("{}", p.text());
         Ok(())
     }
+}
+
+/// The prompt cache a served plan leaves room for.
+fn cache_line(s: &mut String, sp: &planner::serve::ServePlan) {
+    let _ = writeln!(
+        s,
+        "prompt cache: --cache-ram {} asked; a long-running server at these slots fits with --cache-ram up to {}",
+        sp.requested_cache_ram_mib,
+        sp.max_cache_ram_mib
+            .map_or("- (nothing fits even with it off)".to_string(), |m| m.to_string())
+    );
 }
 
 fn plan_text(p: &Planned) -> String {
@@ -315,13 +407,7 @@ fn plan_text(p: &Planned) -> String {
         or_none(plan.max_batch)
     );
     if let Some(sp) = &plan.serve {
-        let _ = writeln!(
-            s,
-            "prompt cache: --cache-ram {} asked; a long-running server at these slots fits with --cache-ram up to {}",
-            sp.requested_cache_ram_mib,
-            sp.max_cache_ram_mib
-                .map_or("- (nothing fits even with it off)".to_string(), |m| m.to_string())
-        );
+        cache_line(&mut s, sp);
     }
     if let Some(cal) = &plan.requested.calibration {
         let _ = writeln!(

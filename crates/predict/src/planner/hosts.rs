@@ -62,6 +62,10 @@ pub struct HostPlan {
     pub ctx_limit: u32,
     /// The llama.cpp flags that give this placement (with the workers' `--rpc` list).
     pub flags: String,
+    /// With a served client (`llama-server --rpc`): the prompt cache's limit with which a
+    /// split still fits every machine (the cache lives on the client's machine).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serve: Option<super::serve::ServePlan>,
 }
 
 /// A placement: the layers each worker takes (fewest on the client).
@@ -192,6 +196,14 @@ pub fn plan_hosts(
         };
         Ok(assign(backend, profile, &c, hosts, tables)?.fits)
     })?;
+    let serve = match &config.serve {
+        Some(_) => Some(super::serve::plan_cache(
+            config,
+            hosts[0].budget.unwrap_or(0),
+            &|c| Ok(assign(backend, profile, c, hosts, tables)?.fits),
+        )?),
+        None => None,
+    };
     let e = &a.estimate;
     let offloaded: u32 = a.counts.iter().sum();
     let mut machines = vec![MachinePlan {
@@ -242,6 +254,7 @@ pub fn plan_hosts(
         max_batch,
         ctx_limit,
         flags,
+        serve,
     })
 }
 
@@ -284,6 +297,35 @@ mod tests {
             let bigger = plan_hosts(Backend::LlamaCpp, &p, &cfg(c + 1), &hosts, &t).unwrap();
             assert!(!bigger.requested_fits || c + 1 > plan.ctx_limit, "{c}");
         }
+    }
+
+    #[test]
+    fn a_served_client_gets_the_largest_prompt_cache_the_split_holds() {
+        let p = presets::profile("llama-3.2-1b:Q4_0").unwrap();
+        let t = TableSet::empty();
+        let hosts = parse_hosts("client=3G,a=1G").unwrap();
+        let served = |cache_ram_mib: i64| RunConfig {
+            serve: Some(crate::config::ServeOptions {
+                cache_ram_mib,
+                ..Default::default()
+            }),
+            ..cfg(4096)
+        };
+        let plan = plan_hosts(Backend::LlamaCpp, &p, &served(8192), &hosts, &t).unwrap();
+        let sp = plan.serve.expect("a served plan sizes the prompt cache");
+        assert_eq!(sp.requested_cache_ram_mib, 8192);
+        let m = sp.max_cache_ram_mib.expect("the cache off fits 3G");
+        assert!(m > 0 && m < 3072, "{m}");
+        let at = |mib: u32| {
+            plan_hosts(Backend::LlamaCpp, &p, &served(i64::from(mib)), &hosts, &t)
+                .unwrap()
+                .requested_fits
+        };
+        assert!(at(m), "{m}");
+        assert!(!at(m + 1), "{m}");
+        // A command-line client has no prompt cache to size.
+        let cli = plan_hosts(Backend::LlamaCpp, &p, &cfg(4096), &hosts, &t).unwrap();
+        assert!(cli.serve.is_none());
     }
 
     #[test]

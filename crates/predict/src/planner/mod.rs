@@ -162,7 +162,9 @@ pub fn plan_for(
     })?;
     let headroom_bytes = requested.host.headroom + requested.gpu.map_or(0, |g| g.headroom);
     let serve = match &at.serve {
-        Some(_) => Some(serve::plan_cache(&at, &budget, &|c| est(c))?),
+        Some(_) => Some(serve::plan_cache(&at, budget.host_bytes, &|c| {
+            Ok(fits(&est(c)?, &budget))
+        })?),
         None => None,
     };
     Ok(Plan {

@@ -2,8 +2,7 @@
 //! server's slots are the configuration's batch); what is left is how large llama-server's
 //! prompt cache may grow (`--cache-ram`) beside the requested slots and context.
 
-use super::{fits, largest, Budget};
-use crate::components::Estimate;
+use super::largest;
 use crate::config::RunConfig;
 use crate::error::Result;
 use serde::Serialize;
@@ -18,11 +17,13 @@ pub struct ServePlan {
     pub max_cache_ram_mib: Option<u32>,
 }
 
-/// The largest `--cache-ram` that fits `config` (a long-running server: the cache full).
+/// The largest `--cache-ram` with which `config` fits (a long-running server: the cache
+/// full), searched up to `host_budget` (the server's machine: no cache larger than all of
+/// it can fit); `fits` says whether a configuration fits every machine of the plan.
 pub fn plan_cache(
     config: &RunConfig,
-    budget: &Budget,
-    est: &dyn Fn(&RunConfig) -> Result<Estimate>,
+    host_budget: u64,
+    fits: &dyn Fn(&RunConfig) -> Result<bool>,
 ) -> Result<ServePlan> {
     let serve = config.serve.clone().unwrap_or_default();
     let at = |mib: u32| -> Result<bool> {
@@ -31,10 +32,9 @@ pub fn plan_cache(
             s.cache_ram_mib = i64::from(mib);
             s.requests_per_slot = None;
         }
-        Ok(fits(&est(&c)?, budget))
+        fits(&c)
     };
-    // Up to the host budget: no cache larger than all of it can fit.
-    let cap = (budget.host_bytes >> 20).min(u64::from(u32::MAX)) as u32;
+    let cap = (host_budget >> 20).min(u64::from(u32::MAX)) as u32;
     Ok(ServePlan {
         requested_cache_ram_mib: serve.cache_ram_mib,
         max_cache_ram_mib: largest(0, cap, at)?,
