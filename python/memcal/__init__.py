@@ -5,13 +5,15 @@ header alone, calibrated against measured runs.
 >>> import memcal
 >>> e = memcal.estimate("model.gguf", n_ctx=8192, flash_attn=True)  # doctest: +SKIP
 >>> e.host_bytes, e.components.host.kv_cache                          # doctest: +SKIP
+>>> memcal.plan("model.gguf", serve=True, ctx=8192, budget="16G").max_batch  # doctest: +SKIP
 
 Functions (each the ``predictor`` command's subcommand of the same name with ``--json``,
 answering a typed object whose ``to_dict()`` is that JSON):
 
 - :func:`inspect`: what a model file holds;
 - :func:`estimate`: the memory of one run configuration, per component;
-- :func:`plan`: what fits a budget (GPU layers, largest context, largest batch);
+- :func:`plan`: what fits a budget (GPU layers, largest context, largest batch), or
+  a split over machines (``hosts=``, llama.cpp's RPC backend);
 - :func:`presets`: built-in model shapes (``preset="llama-3.1-8b:Q4_K"``);
 - :func:`backends`: the engines and their calibration.
 
@@ -43,12 +45,20 @@ from .results import (
     GgufDetails,
     Hparams,
     Inspection,
+    MachinePlan,
     ModelSummary,
     Plan,
+    PlannedDevice,
     PlannedEstimate,
     Preset,
     Requirements,
     RunConfig,
+    ServeOptions,
+    ServePlan,
+    SplitDevice,
+    SplitDeviceComponents,
+    SplitOptions,
+    SplitPlan,
     TypeStats,
 )
 
@@ -77,11 +87,19 @@ __all__ = [
     "GgufDetails",
     "Hparams",
     "Inspection",
+    "MachinePlan",
     "ModelSummary",
     "Plan",
+    "PlannedDevice",
     "PlannedEstimate",
     "Preset",
     "Requirements",
     "RunConfig",
+    "ServeOptions",
+    "ServePlan",
+    "SplitDevice",
+    "SplitDeviceComponents",
+    "SplitOptions",
+    "SplitPlan",
     "TypeStats",
 ]

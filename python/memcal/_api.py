@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 from . import _native, _options
 from ._options import OnOff, PathLike
 from .errors import ConfigError
-from .results import Backend, Estimate, Inspection, Plan, Preset
+from .results import Backend, Estimate, Inspection, Plan, Preset, SplitPlan
 
 __all__ = ["inspect", "estimate", "plan", "presets", "backends"]
 
 Size = Union[int, str]
+Hosts = Union[str, Sequence[str], Mapping[str, Optional[Size]]]
 
 
 def inspect(path: PathLike) -> Inspection:
@@ -59,6 +60,17 @@ def estimate(
     margin: Optional[float] = None,
     table: Optional[PathLike] = None,
     uncalibrated: bool = False,
+    serve: bool = False,
+    slots: Optional[int] = None,
+    kv_unified: Optional[OnOff] = None,
+    cache_ram: Optional[int] = None,
+    ctx_checkpoints: Optional[int] = None,
+    requests: Optional[int] = None,
+    hosts: Optional[Hosts] = None,
+    tensor_split: Optional[Union[Sequence[float], str]] = None,
+    split_mode: Optional[Union[int, str]] = None,
+    isa: Optional[str] = None,
+    engine_build: Optional[int] = None,
     model_path: Optional[PathLike] = None,
     n_ctx: Optional[int] = None,
     n_batch: Optional[int] = None,
@@ -94,10 +106,31 @@ def estimate(
             is the calibrated peak itself).
         table: a calibration table (JSON) to use instead of the embedded ones.
         uncalibrated: the pure analytic estimate.
+        serve: served by llama.cpp's ``llama-server``: ``slots`` parallel slots of
+            ``ctx`` tokens each, continuous batching, its prompt cache.
+        slots: the server's slots (``-np``); the same as ``batch``.
+        kv_unified: with ``serve``: one KV buffer shared by the slots (``--kv-unified``).
+        cache_ram: with ``serve``: MiB the prompt cache may fill (``--cache-ram``; 0: off,
+            -1: no limit; default 8192).
+        ctx_checkpoints: with ``serve``: checkpoints per slot for sliding-window models.
+        requests: with ``serve``: requests each slot serves one after another (default:
+            a long-running server whose prompt cache has filled).
+        hosts: a split over machines with llama.cpp's RPC backend, the client first:
+            ``"client=8G,box1=16G"``, ``["client", "box1"]`` or ``{"client": "8G",
+            "box1": 16 << 30}``; the answer gives each RPC worker under
+            ``components.devices``.
+        tensor_split: the share of the offloaded blocks each worker (or local GPU, with
+            ``device="cuda"``) takes, as llama.cpp's ``--tensor-split``.
+        split_mode: ``"layer"`` (default) or ``"row"`` (local GPUs), or llama.h's id.
+        isa: the CPU instruction sets of the engine build (``avx2``, ``avx512``, ``amx``,
+            ``neon-i8mm``, ..., or ``native``; default avx2, the measured build's).
+        engine_build: the llama.cpp build number to plan for (default: the newest
+            measured).
         model_path, n_ctx, n_batch, n_ubatch, n_gpu_layers, use_mmap, type_k, type_v:
             llama-cpp-python's ``Llama()`` names, with its meanings: ``n_ctx`` is the
             total context over all sequences (0: the trained context), ``n_batch`` caps
-            the micro-batch, ``n_gpu_layers`` (-1: all) puts layers on the GPU,
+            the micro-batch (and with ``serve`` is the server's ``-b``),
+            ``n_gpu_layers`` (-1: all) puts layers on the GPU,
             ``type_k``/``type_v`` are ggml type ids or names and must be equal. A name
             and its alias may both be given only when they agree.
 
@@ -131,6 +164,17 @@ def plan(
     margin: Optional[float] = None,
     table: Optional[PathLike] = None,
     uncalibrated: bool = False,
+    serve: bool = False,
+    slots: Optional[int] = None,
+    kv_unified: Optional[OnOff] = None,
+    cache_ram: Optional[int] = None,
+    ctx_checkpoints: Optional[int] = None,
+    requests: Optional[int] = None,
+    hosts: Optional[Hosts] = None,
+    tensor_split: Optional[Union[Sequence[float], str]] = None,
+    split_mode: Optional[Union[int, str]] = None,
+    isa: Optional[str] = None,
+    engine_build: Optional[int] = None,
     model_path: Optional[PathLike] = None,
     n_ctx: Optional[int] = None,
     n_batch: Optional[int] = None,
@@ -139,14 +183,21 @@ def plan(
     use_mmap: Optional[bool] = None,
     type_k: Optional[Union[int, str]] = None,
     type_v: Optional[Union[int, str]] = None,
-) -> Plan:
+) -> Union[Plan, SplitPlan]:
     """What fits a memory budget: GPU layer split, largest context and largest batch.
 
     The same as ``predictor plan PATH [--budget SIZE] [--gpu-budget SIZE] [flags] --json``.
     ``budget`` is host RAM and ``gpu_budget`` GPU memory, each in bytes (int) or as a size
     (``"16G"``, ``"512MiB"``); without them the budget is what this machine has free now
     (RAM through sysinfo, GPU memory through the CUDA driver). The other options are those
-    of :func:`estimate`: the configuration asked for.
+    of :func:`estimate`: the configuration asked for. With ``serve=True`` the answer also
+    gives the largest ``cache_ram`` that fits (``serve``); "batch" is then the slots.
+
+    With ``hosts`` (each machine with its budget: ``{"client": "8G", "box1": "16G"}``)
+    the answer is a :class:`SplitPlan`: which blocks each RPC worker takes, the
+    ``--tensor-split`` and ``-ngl`` flags that place them so, and what every machine
+    needs (``predictor plan --hosts ... --json``). ``device="cuda"`` with
+    ``tensor_split`` plans local GPUs the same way, each with ``gpu_budget``.
 
     Raises what :func:`estimate` raises, and :class:`~memcal.errors.MemcalError` when a
     GPU budget must be read and there is no CUDA driver.
@@ -157,7 +208,10 @@ def plan(
         gpu_budget=_options.size("gpu_budget", gpu_budget),
         **args,
     )
-    return Plan.from_dict(json.loads(answer))
+    content = json.loads(answer)
+    if "machines" in content:
+        return SplitPlan.from_dict(content)
+    return Plan.from_dict(content)
 
 
 def presets() -> List[Preset]:

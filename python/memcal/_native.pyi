@@ -27,6 +27,17 @@ class Options(TypedDict):
     decode: Optional[int]
     gpu_layers: Optional[int]
     margin: Optional[float]
+    serve: bool
+    kv_unified: Optional[str]
+    cache_ram: Optional[int]
+    ctx_checkpoints: Optional[int]
+    server_batch: Optional[int]
+    requests: Optional[int]
+    hosts: Optional[str]
+    tensor_split: Optional[str]
+    split_mode: Optional[str]
+    isa: Optional[str]
+    engine_build: Optional[int]
 
 def inspect(path: str) -> str: ...
 def estimate(path: Optional[str], preset: Optional[str], options: Options) -> str: ...

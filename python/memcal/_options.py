@@ -22,7 +22,14 @@ The mapping (read from llama-cpp-python's ``Llama.__init__``):
 ``type_k``,         ``kv_dtype`` (a ggml type id such as ``llama_cpp.GGML_TYPE_Q8_0``,
 ``type_v``          or a name); memcal models one type for K and V, so both must
                     be given and equal
+``tensor_split``    ``tensor_split`` (a list of proportions, as ``Llama()`` takes)
+``split_mode``      ``split_mode``: ``llama_cpp.LLAMA_SPLIT_MODE_LAYER`` (1) or
+                    ``..._ROW`` (2), or ``"layer"``/``"row"``
 ==================  ===========================================================
+
+Serving (``llama-server``): ``serve=True`` with ``slots`` (the same as ``batch``,
+``-np``); there ``n_batch`` is also the server's logical batch (``-b``, the command
+line's ``--n-batch``).
 
 A name and its alias may both be given only when they agree; otherwise
 :class:`~memcal.errors.ConfigError` names the two that conflict.
@@ -111,7 +118,9 @@ def model(path_value: Any, model_path: Any, preset: Any) -> Tuple[Optional[str],
     return file, preset
 
 
-def _context(file: Optional[str], preset: Optional[str], kw: Mapping[str, Any]) -> Optional[int]:
+def _context(
+    file: Optional[str], preset: Optional[str], kw: Mapping[str, Any], batch: Optional[int]
+) -> Optional[int]:
     """The context per sequence: ``ctx``, or llama.cpp's total ``n_ctx`` over ``batch``."""
     ctx = _uint("ctx", kw["ctx"])
     n_ctx = _uint("n_ctx", kw["n_ctx"])
@@ -124,7 +133,7 @@ def _context(file: Optional[str], preset: Optional[str], kw: Mapping[str, Any]) 
             "give n_ctx or ctx"
         )
     # batch=0 is refused by the configuration check, with the command's message.
-    sequences = _uint("batch", kw["batch"]) or 1
+    sequences = batch or 1
     if total % sequences != 0:
         raise ConfigError(
             f"n_ctx={total} is llama.cpp's total context over all sequences and does not "
@@ -197,6 +206,70 @@ def _kv_dtype(kw: Mapping[str, Any]) -> Optional[str]:
     return kv_dtype
 
 
+def _int(name: str, value: Any, lowest: int) -> Optional[int]:
+    """An int option of at least `lowest` (None stays None)."""
+    if value is None:
+        return None
+    if not _is_int(value):
+        raise ConfigError(f"{name} must be an integer, got {value!r}")
+    if value < lowest:
+        raise ConfigError(f"{name} must be at least {lowest}, got {value}")
+    return int(value)
+
+
+def _host_name(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"hosts: a machine name must be a string, got {value!r}")
+    return value
+
+
+def _hosts(value: Any) -> Optional[str]:
+    """``hosts`` as the command line spells it (``NAME[=SIZE],...``): that string, a list
+    of names, or a mapping of names to budgets (bytes or sizes; None: no budget)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        parts = []
+        for key, budget in value.items():
+            name = _host_name(key)
+            given = size(f"hosts[{name!r}]", budget)
+            parts.append(name if given is None else f"{name}={given}")
+        return ",".join(parts)
+    if isinstance(value, (list, tuple)):
+        return ",".join(_host_name(n) for n in value)
+    raise ConfigError(
+        "hosts must be a string ('client=8G,box=16G'), a list of machine names or a dict of "
+        f"names to budgets, got {value!r}"
+    )
+
+
+def _tensor_split(value: Any) -> Optional[str]:
+    """``tensor_split``: proportions as a list (llama-cpp-python's form) or ``"A,B"``."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (list, tuple)) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
+    ):
+        return ",".join(repr(float(v)) for v in value)
+    raise ConfigError(f"tensor_split must be a list of numbers, got {value!r}")
+
+
+# llama-cpp-python's `split_mode` ids (llama.h's `enum llama_split_mode`).
+_SPLIT_MODES = {1: "layer", 2: "row"}
+
+
+def _split_mode(value: Any) -> Optional[str]:
+    """``split_mode``: ``"layer"``/``"row"``, or llama.h's id (1: layer, 2: row)."""
+    if value is None or isinstance(value, str):
+        return value
+    if _is_int(value) and value in _SPLIT_MODES:
+        return _SPLIT_MODES[value]
+    raise ConfigError(
+        f"split_mode must be 'layer', 'row', 1 (LLAMA_SPLIT_MODE_LAYER) or 2 "
+        f"(LLAMA_SPLIT_MODE_ROW), got {value!r}"
+    )
+
+
 def options(file: Optional[str], preset: Optional[str], kw: Mapping[str, Any]) -> Dict[str, Any]:
     """The native options (every key present) from the keyword arguments `kw` of
     :func:`memcal.estimate` or :func:`memcal.plan`."""
@@ -210,16 +283,21 @@ def options(file: Optional[str], preset: Optional[str], kw: Mapping[str, Any]) -
     if table is not None and uncalibrated:
         raise ConfigError("table and uncalibrated=True conflict: give one of them")
     device, gpu_layers = _gpu(kw)
+    serve = kw["serve"]
+    if not isinstance(serve, bool):
+        raise ConfigError(f"serve must be a bool, got {serve!r}")
+    batch = _one("batch", _uint("batch", kw["batch"]), "slots", _uint("slots", kw["slots"]))
+    n_batch = _uint("n_batch", kw["n_batch"])
     return {
         "backend": _text("backend", kw["backend"]),
         "table": table,
         "uncalibrated": uncalibrated,
         "device": device,
-        "batch": _uint("batch", kw["batch"]),
-        "ctx": _context(file, preset, kw),
+        "batch": batch,
+        "ctx": _context(file, preset, kw, batch),
         "ubatch": _one("ubatch", _uint("ubatch", kw["ubatch"]), "n_ubatch",
                        _uint("n_ubatch", kw["n_ubatch"])),
-        "max_ubatch": _uint("n_batch", kw["n_batch"]),
+        "max_ubatch": n_batch,
         "kv_dtype": _kv_dtype(kw),
         "flash_attn": _on_off("flash_attn", kw["flash_attn"]),
         "mmap": _one("mmap", _on_off("mmap", kw["mmap"]), "use_mmap",
@@ -229,6 +307,17 @@ def options(file: Optional[str], preset: Optional[str], kw: Mapping[str, Any]) -
         "decode": _uint("decode", kw["decode"]),
         "gpu_layers": gpu_layers,
         "margin": None if margin is None else float(margin),
+        "serve": serve,
+        "kv_unified": _on_off("kv_unified", kw["kv_unified"]),
+        "cache_ram": _int("cache_ram", kw["cache_ram"], -1),
+        "ctx_checkpoints": _uint("ctx_checkpoints", kw["ctx_checkpoints"]),
+        "server_batch": n_batch if serve else None,
+        "requests": _uint("requests", kw["requests"]),
+        "hosts": _hosts(kw["hosts"]),
+        "tensor_split": _tensor_split(kw["tensor_split"]),
+        "split_mode": _split_mode(kw["split_mode"]),
+        "isa": _text("isa", kw["isa"]),
+        "engine_build": _uint("engine_build", kw["engine_build"]),
     }
 
 

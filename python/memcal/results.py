@@ -16,8 +16,12 @@ from typing import Any, Dict, Optional, Tuple, Type, TypeVar
 __all__ = [
     "ModelSummary",
     "RunConfig",
+    "ServeOptions",
+    "SplitDevice",
+    "SplitOptions",
     "Components",
     "DeviceComponents",
+    "SplitDeviceComponents",
     "ComponentsByDevice",
     "Requirements",
     "Calibration",
@@ -25,7 +29,11 @@ __all__ = [
     "Estimate",
     "Budget",
     "PlannedEstimate",
+    "PlannedDevice",
+    "ServePlan",
     "Plan",
+    "MachinePlan",
+    "SplitPlan",
     "TypeStats",
     "Experts",
     "Hparams",
@@ -51,6 +59,16 @@ class _Answer:
         return typing.cast(Dict[str, Any], _plain(self))
 
 
+def _omitted(default: Any) -> Any:
+    """A field the command leaves out of its JSON when it has this default value (serde's
+    ``skip_serializing_if``): absent keys take it, and ``to_dict()`` leaves it out again."""
+    return dataclasses.field(default=default, metadata={"omit_default": True})
+
+
+def _omits(f: "dataclasses.Field[Any]") -> bool:
+    return bool(f.metadata.get("omit_default"))
+
+
 def _build(tp: Any, value: Any, where: str) -> Any:
     """`value` (decoded JSON) as type `tp`: dataclasses, Optional, Tuple[X, ...], Dict."""
     origin = typing.get_origin(tp)
@@ -65,18 +83,24 @@ def _build(tp: Any, value: Any, where: str) -> Any:
         return {k: _build(item, v, f"{where}.{k}") for k, v in value.items()}
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         hints = typing.get_type_hints(tp)
-        names = [f.name for f in dataclasses.fields(tp)]
-        if not isinstance(value, dict) or set(value) != set(names):
+        fields = dataclasses.fields(tp)
+        names = [f.name for f in fields]
+        required = {f.name for f in fields if not _omits(f)}
+        if not isinstance(value, dict) or not required <= set(value) <= set(names):
             got = sorted(value) if isinstance(value, dict) else type(value).__name__
             raise TypeError(f"{where}: expected the keys {names}, got {got}")
-        return tp(**{n: _build(hints[n], value[n], f"{where}.{n}") for n in names})
+        return tp(**{n: _build(hints[n], value[n], f"{where}.{n}") for n in names if n in value})
     return value
 
 
 def _plain(value: Any) -> Any:
     """The JSON content of an answer (dataclasses to dicts, tuples to lists)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {
+            f.name: _plain(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if not (_omits(f) and getattr(value, f.name) == f.default)
+        }
     if isinstance(value, tuple):
         return [_plain(v) for v in value]
     if isinstance(value, dict):
@@ -118,6 +142,48 @@ class RunConfig(_Answer):
     prompt: Optional[int]
     """Prompt tokens per sequence; None: a prompt that fills the context."""
     decode: int
+    serve: Optional["ServeOptions"] = _omitted(None)
+    """Served by llama-server (None: a command-line run); ``batch`` is then the slots."""
+    split: Optional["SplitOptions"] = _omitted(None)
+    """A split over RPC workers or local GPUs (None: one machine)."""
+    isa: Optional[str] = _omitted(None)
+    """The CPU instruction sets planned for (None: the measured build's, avx2)."""
+    engine_build: Optional[int] = _omitted(None)
+    """The llama.cpp build planned for (None: the newest measured)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ServeOptions(_Answer):
+    """How llama-server is run (``serve=True``)."""
+
+    kv_unified: bool
+    cache_ram_mib: int
+    """``--cache-ram``: MiB the prompt cache may fill (0: off, -1: no limit)."""
+    ctx_checkpoints: int
+    n_batch: int
+    """The server's logical batch (``-b``)."""
+    requests_per_slot: Optional[int] = _omitted(None)
+    """Requests each slot serves; None: a long-running server, its prompt cache full."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitDevice(_Answer):
+    """One device of a split."""
+
+    name: str
+    kind: str
+    """``rpc`` (an ``rpc-server`` on a machine of its own) or ``cuda`` (a local GPU)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitOptions(_Answer):
+    """A model split over devices, in llama.cpp's device order."""
+
+    devices: Tuple[SplitDevice, ...]
+    tensor_split: Tuple[float, ...]
+    """``--tensor-split`` proportions, one per device."""
+    mode: str
+    """``-sm``: ``layer`` or ``row``."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,11 +209,26 @@ class DeviceComponents(Components):
 
 
 @dataclasses.dataclass(frozen=True)
+class SplitDeviceComponents(DeviceComponents):
+    """What one device of a split needs: an RPC worker's process, or a local GPU."""
+
+    name: str
+    kind: str
+    first_layer: int
+    """The first block it holds (meaningless when it holds none)."""
+    n_layers: int
+    output_layer: bool
+    calibration: Optional["Calibration"]
+
+
+@dataclasses.dataclass(frozen=True)
 class ComponentsByDevice(_Answer):
-    """Components in host RAM and on the GPU (None on the CPU)."""
+    """Components in host RAM (on a split: the client's) and on the GPU (None on the
+    CPU), and each device of a split."""
 
     host: DeviceComponents
     gpu: Optional[DeviceComponents]
+    devices: Tuple[SplitDeviceComponents, ...] = _omitted(())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -198,20 +279,8 @@ class Estimate(_Answer):
     requirements: Requirements
     calibration: Optional[Calibration]
     notes: Tuple[str, ...]
-    buffers: Tuple[EngineBuffer, ...] = ()
+    buffers: Tuple[EngineBuffer, ...] = _omitted(())
     """The engine's own buffers (llama.cpp, bitnet.cpp); absent from the JSON when empty."""
-
-    def to_dict(self) -> Dict[str, Any]:
-        """The JSON content, as the command prints it (``buffers`` only when not empty)."""
-        d = super().to_dict()
-        if not self.buffers:
-            del d["buffers"]
-        return d
-
-    @classmethod
-    def from_dict(cls, data: Dict[str, Any]) -> "Estimate":
-        """Builds the answer from the command's JSON content."""
-        return typing.cast(Estimate, _build(cls, {"buffers": [], **data}, cls.__name__))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -234,6 +303,33 @@ class PlannedEstimate(_Answer):
     calibration: Optional[Calibration]
     notes: Tuple[str, ...]
     buffers: Tuple[EngineBuffer, ...]
+    devices: Tuple["PlannedDevice", ...] = _omitted(())
+    """Each device of a split."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PlannedDevice(_Answer):
+    """One device of a split inside a plan's estimate."""
+
+    name: str
+    kind: str
+    first_layer: int
+    n_layers: int
+    output_layer: bool
+    memory: Components
+    calibration: Optional[Calibration]
+    buffers: Tuple[EngineBuffer, ...]
+    """The buffers the engine will report for it, as it names them."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ServePlan(_Answer):
+    """The prompt cache a served plan leaves room for."""
+
+    requested_cache_ram_mib: int
+    max_cache_ram_mib: Optional[int]
+    """The largest ``cache_ram`` with which a long-running server at the slots and context
+    asked for fits (None: not even with the cache off)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -254,6 +350,45 @@ class Plan(_Answer):
     ctx_limit: int
     headroom_bytes: int
     notes: Tuple[str, ...]
+    serve: Optional[ServePlan] = _omitted(None)
+    """With ``serve=True``: the largest prompt cache that fits."""
+
+
+@dataclasses.dataclass(frozen=True)
+class MachinePlan(_Answer):
+    """One machine of a :class:`SplitPlan`."""
+
+    name: str
+    role: str
+    """``client`` (runs the model), ``rpc-server`` or ``gpu``."""
+    budget_bytes: int
+    needs_bytes: int
+    """What it needs with the split found, headroom included."""
+    blocks: int
+    output_layer: bool
+    fits: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitPlan(_Answer):
+    """What :func:`memcal.plan` answers with ``hosts`` (``predictor plan --hosts ...
+    --json``), or for local GPUs with ``tensor_split``."""
+
+    backend: str
+    model: ModelSummary
+    requested_fits: bool
+    gpu_layers: int
+    """``-ngl``: the layers the workers take (blocks, and the output layer as one)."""
+    tensor_split: Tuple[int, ...]
+    """``--tensor-split``: the layers each worker takes, in ``hosts`` order."""
+    machines: Tuple[MachinePlan, ...]
+    requested: PlannedEstimate
+    max_ctx: Optional[int]
+    max_batch: Optional[int]
+    ctx_limit: int
+    flags: str
+    """The llama.cpp flags that give this placement."""
+    serve: Optional[ServePlan] = _omitted(None)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -59,7 +59,7 @@ fn estimate(
 }
 
 /// `predictor plan (FILE | --preset NAME) [--budget SIZE] [--gpu-budget SIZE] [options]
-/// --json`.
+/// --json`: one machine's plan, or a split's (`--hosts`, or `--tensor-split` over GPUs).
 #[pyfunction]
 #[pyo3(signature = (path, preset, options, budget, gpu_budget))]
 fn plan(
@@ -83,7 +83,7 @@ fn plan(
             tables: options.tables(),
             json: true,
         };
-        to_json(&cli::plan::plan(&args)?.json())
+        to_json(&cli::plan::plan_answer(&args)?.json())
     })
 }
 

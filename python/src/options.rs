@@ -30,6 +30,21 @@ pub struct Options {
     decode: Option<u32>,
     gpu_layers: Option<u32>,
     margin: Option<f64>,
+    /// Served by llama-server (`--serve`); the slots are `batch`.
+    serve: bool,
+    kv_unified: Option<String>,
+    cache_ram: Option<i64>,
+    ctx_checkpoints: Option<u32>,
+    /// The server's logical batch (`--n-batch`, llama.cpp's `-b`).
+    server_batch: Option<u32>,
+    requests: Option<u32>,
+    /// `--hosts` as the command line spells it (`NAME[=SIZE],...`).
+    hosts: Option<String>,
+    /// `--tensor-split` as the command line spells it (`A,B,...`).
+    tensor_split: Option<String>,
+    split_mode: Option<String>,
+    isa: Option<String>,
+    engine_build: Option<u32>,
 }
 
 impl Options {
@@ -50,7 +65,17 @@ impl Options {
             decode: self.decode.or(d.decode),
             gpu_layers: self.gpu_layers.or(d.gpu_layers),
             margin: self.margin.unwrap_or(d.margin),
-            ..d
+            serve: self.serve,
+            kv_unified: self.kv_unified.clone().unwrap_or(d.kv_unified),
+            cache_ram: self.cache_ram.unwrap_or(d.cache_ram),
+            ctx_checkpoints: self.ctx_checkpoints.unwrap_or(d.ctx_checkpoints),
+            n_batch: self.server_batch.unwrap_or(d.n_batch),
+            requests: self.requests.or(d.requests),
+            hosts: self.hosts.clone().or(d.hosts),
+            tensor_split: self.tensor_split.clone().or(d.tensor_split),
+            split_mode: self.split_mode.clone().unwrap_or(d.split_mode),
+            isa: self.isa.clone().or(d.isa),
+            engine_build: self.engine_build.or(d.engine_build),
         }
     }
 

@@ -97,6 +97,13 @@ def test_a_checkpoint_without_config_is_a_format_error(hf_checkpoint: Path, tmp_
         (dict(batch=0), ["--batch", "0"]),
         (dict(margin=2000), ["--margin", "2000"]),
         (dict(prompt=9000, ctx=4096), ["--prompt", "9000", "--ctx", "4096"]),
+        (dict(serve=True, requests=0), ["--serve", "--requests", "0"]),
+        (dict(serve=True, kv_unified="maybe"), ["--serve", "--kv-unified", "maybe"]),
+        (dict(hosts="client"), ["--hosts", "client"]),
+        (dict(hosts=["a", "a"]), ["--hosts", "a,a"]),
+        (dict(hosts="a,b", tensor_split=[1, 2, 3]), ["--hosts", "a,b", "--tensor-split", "1,2,3"]),
+        (dict(tensor_split=[1, 1]), ["--tensor-split", "1,1"]),
+        (dict(isa="z80"), ["--isa", "z80"]),
     ],
 )
 def test_bad_options_are_config_errors(smollm2: Path, predictor, kwargs, flags) -> None:
@@ -105,6 +112,33 @@ def test_bad_options_are_config_errors(smollm2: Path, predictor, kwargs, flags) 
         lambda: memcal.estimate(smollm2, **kwargs),
         predictor,
         ["estimate", str(smollm2), *flags],
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        (dict(serve="yes"), "serve must be a bool"),
+        (dict(batch=2, slots=3), "batch=2 and slots=3 conflict"),
+        (dict(cache_ram=-2), "cache_ram must be at least -1"),
+        (dict(hosts=42), "hosts must be a string"),
+        (dict(hosts=["client", None]), "a machine name must be a string"),
+        (dict(hosts={"client": "8G", "box": "lots"}), "cannot read size"),
+        (dict(tensor_split=["a"]), "tensor_split must be a list of numbers"),
+        (dict(split_mode=7), "split_mode must be"),
+    ],
+)
+def test_bad_serving_and_split_options_are_config_errors(smollm2: Path, kwargs, message) -> None:
+    with pytest.raises(memcal.ConfigError, match=message):
+        memcal.estimate(smollm2, **kwargs)
+
+
+def test_a_plan_over_machines_takes_their_budgets_not_one(smollm2: Path, predictor) -> None:
+    check(
+        memcal.ConfigError,
+        lambda: memcal.plan(smollm2, budget="8G", hosts="client=4G,box=4G"),
+        predictor,
+        ["plan", str(smollm2), "--budget", "8G", "--hosts", "client=4G,box=4G"],
     )
 
 

@@ -44,6 +44,18 @@ CONFIGS = [
     ),
     (dict(backend="llama.cpp", uncalibrated=True), ["--backend", "llama.cpp", "--uncalibrated"]),
     (dict(device="cuda", gpu_layers=1, ctx=256), ["--device", "cuda", "--gpu-layers", "1", "--ctx", "256"]),
+    (
+        dict(serve=True, slots=4, ctx=1024, kv_unified=True, cache_ram=512, requests=2,
+             n_batch=1024),
+        ["--serve", "--slots", "4", "--ctx", "1024", "--kv-unified", "on", "--cache-ram",
+         "512", "--requests", "2", "--n-batch", "1024", "--ubatch", "512"],
+    ),
+    (dict(serve=True, batch=2, cache_ram=-1), ["--serve", "--batch", "2", "--cache-ram", "-1"]),
+    (
+        dict(hosts=["client", "box1", "box2"], tensor_split=[1, 3], ctx=2048),
+        ["--hosts", "client,box1,box2", "--tensor-split", "1,3", "--ctx", "2048"],
+    ),
+    (dict(isa="avx512", engine_build=11434), ["--isa", "avx512", "--engine-build", "11434"]),
 ]
 
 
@@ -57,7 +69,7 @@ def test_estimate(model: Path, predictor, options, flags) -> None:
     assert e.backend == expected["backend"]
 
 
-@pytest.mark.parametrize("options,flags", CONFIGS[:3])
+@pytest.mark.parametrize("options,flags", CONFIGS[:3] + CONFIGS[5:7])
 def test_plan(model: Path, predictor, options, flags) -> None:
     p = memcal.plan(model, budget="2G", **options)
     assert p.to_dict() == predictor.json(["plan", str(model), "--budget", "2G", *flags])
@@ -75,6 +87,46 @@ def test_plan_on_a_gpu_budget(predictor) -> None:
     )
     assert p.to_dict() == expected
     assert 0 < p.gpu_layers < p.n_layers
+
+
+def test_a_served_plan_sizes_the_prompt_cache(predictor) -> None:
+    p = memcal.plan(preset="llama-3.1-8b:Q4_K", serve=True, ctx=8192, budget="16G")
+    expected = predictor.json(
+        ["plan", "--preset", "llama-3.1-8b:Q4_K", "--serve", "--ctx", "8192", "--budget", "16G"]
+    )
+    assert isinstance(p, memcal.Plan) and isinstance(p.serve, memcal.ServePlan)
+    assert p.to_dict() == expected
+    assert isinstance(p.requested.config.serve, memcal.ServeOptions)
+    assert p.serve.requested_cache_ram_mib == 8192
+
+
+@pytest.mark.parametrize(
+    "hosts",
+    ["client=7G,box1=4G,box2=4G", ["client=7G", "box1=4G", "box2=4G"],
+     {"client": "7G", "box1": 4 << 30, "box2": "4G"}],
+)
+def test_a_plan_over_machines(predictor, hosts) -> None:
+    p = memcal.plan(preset="llama-3.1-8b:Q4_K", ctx=16384, hosts=hosts)
+    expected = predictor.json(
+        ["plan", "--preset", "llama-3.1-8b:Q4_K", "--ctx", "16384", "--hosts",
+         "client=7G,box1=4G,box2=4G"]
+    )
+    assert isinstance(p, memcal.SplitPlan)
+    assert p.to_dict() == expected
+    assert [m.name for m in p.machines] == ["client", "box1", "box2"]
+    assert all(isinstance(m, memcal.MachinePlan) for m in p.machines)
+    assert sum(p.tensor_split) == p.gpu_layers
+    assert all(isinstance(d, memcal.PlannedDevice) for d in p.requested.devices)
+    # The estimate of that split gives each worker the same figure as the plan.
+    e = memcal.estimate(
+        preset="llama-3.1-8b:Q4_K", ctx=16384, hosts=["client", "box1", "box2"],
+        tensor_split=list(p.tensor_split),
+    )
+    by_name = {d.name: d for d in e.components.devices}
+    assert all(isinstance(d, memcal.SplitDeviceComponents) for d in by_name.values())
+    for m in p.machines[1:]:
+        assert by_name[m.name].total == m.needs_bytes
+    assert e.components.host.total == p.machines[0].needs_bytes
 
 
 def test_presets_and_estimates_of_presets(predictor) -> None:
