@@ -598,11 +598,18 @@ mod tests {
     fn row_split_over_gpus_is_refused_where_the_build_has_no_split_buffers() {
         for build in [None, Some(9890), Some(11434), Some(20000)] {
             let e = over_gpus(SplitMode::Row, build).unwrap_err().to_string();
-            assert!(e.contains("does not support split buffers"), "{build:?}: {e}");
+            assert!(
+                e.contains("does not support split buffers"),
+                "{build:?}: {e}"
+            );
         }
         // Before the removal the estimate is given (as a layer split, with a note).
         let old = over_gpus(SplitMode::Row, Some(9000)).unwrap();
-        assert!(old.notes.iter().any(|n| n.contains("-sm row")), "{:?}", old.notes);
+        assert!(
+            old.notes.iter().any(|n| n.contains("-sm row")),
+            "{:?}",
+            old.notes
+        );
         assert_eq!(old.devices.len(), 2);
         assert!(over_gpus(SplitMode::Layer, None).is_ok());
     }
