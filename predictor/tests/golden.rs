@@ -149,7 +149,9 @@ fn synth_models() -> Vec<(&'static str, SynthSpec)> {
 }
 
 /// The borrowed form `support::write_st` takes.
-fn as_refs<'a>(t: &'a [(String, &'static str, Vec<u64>)]) -> Vec<(&'a str, &'static str, Vec<u64>)> {
+fn as_refs<'a>(
+    t: &'a [(String, &'static str, Vec<u64>)],
+) -> Vec<(&'a str, &'static str, Vec<u64>)> {
     t.iter()
         .map(|(n, d, s)| (n.as_str(), *d, s.clone()))
         .collect()
@@ -168,7 +170,10 @@ fn write_safetensors(dir: &Path, name: &str) -> PathBuf {
                 support::write_st(&d.join("model.safetensors"), &as_refs(&t));
             } else {
                 let (a, b) = t.split_at(t.len() / 2);
-                let files = ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"];
+                let files = [
+                    "model-00001-of-00002.safetensors",
+                    "model-00002-of-00002.safetensors",
+                ];
                 support::write_st(&d.join(files[0]), &as_refs(a));
                 support::write_st(&d.join(files[1]), &as_refs(b));
                 let mut map = serde_json::Map::new();
@@ -245,8 +250,14 @@ fn corpus(dir: &Path) -> Vec<Model> {
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     for (name, src) in [
-        ("fixture-tiny-llama", "profiler/tests/fixtures/tiny_llama.gguf"),
-        ("fixture-python-gguf", "crates/formats/tests/support/fixtures/python_gguf.gguf"),
+        (
+            "fixture-tiny-llama",
+            "profiler/tests/fixtures/tiny_llama.gguf",
+        ),
+        (
+            "fixture-python-gguf",
+            "crates/formats/tests/support/fixtures/python_gguf.gguf",
+        ),
     ] {
         let to = dir.join(format!("{name}.gguf"));
         std::fs::copy(root.join(src), &to).expect("a committed fixture");
@@ -306,15 +317,27 @@ fn cases(models: &[Model]) -> Vec<Case> {
             "serve-unified",
             "--serve --slots 3 --ctx 1000 --requests 2 --kv-unified on --cache-ram 512",
         ),
-        ("serve-no-cache", "--serve --slots 2 --cache-ram 0 --ctx-checkpoints 2"),
+        (
+            "serve-no-cache",
+            "--serve --slots 2 --cache-ram 0 --ctx-checkpoints 2",
+        ),
         ("hosts", "--hosts client=2G,w1=1G,w2=1G"),
-        ("hosts-split", "--hosts client,w1,w2 --tensor-split 1,3 --ctx 1500"),
+        (
+            "hosts-split",
+            "--hosts client,w1,w2 --tensor-split 1,3 --ctx 1500",
+        ),
         ("hosts-serve", "--hosts client=4G,w1=2G --serve --slots 2"),
         ("cuda-all", "--device cuda --gpu-layers 99"),
         ("cuda-partial", "--device cuda --gpu-layers 2 --ctx 8192"),
-        ("cuda1-q8", "--device cuda:1 --kv-dtype q8_0 --flash-attn on"),
+        (
+            "cuda1-q8",
+            "--device cuda:1 --kv-dtype q8_0 --flash-attn on",
+        ),
         ("cuda-split", "--device cuda --tensor-split 1,1"),
-        ("cuda-row", "--device cuda --tensor-split 3,1 --split-mode row"),
+        (
+            "cuda-row",
+            "--device cuda --tensor-split 3,1 --split-mode row",
+        ),
         ("cuda-serve", "--device cuda --serve --slots 4 --ctx 1024"),
     ];
     // A few configurations for the engines that are not the model's default.
@@ -326,9 +349,15 @@ fn cases(models: &[Model]) -> Vec<Case> {
         ("budget-4g", "--budget 4G"),
         ("budget-300m", "--budget 300M --batch 2"),
         ("cuda", "--device cuda --budget 16G --gpu-budget 2G"),
-        ("cuda-small", "--device cuda --budget 2G --gpu-budget 600M --ctx 8192"),
+        (
+            "cuda-small",
+            "--device cuda --budget 2G --gpu-budget 600M --ctx 8192",
+        ),
         ("serve", "--serve --ctx 4096 --budget 8G"),
-        ("serve-cache", "--serve --ctx 2048 --budget 2G --cache-ram 256"),
+        (
+            "serve-cache",
+            "--serve --ctx 2048 --budget 2G --cache-ram 256",
+        ),
         ("hosts", "--hosts a=2G,b=1G,c=1G --ctx 4096"),
         ("hosts-serve", "--hosts a=2G,b=1G --serve --ctx 2048"),
     ];
@@ -350,7 +379,14 @@ fn cases(models: &[Model]) -> Vec<Case> {
             push("estimate", m, variant, "estimate", flags, true);
         }
         for b in BACKENDS {
-            push("estimate", m, &format!("backend-{b}"), "estimate", &format!("--backend {b}"), true);
+            push(
+                "estimate",
+                m,
+                &format!("backend-{b}"),
+                "estimate",
+                &format!("--backend {b}"),
+                true,
+            );
             let default_engine = if !m.gguf {
                 "memcal"
             } else if m.ternary {
@@ -374,7 +410,14 @@ fn cases(models: &[Model]) -> Vec<Case> {
         for (variant, flags) in PLANS {
             push("plan", m, variant, "plan", flags, true);
         }
-        push("plan", m, "backend-memcal", "plan", "--backend memcal --budget 2G", true);
+        push(
+            "plan",
+            m,
+            "backend-memcal",
+            "plan",
+            "--backend memcal --budget 2G",
+            true,
+        );
         push("text", m, "estimate", "estimate", "--ctx 2048", false);
         push("text", m, "plan", "plan", "--budget 3G", false);
     }
@@ -390,7 +433,11 @@ fn run(case: &Case, dir: &Path) -> String {
         .expect("the predictor binary runs");
     let dir = dir.display().to_string();
     let clean = |b: &[u8]| String::from_utf8_lossy(b).replace(&dir, "$MODELS");
-    let args: Vec<String> = case.args.iter().map(|a| a.replace(&dir, "$MODELS")).collect();
+    let args: Vec<String> = case
+        .args
+        .iter()
+        .map(|a| a.replace(&dir, "$MODELS"))
+        .collect();
     let mut s = String::new();
     let _ = writeln!(s, "=== {}", case.name);
     let _ = writeln!(s, "$ predictor {}", args.join(" "));
