@@ -70,6 +70,7 @@ pub mod parallel;
 pub mod reference;
 pub mod ternary;
 pub mod threads;
+pub mod weights;
 
 pub use error::{Result, RuntimeError};
 pub use kv_cache::KvCache;

@@ -10,6 +10,7 @@ use crate::kv_cache::{store_row, KvCache};
 use crate::loader::{load_tensors, Loaded};
 use crate::matrix::{Input, Matrix};
 use crate::ops::{self, Rope};
+pub use crate::weights::Layer;
 use candle_core::Tensor;
 use predictor::gguf::GgufFile;
 use predictor::KvDtype;
@@ -34,39 +35,6 @@ impl Default for LoadOptions {
             gpu_layers: None,
         }
     }
-}
-
-/// One transformer block's weights.
-#[derive(Debug)]
-pub struct Layer {
-    /// Pre-attention RMS norm.
-    pub attn_norm: Vec<f32>,
-    /// Query projection.
-    pub wq: Matrix,
-    /// Key projection.
-    pub wk: Matrix,
-    /// Value projection.
-    pub wv: Matrix,
-    /// Attention output projection.
-    pub wo: Matrix,
-    /// Query, key, value biases (qwen2).
-    pub bq: Option<Vec<f32>>,
-    /// Key bias.
-    pub bk: Option<Vec<f32>>,
-    /// Value bias.
-    pub bv: Option<Vec<f32>>,
-    /// BitNet: RMS norm of the attention output before `wo`.
-    pub attn_sub_norm: Option<Vec<f32>>,
-    /// Pre-FFN RMS norm.
-    pub ffn_norm: Vec<f32>,
-    /// FFN gate projection.
-    pub gate: Matrix,
-    /// FFN up projection.
-    pub up: Matrix,
-    /// FFN down projection.
-    pub down: Matrix,
-    /// BitNet: RMS norm of the gated FFN hidden state before `down`.
-    pub ffn_sub_norm: Option<Vec<f32>>,
 }
 
 /// A loaded model.

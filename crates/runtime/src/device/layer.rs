@@ -4,8 +4,8 @@ use crate::device::attention::{self, DeviceStep};
 use crate::device::kv::DeviceKv;
 use crate::device::matrix::{DeviceInput, DeviceMatrix};
 use crate::error::Result;
-use crate::model::Layer;
 use crate::ops::Activation;
+use crate::weights::Layer;
 use candle_core::{Device, Tensor};
 
 /// A 1-D weight (norm, bias) as an f32 tensor.
