@@ -63,7 +63,7 @@ pub fn component_checks(backend: &str, samples: &[Sample]) -> Vec<ComponentCheck
             },
             None => est.buffers.clone(),
         };
-        let reported: Vec<predictor::record::EngineBuffer> = s
+        let reported: Vec<predictor::buffer::EngineBuffer> = s
             .engine_buffers
             .iter()
             .filter(|b| s.device_name.is_some() || !b.buffer.starts_with("RPC"))
@@ -79,10 +79,10 @@ pub fn component_checks(backend: &str, samples: &[Sample]) -> Vec<ComponentCheck
                 "compute_dense" => continue,
                 c => c,
             };
-            let sum = |bs: &[predictor::record::EngineBuffer]| -> Option<u64> {
+            let sum = |bs: &[predictor::buffer::EngineBuffer]| -> Option<u64> {
                 let v: Vec<u64> = bs
                     .iter()
-                    .filter(|b| b.component == buffer)
+                    .filter(|b| b.component.as_str() == buffer)
                     .map(|b| b.bytes)
                     .collect();
                 (!v.is_empty()).then(|| v.iter().sum())

@@ -209,7 +209,7 @@ pub struct Sample {
     /// runtime.
     pub engine_version: String,
     /// The buffers the engine reported in its log (empty for the reference runtime).
-    pub engine_buffers: Vec<predictor::record::EngineBuffer>,
+    pub engine_buffers: Vec<predictor::buffer::EngineBuffer>,
     /// In a split run, the device this process is (an RPC worker's name).
     pub device_name: Option<String>,
 }

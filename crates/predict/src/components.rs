@@ -70,7 +70,7 @@ pub struct Estimate {
     /// buffer`, `CPU KV buffer`, `CPU compute buffer` reserved), predicted, so a user can
     /// hold them against the engine's output. Empty for engines that print none.
     #[serde(default)]
-    pub buffers: Vec<crate::record::EngineBuffer>,
+    pub buffers: Vec<crate::buffer::EngineBuffer>,
     /// With a split ([`RunConfig::split`]): what each of its devices holds (each RPC
     /// worker's process, each GPU). `host` is then the client's process.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -95,7 +95,7 @@ pub struct DeviceEstimate {
     /// The calibration applied to it.
     pub calibration: Option<CalibrationInfo>,
     /// The buffers the engine will report for it, as it names them.
-    pub buffers: Vec<crate::record::EngineBuffer>,
+    pub buffers: Vec<crate::buffer::EngineBuffer>,
 }
 
 impl Estimate {

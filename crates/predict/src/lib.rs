@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 pub mod backend;
+pub mod buffer;
 pub mod compat;
 pub mod components;
 pub mod config;

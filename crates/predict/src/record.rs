@@ -3,6 +3,7 @@
 //! One record per measured configuration, stored as one JSON line. The schema is versioned
 //! by [`RECORD_SCHEMA_VERSION`]; readers reject records of another major version.
 
+use crate::buffer::{BufferKind, EngineBuffer};
 use crate::components::Components;
 use crate::config::{Role, RunConfig};
 use crate::profile::ModelProfile;
@@ -150,18 +151,6 @@ pub struct Predicted {
     pub gpu: Option<Components>,
 }
 
-/// One buffer an engine reported in its log (llama.cpp's `-lv 4` buffer lines), so each
-/// analytic component can be held against the engine's own figure.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct EngineBuffer {
-    /// What it holds: `model`, `kv`, `kv_k`, `kv_v`, `output` or `compute`.
-    pub component: String,
-    /// The engine's buffer type name (`CPU`, `CPU_Mapped`, `CPU_REPACK`, ...).
-    pub buffer: String,
-    /// Size the engine reported, bytes (from MiB with two decimals: within 5 KiB).
-    pub bytes: u64,
-}
-
 /// An external engine's run: what ran, and what the engine said about its memory.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EngineRun {
@@ -184,7 +173,7 @@ pub struct EngineRun {
 
 impl EngineRun {
     /// Sum of the reported buffers of one component (0 when none was reported).
-    pub fn component_bytes(&self, component: &str) -> u64 {
+    pub fn component_bytes(&self, component: BufferKind) -> u64 {
         self.buffers
             .iter()
             .filter(|b| b.component == component)
@@ -193,7 +182,7 @@ impl EngineRun {
     }
 
     /// Whether any buffer of this component was reported.
-    pub fn has(&self, component: &str) -> bool {
+    pub fn has(&self, component: BufferKind) -> bool {
         self.buffers.iter().any(|b| b.component == component)
     }
 }

@@ -41,7 +41,7 @@ pub struct EstimateJson<'a> {
     calibration: Option<&'a predictor::components::CalibrationInfo>,
     notes: &'a [String],
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    buffers: &'a [predictor::record::EngineBuffer],
+    buffers: &'a [predictor::buffer::EngineBuffer],
 }
 
 /// Which engine and calibration tables a command uses (shared by `estimate` and `plan`).

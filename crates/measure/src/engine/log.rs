@@ -12,7 +12,8 @@
 //! - `build: 11434 (abcdef12) with cc ...`
 //! - `prompt eval time =  12.34 ms /    17 tokens (...)` and `eval time = ... /  3 runs`
 
-use predictor::record::{EngineBuffer, EngineRun};
+use predictor::buffer::{BufferKind, EngineBuffer};
+use predictor::record::EngineRun;
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -41,21 +42,17 @@ fn buffer_line(line: &str) -> Option<EngineBuffer> {
     // weight line, the buffer type itself (`llm_load_tensors: CPU buffer size`).
     let last = words.pop()?;
     let (component, buffer) = match last {
-        "model" => ("model", words.pop()?),
-        "KV" => ("kv", words.pop()?),
-        "output" => ("output", words.pop()?),
-        "compute" => ("compute", words.pop()?),
-        t if head.contains("load_tensors") => ("model", t),
+        "model" => (BufferKind::Model, words.pop()?),
+        "KV" => (BufferKind::Kv, words.pop()?),
+        "output" => (BufferKind::Output, words.pop()?),
+        "compute" => (BufferKind::Compute, words.pop()?),
+        t if head.contains("load_tensors") => (BufferKind::Model, t),
         _ => return None,
     };
     if buffer.ends_with(':') {
         return None;
     }
-    Some(EngineBuffer {
-        component: component.to_string(),
-        buffer: buffer.to_string(),
-        bytes,
-    })
+    Some(EngineBuffer::new(component, buffer, bytes))
 }
 
 /// K and V sizes from a KV summary line (`K (f16): 6.00 MiB, V (f16): 6.00 MiB`).
@@ -133,24 +130,15 @@ pub fn parse_log(name: &str, text: &str) -> EngineRun {
         let kv_type = run
             .buffers
             .iter()
-            .find(|b| b.component == "kv")
+            .find(|b| b.component == BufferKind::Kv)
             .map_or_else(|| "CPU".to_string(), |b| b.buffer.clone());
-        run.buffers.push(EngineBuffer {
-            component: "kv_k".into(),
-            buffer: kv_type.clone(),
-            bytes: k_total,
-        });
-        run.buffers.push(EngineBuffer {
-            component: "kv_v".into(),
-            buffer: kv_type,
-            bytes: v_total,
-        });
-        if !run.has("kv") {
-            run.buffers.push(EngineBuffer {
-                component: "kv".into(),
-                buffer: "CPU".into(),
-                bytes: k_total + v_total,
-            });
+        run.buffers
+            .push(EngineBuffer::new(BufferKind::KvK, &kv_type, k_total));
+        run.buffers
+            .push(EngineBuffer::new(BufferKind::KvV, &kv_type, v_total));
+        if !run.has(BufferKind::Kv) {
+            run.buffers
+                .push(EngineBuffer::new(BufferKind::Kv, "CPU", k_total + v_total));
         }
     }
     run
@@ -193,27 +181,30 @@ llama_perf_context_print:        eval time =     900.00 ms /    15 runs
     fn upstream_buffer_lines_become_components() {
         let r = parse_log("llama.cpp", UPSTREAM);
         assert_eq!(r.version, "11434 (0a1b2c3d)");
-        assert_eq!(r.component_bytes("model"), bytes(94.21) + bytes(60.50));
-        assert_eq!(r.component_bytes("kv"), bytes(14.0));
-        assert_eq!(r.component_bytes("kv_k"), bytes(7.0));
-        assert_eq!(r.component_bytes("kv_v"), bytes(7.0));
-        assert_eq!(r.component_bytes("output"), bytes(0.19));
-        assert_eq!(r.component_bytes("compute"), bytes(101.0));
+        assert_eq!(
+            r.component_bytes(BufferKind::Model),
+            bytes(94.21) + bytes(60.50)
+        );
+        assert_eq!(r.component_bytes(BufferKind::Kv), bytes(14.0));
+        assert_eq!(r.component_bytes(BufferKind::KvK), bytes(7.0));
+        assert_eq!(r.component_bytes(BufferKind::KvV), bytes(7.0));
+        assert_eq!(r.component_bytes(BufferKind::Output), bytes(0.19));
+        assert_eq!(r.component_bytes(BufferKind::Compute), bytes(101.0));
         assert_eq!(r.prompt_tokens, Some(17));
         assert_eq!(r.decode_tokens, Some(3));
         let repack = r.buffers.iter().find(|b| b.buffer == "CPU_REPACK").unwrap();
-        assert_eq!(repack.component, "model");
+        assert_eq!(repack.component, BufferKind::Model);
     }
 
     #[test]
     fn the_forks_older_lines_are_read_too() {
         let r = parse_log("bitnet.cpp", FORK);
         assert_eq!(r.version, "3947 (406a5036)");
-        assert_eq!(r.component_bytes("model"), bytes(1124.81));
-        assert_eq!(r.component_bytes("kv"), bytes(150.0));
-        assert_eq!(r.component_bytes("kv_k"), bytes(75.0));
-        assert_eq!(r.component_bytes("compute"), bytes(255.5));
-        assert_eq!(r.component_bytes("output"), bytes(0.49));
+        assert_eq!(r.component_bytes(BufferKind::Model), bytes(1124.81));
+        assert_eq!(r.component_bytes(BufferKind::Kv), bytes(150.0));
+        assert_eq!(r.component_bytes(BufferKind::KvK), bytes(75.0));
+        assert_eq!(r.component_bytes(BufferKind::Compute), bytes(255.5));
+        assert_eq!(r.component_bytes(BufferKind::Output), bytes(0.49));
         assert_eq!(r.prompt_tokens, Some(64));
         assert_eq!(r.decode_tokens, Some(15));
     }

@@ -33,12 +33,12 @@
 //!   and per BPE merge), which grow with the vocabulary.
 
 use super::isa::{ExtraBuffers, IsaRules};
+use crate::buffer::{BufferKind, EngineBuffer};
 use crate::components::{Components, Estimate};
 use crate::config::{FlashAttn, KvDtype, RunConfig};
 use crate::error::Result;
 use crate::estimate::{check_profile, context_note, weights, with_headroom};
 use crate::profile::{BlockNorms, ModelProfile};
-use crate::record::EngineBuffer;
 
 const F32: u64 = 4;
 
@@ -780,12 +780,8 @@ pub fn fixed_bytes(fam: &Family, profile: &ModelProfile) -> u64 {
 }
 
 /// An engine buffer line: what it holds, the engine's buffer type name, its size.
-pub fn buffer(component: &str, buffer: &str, bytes: u64) -> EngineBuffer {
-    EngineBuffer {
-        component: component.into(),
-        buffer: buffer.into(),
-        bytes,
-    }
+pub fn buffer(component: BufferKind, buffer: &str, bytes: u64) -> EngineBuffer {
+    EngineBuffer::new(component, buffer, bytes)
 }
 
 /// The analytic estimate of a llama.cpp-family engine.
@@ -820,34 +816,38 @@ pub fn estimate(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> Res
     let host_weights = if config.mmap {
         // The mapped range stays populated; repacked copies come on top.
         let mapped = profile.tensor_data_bytes - tail;
-        buffers.push(buffer("model", "CPU_Mapped", mapped));
+        buffers.push(buffer(BufferKind::Model, "CPU_Mapped", mapped));
         mapped + repack + extra.amx
     } else {
         let moved = extra.moved_from_model();
-        buffers.push(buffer("model", "CPU", split.host.saturating_sub(moved)));
+        buffers.push(buffer(
+            BufferKind::Model,
+            "CPU",
+            split.host.saturating_sub(moved),
+        ));
         split.host - moved.min(split.host) + repack + extra.amx
     };
     if extra.amx > 0 {
-        buffers.push(buffer("model", "AMX", extra.amx));
+        buffers.push(buffer(BufferKind::Model, "AMX", extra.amx));
     }
     if repack > 0 {
-        buffers.push(buffer("model", "CPU_REPACK", repack));
+        buffers.push(buffer(BufferKind::Model, "CPU_REPACK", repack));
     }
-    buffers.push(buffer("kv", "CPU", k_host + v_host));
-    buffers.push(buffer("kv_k", "CPU", k_host));
-    buffers.push(buffer("kv_v", "CPU", v_host));
+    buffers.push(buffer(BufferKind::Kv, "CPU", k_host + v_host));
+    buffers.push(buffer(BufferKind::KvK, "CPU", k_host));
+    buffers.push(buffer(BufferKind::KvV, "CPU", v_host));
     let outputs_reserved = config.batch.max(1) as u64;
     buffers.push(buffer(
-        "output",
+        BufferKind::Output,
         "CPU",
         outputs_reserved * profile.vocab * F32,
     ));
     let reserved = reserved_compute(fam, profile, config, &geo, g as u32);
-    buffers.push(buffer("compute", "CPU", reserved));
+    buffers.push(buffer(BufferKind::Compute, "CPU", reserved));
     // A server's prompt cache and checkpoints: copies of KV rows in host RAM.
     let cache = super::llama_server::cache_bytes(fam, profile, config);
     if config.serve.is_some() {
-        buffers.push(buffer("prompt_cache", "CPU", cache));
+        buffers.push(buffer(BufferKind::PromptCache, "CPU", cache));
     }
 
     let touched = graphs_of(fam, config, &geo)
@@ -1007,7 +1007,7 @@ mod tests {
         let names: Vec<&str> = e
             .buffers
             .iter()
-            .filter(|b| b.component == "model")
+            .filter(|b| b.component == BufferKind::Model)
             .map(|b| b.buffer.as_str())
             .collect();
         assert_eq!(names, ["CPU", "CPU_REPACK"]);
@@ -1041,7 +1041,7 @@ mod tests {
         let reserved = |e: &Estimate| {
             e.buffers
                 .iter()
-                .find(|b| b.component == "compute")
+                .find(|b| b.component == BufferKind::Compute)
                 .unwrap()
                 .bytes
         };

@@ -17,6 +17,7 @@ use super::llama_cpp::{
 use super::llama_server;
 use super::malloc_heap;
 use super::worker_graph::{self, WorkerSplit};
+use crate::buffer::BufferKind;
 use crate::components::{Components, DeviceEstimate, Estimate};
 use crate::config::{RunConfig, SplitDeviceKind, SplitMode, SplitOptions};
 use crate::error::Result;
@@ -456,19 +457,19 @@ pub fn estimate(
     };
     let mut buffers = vec![
         buffer(
-            "model",
+            BufferKind::Model,
             if config.mmap { "CPU_Mapped" } else { "CPU" },
             client.weights,
         ),
-        buffer("kv", "CPU", client.kv),
-        buffer("output", "CPU", logits),
-        buffer("compute", "CPU", client.compute_reserved),
+        buffer(BufferKind::Kv, "CPU", client.kv),
+        buffer(BufferKind::Output, "CPU", logits),
+        buffer(BufferKind::Compute, "CPU", client.compute_reserved),
     ];
     if repack > 0 {
-        buffers.push(buffer("model", "CPU_REPACK", repack));
+        buffers.push(buffer(BufferKind::Model, "CPU_REPACK", repack));
     }
     if config.serve.is_some() {
-        buffers.push(buffer("prompt_cache", "CPU", cache));
+        buffers.push(buffer(BufferKind::PromptCache, "CPU", cache));
     }
 
     let cuda_context = crate::backend::BackendModel::memcal_candle().cuda_context_bytes;
@@ -526,9 +527,9 @@ pub fn estimate(
                 memory: with_headroom(memory, config.margin_pct),
                 calibration: None,
                 buffers: vec![
-                    buffer("model", &name, s.weights),
-                    buffer("kv", &name, s.kv),
-                    buffer("compute", &name, s.compute_reserved),
+                    buffer(BufferKind::Model, &name, s.weights),
+                    buffer(BufferKind::Kv, &name, s.kv),
+                    buffer(BufferKind::Compute, &name, s.compute_reserved),
                 ],
             }
         })
