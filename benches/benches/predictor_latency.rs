@@ -26,13 +26,13 @@ fn bench(c: &mut Criterion) {
             Err(e) => panic!("cannot write fixture {spec}: {e}"),
         };
         // Warm the page cache.
-        let _ = predictor::model::load_profile(&path);
+        let _ = predictor::read::load_profile(&path);
         c.bench_function(&format!("inspect/{spec}"), |b| {
             b.iter(|| black_box(predictor::inspect::inspect(black_box(&path)).map(|i| i.n_params)))
         });
         c.bench_function(&format!("estimate/{spec}"), |b| {
             b.iter(|| {
-                let p = predictor::model::load_profile(black_box(&path));
+                let p = predictor::read::load_profile(black_box(&path));
                 p.and_then(|p| {
                     let cfg = RunConfig {
                         ctx: 8192,
@@ -43,7 +43,7 @@ fn bench(c: &mut Criterion) {
                 .map(|e| black_box(e.host_bytes()))
             })
         });
-        let profile = match predictor::model::load_profile(&path) {
+        let profile = match predictor::read::load_profile(&path) {
             Ok(p) => p,
             Err(e) => panic!("fixture {spec} does not read back: {e}"),
         };

@@ -72,7 +72,7 @@ const VARIABLES: [Variable; 5] = [
         value: |s| {
             let c = &s.config;
             let bytes = c.batch as f64
-                * s.profile.n_heads as f64
+                * s.profile.shape.n_heads as f64
                 * c.effective_ubatch() as f64
                 * c.ctx as f64
                 * 4.0;

@@ -69,7 +69,7 @@ pub fn component_checks(backend: &str, samples: &[Sample]) -> Vec<ComponentCheck
             .filter(|b| s.device_name.is_some() || !b.buffer.starts_with("RPC"))
             .cloned()
             .collect();
-        let dense = s.profile.experts.is_none_or(|e| e.total == 0);
+        let dense = s.profile.shape.experts.is_none_or(|e| e.total == 0);
         for (c, _) in COMPONENTS {
             if split && matches!(c, "kv_k" | "kv_v") {
                 continue;

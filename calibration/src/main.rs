@@ -235,11 +235,11 @@ fn residuals(cli: &Cli, backend: Option<&str>) -> Result<()> {
         // Every record counts for its backend, and for its model class, ISA and engine
         // build where those set it apart.
         let mut groups = vec![s.group.engine()];
-        if s.profile.experts.is_some_and(|e| e.total > 0) {
+        if s.profile.shape.experts.is_some_and(|e| e.total > 0) {
             groups.push(format!("{} mixture-of-experts", s.group.backend));
             groups.push(format!(
                 "{} mixture-of-experts ({})",
-                s.group.backend, s.profile.architecture
+                s.group.backend, s.profile.shape.architecture
             ));
         } else if s.profile.n_params >= 6_000_000_000 {
             groups.push(format!("{} dense >= 6B parameters", s.group.backend));

@@ -114,13 +114,13 @@ impl ShapeKey {
     /// The shape of a profile.
     pub fn of(p: &ModelProfile) -> ShapeKey {
         ShapeKey {
-            architecture: p.architecture.clone(),
-            n_layers: p.n_layers,
-            hidden: p.hidden,
-            n_heads: p.n_heads,
-            n_kv_heads: p.n_kv_heads.clone(),
-            ffn: p.ffn,
-            vocab: p.vocab,
+            architecture: p.shape.architecture.clone(),
+            n_layers: p.shape.n_layers,
+            hidden: p.shape.hidden,
+            n_heads: p.shape.n_heads,
+            n_kv_heads: p.shape.n_kv_heads.clone(),
+            ffn: p.shape.ffn,
+            vocab: p.shape.vocab,
         }
     }
 }
@@ -334,12 +334,14 @@ pub fn parse_records(path: &Path, text: &str) -> Result<(Vec<Record>, Vec<String
 /// model's memory behaviour is that of its I2_S/TL2 blocks.
 pub fn weight_qtype(profile: &ModelProfile) -> String {
     // The predictor's rule, so a table is found for exactly the models it was fitted on.
-    predictor::profile::weight_type(&profile.by_type)
+    profile
+        .weight_type()
+        .map_or_else(String::new, |t| t.name().to_string())
 }
 
 /// Stored bits per weight of `qtype` in a profile (0 when absent).
 pub fn bits_per_weight(profile: &ModelProfile, qtype: &str) -> f64 {
-    predictor::estimate::calibrated::bits_per_weight(profile, qtype)
+    predictor::estimate::calibrated::bits_per_weight(profile, qtype.parse().ok())
 }
 
 /// Turns a completed record into a sample; `None` when it has no usable peak.
@@ -456,8 +458,11 @@ mod tests {
     fn weight_qtype_prefers_the_quantized_blocks_over_a_large_f16_embedding() {
         let mut p = synthetic_profile(0, "I2_S");
         // A small BitNet model: the F16 embedding holds the most elements.
-        p.by_type.entry("F16".into()).or_default().elements = 1 << 40;
-        p.dominant_type = "F16".into();
+        p.by_type
+            .entry("F16".parse().unwrap())
+            .or_default()
+            .elements = 1 << 40;
+        p.dominant_type = "F16".parse().ok();
         assert_eq!(weight_qtype(&p), "I2_S");
         assert!((bits_per_weight(&p, "I2_S") - 2.0).abs() < 0.01);
         let f16 = synthetic_profile(0, "F16");

@@ -11,7 +11,7 @@ use crate::fit::component_values;
 use crate::records::{sample_of, Sample};
 use predictor::components::Components;
 use predictor::config::{Device, KvDtype, RunConfig};
-use predictor::profile::{ModelFormat, ModelProfile, TensorRole, TypeStats};
+use predictor::profile::{ModelFormat, ModelProfile, ModelShape, TensorRole, TypeStats};
 use predictor::record::{
     Machine, Measured, ModelFile, PhaseMeasure, Predicted, Record, Software, Status,
     RECORD_SCHEMA_VERSION,
@@ -65,7 +65,9 @@ pub fn synthetic_profile(shape: usize, qtype: &str) -> ModelProfile {
     let embd = bytes(vocab * hidden, bytes_per_weight(embd_type));
     let mut by_type = BTreeMap::new();
     let mut add = |name: &str, tensors: u64, elements: u64, b: u64| {
-        let t: &mut TypeStats = by_type.entry(name.to_string()).or_default();
+        let t: &mut TypeStats = by_type
+            .entry(name.parse().expect("a ggml type name"))
+            .or_default();
         t.tensors += tensors;
         t.elements += elements;
         t.bytes += b;
@@ -94,24 +96,26 @@ pub fn synthetic_profile(shape: usize, qtype: &str) -> ModelProfile {
     ModelProfile {
         name: format!("synthetic-{shape}-{qtype}"),
         format: ModelFormat::Gguf,
-        architecture: if bitnet { "bitnet-b1.58" } else { "llama" }.into(),
-        n_layers,
-        hidden,
-        n_heads,
-        n_kv_heads: vec![kv_heads; n_layers as usize],
-        head_dim_k: head_dim,
-        head_dim_v: head_dim,
-        ffn,
-        vocab,
-        ctx_train: 4096,
-        tied_embeddings: true,
-        sliding_window: None,
-        sliding_layers: Vec::new(),
-        experts: None,
+        shape: ModelShape {
+            architecture: if bitnet { "bitnet-b1.58" } else { "llama" }.into(),
+            n_layers,
+            hidden,
+            n_heads,
+            n_kv_heads: vec![kv_heads; n_layers as usize],
+            head_dim_k: head_dim,
+            head_dim_v: head_dim,
+            ffn,
+            vocab,
+            ctx_train: 4096,
+            tied_embeddings: true,
+            sliding_window: None,
+            sliding_layers: Vec::new(),
+            experts: None,
+        },
         n_params,
         tensor_data_bytes,
         file_bytes: tensor_data_bytes + (1 << 20),
-        dominant_type: qtype.into(),
+        dominant_type: qtype.parse().ok(),
         by_type,
         by_role,
         layer_bytes: vec![layer; n_layers as usize],

@@ -121,7 +121,7 @@ fn a_lone_safetensors_file_is_inspected_without_config_json() {
         i.notes
     );
     // An estimate still needs the shape: that is an error naming the file.
-    let e = predictor::model::load_profile(&path)
+    let e = predictor::read::load_profile(&path)
         .unwrap_err()
         .to_string();
     assert!(e.contains("config.json"), "{e}");

@@ -41,7 +41,7 @@ fn doubling_the_context_adds_the_kv_formula_bytes() {
             r
         };
         let (small, large) = (run(2048), run(4096));
-        let per_token = small.profile.kv_elements_per_token();
+        let per_token = small.profile.shape.kv_elements_per_token();
         assert_eq!(
             per_token,
             2 * 2 * (64 + 64),

@@ -104,7 +104,7 @@ fn bad_specs_are_refused_with_a_reason() {
 /// engine models count, and the weights an extra buffer may take.
 #[test]
 fn llama_cpp_layouts_read_back_with_their_experts_norms_and_matmul_weights() {
-    use predictor::model::load_profile;
+    use predictor::read::load_profile;
     use profiler::synth::SynthMoe;
     let dir = tempfile::tempdir().unwrap();
     let base = |arch: &str, qtype: GgmlType| SynthSpec {
@@ -143,12 +143,12 @@ fn llama_cpp_layouts_read_back_with_their_experts_norms_and_matmul_weights() {
         GgmlType::F32
     );
     let p = load_profile(&path).unwrap();
-    let e = p.experts.unwrap();
-    assert_eq!((e.total, e.active, p.ffn), (8, 2, 512));
+    let e = p.shape.experts.unwrap();
+    assert_eq!((e.total, e.active, p.shape.ffn), (8, 2, 512));
     let norms = p.block_norms.unwrap();
     assert_eq!((norms.hidden, norms.q, norms.k), (2, true, true));
     let experts = p.matmul_weights.iter().find(|w| w.ne2 == 8).unwrap();
-    assert_eq!((experts.ty.as_str(), experts.count), ("Q4_K", 3 * 2 - 2));
+    assert_eq!((experts.ty.name(), experts.count), ("Q4_K", 3 * 2 - 2));
     // The tied output is the embedding's data as a matmul weight.
     assert!(p
         .matmul_weights
@@ -159,7 +159,7 @@ fn llama_cpp_layouts_read_back_with_their_experts_norms_and_matmul_weights() {
     s.sliding_window = Some(128);
     let p = load_profile(&write(&s, "gemma2.gguf", &dir)).unwrap();
     assert_eq!(p.block_norms.unwrap().hidden, 4);
-    assert_eq!(p.sliding_layers, [true, false]);
+    assert_eq!(p.shape.sliding_layers, [true, false]);
     // gpt-oss: biased attention and experts, sinks, untied; even blocks slide (llama.cpp's
     // default pattern, no key in the file); biases are not matmul weights.
     let mut s = base("gpt-oss", GgmlType::MXFP4);
@@ -188,7 +188,7 @@ fn llama_cpp_layouts_read_back_with_their_experts_norms_and_matmul_weights() {
         (GgmlType::MXFP4, 256 / 32 * 17 * 512 * 8)
     );
     let p = load_profile(&path).unwrap();
-    assert_eq!(p.sliding_layers, [true, false, true]);
+    assert_eq!(p.shape.sliding_layers, [true, false, true]);
     assert_eq!(p.block_norms.unwrap().hidden, 2);
     assert!(p
         .notes
@@ -196,7 +196,7 @@ fn llama_cpp_layouts_read_back_with_their_experts_norms_and_matmul_weights() {
         .any(|n| n.contains("gpt-oss: the last block of every 2")));
     assert!(p.matmul_weights.iter().all(|w| w.ty != "F32" || w.ne1 == 8));
     let experts = p.matmul_weights.iter().find(|w| w.ne2 == 8).unwrap();
-    assert_eq!((experts.ty.as_str(), experts.count), ("MXFP4", 3 * 3 - 3));
+    assert_eq!((experts.ty.name(), experts.count), ("MXFP4", 3 * 3 - 3));
     // phi3: fused qkv and gate+up; llama.cpp ignores a sliding window there (no pattern).
     let mut s = base("phi3", GgmlType::Q4_0);
     s.sliding_window = Some(128);
@@ -207,7 +207,7 @@ fn llama_cpp_layouts_read_back_with_their_experts_norms_and_matmul_weights() {
         [256, 256 + 2 * 128]
     );
     assert_eq!(f.tensor("blk.0.ffn_up.weight").unwrap().dims, [256, 1024]);
-    assert!(load_profile(&path).unwrap().sliding_layers.is_empty());
+    assert!(load_profile(&path).unwrap().shape.sliding_layers.is_empty());
     // Types candle cannot quantize are written as blocks of their exact size.
     for ty in [GgmlType::IQ4NL, GgmlType::IQ4XS] {
         let mut s = base("llama", ty);

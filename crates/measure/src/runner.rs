@@ -34,7 +34,7 @@ pub struct ModelInfo {
 impl ModelInfo {
     /// Reads the profile (header only) and hashes the file.
     pub fn read(path: &Path) -> Result<ModelInfo, MeasureError> {
-        let profile = predictor::model::load_profile(path)?;
+        let profile = predictor::read::load_profile(path)?;
         let (hash, bytes) = filehash::hash_file(path)?;
         Ok(ModelInfo {
             file: ModelFile {

@@ -177,7 +177,7 @@ impl RecordStore {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use predictor::profile::{ModelFormat, ModelProfile};
+    use predictor::profile::{ModelFormat, ModelProfile, ModelShape};
     use predictor::record::{Machine, Measured, ModelFile, Predicted, Software, Status};
     use predictor::RunConfig;
 
@@ -194,24 +194,26 @@ pub(crate) mod tests {
             profile: ModelProfile {
                 name: "m".into(),
                 format: ModelFormat::Preset,
-                architecture: "llama".into(),
-                n_layers: 1,
-                hidden: 8,
-                n_heads: 1,
-                n_kv_heads: vec![1],
-                head_dim_k: 8,
-                head_dim_v: 8,
-                ffn: 16,
-                vocab: 32,
-                ctx_train: 128,
-                tied_embeddings: true,
-                sliding_window: None,
-                sliding_layers: vec![],
-                experts: None,
+                shape: ModelShape {
+                    architecture: "llama".into(),
+                    n_layers: 1,
+                    hidden: 8,
+                    n_heads: 1,
+                    n_kv_heads: vec![1],
+                    head_dim_k: 8,
+                    head_dim_v: 8,
+                    ffn: 16,
+                    vocab: 32,
+                    ctx_train: 128,
+                    tied_embeddings: true,
+                    sliding_window: None,
+                    sliding_layers: vec![],
+                    experts: None,
+                },
                 n_params: 0,
                 tensor_data_bytes: 0,
                 file_bytes: 0,
-                dominant_type: "F32".into(),
+                dominant_type: Some("F32".parse().expect("a ggml type")),
                 by_type: Default::default(),
                 by_role: Default::default(),
                 layer_bytes: vec![0],

@@ -59,7 +59,7 @@ impl BufferKind {
 
 impl fmt::Display for BufferKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 

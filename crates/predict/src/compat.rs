@@ -84,17 +84,17 @@ impl ProductionModelLoader {
     /// uses the default run configuration (batch 1, the model's trained context capped at
     /// 4096, f16 KV cache) with the embedded calibration tables.
     pub fn from_path(path: &Path) -> Result<ProductionModelLoader> {
-        let profile = crate::model::load_profile(path)?;
+        let profile = crate::read::load_profile(path)?;
         Ok(ProductionModelLoader::from_profile(profile))
     }
 
     /// Uses a profile already read (or a preset).
     pub fn from_profile(profile: ModelProfile) -> ProductionModelLoader {
         let mut config = RunConfig::default();
-        if profile.ctx_train > 0 {
+        if profile.shape.ctx_train > 0 {
             config.ctx = config
                 .ctx
-                .min(profile.ctx_train.min(u32::MAX as u64) as u32);
+                .min(profile.shape.ctx_train.min(u32::MAX as u64) as u32);
         }
         ProductionModelLoader {
             profile,
@@ -156,7 +156,7 @@ impl ProductionModelLoader {
             .unwrap_or_else(|_| {
                 // The configuration cannot be estimated (a profile without blocks, say):
                 // never less than the weights plus the KV cache it asked for.
-                let n = self.profile.n_kv_heads.len();
+                let n = self.profile.shape.n_kv_heads.len();
                 let kv = estimate::kv_cache::bytes(&self.profile, &self.config, 0..n, false);
                 let weights = self.profile.tensor_data_bytes.max(self.profile.file_bytes);
                 let mb = mib(weights.saturating_add(kv));

@@ -2,8 +2,9 @@
 //! table.
 
 use crate::error::Result;
-use crate::model::{open_model, OpenedModel};
 use crate::profile::{Experts, ModelFormat, TensorRole, TypeStats};
+use crate::read::{open_model, OpenedModel};
+use crate::weight_type::WeightType;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -70,10 +71,11 @@ pub struct Inspection {
     pub tensor_data_bytes: u64,
     /// Bytes of the file(s).
     pub file_bytes: u64,
-    /// The type holding the most bytes.
-    pub dominant_type: String,
+    /// The model's weight type (see [`crate::profile::weight_type`]; `""` without tensors).
+    #[serde(with = "crate::weight_type::name_or_empty")]
+    pub dominant_type: Option<WeightType>,
     /// Tensors, elements and bytes per storage type.
-    pub by_type: BTreeMap<String, TypeStats>,
+    pub by_type: BTreeMap<WeightType, TypeStats>,
     /// Bytes per role.
     pub by_role: BTreeMap<TensorRole, u64>,
     /// The largest tensor in bytes.
@@ -89,14 +91,14 @@ pub struct Inspection {
 /// Reads the model at `path` and reports what it holds.
 pub fn inspect(path: &Path) -> Result<Inspection> {
     // A lone SafeTensors file (or index) without config.json: what its header holds.
-    if crate::model::lacks_config(path) && path.is_file() {
+    if crate::read::lacks_config(path) && path.is_file() {
         let name = path.to_string_lossy().to_ascii_lowercase();
         let ck = if name.ends_with(".index.json") {
             crate::safetensors::Checkpoint::open_index(path)?
         } else {
             crate::safetensors::Checkpoint::open_file(path)?
         };
-        let p = crate::model::profile_without_config(&ck);
+        let p = crate::read::profile_without_config(&ck);
         return Ok(inspection(ck.path.display().to_string(), p, None));
     }
     let opened = open_model(path)?;
@@ -125,7 +127,7 @@ fn inspection(
     Inspection {
         path: shown,
         format: p.format,
-        architecture: p.architecture,
+        architecture: p.shape.architecture,
         n_tensors: p.by_type.values().map(|s| s.tensors).sum(),
         n_params: p.n_params,
         tensor_data_bytes: p.tensor_data_bytes,
@@ -135,19 +137,19 @@ fn inspection(
         by_role: p.by_role,
         largest_tensor_bytes: p.largest_tensor_bytes,
         hparams: Hparams {
-            n_layers: p.n_layers,
-            hidden: p.hidden,
-            n_heads: p.n_heads,
-            n_kv_heads: p.n_kv_heads,
-            head_dim_k: p.head_dim_k,
-            head_dim_v: p.head_dim_v,
-            ffn: p.ffn,
-            vocab: p.vocab,
-            ctx_train: p.ctx_train,
-            tied_embeddings: p.tied_embeddings,
-            sliding_window: p.sliding_window,
-            sliding_layers: p.sliding_layers,
-            experts: p.experts,
+            n_layers: p.shape.n_layers,
+            hidden: p.shape.hidden,
+            n_heads: p.shape.n_heads,
+            n_kv_heads: p.shape.n_kv_heads,
+            head_dim_k: p.shape.head_dim_k,
+            head_dim_v: p.shape.head_dim_v,
+            ffn: p.shape.ffn,
+            vocab: p.shape.vocab,
+            ctx_train: p.shape.ctx_train,
+            tied_embeddings: p.shape.tied_embeddings,
+            sliding_window: p.shape.sliding_window,
+            sliding_layers: p.shape.sliding_layers,
+            experts: p.shape.experts,
         },
         gguf,
         notes: p.notes,
@@ -232,7 +234,7 @@ pub fn render_text(i: &Inspection) -> String {
         "tensor data   {} B ({}), dominant type {}",
         group_digits(i.tensor_data_bytes),
         human_bytes(i.tensor_data_bytes),
-        i.dominant_type
+        i.dominant_type.as_ref().map_or("", WeightType::name)
     );
     let _ = writeln!(
         s,

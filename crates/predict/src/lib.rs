@@ -19,17 +19,18 @@ pub mod config;
 pub mod error;
 pub mod estimate;
 pub mod inspect;
-pub mod model;
 pub mod planner;
 pub mod portable;
 pub mod predictor;
 pub mod presets;
 pub mod profile;
+pub mod read;
 pub mod record;
 pub mod rng;
 pub mod table;
 pub mod table_set;
 pub mod units;
+pub mod weight_type;
 
 pub use memcal_formats::{ggml_type, gguf, hf_config, safetensors, Error as FormatError};
 
@@ -39,6 +40,7 @@ pub use config::{Device, KvDtype, RunConfig};
 pub use error::{Error, Result};
 pub use predictor::Predictor;
 pub use profile::ModelProfile;
+pub use read::load_profile;
 
 /// The README's example (the crate page's), compiled by `cargo test --doc`.
 #[doc = include_str!("../README.md")]

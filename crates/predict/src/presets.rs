@@ -212,7 +212,7 @@ pub fn profile(spec: &str) -> Result<ModelProfile> {
     let (_, data_len) = w.layout().map_err(map)?;
     let label = format!("preset:{}:{}", preset.name, ty.name());
     let file = GgufFile::parse(Path::new(&label), &bytes, bytes.len() as u64 + data_len)?;
-    let mut profile = crate::model::profile_from_gguf(&file)?;
+    let mut profile = crate::read::profile_from_gguf(&file)?;
     profile.name = format!("{}:{}", preset.name, ty.name());
     profile.format = crate::profile::ModelFormat::Preset;
     profile.file_bytes = 0;

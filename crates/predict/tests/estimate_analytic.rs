@@ -19,7 +19,7 @@ fn bitnet_2b_4t_preset_has_the_official_tensor_bytes() {
     assert_eq!(p.by_type["I2_S"].tensors, 210);
     assert_eq!(p.by_type["F32"].tensors, 121);
     assert_eq!(p.by_type["F16"].tensors, 1);
-    assert!(p.tied_embeddings);
+    assert!(p.shape.tied_embeddings);
 }
 
 #[test]
@@ -80,7 +80,7 @@ fn memory_grows_with_context_and_batch() {
 #[test]
 fn gpu_layers_move_blocks_and_their_cache_to_the_gpu() {
     let p = memcal_predict::presets::profile("llama-3.1-8b:Q4_0").unwrap();
-    let n = p.n_layers;
+    let n = p.shape.n_layers;
     let at = |g: u32| {
         analytic(
             &p,

@@ -174,14 +174,20 @@ fn file_written_by_python_gguf() {
         g.tensor("blk.0.ffn_up.weight").map(|t| t.dims.clone()),
         Some(vec![64, 128])
     );
-    let p = memcal_predict::model::load_profile(&path).expect("profile");
+    let p = memcal_predict::read::load_profile(&path).expect("profile");
     assert_eq!(
-        (p.n_layers, p.hidden, p.n_heads, p.ffn, p.ctx_train),
+        (
+            p.shape.n_layers,
+            p.shape.hidden,
+            p.shape.n_heads,
+            p.shape.ffn,
+            p.shape.ctx_train
+        ),
         (2, 64, 4, 128, 2048)
     );
-    assert_eq!(p.n_kv_heads, vec![2, 2]);
-    assert_eq!(p.vocab, 5, "from the token list");
-    assert!(p.tied_embeddings);
+    assert_eq!(p.shape.n_kv_heads, vec![2, 2]);
+    assert_eq!(p.shape.vocab, 5, "from the token list");
+    assert!(p.shape.tied_embeddings);
 }
 
 /// The real SmolLM2-135M-Instruct Q4_1 GGUF that `.ci/run` fetches (scripts/fetch-real-model.sh).
@@ -200,15 +206,20 @@ fn real_smollm2_matches_python_gguf() {
     assert_eq!(g.tensors.len(), 272);
     assert_eq!(g.tensor_data_bytes(), 96_576_768);
     assert_eq!(g.data_offset + g.tensor_data_bytes(), g.file_bytes);
-    let p = memcal_predict::model::load_profile(&path).expect("profile");
+    let p = memcal_predict::read::load_profile(&path).expect("profile");
     assert_eq!(p.n_params, 134_515_008);
     assert_eq!(p.by_type["Q8_0"].bytes, 30_081_024);
     assert_eq!(p.by_type["Q4_1"].bytes, 66_355_200);
     assert_eq!(p.by_type["F32"].bytes, 140_544);
     assert_eq!(
-        (p.n_layers, p.hidden, p.n_heads, p.vocab),
+        (
+            p.shape.n_layers,
+            p.shape.hidden,
+            p.shape.n_heads,
+            p.shape.vocab
+        ),
         (30, 576, 9, 49152)
     );
-    assert_eq!(p.n_kv_heads, vec![3; 30]);
-    assert!(p.tied_embeddings);
+    assert_eq!(p.shape.n_kv_heads, vec![3; 30]);
+    assert!(p.shape.tied_embeddings);
 }

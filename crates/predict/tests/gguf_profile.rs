@@ -6,8 +6,8 @@ mod support;
 
 use memcal_predict::ggml_type::GgmlType;
 use memcal_predict::gguf::writer::GgufWriter;
-use memcal_predict::model::{load_profile, profile_from_gguf};
 use memcal_predict::profile::{ModelFormat, TensorRole};
+use memcal_predict::read::{load_profile, profile_from_gguf};
 use support::{bitnet_writer, tempdir, B2_4T};
 
 #[test]
@@ -20,25 +20,29 @@ fn bitnet_2b4t_profile_is_complete_and_exact() {
     let p = load_profile(&path).expect("profile");
     assert_eq!(p.name, "ggml-model-i2_s");
     assert_eq!(p.format, ModelFormat::Gguf);
-    assert_eq!(p.architecture, "bitnet-b1.58");
-    assert_eq!(p.n_layers, 30);
-    assert_eq!(p.hidden, 2560);
-    assert_eq!(p.n_heads, 20);
-    assert_eq!(p.n_kv_heads, vec![5; 30]);
-    assert_eq!((p.head_dim_k, p.head_dim_v), (128, 128));
-    assert_eq!(p.ffn, 6912);
-    assert_eq!(p.vocab, 128256);
-    assert_eq!(p.ctx_train, 4096);
-    assert!(p.tied_embeddings);
-    assert_eq!(p.sliding_window, None);
-    assert!(p.sliding_layers.is_empty());
-    assert_eq!(p.experts, None);
+    assert_eq!(p.shape.architecture, "bitnet-b1.58");
+    assert_eq!(p.shape.n_layers, 30);
+    assert_eq!(p.shape.hidden, 2560);
+    assert_eq!(p.shape.n_heads, 20);
+    assert_eq!(p.shape.n_kv_heads, vec![5; 30]);
+    assert_eq!((p.shape.head_dim_k, p.shape.head_dim_v), (128, 128));
+    assert_eq!(p.shape.ffn, 6912);
+    assert_eq!(p.shape.vocab, 128256);
+    assert_eq!(p.shape.ctx_train, 4096);
+    assert!(p.shape.tied_embeddings);
+    assert_eq!(p.shape.sliding_window, None);
+    assert!(p.shape.sliding_layers.is_empty());
+    assert_eq!(p.shape.experts, None);
     assert_eq!(p.tensor_data_bytes, 1_179_449_920);
     assert_eq!(p.file_bytes, file_len);
     let proj_params = 30 * (2 * 2560 * 2560 + 2 * 2560 * 640 + 3 * 2560 * 6912);
     let norm_params = 30 * (3 * 2560 + 6912) + 2560;
     assert_eq!(p.n_params, proj_params + norm_params + 128256 * 2560);
-    assert_eq!(p.dominant_type, "I2_S", "most weights (elements) are I2_S");
+    assert_eq!(
+        p.dominant_name(),
+        "I2_S",
+        "most weights (elements) are I2_S"
+    );
     let i2s = p.by_type["I2_S"];
     assert_eq!((i2s.tensors, i2s.elements), (210, proj_params));
     assert_eq!(i2s.bytes, 30 * 17_367_264);
@@ -114,15 +118,15 @@ fn per_layer_kv_heads_sliding_and_moe() {
         w.add_u32("llama.feed_forward_length", 96).expect("kv");
     });
     let p = profile_of(&w).expect("profile");
-    assert_eq!(p.n_kv_heads, vec![2, 4]);
-    assert_eq!(p.head_dim_k, 8);
-    assert_eq!(p.sliding_window, Some(512));
-    assert_eq!(p.sliding_layers, vec![true, false]);
-    let e = p.experts.expect("moe");
+    assert_eq!(p.shape.n_kv_heads, vec![2, 4]);
+    assert_eq!(p.shape.head_dim_k, 8);
+    assert_eq!(p.shape.sliding_window, Some(512));
+    assert_eq!(p.shape.sliding_layers, vec![true, false]);
+    let e = p.shape.experts.expect("moe");
     assert_eq!((e.total, e.active), (8, 2));
-    assert_eq!(p.ffn, 32);
-    assert!(!p.tied_embeddings);
-    assert_eq!(p.vocab, 100);
+    assert_eq!(p.shape.ffn, 32);
+    assert!(!p.shape.tied_embeddings);
+    assert_eq!(p.shape.vocab, 100);
     assert_eq!(p.layer_bytes, vec![64 * 64 * 2 + 64 * 96 * 2, 64 * 64 * 2]);
 }
 
@@ -205,13 +209,13 @@ fn missing_context_is_a_note_not_an_error() {
         w.add_u32("llama.attention.head_count", 8).expect("kv");
     });
     let p = profile_of(&w).expect("profile");
-    assert_eq!(p.ctx_train, 0);
+    assert_eq!(p.shape.ctx_train, 0);
     assert!(p
         .notes
         .iter()
         .any(|n| n.contains("training context unknown")));
-    assert_eq!(p.ffn, 96, "taken from blk.0.ffn_up");
-    assert_eq!(p.n_kv_heads, vec![8, 8]);
+    assert_eq!(p.shape.ffn, 96, "taken from blk.0.ffn_up");
+    assert_eq!(p.shape.n_kv_heads, vec![8, 8]);
 }
 
 #[test]

@@ -12,7 +12,7 @@ use memcal_predict::ggml_type::GgmlType;
 use memcal_predict::gguf::writer::GgufWriter;
 use memcal_predict::gguf::{GgufFile, OwnedArray, Value};
 use memcal_predict::hf_config::HfConfig;
-use memcal_predict::model::profile_from_gguf;
+use memcal_predict::read::profile_from_gguf;
 use memcal_predict::safetensors::SafeTensorsFile;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;

@@ -76,14 +76,17 @@ fn gpu_split_puts_as_many_blocks_as_fit_on_the_gpu() {
         host_bytes: 64 << 30,
         gpu_bytes: Some(80 << 30),
     };
-    assert_eq!(plan(&p, &cfg, big, &t).unwrap().gpu_layers, p.n_layers);
+    assert_eq!(
+        plan(&p, &cfg, big, &t).unwrap().gpu_layers,
+        p.shape.n_layers
+    );
     let small = Budget {
         host_bytes: 64 << 30,
         gpu_bytes: Some(3 << 30),
     };
     let pl = plan(&p, &cfg, small, &t).unwrap();
     assert!(
-        pl.gpu_layers > 0 && pl.gpu_layers < p.n_layers,
+        pl.gpu_layers > 0 && pl.gpu_layers < p.shape.n_layers,
         "{}",
         pl.gpu_layers
     );

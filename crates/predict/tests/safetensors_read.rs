@@ -4,9 +4,10 @@
 #[path = "../../formats/tests/support/mod.rs"]
 mod support;
 
-use memcal_predict::model::{load_profile, PACKED_TERNARY};
 use memcal_predict::profile::{ModelFormat, TensorRole};
+use memcal_predict::read::load_profile;
 use memcal_predict::safetensors::{Dtype, SafeTensorsFile};
+use memcal_predict::weight_type::PACKED_TERNARY;
 use serde_json::json;
 use std::path::Path;
 use support::{hf_llama_tensors, st_file, st_header, tempdir, write_st};
@@ -47,12 +48,18 @@ fn single_file_profile_is_exact() {
     .expect("config");
     let p = load_profile(dir.path()).expect("profile of the directory");
     assert_eq!(p.format, ModelFormat::Safetensors);
-    assert_eq!(p.architecture, "llama");
-    assert_eq!((p.n_layers, p.hidden, p.n_heads), (3, 128, 4));
-    assert_eq!(p.n_kv_heads, vec![2, 2, 2]);
-    assert_eq!((p.head_dim_k, p.head_dim_v), (32, 32));
-    assert_eq!((p.ffn, p.vocab, p.ctx_train), (352, 1000, 2048));
-    assert!(!p.tied_embeddings);
+    assert_eq!(p.shape.architecture, "llama");
+    assert_eq!(
+        (p.shape.n_layers, p.shape.hidden, p.shape.n_heads),
+        (3, 128, 4)
+    );
+    assert_eq!(p.shape.n_kv_heads, vec![2, 2, 2]);
+    assert_eq!((p.shape.head_dim_k, p.shape.head_dim_v), (32, 32));
+    assert_eq!(
+        (p.shape.ffn, p.shape.vocab, p.shape.ctx_train),
+        (352, 1000, 2048)
+    );
+    assert!(!p.shape.tied_embeddings);
     let elems: u64 = tensors
         .iter()
         .map(|(_, _, s)| s.iter().product::<u64>())
@@ -60,7 +67,7 @@ fn single_file_profile_is_exact() {
     assert_eq!(p.n_params, elems);
     assert_eq!(p.tensor_data_bytes, elems * 2);
     assert_eq!(p.file_bytes, len);
-    assert_eq!(p.dominant_type, "BF16");
+    assert_eq!(p.dominant_name(), "BF16");
     assert_eq!(p.by_type["BF16"].tensors, tensors.len() as u64);
     let layer = 2 * (2 * 128 + 2 * 128 * 128 + 2 * 64 * 128 + 3 * 352 * 128);
     assert_eq!(p.layer_bytes, vec![layer; 3]);
@@ -106,7 +113,7 @@ fn sharded_index_profile_matches_the_single_file() {
     .expect("config");
     let p = load_profile(dir.path()).expect("sharded profile");
     assert_eq!(p.tensor_data_bytes, total);
-    assert!(p.tied_embeddings);
+    assert!(p.shape.tied_embeddings);
     assert_eq!(p.by_type["BF16"].tensors, tensors.len() as u64);
     assert!(
         p.notes.iter().all(|n| !n.contains("total_size")),
@@ -177,8 +184,8 @@ fn bitnet_packed_u8_checkpoint() {
     assert_eq!(packed.elements, weights, "4 weights per stored byte");
     assert!(!p.by_type.contains_key("U8"));
     assert_eq!(p.by_type["BF16"].tensors, 1 + layers * (7 + 4) + 1);
-    assert_eq!(p.head_dim_k, 64);
-    assert_eq!(p.n_kv_heads, vec![1, 1]);
+    assert_eq!(p.shape.head_dim_k, 64);
+    assert_eq!(p.shape.n_kv_heads, vec![1, 1]);
     assert!(p
         .notes
         .iter()

@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let len = (bytes.len() as u64).saturating_add(extra);
     if let Ok(g) = GgufFile::parse(Path::new("fuzz.gguf"), bytes, len) {
-        let _ = predictor::model::profile_from_gguf(&g);
+        let _ = predictor::read::profile_from_gguf(&g);
         for (_, v) in g.metadata() {
             if let Value::Array(a) = v {
                 let _ = a.to_owned_array();

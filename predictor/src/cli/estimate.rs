@@ -122,7 +122,7 @@ impl Estimated {
 pub fn estimate(a: &EstimateArgs) -> anyhow::Result<Estimated> {
     let profile = super::load_model(&a.model)?;
     let backend = a.tables.backend(&profile)?;
-    let config = a.config.to_config(profile.ctx_train)?;
+    let config = a.config.to_config(profile.shape.ctx_train)?;
     let estimate = if a.tables.uncalibrated {
         backend.analytic(&profile, &config)?
     } else {

@@ -88,7 +88,7 @@ where
 pub fn load_model(m: &ModelArgs) -> anyhow::Result<ModelProfile> {
     // The reader's errors name the file and what is wrong.
     match (&m.file, &m.preset) {
-        (Some(path), _) => Ok(predictor::model::load_profile(path)?),
+        (Some(path), _) => Ok(predictor::read::load_profile(path)?),
         (None, Some(name)) => Ok(predictor::presets::profile(name)?),
         (None, None) => anyhow::bail!("give a model file or --preset NAME"),
     }

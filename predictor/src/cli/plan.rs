@@ -105,7 +105,7 @@ fn budget(a: &PlanArgs, device: predictor::Device) -> anyhow::Result<(Budget, Ve
 /// The plan `predictor plan` gives for these arguments.
 pub fn plan(a: &PlanArgs) -> anyhow::Result<Planned> {
     let profile = super::load_model(&a.model)?;
-    let config = a.config.to_config(profile.ctx_train)?;
+    let config = a.config.to_config(profile.shape.ctx_train)?;
     let (budget, notes) = budget(a, config.device)?;
     let tables = a.tables.load()?;
     let backend = a.tables.backend(&profile)?;
@@ -161,7 +161,7 @@ fn split_plan(
     hosts: &[predictor::config::split::Host],
 ) -> anyhow::Result<SplitPlanned> {
     let profile = super::load_model(&a.model)?;
-    let config = a.config.to_config(profile.ctx_train)?;
+    let config = a.config.to_config(profile.shape.ctx_train)?;
     let tables = a.tables.load()?;
     let backend = a.tables.backend(&profile)?;
     let plan = planner::plan_hosts(backend, &profile, &config, hosts, &tables)?;

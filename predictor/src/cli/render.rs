@@ -24,11 +24,11 @@ impl<'a> ModelSummary<'a> {
         ModelSummary {
             name: &p.name,
             format: p.format,
-            architecture: &p.architecture,
-            dominant_type: &p.dominant_type,
+            architecture: &p.shape.architecture,
+            dominant_type: p.dominant_name(),
             n_params: p.n_params,
             tensor_data_bytes: p.tensor_data_bytes,
-            n_layers: p.n_layers,
+            n_layers: p.shape.n_layers,
         }
     }
 }
@@ -104,11 +104,11 @@ pub fn model_line(p: &ModelProfile) -> String {
         "{} ({:?}, {}, {}, {:.2} B params, {} of tensors, {} layers)",
         p.name,
         p.format,
-        p.architecture,
-        p.dominant_type,
+        p.shape.architecture,
+        p.dominant_name(),
         p.n_params as f64 / 1e9,
         human_bytes(p.tensor_data_bytes),
-        p.n_layers
+        p.shape.n_layers
     )
 }
 
@@ -151,6 +151,7 @@ pub fn component_table(p: &ModelProfile, e: &Estimate) -> String {
     s.push('\n');
     if split {
         let client_blocks = p
+            .shape
             .n_layers
             .saturating_sub(e.devices.iter().map(|d| d.n_layers).sum());
         let _ = write!(
@@ -211,10 +212,10 @@ pub fn estimate_text(p: &ModelProfile, e: &Estimate, uncalibrated: bool) -> Stri
         Some(split) => format!(
             "{} of {} layers (blocks and the output layer) on the split's {} devices",
             e.gpu_layers,
-            p.n_layers + 1,
+            p.shape.n_layers + 1,
             split.devices.len()
         ),
-        None => format!("{} of {} layers on GPU", e.gpu_layers, p.n_layers),
+        None => format!("{} of {} layers on GPU", e.gpu_layers, p.shape.n_layers),
     };
     let deployment = match &c.serve {
         Some(sv) => format!(

@@ -50,7 +50,7 @@ pub fn run(args: &ReprofileArgs) -> anyhow::Result<()> {
                 let path = args.models.join(&name);
                 let (hash, bytes) = filehash::hash_file(&path).ok()?;
                 (hash == r.model.hash && bytes == r.model.bytes)
-                    .then(|| predictor::model::load_profile(&path).ok())
+                    .then(|| predictor::read::load_profile(&path).ok())
                     .flatten()
             });
             match profile {

@@ -33,7 +33,7 @@ pub struct RunArgs {
 pub fn run(args: &RunArgs) -> anyhow::Result<bool> {
     let model = ModelInfo::read(&args.file)
         .with_context(|| format!("reading model {}", args.file.display()))?;
-    let config = args.config.to_config(model.profile.ctx_train)?;
+    let config = args.config.to_config(model.profile.shape.ctx_train)?;
     // The prompt (default: fill the context minus the decode steps; a shorter one still
     // reaches the full context, the positions before it counting as a cached prefix) and
     // the decode steps (default DEFAULT_DECODE for a run).

@@ -104,44 +104,47 @@ pub struct Terms {
 /// `infer_kv_heads_from_tensors`): the cache and the K/V placeholders keep the file's K
 /// width, split into more, narrower heads.
 fn engine_shape(profile: &ModelProfile) -> (u64, u64, u64) {
-    let reads_keys = matches!(profile.architecture.as_str(), "bitnet-b1.58" | "llama");
-    let ctx = if reads_keys && profile.ctx_train > 0 {
-        profile.ctx_train
+    let reads_keys = matches!(
+        profile.shape.architecture.as_str(),
+        "bitnet-b1.58" | "llama"
+    );
+    let ctx = if reads_keys && profile.shape.ctx_train > 0 {
+        profile.shape.ctx_train
     } else {
         2048
     };
-    let file_kv = profile.max_kv_heads() as u64;
+    let file_kv = profile.shape.max_kv_heads() as u64;
     if reads_keys {
-        return (ctx, (profile.n_heads as u64).max(1), file_kv);
+        return (ctx, (profile.shape.n_heads as u64).max(1), file_kv);
     }
     let heads = 32;
-    let head_dim = (profile.hidden / heads).max(1);
-    let kv = (file_kv * profile.head_dim_k as u64 / head_dim).max(1);
+    let head_dim = (profile.shape.hidden / heads).max(1);
+    let kv = (file_kv * profile.shape.head_dim_k as u64 / head_dim).max(1);
     (ctx, heads, kv)
 }
 
 /// The terms for a configuration.
 pub fn terms(profile: &ModelProfile, config: &RunConfig) -> Terms {
     let (ctx, heads, kv_heads) = engine_shape(profile);
-    let head_dim = profile.hidden / heads;
-    let layers = profile.n_layers as u64;
-    let embedding_f32 = F32 * profile.vocab * profile.hidden;
+    let head_dim = profile.shape.hidden / heads;
+    let layers = profile.shape.n_layers as u64;
+    let embedding_f32 = F32 * profile.shape.vocab * profile.shape.hidden;
     let emb_elems = profile
         .by_type
         .iter()
-        .filter(|(t, _)| matches!(t.as_str(), "F16" | "F32" | "BF16"))
+        .filter(|(t, _)| matches!(t.name(), "F16" | "F32" | "BF16"))
         .map(|(_, s)| s.elements)
         .sum::<u64>();
     let output_bytes = profile.role_bytes(TensorRole::Output);
     let untied_output = output_bytes > 0;
     // Elements of the embedding (and an untied output) among the float tensors.
-    let big_float = profile.vocab * profile.hidden * if untied_output { 2 } else { 1 };
+    let big_float = profile.shape.vocab * profile.shape.hidden * if untied_output { 2 } else { 1 };
     let small_f32 = F32 * emb_elems.saturating_sub(big_float);
-    let small_vocab = profile.vocab < SMALL_VOCAB;
+    let small_vocab = profile.shape.vocab < SMALL_VOCAB;
     let extra_f32_copies = embedding_f32 * (u64::from(small_vocab) + u64::from(untied_output));
     let kv_dim = kv_heads * head_dim;
     let resident_placeholders = if small_vocab {
-        2 * layers * profile.hidden * kv_dim * F32
+        2 * layers * profile.shape.hidden * kv_dim * F32
     } else {
         0
     };
@@ -151,7 +154,7 @@ pub fn terms(profile: &ModelProfile, config: &RunConfig) -> Terms {
     let float_bytes: u64 = profile
         .by_type
         .iter()
-        .filter(|(t, _)| matches!(t.as_str(), "F16" | "F32" | "BF16"))
+        .filter(|(t, _)| matches!(t.name(), "F16" | "F32" | "BF16"))
         .map(|(_, s)| s.bytes)
         .sum();
     let packed = profile.tensor_data_bytes.saturating_sub(float_bytes);
@@ -273,21 +276,21 @@ mod tests {
     fn a_bitnet_architecture_file_runs_with_32_narrower_heads_over_the_same_k_width() {
         // bitnet_b1_58-large's shape: 16 heads of 96, no GQA, trained context 2048.
         let mut p = presets::profile("bitnet-b1.58-2b-4t").unwrap();
-        p.architecture = "bitnet".into();
-        p.hidden = 1536;
-        p.n_heads = 16;
-        p.n_kv_heads = vec![16; p.n_layers as usize];
-        p.head_dim_k = 96;
-        p.head_dim_v = 96;
-        p.ctx_train = 4096;
+        p.shape.architecture = "bitnet".into();
+        p.shape.hidden = 1536;
+        p.shape.n_heads = 16;
+        p.shape.n_kv_heads = vec![16; p.shape.n_layers as usize];
+        p.shape.head_dim_k = 96;
+        p.shape.head_dim_v = 96;
+        p.shape.ctx_train = 4096;
         // No `bitnet.*` key is read: 2048 positions, 32 heads of 48, KV heads inferred from
         // the K projection's 1536 rows.
         assert_eq!(engine_shape(&p), (2048, 32, 32));
         let t = terms(&p, &RunConfig::default());
-        let layers = p.n_layers as u64;
+        let layers = p.shape.n_layers as u64;
         assert_eq!(t.kv_prealloc_touched, layers * 1536 * 2048 * 4);
         assert_eq!(t.rope, layers * 2048 * 48 * 4);
-        p.architecture = "bitnet-b1.58".into();
+        p.shape.architecture = "bitnet-b1.58".into();
         assert_eq!(engine_shape(&p), (4096, 16, 16));
     }
 

@@ -24,7 +24,9 @@
 //! the machine's.
 
 use crate::error::{Error, Result};
+use crate::ggml_type::GgmlType;
 use crate::profile::{MatmulWeight, ModelProfile};
+use crate::weight_type::WeightType;
 use std::fmt;
 use std::str::FromStr;
 
@@ -288,7 +290,7 @@ fn unknown_isa(s: &str) -> Error {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RepackRule {
     /// Weight type.
-    pub ty: &'static str,
+    pub ty: GgmlType,
     /// Features the kernel needs.
     pub needs: &'static [Feature],
     /// The interleave the row count must divide by.
@@ -300,7 +302,7 @@ pub struct RepackRule {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AmxRule {
     /// Weight type.
-    pub ty: &'static str,
+    pub ty: GgmlType,
     /// The input width must be a multiple of this.
     pub k_align: u64,
     /// Elements per block of the type (1 for F16).
@@ -333,126 +335,126 @@ pub const RULES_10001: IsaRules = IsaRules {
 pub const RULES_11434: IsaRules = IsaRules {
     repack: &[
         RepackRule {
-            ty: "Q4_0",
+            ty: GgmlType::Q4_0,
             needs: &[Avx2],
             rows: 8,
         },
         RepackRule {
-            ty: "Q4_0",
+            ty: GgmlType::Q4_0,
             needs: &[Sve256, I8mm],
             rows: 8,
         },
         RepackRule {
-            ty: "Q4_0",
+            ty: GgmlType::Q4_0,
             needs: &[Neon, I8mm],
             rows: 4,
         },
         RepackRule {
-            ty: "Q4_0",
+            ty: GgmlType::Q4_0,
             needs: &[Neon, Dotprod],
             rows: 4,
         },
         RepackRule {
-            ty: "Q4_K",
+            ty: GgmlType::Q4K,
             needs: &[Avx2],
             rows: 8,
         },
         RepackRule {
-            ty: "Q4_K",
+            ty: GgmlType::Q4K,
             needs: &[Neon, Dotprod],
             rows: 8,
         },
         RepackRule {
-            ty: "Q2_K",
+            ty: GgmlType::Q2K,
             needs: &[Avx512],
             rows: 8,
         },
         RepackRule {
-            ty: "Q5_K",
+            ty: GgmlType::Q5K,
             needs: &[Neon, Dotprod],
             rows: 8,
         },
         RepackRule {
-            ty: "Q6_K",
+            ty: GgmlType::Q6K,
             needs: &[Neon, Dotprod],
             rows: 8,
         },
         RepackRule {
-            ty: "IQ4_NL",
+            ty: GgmlType::IQ4NL,
             needs: &[Avx2],
             rows: 8,
         },
         RepackRule {
-            ty: "IQ4_NL",
+            ty: GgmlType::IQ4NL,
             needs: &[Neon, Dotprod],
             rows: 4,
         },
         RepackRule {
-            ty: "MXFP4",
+            ty: GgmlType::MXFP4,
             needs: &[Avx2],
             rows: 8,
         },
         RepackRule {
-            ty: "MXFP4",
+            ty: GgmlType::MXFP4,
             needs: &[Neon, Dotprod],
             rows: 4,
         },
         RepackRule {
-            ty: "Q8_0",
+            ty: GgmlType::Q8_0,
             needs: &[Neon, Dotprod],
             rows: 4,
         },
         RepackRule {
-            ty: "Q1_0",
+            ty: GgmlType::Q1_0,
             needs: &[Neon, Dotprod],
             rows: 4,
         },
     ],
     amx: &[
         AmxRule {
-            ty: "Q4_0",
+            ty: GgmlType::Q4_0,
             k_align: 32,
             block_elems: 32,
             extra_per_block: 0,
         },
         AmxRule {
-            ty: "Q4_1",
+            ty: GgmlType::Q4_1,
             k_align: 32,
             block_elems: 32,
             extra_per_block: 0,
         },
         AmxRule {
-            ty: "Q8_0",
+            ty: GgmlType::Q8_0,
             k_align: 32,
             block_elems: 32,
             extra_per_block: 4,
         },
         AmxRule {
-            ty: "Q4_K",
+            ty: GgmlType::Q4K,
             k_align: 256,
             block_elems: 256,
             extra_per_block: 4,
         },
         AmxRule {
-            ty: "Q5_K",
+            ty: GgmlType::Q5K,
             k_align: 256,
             block_elems: 256,
             extra_per_block: 4,
         },
         AmxRule {
-            ty: "Q6_K",
+            ty: GgmlType::Q6K,
             k_align: 256,
             block_elems: 256,
             extra_per_block: 0,
         },
         AmxRule {
-            ty: "IQ4_XS",
+            ty: GgmlType::IQ4XS,
             k_align: 256,
             block_elems: 256,
             extra_per_block: 2,
         },
         AmxRule {
-            ty: "F16",
+            ty: GgmlType::F16,
             k_align: 16,
             block_elems: 1,
             extra_per_block: 0,
@@ -486,7 +488,9 @@ impl IsaRules {
     /// Whether the `CPU_REPACK` buffer takes this weight.
     pub fn repacks(&self, isa: &Isa, w: &MatmulWeight) -> bool {
         self.repack.iter().any(|r| {
-            r.ty == w.ty && r.needs.iter().all(|&f| isa.has(f)) && w.ne1.is_multiple_of(r.rows)
+            w.ty == WeightType::Ggml(r.ty)
+                && r.needs.iter().all(|&f| isa.has(f))
+                && w.ne1.is_multiple_of(r.rows)
         })
     }
 
@@ -495,7 +499,7 @@ impl IsaRules {
         if !(isa.has(AmxInt8) && isa.has(Avx512Vnni)) || w.ne2 != 1 {
             return None;
         }
-        let r = self.amx.iter().find(|r| r.ty == w.ty)?;
+        let r = self.amx.iter().find(|r| w.ty == WeightType::Ggml(r.ty))?;
         if !w.ne0.is_multiple_of(r.k_align) || !w.ne1.is_multiple_of(self.amx_rows) {
             return None;
         }
@@ -519,21 +523,25 @@ impl IsaRules {
                 .repack
                 .iter()
                 .filter(|r| r.rows == 8 && r.needs.iter().all(|&f| matches!(f, Avx2 | Avx512)));
-            let mut seen: Vec<&str> = Vec::new();
+            let mut seen: Vec<GgmlType> = Vec::new();
             for r in x86_types {
                 if r.needs.iter().all(|&f| isa.has(f)) && !seen.contains(&r.ty) {
                     seen.push(r.ty);
-                    out.repack += profile.repack_candidates.get(r.ty).copied().unwrap_or(0);
+                    out.repack += profile
+                        .repack_candidates
+                        .get(&WeightType::Ggml(r.ty))
+                        .copied()
+                        .unwrap_or(0);
                 }
             }
             return out;
         }
         // A tied output has the embedding's shape; an untied model's output is its own.
         let tied_output = |w: &MatmulWeight| {
-            profile.tied_embeddings
+            profile.shape.tied_embeddings
                 && w.ne2 == 1
-                && w.ne0 == profile.hidden
-                && w.ne1 == profile.vocab
+                && w.ne0 == profile.shape.hidden
+                && w.ne1 == profile.shape.vocab
         };
         for w in &profile.matmul_weights {
             let moved = if let Some(b) = self.amx_bytes(isa, w) {
@@ -563,7 +571,7 @@ mod tests {
             .and_then(|t| t.nbytes(&[ne0, ne1, ne2]))
             .unwrap();
         MatmulWeight {
-            ty: ty.into(),
+            ty: ty.parse().unwrap(),
             ne0,
             ne1,
             ne2,

@@ -39,6 +39,7 @@ use crate::config::{FlashAttn, KvDtype, RunConfig};
 use crate::error::Result;
 use crate::estimate::{check_profile, context_note, weights, with_headroom};
 use crate::profile::{BlockNorms, ModelProfile};
+use crate::weight_type::WeightType;
 
 const F32: u64 = 4;
 
@@ -241,7 +242,7 @@ pub fn kv_geometry(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> 
     // The sliding-window cache holds the window of every sequence in its stream, plus a
     // micro-batch.
     let seqs_per_stream = if unified { n_seq } else { 1 };
-    let swa_cells = match profile.sliding_window {
+    let swa_cells = match profile.shape.sliding_window {
         Some(w) if fam.trims_swa => pad(
             cells.min(w.saturating_mul(seqs_per_stream).saturating_add(ub)),
             256,
@@ -267,15 +268,20 @@ fn kv_bytes(
     let mut k = 0u64;
     let mut v = 0u64;
     for l in layers {
-        let heads = profile.n_kv_heads.get(l).copied().unwrap_or(0) as u64;
-        let swa = profile.sliding_window.is_some()
-            && profile.sliding_layers.get(l).copied().unwrap_or(false);
+        let heads = profile.shape.n_kv_heads.get(l).copied().unwrap_or(0) as u64;
+        let swa = profile.shape.sliding_window.is_some()
+            && profile
+                .shape
+                .sliding_layers
+                .get(l)
+                .copied()
+                .unwrap_or(false);
         let cells = geo.streams * if swa { geo.swa_cells } else { geo.cells };
         k += dt
-            .bytes_for(heads * profile.head_dim_k as u64)
+            .bytes_for(heads * profile.shape.head_dim_k as u64)
             .saturating_mul(cells);
         v += dt
-            .bytes_for(heads * profile.head_dim_v as u64)
+            .bytes_for(heads * profile.shape.head_dim_v as u64)
             .saturating_mul(cells);
     }
     (k, v)
@@ -295,8 +301,8 @@ pub fn kv_bytes_of(
 /// Bytes per element of the matmul input conversion for a weight type (ggml's vec-dot
 /// types: Q8_0 for 32-blocks, Q8_K for k-quants, F16 for F16, int8 for the I2_S kernels,
 /// none for F32).
-fn vec_dot_bytes_per_elem(weight_type: &str) -> f64 {
-    match weight_type {
+fn vec_dot_bytes_per_elem(weight_type: Option<WeightType>) -> f64 {
+    match weight_type.as_ref().map_or("", WeightType::name) {
         "F32" | "" => 0.0,
         "F16" | "BF16" => 2.0,
         "I2_S" | "TL1" | "TL2" => 1.0,
@@ -410,7 +416,7 @@ fn reserved_compute(
         return graph_bytes(fam, profile, config, reserved);
     }
     let split = WorkerSplit {
-        blocks: (0..profile.n_layers as usize).collect(),
+        blocks: (0..profile.shape.n_layers as usize).collect(),
         first: true,
         output: true,
         client: false,
@@ -457,7 +463,7 @@ pub(crate) fn block_norms(profile: &ModelProfile) -> BlockNorms {
     if let Some(n) = profile.block_norms {
         return n;
     }
-    let arch = profile.architecture.as_str();
+    let arch = profile.shape.architecture.as_str();
     let post = matches!(arch, "gemma2" | "gemma3" | "gemma3n");
     let qk = matches!(arch, "gemma3" | "gemma3n" | "qwen3" | "qwen3moe" | "olmo2");
     BlockNorms {
@@ -470,11 +476,11 @@ pub(crate) fn block_norms(profile: &ModelProfile) -> BlockNorms {
 fn graph_terms(fam: &Family, profile: &ModelProfile, config: &RunConfig, g: Graph) -> GraphTerms {
     let t = g.tokens;
     let k = g.n_kv;
-    let d = profile.hidden;
-    let h = profile.n_heads as u64;
-    let hkv = profile.max_kv_heads() as u64;
-    let dk = profile.head_dim_k as u64;
-    let dv = profile.head_dim_v as u64;
+    let d = profile.shape.hidden;
+    let h = profile.shape.n_heads as u64;
+    let hkv = profile.shape.max_kv_heads() as u64;
+    let dk = profile.shape.head_dim_k as u64;
+    let dv = profile.shape.head_dim_v as u64;
     let fa = fam.flash_attn(config);
     let norms = block_norms(profile);
     // The residual stream and one normalised row per residual-width norm beyond the two
@@ -485,23 +491,24 @@ fn graph_terms(fam: &Family, profile: &ModelProfile, config: &RunConfig, g: Grap
     // The score matrix; the allocator runs the softmax in place (one copy).
     let scores = if fa { 0 } else { k * t * h * F32 };
     // One mask, and a second one over the sliding-window cache where layers slide.
-    let slides = profile.sliding_window.is_some() && profile.sliding_layers.iter().any(|&s| s);
+    let slides =
+        profile.shape.sliding_window.is_some() && profile.shape.sliding_layers.iter().any(|&s| s);
     let masks = 1 + u64::from(slides);
     let mask = masks * k * pad(t, 64) * if fa { 2 } else { F32 };
     let attn_out = 2 * t * h * dv * F32;
     let attention = qkv + scores + mask + attn_out;
     let wt = crate::profile::weight_type(&profile.by_type);
-    let vec_dot = vec_dot_bytes_per_elem(&wt);
-    let (ffn, ffn_input) = match profile.experts.filter(|e| e.total > 0) {
+    let vec_dot = vec_dot_bytes_per_elem(wt);
+    let (ffn, ffn_input) = match profile.shape.experts.filter(|e| e.total > 0) {
         None => {
-            let f = profile.ffn;
+            let f = profile.shape.ffn;
             // Gate and up; the activation and the product run in place.
             ((2 * t * f + t * d) * F32, t * d.max(f))
         }
         Some(e) => {
             let used = e.active.max(1) as u64;
             let n = e.total as u64;
-            let f = profile.ffn * used;
+            let f = profile.shape.ffn * used;
             // Router: logits and probabilities over every expert, the top-k ids and
             // weights. Then the widest of the expert matmuls (`mul_mat_id`, one row per
             // token and used expert): gate and up with their input, or the activation
@@ -514,7 +521,7 @@ fn graph_terms(fam: &Family, profile: &ModelProfile, config: &RunConfig, g: Grap
             (router + experts, t * d.max(f) + mapping.ceil() as u64)
         }
     };
-    let head = g.outputs * (profile.vocab + d) * F32;
+    let head = g.outputs * (profile.shape.vocab + d) * F32;
     let input = (ffn_input as f64 * vec_dot).ceil() as u64;
     // Without flash attention the attention weights are converted to the cache type for
     // the product with V (the work buffer is sized to the largest conversion).
@@ -528,7 +535,10 @@ fn graph_terms(fam: &Family, profile: &ModelProfile, config: &RunConfig, g: Grap
         attention,
         ffn,
         // The activation's product (one row of `ffn x used experts` per token).
-        ffn_product: t * profile.ffn * profile.experts.map_or(1, |e| e.active.max(1) as u64) * F32,
+        ffn_product: t
+            * profile.shape.ffn
+            * profile.shape.experts.map_or(1, |e| e.active.max(1) as u64)
+            * F32,
         head,
         work: input.max(probs),
     }
@@ -664,7 +674,8 @@ pub fn process_bytes(fam: &Family, profile: &ModelProfile, config: &RunConfig) -
     let server = if config.serve.is_some() {
         let slots = config.batch.max(1) as u64;
         fam.server_base_bytes
-            + slots * (profile.vocab * fam.server_slot_bytes_per_token + fam.server_slot_bytes)
+            + slots
+                * (profile.shape.vocab * fam.server_slot_bytes_per_token + fam.server_slot_bytes)
     } else {
         0
     };
@@ -741,7 +752,7 @@ pub fn read_buffers_retained(fam: &Family, profile: &ModelProfile, config: &RunC
         .filter(|w| w.count > 0 && rules.moves(&isa, w))
         .map(|w| (w.bytes / w.count, w.count))
         .collect();
-    let start = super::malloc_heap::threshold_after_vocabulary(profile.vocab);
+    let start = super::malloc_heap::threshold_after_vocabulary(profile.shape.vocab);
     super::malloc_heap::retained(&reads, 1, start)
 }
 
@@ -772,7 +783,7 @@ pub fn fixed_bytes(fam: &Family, profile: &ModelProfile) -> u64 {
     let tokens = if profile.header.tokens > 0 {
         profile.header.tokens
     } else {
-        profile.vocab
+        profile.shape.vocab
     };
     fam.process_base_bytes
         + tokens * fam.bytes_per_token
@@ -791,8 +802,8 @@ pub fn estimate(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> Res
     if let Some(split) = &config.split {
         return super::llama_split::estimate(fam, profile, config, split);
     }
-    let n = profile.n_layers as usize;
-    let g = config.gpu_layers_for(profile.n_layers) as usize;
+    let n = profile.shape.n_layers as usize;
+    let g = config.gpu_layers_for(profile.shape.n_layers) as usize;
     let geo = kv_geometry(fam, profile, config);
     let (k_host, v_host) = kv_bytes(profile, config, &geo, 0..n - g);
     let (k_gpu, v_gpu) = kv_bytes(profile, config, &geo, n - g..n);
@@ -840,7 +851,7 @@ pub fn estimate(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> Res
     buffers.push(buffer(
         BufferKind::Output,
         "CPU",
-        outputs_reserved * profile.vocab * F32,
+        outputs_reserved * profile.shape.vocab * F32,
     ));
     let reserved = reserved_compute(fam, profile, config, &geo, g as u32);
     buffers.push(buffer(BufferKind::Compute, "CPU", reserved));
@@ -856,7 +867,7 @@ pub fn estimate(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> Res
         .max()
         .unwrap_or(0);
     // One output row per sequence is written.
-    let logits = outputs_reserved * profile.vocab * F32;
+    let logits = outputs_reserved * profile.shape.vocab * F32;
     let fixed = process_bytes(fam, profile, config);
 
     let mut notes = config_notes(fam, profile, config);
@@ -974,8 +985,8 @@ mod tests {
     #[test]
     fn sliding_window_layers_keep_window_plus_micro_batch_cells() {
         let mut p = presets::profile("llama-3.2-1b:Q4_0").unwrap();
-        p.sliding_window = Some(512);
-        p.sliding_layers = (0..16).map(|i| (i + 1) % 4 != 0).collect();
+        p.shape.sliding_window = Some(512);
+        p.shape.sliding_layers = (0..16).map(|i| (i + 1) % 4 != 0).collect();
         let g = kv_geometry(&Family::UPSTREAM, &p, &cfg(8192, 1, 512));
         assert_eq!((g.cells, g.swa_cells), (8192, 1024));
         let swa = estimate(&Family::UPSTREAM, &p, &cfg(8192, 1, 512)).unwrap();
@@ -1002,7 +1013,7 @@ mod tests {
         // The tied output (Q4_0, 128256 rows) is repacked as a second copy of the
         // embedding, which the CPU buffer keeps for its lookups.
         let dup = extra_buffer_bytes(&Family::UPSTREAM, &p, &off).duplicate;
-        assert!(p.tied_embeddings && dup > 0);
+        assert!(p.shape.tied_embeddings && dup > 0);
         assert_eq!(e.host.weights, p.tensor_data_bytes + dup);
         let names: Vec<&str> = e
             .buffers

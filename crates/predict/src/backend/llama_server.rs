@@ -90,20 +90,26 @@ pub fn graphs(fam: &Family, config: &RunConfig, geo: &KvGeometry) -> Vec<Graph> 
 /// Bytes of K and V rows per cell of block `l` in the cache type.
 fn cell_bytes(profile: &ModelProfile, config: &RunConfig, l: usize) -> u64 {
     let dt = config.kv_dtype;
-    let heads = profile.n_kv_heads.get(l).copied().unwrap_or(0) as u64;
-    dt.bytes_for(heads * profile.head_dim_k as u64)
-        + dt.bytes_for(heads * profile.head_dim_v as u64)
+    let heads = profile.shape.n_kv_heads.get(l).copied().unwrap_or(0) as u64;
+    dt.bytes_for(heads * profile.shape.head_dim_k as u64)
+        + dt.bytes_for(heads * profile.shape.head_dim_v as u64)
 }
 
 fn is_swa(profile: &ModelProfile, l: usize) -> bool {
-    profile.sliding_window.is_some() && profile.sliding_layers.get(l).copied().unwrap_or(false)
+    profile.shape.sliding_window.is_some()
+        && profile
+            .shape
+            .sliding_layers
+            .get(l)
+            .copied()
+            .unwrap_or(false)
 }
 
 /// Bytes of one saved sequence state of `tokens` tokens: its K and V rows in every block, in
 /// the cache type; a sliding-window block keeps only the window and the current token.
 pub fn state_bytes(profile: &ModelProfile, config: &RunConfig, tokens: u64) -> u64 {
-    let window = profile.sliding_window.unwrap_or(u64::MAX);
-    (0..profile.n_layers as usize)
+    let window = profile.shape.sliding_window.unwrap_or(u64::MAX);
+    (0..profile.shape.n_layers as usize)
         .map(|l| {
             let cells = if is_swa(profile, l) {
                 tokens.min(window.saturating_add(1))
@@ -119,12 +125,12 @@ pub fn state_bytes(profile: &ModelProfile, config: &RunConfig, tokens: u64) -> u
 /// only): copies of the sliding-window blocks' cells, at most the window, taken before the
 /// prompt's last micro-batch and before its last 4 tokens (where the prompt is that long).
 pub fn request_checkpoint_bytes(profile: &ModelProfile, config: &RunConfig) -> u64 {
-    let Some(window) = profile.sliding_window else {
+    let Some(window) = profile.shape.sliding_window else {
         return 0;
     };
     let p = config.prompt_tokens() as u64;
     let ub = config.effective_ubatch() as u64;
-    let per_cell: u64 = (0..profile.n_layers as usize)
+    let per_cell: u64 = (0..profile.shape.n_layers as usize)
         .filter(|&l| is_swa(profile, l))
         .map(|l| cell_bytes(profile, config, l))
         .sum();
@@ -184,12 +190,12 @@ mod tests {
         // window 512), 3 slots, -ub 384, a 700-token prompt: checkpoints at 312 and 696
         // tokens of 4.574 and 7.506 MiB, and a saved state of 703 tokens of 9.574 MiB.
         let mut p = presets::profile("llama-3.2-1b:Q4_0").unwrap();
-        p.n_layers = 18;
-        p.n_kv_heads = vec![1; 18];
-        p.head_dim_k = 256;
-        p.head_dim_v = 256;
-        p.sliding_window = Some(512);
-        p.sliding_layers = (0..18).map(|i| (i + 1) % 6 != 0).collect();
+        p.shape.n_layers = 18;
+        p.shape.n_kv_heads = vec![1; 18];
+        p.shape.head_dim_k = 256;
+        p.shape.head_dim_v = 256;
+        p.shape.sliding_window = Some(512);
+        p.shape.sliding_layers = (0..18).map(|i| (i + 1) % 6 != 0).collect();
         let c = RunConfig {
             batch: 3,
             ctx: 3000,

@@ -93,7 +93,8 @@ pub fn placement(n_layers: u32, gpu_layers: Option<u32>, split: &SplitOptions) -
 /// Bytes of the output layer's tensors where it is placed: the output norm and the
 /// projection, or (tied embeddings) a duplicate of the token embedding.
 pub fn output_layer_bytes(profile: &ModelProfile) -> u64 {
-    let projection = if profile.tied_embeddings || profile.role_bytes(TensorRole::Output) == 0 {
+    let projection = if profile.shape.tied_embeddings || profile.role_bytes(TensorRole::Output) == 0
+    {
         profile.role_bytes(TensorRole::Embedding)
     } else {
         profile.role_bytes(TensorRole::Output)
@@ -262,7 +263,8 @@ pub fn largest_block_tensor(profile: &ModelProfile) -> u64 {
         .map(|(bytes, _)| bytes)
         .max()
         .unwrap_or_else(|| {
-            (profile.role_bytes(TensorRole::Ffn) / u64::from(profile.n_layers.max(1))).div_ceil(3)
+            (profile.role_bytes(TensorRole::Ffn) / u64::from(profile.shape.n_layers.max(1)))
+                .div_ceil(3)
         })
 }
 
@@ -272,7 +274,7 @@ fn block_tensor_sizes(profile: &ModelProfile) -> Vec<(u64, u64)> {
     profile
         .matmul_weights
         .iter()
-        .filter(|w| w.ne0 != profile.vocab && w.ne1 != profile.vocab && w.count > 0)
+        .filter(|w| w.ne0 != profile.shape.vocab && w.ne1 != profile.shape.vocab && w.count > 0)
         .map(|w| (w.bytes / w.count, w.count))
         .collect()
 }
@@ -314,7 +316,8 @@ fn output_first(profile: &ModelProfile, place: &Placement, d: usize) -> bool {
             .filter_map(|l| sp.layers.get(l).copied()),
     );
     // A tied output layer is a duplicate of the token embedding, loaded where it lies.
-    let projection = if profile.tied_embeddings || profile.role_bytes(TensorRole::Output) == 0 {
+    let projection = if profile.shape.tied_embeddings || profile.role_bytes(TensorRole::Output) == 0
+    {
         sp.embedding
     } else {
         sp.output
@@ -331,7 +334,7 @@ pub fn pipeline_copies(
     config: &RunConfig,
     split: &SplitOptions,
 ) -> u32 {
-    let all = offloaded(profile.n_layers, config.gpu_layers) > profile.n_layers;
+    let all = offloaded(profile.shape.n_layers, config.gpu_layers) > profile.shape.n_layers;
     if split.devices.len() > 1 && all && split.mode == SplitMode::Layer {
         fam.pipeline_copies.max(1)
     } else {
@@ -377,7 +380,7 @@ pub fn estimate(
 ) -> Result<Estimate> {
     refuse_missing_row_split(fam, config, split)?;
     let geo = kv_geometry(fam, profile, config);
-    let place = placement(profile.n_layers, config.gpu_layers, split);
+    let place = placement(profile.shape.n_layers, config.gpu_layers, split);
     let graphs = graphs_of(fam, config, &geo);
     let reserved = reserved_graph(config, &geo);
     let copies = pipeline_copies(fam, profile, config, split);
@@ -395,7 +398,8 @@ pub fn estimate(
     // tensor it sends.
     let repack = if client_blocks > 0 {
         let extra = extra_buffer_bytes(fam, profile, config);
-        (extra.repack + extra.amx) * u64::from(client_blocks) / u64::from(profile.n_layers.max(1))
+        (extra.repack + extra.amx) * u64::from(client_blocks)
+            / u64::from(profile.shape.n_layers.max(1))
     } else {
         0
     };
@@ -420,7 +424,7 @@ pub fn estimate(
         malloc_heap::retained(
             &block_tensor_sizes(profile),
             buffers_per_tensor,
-            malloc_heap::threshold_after_vocabulary(profile.vocab),
+            malloc_heap::threshold_after_vocabulary(profile.shape.vocab),
         )
     } else {
         0
@@ -437,7 +441,7 @@ pub fn estimate(
         )
     };
     let cache = llama_server::cache_bytes(fam, profile, config);
-    let logits = config.batch.max(1) as u64 * profile.vocab * F32;
+    let logits = config.batch.max(1) as u64 * profile.shape.vocab * F32;
     let run_extra = client.kv + cache + client.compute + logits;
     // The peak is the larger of the load (the mapped file and one tensor's copies) and the
     // run (what stays mapped, the KV, the compute): the model bytes of the larger one are
@@ -564,7 +568,7 @@ pub fn estimate(
     Ok(Estimate {
         backend: fam.name.to_string(),
         config: config.clone(),
-        gpu_layers: offloaded(profile.n_layers, config.gpu_layers),
+        gpu_layers: offloaded(profile.shape.n_layers, config.gpu_layers),
         host: with_headroom(host, config.margin_pct),
         gpu: None,
         calibration: None,

@@ -167,8 +167,8 @@ impl Backend {
     /// with this as a note).
     pub fn load_problem(&self, profile: &ModelProfile) -> Option<String> {
         let gguf = profile.format != ModelFormat::Safetensors;
-        let moe = profile.experts.is_some_and(|e| e.total > 0);
-        let arch = profile.architecture.as_str();
+        let moe = profile.shape.experts.is_some_and(|e| e.total > 0);
+        let arch = profile.shape.architecture.as_str();
         match self {
             Backend::Memcal | Backend::BitnetRs if moe => Some(format!(
                 "{} has no mixture-of-experts support modelled (its runtime has no expert \
@@ -207,7 +207,7 @@ impl Backend {
                 let other: Vec<&str> = profile
                     .by_type
                     .keys()
-                    .map(String::as_str)
+                    .map(|t| t.name())
                     .filter(|t| !LOADS.contains(t))
                     .collect();
                 (!other.is_empty()).then(|| {
@@ -288,7 +288,7 @@ mod tests {
     fn engines_without_expert_routing_or_the_architecture_say_so() {
         let mut p = crate::presets::profile("llama-3.2-1b:Q4_0").unwrap();
         assert!(Backend::Memcal.load_problem(&p).is_none());
-        p.experts = Some(crate::profile::Experts {
+        p.shape.experts = Some(crate::profile::Experts {
             total: 8,
             active: 2,
         });
@@ -299,7 +299,7 @@ mod tests {
         // bitnet.cpp's fork routes experts (measured on Mixtral-style files); llama.cpp too.
         assert!(Backend::LlamaCpp.load_problem(&p).is_none());
         assert!(Backend::BitnetCpp.load_problem(&p).is_none());
-        p.architecture = "qwen3moe".into();
+        p.shape.architecture = "qwen3moe".into();
         let note = Backend::BitnetCpp.load_problem(&p).unwrap();
         assert!(note.contains("no architecture \"qwen3moe\""), "{note}");
     }
@@ -312,7 +312,7 @@ mod tests {
             "{:?}",
             p.by_type.keys()
         );
-        p.by_type.insert("TL2".into(), p.by_type["I2_S"]);
+        p.by_type.insert("TL2".parse().unwrap(), p.by_type["I2_S"]);
         let note = Backend::BitnetRs.load_problem(&p).unwrap();
         assert!(
             note.contains("this file's TL2 tensors will not load"),

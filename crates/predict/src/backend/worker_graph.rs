@@ -65,7 +65,10 @@ pub fn kv_rotation(profile: &ModelProfile, quantized: bool) -> (u64, u64) {
     if !quantized {
         return (0, 0);
     }
-    let (dk, dv) = (u64::from(profile.head_dim_k), u64::from(profile.head_dim_v));
+    let (dk, dv) = (
+        u64::from(profile.shape.head_dim_k),
+        u64::from(profile.shape.head_dim_v),
+    );
     let k = if dk > 0 && dk % 64 == 0 {
         let mut n = 64;
         while dk % (2 * n) == 0 {
@@ -91,10 +94,10 @@ pub struct WorkerCompute {
 /// Whether the replay models this file's blocks: dense (no experts), with heads and a
 /// feed-forward width known.
 pub fn supported(profile: &ModelProfile) -> bool {
-    profile.experts.filter(|e| e.total > 0).is_none()
-        && profile.n_heads > 0
-        && profile.hidden > 0
-        && profile.ffn > 0
+    profile.shape.experts.filter(|e| e.total > 0).is_none()
+        && profile.shape.n_heads > 0
+        && profile.shape.hidden > 0
+        && profile.shape.ffn > 0
 }
 
 /// The device's compute buffer for the reserved graph `reserved` and the run's `graphs`,
@@ -276,8 +279,13 @@ fn attn_inputs(
 fn attention_kinds(profile: &ModelProfile, blocks: &[usize]) -> Vec<bool> {
     let mut kinds: Vec<bool> = Vec::new();
     for &l in blocks {
-        let swa = profile.sliding_window.is_some()
-            && profile.sliding_layers.get(l).copied().unwrap_or(false);
+        let swa = profile.shape.sliding_window.is_some()
+            && profile
+                .shape
+                .sliding_layers
+                .get(l)
+                .copied()
+                .unwrap_or(false);
         if !kinds.contains(&swa) {
             kinds.push(swa);
         }
@@ -292,7 +300,7 @@ fn attention_kinds(profile: &ModelProfile, blocks: &[usize]) -> Vec<bool> {
 /// rotations, cell indices and mask, and the output row ids.
 fn build_client(profile: &ModelProfile, split: &WorkerSplit, geo: &KvGeometry, g: Graph) -> Plan {
     let t = g.tokens.max(1);
-    let d = profile.hidden;
+    let d = profile.shape.hidden;
     let copies = split.copies.max(1) as usize;
     let mut b = Builder {
         plan: Plan {
@@ -307,11 +315,11 @@ fn build_client(profile: &ModelProfile, split: &WorkerSplit, geo: &KvGeometry, g
     if split.mixed_embd_inputs {
         inputs.extend([t * 4, t * 8, t * d * F32]);
     }
-    if embedding_scale(&profile.architecture, split.mixed_embd_inputs) == EmbdScale::Rows {
+    if embedding_scale(&profile.shape.architecture, split.mixed_embd_inputs) == EmbdScale::Rows {
         inputs.push(t * F32);
     }
     inputs.push(t * 4);
-    let blocks: Vec<usize> = (0..profile.n_layers as usize).collect();
+    let blocks: Vec<usize> = (0..profile.shape.n_layers as usize).collect();
     let kinds = attention_kinds(profile, &blocks);
     let swa_kv = g.n_kv.min(geo.swa_cells.max(1));
     attn_inputs(&mut inputs, &kinds, split, geo, g, swa_kv);
@@ -347,14 +355,20 @@ fn build(profile: &ModelProfile, split: &WorkerSplit, geo: &KvGeometry, g: Graph
         return build_client(profile, split, geo, g);
     }
     let t = g.tokens.max(1);
-    let d = profile.hidden;
-    let h = u64::from(profile.n_heads);
-    let dk = u64::from(profile.head_dim_k);
-    let dv = u64::from(profile.head_dim_v);
-    let f = profile.ffn;
+    let d = profile.shape.hidden;
+    let h = u64::from(profile.shape.n_heads);
+    let dk = u64::from(profile.shape.head_dim_k);
+    let dv = u64::from(profile.shape.head_dim_v);
+    let f = profile.shape.ffn;
     let out_rows = g.outputs.min(t);
     let swa = |l: usize| {
-        profile.sliding_window.is_some() && profile.sliding_layers.get(l).copied().unwrap_or(false)
+        profile.shape.sliding_window.is_some()
+            && profile
+                .shape
+                .sliding_layers
+                .get(l)
+                .copied()
+                .unwrap_or(false)
     };
     let swa_kv = g.n_kv.min(geo.swa_cells.max(1));
     let n_kv = |l: usize| if swa(l) { swa_kv } else { g.n_kv };
@@ -381,7 +395,7 @@ fn build(profile: &ModelProfile, split: &WorkerSplit, geo: &KvGeometry, g: Graph
         inputs.push(t * d * F32);
     }
     let scale = if split.first {
-        embedding_scale(&profile.architecture, split.mixed_embd_inputs)
+        embedding_scale(&profile.shape.architecture, split.mixed_embd_inputs)
     } else {
         EmbdScale::None
     };
@@ -430,7 +444,7 @@ fn build(profile: &ModelProfile, split: &WorkerSplit, geo: &KvGeometry, g: Graph
 
     // llama.cpp keeps a sliding-window model's KV in two caches, whose attention builds
     // its nodes in another order.
-    let iswa = profile.sliding_window.is_some_and(|w| w > 0);
+    let iswa = profile.shape.sliding_window.is_some_and(|w| w > 0);
     let mut x = input(embd_in);
     match scale {
         EmbdScale::None => {}
@@ -442,7 +456,7 @@ fn build(profile: &ModelProfile, split: &WorkerSplit, geo: &KvGeometry, g: Graph
     }
     let last = split.blocks.len().saturating_sub(1);
     for (n, &l) in split.blocks.iter().enumerate() {
-        let hkv = u64::from(profile.n_kv_heads.get(l).copied().unwrap_or(0));
+        let hkv = u64::from(profile.shape.n_kv_heads.get(l).copied().unwrap_or(0));
         let kind = usize::from(swa(l));
         let (kidx, vidx, mask) = (
             input(idx_in[kind]),
@@ -506,7 +520,7 @@ fn build(profile: &ModelProfile, split: &WorkerSplit, geo: &KvGeometry, g: Graph
         let normed = b.node(rows * d * F32, vec![x], true);
         b.push(Tensor {
             output: true,
-            ..Tensor::node(rows * profile.vocab * F32, vec![normed], false)
+            ..Tensor::node(rows * profile.shape.vocab * F32, vec![normed], false)
         });
     } else {
         // The last residual is copied to the next device.
@@ -523,14 +537,14 @@ mod tests {
     /// feed-forward 4864, 151936 tokens).
     fn qwen05() -> ModelProfile {
         let mut p = crate::presets::profile("llama-3.2-1b:Q4_0").expect("a built-in preset");
-        p.n_layers = 24;
-        p.hidden = 896;
-        p.n_heads = 14;
-        p.n_kv_heads = vec![2; 24];
-        p.head_dim_k = 64;
-        p.head_dim_v = 64;
-        p.ffn = 4864;
-        p.vocab = 151936;
+        p.shape.n_layers = 24;
+        p.shape.hidden = 896;
+        p.shape.n_heads = 14;
+        p.shape.n_kv_heads = vec![2; 24];
+        p.shape.head_dim_k = 64;
+        p.shape.head_dim_v = 64;
+        p.shape.ffn = 4864;
+        p.shape.vocab = 151936;
         p
     }
 
@@ -538,17 +552,17 @@ mod tests {
     /// 2048, 262144 tokens, a 512-token window on all but every sixth block).
     fn gemma270m() -> ModelProfile {
         let mut p = qwen05();
-        p.architecture = "gemma3".into();
-        p.n_layers = 18;
-        p.hidden = 640;
-        p.n_heads = 4;
-        p.n_kv_heads = vec![1; 18];
-        p.head_dim_k = 256;
-        p.head_dim_v = 256;
-        p.ffn = 2048;
-        p.vocab = 262144;
-        p.sliding_window = Some(512);
-        p.sliding_layers = (0..18).map(|l| l % 6 != 5).collect();
+        p.shape.architecture = "gemma3".into();
+        p.shape.n_layers = 18;
+        p.shape.hidden = 640;
+        p.shape.n_heads = 4;
+        p.shape.n_kv_heads = vec![1; 18];
+        p.shape.head_dim_k = 256;
+        p.shape.head_dim_v = 256;
+        p.shape.ffn = 2048;
+        p.shape.vocab = 262144;
+        p.shape.sliding_window = Some(512);
+        p.shape.sliding_layers = (0..18).map(|l| l % 6 != 5).collect();
         p
     }
 

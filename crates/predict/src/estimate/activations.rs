@@ -12,6 +12,7 @@
 use crate::backend::BackendModel;
 use crate::config::RunConfig;
 use crate::profile::ModelProfile;
+use crate::weight_type::WeightType;
 
 const F32: u64 = 4;
 
@@ -45,8 +46,8 @@ impl ActivationTerms {
 /// (ggml's vec-dot type): Q8_0 blocks for the 32-element types, Q8_K for k-quants; none
 /// for F32/F16/BF16 (the runtime's dense kernel reads f32 activations directly) and for the
 /// ternary types (their int8 copies are counted in the blocks).
-fn vec_dot_bytes_per_elem(weight_type: &str) -> f64 {
-    match weight_type {
+fn vec_dot_bytes_per_elem(weight_type: Option<WeightType>) -> f64 {
+    match weight_type.as_ref().map_or("", WeightType::name) {
         "F32" | "F16" | "BF16" | "I2_S" | "TL1" | "TL2" | "" => 0.0,
         t if t.ends_with("_K") => 292.0 / 256.0,
         _ => 34.0 / 32.0,
@@ -113,15 +114,19 @@ pub fn terms_at(
 ) -> ActivationTerms {
     let b = config.batch as u64;
     let rows = b.saturating_mul(rows_per_seq);
-    let h = profile.hidden;
-    let nh = profile.n_heads as u64;
-    let q = nh * profile.head_dim_k.max(profile.head_dim_v) as u64;
-    let active = profile.experts.map(|e| e.active.max(1) as u64).unwrap_or(1);
-    let ffn = profile.ffn.saturating_mul(active);
+    let h = profile.shape.hidden;
+    let nh = profile.shape.n_heads as u64;
+    let q = nh * profile.shape.head_dim_k.max(profile.shape.head_dim_v) as u64;
+    let active = profile
+        .shape
+        .experts
+        .map(|e| e.active.max(1) as u64)
+        .unwrap_or(1);
+    let ffn = profile.shape.ffn.saturating_mul(active);
     let mul = |xs: &[u64]| xs.iter().fold(1u64, |a, &x| a.saturating_mul(x));
     // The weight type by the current rule (stored profiles may predate it).
     let weight_type = crate::profile::weight_type(&profile.by_type);
-    let ternary = matches!(weight_type.as_str(), "I2_S" | "TL1" | "TL2");
+    let ternary = weight_type.is_some_and(|t| matches!(t.name(), "I2_S" | "TL1" | "TL2"));
 
     let residual = mul(&[backend.residual_vectors as u64, rows, h, F32]);
     let attention = mul(&[backend.attn_hidden_vectors as u64, rows, h, F32])
@@ -139,10 +144,10 @@ pub fn terms_at(
     let ffn_bytes = mul(&[backend.ffn_hidden_vectors as u64, rows, h, F32])
         .saturating_add(mul(&[backend.ffn_vectors as u64, rows, ffn, F32]))
         .saturating_add(int8);
-    let logits = mul(&[backend.logit_copies as u64, b, profile.vocab, F32])
+    let logits = mul(&[backend.logit_copies as u64, b, profile.shape.vocab, F32])
         .saturating_add(mul(&[b, h, F32]));
     let vec_dot = if backend.keeps_vec_dot_buffer {
-        let per = vec_dot_bytes_per_elem(&weight_type);
+        let per = vec_dot_bytes_per_elem(weight_type);
         (rows.saturating_mul(h.max(ffn)) as f64 * per).ceil() as u64
     } else {
         0
@@ -187,15 +192,15 @@ pub fn device_terms_at(
     let b = config.batch as u64;
     let n = rows_per_seq;
     let rows = b.saturating_mul(n);
-    let h = profile.hidden;
-    let nh = profile.n_heads as u64;
-    let q = nh * profile.head_dim_k.max(profile.head_dim_v) as u64;
-    let d = profile.n_kv_heads.iter().copied().max().unwrap_or(0) as u64
-        * profile.head_dim_k.max(profile.head_dim_v) as u64;
-    let ffn = profile.ffn;
+    let h = profile.shape.hidden;
+    let nh = profile.shape.n_heads as u64;
+    let q = nh * profile.shape.head_dim_k.max(profile.shape.head_dim_v) as u64;
+    let d = profile.shape.n_kv_heads.iter().copied().max().unwrap_or(0) as u64
+        * profile.shape.head_dim_k.max(profile.shape.head_dim_v) as u64;
+    let ffn = profile.shape.ffn;
     let mul = |xs: &[u64]| xs.iter().fold(1u64, |a, &x| a.saturating_mul(x));
     let weight_type = crate::profile::weight_type(&profile.by_type);
-    let ternary = matches!(weight_type.as_str(), "I2_S" | "TL1" | "TL2");
+    let ternary = weight_type.is_some_and(|t| matches!(t.name(), "I2_S" | "TL1" | "TL2"));
     // The unpacked f32 matrix of the largest ternary projection (FFN or attention), and the
     // int8-as-f32 input of one.
     let unpacked = if ternary {
@@ -221,12 +226,13 @@ pub fn device_terms_at(
         .saturating_add(unpacked)
         .saturating_add(mul(&[rows, h, F32]));
     let ffn_bytes = gate_up.max(activation).max(down);
-    let logits = mul(&[b, profile.vocab, F32]).saturating_add(mul(&[2, b, h, F32]));
-    let vec_dot = if ternary || matches!(weight_type.as_str(), "F32" | "F16" | "BF16") {
-        0
-    } else {
-        (rows.saturating_mul(h.max(ffn)) as f64 * 36.0 / 32.0).ceil() as u64
-    };
+    let logits = mul(&[b, profile.shape.vocab, F32]).saturating_add(mul(&[2, b, h, F32]));
+    let vec_dot =
+        if ternary || weight_type.is_some_and(|t| matches!(t.name(), "F32" | "F16" | "BF16")) {
+            0
+        } else {
+            (rows.saturating_mul(h.max(ffn)) as f64 * 36.0 / 32.0).ceil() as u64
+        };
     ActivationTerms {
         residual,
         attention,

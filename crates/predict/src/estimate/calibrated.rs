@@ -7,6 +7,7 @@ use crate::config::{Role, RunConfig, SplitDeviceKind};
 use crate::error::Result;
 use crate::profile::ModelProfile;
 use crate::table_set::{TableMatch, TableSet};
+use crate::weight_type::WeightType;
 
 /// Extra headroom, in percent, when the table is a fallback for another quantization.
 pub const FALLBACK_EXTRA_HEADROOM_PCT: f64 = 5.0;
@@ -14,10 +15,9 @@ pub const FALLBACK_EXTRA_HEADROOM_PCT: f64 = 5.0;
 pub const UNCALIBRATED_HEADROOM_PCT: f64 = 15.0;
 
 /// Stored bits per weight of type `weight_type` in a profile (0 when absent).
-pub fn bits_per_weight(profile: &ModelProfile, weight_type: &str) -> f64 {
-    profile
-        .by_type
-        .get(weight_type)
+pub fn bits_per_weight(profile: &ModelProfile, weight_type: Option<WeightType>) -> f64 {
+    weight_type
+        .and_then(|t| profile.by_type.get(&t))
         .filter(|s| s.elements > 0)
         .map(|s| s.bytes as f64 * 8.0 / s.elements as f64)
         .unwrap_or(0.0)
@@ -78,9 +78,9 @@ pub fn calibrated_for(
     let mut est = backend.analytic(profile, config)?;
     // Recomputed from the tensor bytes, so profiles stored by older versions (whose
     // dominant_type followed another rule) find the same table.
-    let q_owned = crate::profile::weight_type(&profile.by_type);
-    let q = q_owned.as_str();
-    let bpw = bits_per_weight(profile, q);
+    let q_type = profile.weight_type();
+    let q = q_type.as_ref().map_or("", WeightType::name);
+    let bpw = bits_per_weight(profile, q_type);
     let kind = config.device.kind();
     let name = backend.name();
     let role = Role::of_client(config);

@@ -8,8 +8,16 @@ use std::ops::Range;
 /// runtime trims those caches, the window plus one micro-batch.
 fn positions(profile: &ModelProfile, config: &RunConfig, layer: usize, trim_swa: bool) -> u64 {
     let ctx = config.ctx as u64;
-    match profile.sliding_window {
-        Some(w) if trim_swa && profile.sliding_layers.get(layer).copied().unwrap_or(false) => {
+    match profile.shape.sliding_window {
+        Some(w)
+            if trim_swa
+                && profile
+                    .shape
+                    .sliding_layers
+                    .get(layer)
+                    .copied()
+                    .unwrap_or(false) =>
+        {
             ctx.min(w.saturating_add(config.effective_ubatch() as u64))
         }
         _ => ctx,
@@ -23,9 +31,9 @@ pub fn bytes(
     layers: Range<usize>,
     trim_swa: bool,
 ) -> u64 {
-    let width = profile.head_dim_k as u64 + profile.head_dim_v as u64;
+    let width = profile.shape.head_dim_k as u64 + profile.shape.head_dim_v as u64;
     layers
-        .filter_map(|l| profile.n_kv_heads.get(l).map(|&h| (l, h as u64)))
+        .filter_map(|l| profile.shape.n_kv_heads.get(l).map(|&h| (l, h as u64)))
         .map(|(l, heads)| {
             let elements = (config.batch as u64)
                 .saturating_mul(positions(profile, config, l, trim_swa))

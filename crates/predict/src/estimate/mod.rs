@@ -25,13 +25,14 @@ pub(crate) fn check_profile(profile: &ModelProfile) -> Result<()> {
             profile.name
         )))
     };
-    if profile.n_layers == 0 || profile.layer_bytes.len() != profile.n_layers as usize {
+    if profile.shape.n_layers == 0 || profile.layer_bytes.len() != profile.shape.n_layers as usize {
         return bad("no transformer blocks (or the block count does not match the tensors)");
     }
-    if profile.n_heads == 0 || profile.head_dim_k == 0 || profile.head_dim_v == 0 {
+    if profile.shape.n_heads == 0 || profile.shape.head_dim_k == 0 || profile.shape.head_dim_v == 0
+    {
         return bad("zero attention heads or head width");
     }
-    if profile.n_kv_heads.len() != profile.n_layers as usize {
+    if profile.shape.n_kv_heads.len() != profile.shape.n_layers as usize {
         return bad("KV head counts do not cover every block");
     }
     Ok(())
@@ -57,10 +58,10 @@ pub fn load_transient(profile: &ModelProfile, backend: &BackendModel, host_weigh
 
 /// The note when a configuration asks for more context than the model was trained for.
 pub(crate) fn context_note(profile: &ModelProfile, config: &RunConfig) -> Option<String> {
-    (config.ctx as u64 > profile.ctx_train && profile.ctx_train > 0).then(|| {
+    (config.ctx as u64 > profile.shape.ctx_train && profile.shape.ctx_train > 0).then(|| {
         format!(
             "context {} exceeds the model's trained context {}",
-            config.ctx, profile.ctx_train
+            config.ctx, profile.shape.ctx_train
         )
     })
 }
@@ -94,8 +95,8 @@ pub fn analytic_with(
 ) -> Result<Estimate> {
     config.validate()?;
     check_profile(profile)?;
-    let n = profile.n_layers as usize;
-    let g = config.gpu_layers_for(profile.n_layers) as usize;
+    let n = profile.shape.n_layers as usize;
+    let g = config.gpu_layers_for(profile.shape.n_layers) as usize;
     let w = weights::split(profile, g as u32);
     let kv_host = kv_cache::bytes(profile, config, 0..n - g, false);
     let kv_gpu = kv_cache::bytes(profile, config, n - g..n, false);

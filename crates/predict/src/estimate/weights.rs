@@ -39,7 +39,7 @@ pub fn split(profile: &ModelProfile, gpu_layers: u32) -> WeightSplit {
         if output > 0 {
             gpu += output;
             host = host.saturating_sub(output);
-        } else if profile.tied_embeddings {
+        } else if profile.shape.tied_embeddings {
             gpu += profile.role_bytes(TensorRole::Embedding);
         }
     }

@@ -106,7 +106,7 @@ fn assign(
     let names: Vec<String> = hosts[1..].iter().map(|h| h.name.clone()).collect();
     let budget = |h: &Host| h.budget.unwrap_or(u64::MAX);
     let est = |c: &RunConfig| estimate::calibrated_for(backend, profile, c, tables);
-    let layers = profile.n_layers + 1;
+    let layers = profile.shape.n_layers + 1;
     // A worker's share is sized while the workers before it hold nothing, but its memory
     // also depends on what they take (once every layer is offloaded the scheduler keeps
     // pipeline copies of its inputs): a worker found over its budget in the whole split
@@ -175,8 +175,8 @@ pub fn plan_hosts(
         )));
     }
     let a = assign(backend, profile, config, hosts, tables)?;
-    let ctx_limit = if profile.ctx_train > 0 {
-        (profile.ctx_train.min(MAX_CTX as u64) as u32).max(config.ctx)
+    let ctx_limit = if profile.shape.ctx_train > 0 {
+        (profile.shape.ctx_train.min(MAX_CTX as u64) as u32).max(config.ctx)
     } else {
         MAX_CTX
     };
@@ -211,9 +211,9 @@ pub fn plan_hosts(
         role: "client".into(),
         budget_bytes: hosts[0].budget.unwrap_or(0),
         needs_bytes: e.host.total(),
-        blocks: (profile.n_layers + 1)
+        blocks: (profile.shape.n_layers + 1)
             .saturating_sub(offloaded)
-            .min(profile.n_layers),
+            .min(profile.shape.n_layers),
         output_layer: offloaded == 0,
         fits: e.host.total() <= hosts[0].budget.unwrap_or(0),
     }];
@@ -281,7 +281,7 @@ mod tests {
         let plan = plan_hosts(Backend::LlamaCpp, &p, &cfg(4096), &hosts, &t).unwrap();
         assert_eq!(plan.machines.len(), 3);
         let blocks: u32 = plan.machines.iter().map(|m| m.blocks).sum();
-        assert_eq!(blocks, p.n_layers, "{plan:?}");
+        assert_eq!(blocks, p.shape.n_layers, "{plan:?}");
         for m in &plan.machines[1..] {
             assert!(m.needs_bytes <= m.budget_bytes, "{m:?}");
         }
@@ -289,7 +289,7 @@ mod tests {
         assert!(plan.machines[2].output_layer);
         // One block more on any worker does not fit (each took what it can hold), unless
         // there was none left to take.
-        let total = p.n_layers + 1;
+        let total = p.shape.n_layers + 1;
         assert!(plan.gpu_layers <= total);
         assert_eq!(plan.requested_fits, plan.machines.iter().all(|m| m.fits));
         // A larger context never fits where a smaller one does not.

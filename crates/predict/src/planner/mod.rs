@@ -109,7 +109,7 @@ pub fn plan_for(
 ) -> Result<Plan> {
     config.validate()?;
     let est = |c: &RunConfig| estimate::calibrated_for(backend, profile, c, tables);
-    let n = profile.n_layers;
+    let n = profile.shape.n_layers;
 
     // GPU layers: as many as fit on the GPU (more blocks only add GPU memory), then check
     // the host can hold the rest.
@@ -134,8 +134,8 @@ pub fn plan_for(
     let requested = est(&at)?;
     let requested_fits = fits(&requested, &budget);
 
-    let ctx_limit = if profile.ctx_train > 0 {
-        (profile.ctx_train.min(MAX_CTX as u64) as u32).max(config.ctx)
+    let ctx_limit = if profile.shape.ctx_train > 0 {
+        (profile.shape.ctx_train.min(MAX_CTX as u64) as u32).max(config.ctx)
     } else {
         MAX_CTX
     };

@@ -355,7 +355,7 @@ pub fn run(args: &ExecArgs) -> anyhow::Result<bool> {
         (None, Some(m)) => Some(Backend::default_for(&m.profile)),
         (None, None) => None,
     };
-    let ctx_train = model.as_ref().map_or(0, |m| m.profile.ctx_train);
+    let ctx_train = model.as_ref().map_or(0, |m| m.profile.shape.ctx_train);
     let mut config = args.config.to_config(ctx_train)?;
     // What the llama.cpp build is (its engine.json): the estimate stored is for it.
     if let (Some(bin), Some(Backend::LlamaCpp)) = (&args.engine, backend) {
