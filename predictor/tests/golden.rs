@@ -13,6 +13,9 @@
 //! MEMCAL_BLESS=1 cargo test --release -p predictor --test golden
 //! ```
 //!
+//! `MEMCAL_GOLDEN_BIN=PATH` runs another build's `predictor` binary instead (to record or
+//! check outputs against an earlier commit's build).
+//!
 //! The models are written into a fresh folder by the test itself (memcal-synth's
 //! deterministic synthetic files, two committed fixtures, hand-written SafeTensors
 //! checkpoints), so the corpus needs no download; the folder's path is replaced by
@@ -418,6 +421,10 @@ fn cases(models: &[Model]) -> Vec<Case> {
             "--backend memcal --budget 2G",
             true,
         );
+        if !m.args[0].starts_with("--") {
+            push("inspect", m, "json", "inspect", "", true);
+            push("inspect", m, "text", "inspect", "", false);
+        }
         push("text", m, "estimate", "estimate", "--ctx 2048", false);
         push("text", m, "plan", "plan", "--budget 3G", false);
     }
@@ -426,7 +433,9 @@ fn cases(models: &[Model]) -> Vec<Case> {
 
 /// Runs one case: `exit N`, then stdout and stderr, with the models' folder as `$MODELS`.
 fn run(case: &Case, dir: &Path) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_predictor"))
+    let bin = std::env::var_os("MEMCAL_GOLDEN_BIN")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_predictor").into());
+    let out = Command::new(bin)
         .args(&case.args)
         .env_remove("RUST_BACKTRACE")
         .output()
@@ -503,7 +512,7 @@ fn estimate_and_plan_outputs_are_the_committed_ones() {
     let outputs = run_all(&cases, &dir_path);
     let bless = std::env::var_os("MEMCAL_BLESS").is_some();
     let mut failures = Vec::new();
-    for group in ["estimate", "plan", "text"] {
+    for group in ["estimate", "plan", "text", "inspect"] {
         let actual: String = cases
             .iter()
             .zip(&outputs)
