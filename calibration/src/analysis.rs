@@ -168,7 +168,7 @@ pub fn analyse(ds: &Dataset, procedure: &Procedure) -> (Vec<GroupAnalysis>, Vec<
     for key in ds.groups() {
         let samples = ds.group(&key);
         let shapes: std::collections::BTreeSet<_> = samples.iter().map(|s| &s.shape).collect();
-        if crate::records::pools_types(&key.backend, &key.device_kind)
+        if crate::records::pools_types(&key.backend, key.device_kind)
             && key.qtype != crate::records::ALL_TYPES
             && shapes.len() < 2
         {

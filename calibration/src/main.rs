@@ -244,7 +244,7 @@ fn residuals(cli: &Cli, backend: Option<&str>) -> Result<()> {
         } else if s.profile.n_params >= 6_000_000_000 {
             groups.push(format!("{} dense >= 6B parameters", s.group.backend));
         }
-        if let Some(isa) = c.isa.as_deref().filter(|i| *i != "avx2") {
+        if let Some(isa) = c.isa.as_ref().filter(|i| i.given != "avx2") {
             groups.push(format!("{} ISA {isa}", s.group.backend));
         }
         if let Some(b) = c.engine_build {

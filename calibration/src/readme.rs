@@ -5,6 +5,7 @@
 
 use crate::analysis::GroupAnalysis;
 use crate::records::ALL_TYPES;
+use predictor::config::DeviceKind;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -33,9 +34,9 @@ fn range(xs: &[f64]) -> String {
 /// one, else the range over its per-type groups. Groups without a held-out validation are
 /// left out.
 pub fn accuracy_table(groups: &[GroupAnalysis]) -> String {
-    let mut by: BTreeMap<(String, String), Vec<&GroupAnalysis>> = BTreeMap::new();
+    let mut by: BTreeMap<(String, DeviceKind), Vec<&GroupAnalysis>> = BTreeMap::new();
     for g in groups.iter().filter(|g| g.validation().is_some()) {
-        by.entry((g.key.engine(), g.key.device_kind.clone()))
+        by.entry((g.key.engine(), g.key.device_kind))
             .or_default()
             .push(g);
     }

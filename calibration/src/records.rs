@@ -10,7 +10,7 @@ use crate::analytic::{self, Source};
 use crate::error::{CalibrationError, Result};
 use crate::paths::{display_name, files_with_extension};
 use predictor::components::Components;
-use predictor::config::{Role, RunConfig};
+use predictor::config::{DeviceKind, Role, RunConfig};
 use predictor::profile::ModelProfile;
 use predictor::record::{Record, Status, RECORD_SCHEMA_VERSION};
 pub use predictor::table_set::ALL_TYPES;
@@ -27,8 +27,8 @@ pub struct GroupKey {
     /// The process of the deployment (a command-line run, a server, an RPC client or
     /// worker): each is calibrated on its own.
     pub role: Role,
-    /// `cpu` or `cuda`.
-    pub device_kind: String,
+    /// The device kind measured.
+    pub device_kind: DeviceKind,
     /// Dominant weight type (`I2_S`, `Q4_0`, ...).
     pub qtype: String,
 }
@@ -43,8 +43,8 @@ pub fn is_engine(backend: &str) -> bool {
 /// measures few models of each type, so per-type groups rarely hold two shapes). A
 /// per-type group of such a backend needs two shapes and must validate as well as the
 /// all-types group to ship a table of its own.
-pub fn pools_types(backend: &str, device_kind: &str) -> bool {
-    is_engine(backend) || device_kind == "cuda"
+pub fn pools_types(backend: &str, device_kind: DeviceKind) -> bool {
+    is_engine(backend) || device_kind == DeviceKind::Cuda
 }
 
 impl GroupKey {
@@ -270,7 +270,7 @@ impl Dataset {
     pub fn groups(&self) -> Vec<GroupKey> {
         let mut set: BTreeSet<GroupKey> = self.samples.iter().map(|s| s.group.clone()).collect();
         for s in &self.samples {
-            if pools_types(&s.group.backend, &s.group.device_kind) {
+            if pools_types(&s.group.backend, s.group.device_kind) {
                 set.insert(GroupKey {
                     qtype: ALL_TYPES.to_string(),
                     ..s.group.clone()
@@ -367,7 +367,7 @@ pub fn sample_of(record: &Record, data_file: &str) -> Option<Sample> {
         group: GroupKey {
             backend: record.backend.clone(),
             role: record.role,
-            device_kind: record.config.device.kind().to_string(),
+            device_kind: record.config.device.kind(),
             qtype: weight_qtype(&record.profile),
         },
         shape: ShapeKey::of(&record.profile),

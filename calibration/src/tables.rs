@@ -93,7 +93,7 @@ pub fn build_tables(groups: &[GroupAnalysis]) -> Vec<CalibrationTable> {
     all.iter()
         .filter(|t| {
             t.qtype == ALL_TYPES
-                || !crate::records::pools_types(&t.backend, &t.device_kind)
+                || !crate::records::pools_types(&t.backend, t.device_kind)
                 || p95_of_all(t).is_none_or(|(p95, under)| {
                     t.validation.p95_abs_rel <= p95 && t.validation.under_2pct_rate <= under
                 })
@@ -115,7 +115,7 @@ pub fn build_table(g: &GroupAnalysis) -> Option<CalibrationTable> {
         name: g.key.name(),
         backend: g.key.backend.clone(),
         role: g.key.role,
-        device_kind: g.key.device_kind.clone(),
+        device_kind: g.key.device_kind,
         qtype: g.key.qtype.clone(),
         bits_per_weight: rounded(group_bits_per_weight(g), 4),
         correction: rounded_correction(&g.calibrated.correction),
@@ -153,7 +153,7 @@ pub fn file_name(t: &CalibrationTable) -> String {
     crate::records::GroupKey {
         backend: t.backend.clone(),
         role: t.role,
-        device_kind: t.device_kind.clone(),
+        device_kind: t.device_kind,
         qtype: t.qtype.clone(),
     }
     .file_name()

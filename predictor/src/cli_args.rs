@@ -2,7 +2,7 @@
 //! (`predictor estimate`, `predictor plan`, `profiler run`), so the flags mean the same
 //! everywhere.
 
-use predictor::backend::isa::Isa;
+use predictor::config::isa::{Isa, IsaSpec};
 use predictor::config::split::{parse_hosts, parse_tensor_split, Host};
 use predictor::config::{
     parse_on_off, Device, FlashAttn, KvDtype, RunConfig, ServeOptions, SplitMode, SplitOptions,
@@ -198,8 +198,14 @@ impl ConfigArgs {
             serve: self.serve_options()?,
             split: self.split_options()?,
             isa: match self.isa.as_deref() {
-                Some("native") => Some(host_isa().name),
-                other => other.map(str::to_string),
+                Some("native") => {
+                    let isa = host_isa();
+                    Some(IsaSpec {
+                        given: isa.name.clone(),
+                        isa,
+                    })
+                }
+                other => other.map(str::parse).transpose()?,
             },
             engine_build: self.engine_build,
         };

@@ -286,7 +286,7 @@ impl Record {
         if let Some(s) = &config.split {
             knobs.push_str(&s.key());
         }
-        if let Some(isa) = config.isa.as_deref().filter(|i| *i != "avx2") {
+        if let Some(isa) = config.isa.as_ref().filter(|i| i.given != "avx2") {
             knobs.push_str(&format!("|isa{isa}"));
         }
         if let Some(b) = config.engine_build {

@@ -5,7 +5,7 @@
 //! It carries the held-out error measured when it was fitted, which sets the headroom.
 
 use crate::components::Components;
-use crate::config::Role;
+use crate::config::{DeviceKind, Role};
 use crate::error::Error;
 use serde::{Deserialize, Serialize};
 
@@ -100,8 +100,8 @@ pub struct CalibrationTable {
     /// The process of a deployment the table is for (omitted: a command-line run).
     #[serde(default, skip_serializing_if = "Role::is_cli")]
     pub role: Role,
-    /// `cpu` or `cuda`.
-    pub device_kind: String,
+    /// The device kind it was measured on.
+    pub device_kind: DeviceKind,
     /// Dominant weight type of the models (e.g. `I2_S`).
     pub qtype: String,
     /// Stored bits per weight of that type (from the records' profiles); used to find the

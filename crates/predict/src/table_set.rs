@@ -1,7 +1,7 @@
 //! The set of calibration tables an estimate can use: the ones embedded at build time
 //! (from `crates/predict/tables/*.json`), or tables read from files.
 
-use crate::config::Role;
+use crate::config::{DeviceKind, Role};
 use crate::error::{Error, Result};
 use crate::table::CalibrationTable;
 use std::path::Path;
@@ -91,7 +91,7 @@ impl TableSet {
         &self,
         backend: &str,
         role: Role,
-        device_kind: &str,
+        device_kind: DeviceKind,
         qtype: &str,
         bpw: f64,
     ) -> Option<TableMatch<'_>> {

@@ -1,9 +1,9 @@
 //! `predictor backends`: the engines memcal predicts, what each model covers, and the
 //! engine versions its calibration tables were measured on.
 
-use predictor::backend::isa::NAMED;
 use predictor::backend::llama_cpp::Family;
 use predictor::backend::Backend;
+use predictor::config::isa::NAMED;
 use predictor::table_set::TableSet;
 use serde::Serialize;
 
@@ -51,10 +51,9 @@ pub fn backends() -> anyhow::Result<Vec<BackendInfo>> {
                 .map(|t| t.name.clone())
                 .collect(),
             measured_on: tables.engine_versions(b.name()),
-            cuda_calibrated: tables
-                .tables()
-                .iter()
-                .any(|t| t.backend == b.name() && t.device_kind == "cuda"),
+            cuda_calibrated: tables.tables().iter().any(|t| {
+                t.backend == b.name() && t.device_kind == predictor::config::DeviceKind::Cuda
+            }),
             rule_builds: match b {
                 Backend::LlamaCpp => Family::UPSTREAM_BUILDS.iter().map(|(n, _)| *n).collect(),
                 _ => Vec::new(),

@@ -33,7 +33,7 @@ impl Role {
     /// The role of the process that runs `config` (the client of a split over RPC workers,
     /// the server when served, else the command-line run; a split over local GPUs is one
     /// process).
-    pub fn of_client(config: &super::RunConfig) -> Role {
+    pub fn of_client(config: &super::run::RunConfig) -> Role {
         let rpc = config.split.as_ref().is_some_and(|s| !s.on_gpus());
         match (rpc, &config.serve) {
             (true, _) => Role::RpcClient,

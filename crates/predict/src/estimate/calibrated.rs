@@ -3,7 +3,7 @@
 use super::headroom;
 use crate::backend::Backend;
 use crate::components::{CalibrationInfo, Components, Estimate};
-use crate::config::{Role, RunConfig, SplitDeviceKind};
+use crate::config::{DeviceKind, Role, RunConfig, SplitDeviceKind};
 use crate::error::Result;
 use crate::profile::ModelProfile;
 use crate::table_set::{TableMatch, TableSet};
@@ -86,7 +86,7 @@ pub fn calibrated_for(
     let role = Role::of_client(config);
     let main = tables.find(name, role, kind, q, bpw);
     let host_table = if config.device.is_cuda() {
-        tables.find(name, role, "cpu", q, bpw)
+        tables.find(name, role, DeviceKind::Cpu, q, bpw)
     } else {
         main.clone()
     };
@@ -111,8 +111,8 @@ pub fn calibrated_for(
     let mut device_notes = Vec::new();
     for d in est.devices.iter_mut() {
         let (role, kind) = match d.kind {
-            SplitDeviceKind::Rpc => (Role::RpcServer, "cpu"),
-            SplitDeviceKind::Cuda => (Role::Cli, "cuda"),
+            SplitDeviceKind::Rpc => (Role::RpcServer, DeviceKind::Cpu),
+            SplitDeviceKind::Cuda => (Role::Cli, DeviceKind::Cuda),
         };
         let m = tables.find(name, role, kind, q, bpw);
         d.memory = correct(&d.memory, m.as_ref(), margin);
@@ -137,7 +137,7 @@ fn info(m: &TableMatch<'_>) -> CalibrationInfo {
     }
 }
 
-fn uncalibrated_note(backend: &str, role: Role, kind: &str) -> String {
+fn uncalibrated_note(backend: &str, role: Role, kind: DeviceKind) -> String {
     let who = if role.is_cli() {
         backend.to_string()
     } else {

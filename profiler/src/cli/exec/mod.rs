@@ -122,15 +122,18 @@ fn engine_build(bin: &Path) -> (String, String) {
 
 /// The ISA and build number a llama.cpp build's `engine.json` records, as a configuration
 /// carries them (so the analytic estimate stored beside the run is for that build).
-fn engine_isa_and_build(bin: &Path) -> (Option<String>, Option<u32>) {
+fn engine_isa_and_build(bin: &Path) -> (Option<predictor::config::isa::IsaSpec>, Option<u32>) {
     let (_, build) = engine_build(bin);
     let Ok(v) = serde_json::from_str::<serde_json::Value>(&build) else {
         return (None, None);
     };
-    let isa = v
-        .get("isa")
-        .and_then(|x| x.as_str())
-        .map(|s| predictor::backend::isa::Isa::from_build(s).name);
+    let isa = v.get("isa").and_then(|x| x.as_str()).map(|s| {
+        let isa = predictor::config::isa::Isa::from_build(s);
+        predictor::config::isa::IsaSpec {
+            given: isa.name.clone(),
+            isa,
+        }
+    });
     let number = v
         .get("build_number")
         .and_then(|x| x.as_u64())
