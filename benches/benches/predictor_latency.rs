@@ -5,8 +5,8 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use memcal_benches::write_header_fixture;
+use predictor::calibrate::table_set::TableSet;
 use predictor::planner::{plan, Budget};
-use predictor::table_set::TableSet;
 use predictor::{Device, RunConfig};
 use std::hint::black_box;
 
@@ -38,7 +38,7 @@ fn bench(c: &mut Criterion) {
                         ctx: 8192,
                         ..RunConfig::default()
                     };
-                    predictor::estimate::calibrated(&p, &cfg, &tables)
+                    predictor::calibrate::calibrated(&p, &cfg, &tables)
                 })
                 .map(|e| black_box(e.host_bytes()))
             })

@@ -7,7 +7,7 @@ use crate::fit::Model;
 use crate::one_sided::{calibrate, Calibrated, Procedure};
 use crate::records::{Dataset, GroupKey, Sample};
 use crate::stats::{error_stats, Outcome};
-use predictor::table::{Correction, ErrorStats};
+use predictor::calibrate::table::{Correction, ErrorStats};
 
 /// Held-out results of one scheme.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,12 +1,13 @@
 //! The analytic components a correction is fitted on.
 //!
 //! They are recomputed from each record's profile and configuration with the *current*
-//! predictor ([`predictor::estimate::analytic_with`]), so a change to the analytic model
+//! predictor ([`predictor::backend::reference::analytic_with`]), so a change to the analytic model
 //! needs a new fit, not new measurements. Records of a backend the predictor has no model
 //! for (an external engine), or whose profile the predictor rejects, keep the prediction
 //! stored in the record at measurement time.
 
-use predictor::backend::{Backend, BackendModel};
+use predictor::backend::reference::Constants;
+use predictor::backend::Backend;
 use predictor::components::Components;
 use predictor::config::RunConfig;
 use predictor::profile::ModelProfile;
@@ -36,8 +37,8 @@ pub enum Source {
 
 /// The reference runtime's constants, for a record of that backend (the load/run phase
 /// split is only known for it).
-pub fn backend_model(name: &str) -> Option<BackendModel> {
-    let reference = BackendModel::memcal_candle();
+pub fn backend_model(name: &str) -> Option<Constants> {
+    let reference = Constants::memcal_candle();
     (reference.name == name).then_some(reference)
 }
 
@@ -94,7 +95,7 @@ pub fn process_components(
 ///
 /// The predictor folds the two into one sum (the transient's excess over what the cache
 /// and activations add later goes into the overhead); this splits that sum again from the
-/// same [`BackendModel`] terms. `None` on CUDA, for a backend without a model, or when the
+/// same [`Constants`] terms. `None` on CUDA, for a backend without a model, or when the
 /// split does not add back up to `device` (the predictor's structure changed).
 pub fn phase_components(
     profile: &ModelProfile,
@@ -108,7 +109,8 @@ pub fn phase_components(
     let model = backend_model(backend)?;
     // As the predictor charges it on the host: the sequential load peak above the final
     // weights where the profile knows it, else one copy of the largest tensor.
-    let transient = predictor::estimate::load_transient(profile, &model, profile.tensor_data_bytes);
+    let transient =
+        predictor::backend::reference::load_transient(profile, &model, profile.tensor_data_bytes);
     let run = Components {
         overhead: model.host_base_bytes,
         headroom: 0,

@@ -14,7 +14,7 @@ use crate::one_sided::Procedure;
 use crate::records::load_dir;
 use crate::report::{write_report, PLOTS_DIR};
 use crate::tables::{build_tables, file_name, read_tables, to_json};
-use predictor::table::CalibrationTable;
+use predictor::calibrate::table::CalibrationTable;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

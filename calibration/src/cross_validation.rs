@@ -14,7 +14,7 @@ use crate::error::Result;
 use crate::fit::Model;
 use crate::records::{Sample, ShapeKey};
 use crate::stats::Outcome;
-use predictor::table::Correction;
+use predictor::calibrate::table::Correction;
 use std::collections::BTreeSet;
 use std::fmt;
 

@@ -5,7 +5,7 @@
 use crate::records::Sample;
 use crate::stats::{error_stats, Outcome};
 use predictor::backend::Backend;
-use predictor::table::ErrorStats;
+use predictor::calibrate::table::ErrorStats;
 use std::collections::BTreeMap;
 
 /// The components compared, in report order, with what they mean. `compute_dense` is the

@@ -28,8 +28,8 @@ use crate::error::{CalibrationError, Result};
 use crate::linalg::solve;
 use crate::records::Sample;
 use crate::stats::median;
+use predictor::calibrate::table::Correction;
 use predictor::components::Components;
-use predictor::table::Correction;
 
 /// Component names, in the order of [`component_values`] and [`factors`].
 pub const COMPONENT_NAMES: [&str; 4] = ["weights", "kv_cache", "activations", "overhead"];

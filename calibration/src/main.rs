@@ -218,7 +218,7 @@ fn residuals(cli: &Cli, backend: Option<&str>) -> Result<()> {
     use std::collections::BTreeMap;
     let ds = load_dir(&cli.data)
         .with_context(|| format!("reading records in {}", cli.data.display()))?;
-    let tables = predictor::table_set::TableSet::from_dir(&cli.tables)
+    let tables = predictor::calibrate::table_set::TableSet::from_dir(&cli.tables)
         .with_context(|| format!("reading tables in {}", cli.tables.display()))?;
     let mut rows: Vec<(f64, String)> = Vec::new();
     let mut by_backend: BTreeMap<String, (Vec<Outcome>, Vec<Outcome>)> = BTreeMap::new();

@@ -23,7 +23,7 @@ use crate::error::Result;
 use crate::fit::{fit, raised, Fit, FitOptions, Terms};
 use crate::records::{Sample, ShapeKey};
 use crate::stats::{quantile, Outcome};
-use predictor::table::Correction;
+use predictor::calibrate::table::Correction;
 use std::collections::BTreeSet;
 
 /// How far the uplift goes.

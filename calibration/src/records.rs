@@ -9,11 +9,11 @@
 use crate::analytic::{self, Source};
 use crate::error::{CalibrationError, Result};
 use crate::paths::{display_name, files_with_extension};
+pub use predictor::calibrate::table_set::ALL_TYPES;
 use predictor::components::Components;
 use predictor::config::{DeviceKind, Role, RunConfig};
 use predictor::profile::ModelProfile;
 use predictor::record::{Record, Status, RECORD_SCHEMA_VERSION};
-pub use predictor::table_set::ALL_TYPES;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::path::Path;
@@ -228,14 +228,17 @@ impl Sample {
     /// The calibrated peak of this sample's process with `tables`, no headroom (margin 0):
     /// what `predictor estimate --margin 0` says for it. None when the predictor cannot
     /// estimate it.
-    pub fn calibrated_peak(&self, tables: &predictor::table_set::TableSet) -> Option<u64> {
+    pub fn calibrated_peak(
+        &self,
+        tables: &predictor::calibrate::table_set::TableSet,
+    ) -> Option<u64> {
         let backend = self.group.backend.parse::<predictor::Backend>().ok()?;
         let config = RunConfig {
             margin_pct: 0.0,
             ..self.config.clone()
         };
         let e =
-            predictor::estimate::calibrated_for(backend, &self.profile, &config, tables).ok()?;
+            predictor::calibrate::calibrated_for(backend, &self.profile, &config, tables).ok()?;
         match &self.device_name {
             Some(d) => e.device(d).map(|d| d.memory.total()),
             None if config.device.is_cuda() => e.gpu_bytes(),
@@ -341,7 +344,7 @@ pub fn weight_qtype(profile: &ModelProfile) -> String {
 
 /// Stored bits per weight of `qtype` in a profile (0 when absent).
 pub fn bits_per_weight(profile: &ModelProfile, qtype: &str) -> f64 {
-    predictor::estimate::calibrated::bits_per_weight(profile, qtype.parse().ok())
+    predictor::calibrate::bits_per_weight(profile, qtype.parse().ok())
 }
 
 /// Turns a completed record into a sample; `None` when it has no usable peak.

@@ -1,6 +1,6 @@
 //! Error figures of predictions against measurements.
 
-use predictor::table::ErrorStats;
+use predictor::calibrate::table::ErrorStats;
 
 /// Absolute relative error beyond which an under-prediction counts as one
 /// ([`ErrorStats::under_2pct_rate`]).

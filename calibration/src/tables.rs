@@ -9,7 +9,7 @@ use crate::paths::files_with_extension;
 use crate::records::bits_per_weight;
 use crate::records::ALL_TYPES;
 use crate::stats::median;
-use predictor::table::{
+use predictor::calibrate::table::{
     CalibrationTable, Correction, ErrorStats, Provenance, TABLE_FORMAT_VERSION,
 };
 use std::collections::BTreeSet;

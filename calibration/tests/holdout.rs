@@ -7,8 +7,8 @@
 
 use calibration::paths::{default_tables_dir, workspace_root};
 use calibration::records::load_dir;
+use predictor::calibrate::table_set::TableSet;
 use predictor::config::Role;
-use predictor::table_set::TableSet;
 
 /// Held-out runs known to be under-predicted by more than 2%, with why: (backend, model,
 /// context, batch). Each must still miss (a fixed one leaves the list) and stay within

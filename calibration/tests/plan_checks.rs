@@ -7,11 +7,11 @@
 //! the script to be run again.
 
 use predictor::backend::Backend;
+use predictor::calibrate::table_set::TableSet;
 use predictor::config::split::parse_hosts;
 use predictor::config::Role;
 use predictor::planner::{plan_for, plan_hosts, Budget};
 use predictor::record::{Record, Status};
-use predictor::table_set::TableSet;
 use predictor::units::parse_size;
 use std::path::PathBuf;
 

@@ -3,7 +3,7 @@
 //! The build fails, naming the file, when the folder is missing or empty, or when a table
 //! is not a JSON object with the fields every table has (`format`, `name`, `backend`,
 //! `device_kind`, `qtype`, `correction`, `validation`) and the format version
-//! `TABLE_FORMAT_VERSION` of `src/table.rs`. (`CalibrationTable::from_json`, tested on
+//! `TABLE_FORMAT_VERSION` of `src/calibrate/table.rs`. (`CalibrationTable::from_json`, tested on
 //! every embedded table, checks the rest.)
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -19,9 +19,9 @@ const REQUIRED: [&str; 7] = [
     "validation",
 ];
 
-/// The format version, read from `src/table.rs` so that there is one source of it.
+/// The format version, read from `src/calibrate/table.rs` so that there is one source of it.
 fn format_version(manifest: &Path) -> Result<u64, String> {
-    let src = manifest.join("src/table.rs");
+    let src = manifest.join("src/calibrate/table.rs");
     let text = std::fs::read_to_string(&src).map_err(|e| format!("{}: {e}", src.display()))?;
     text.lines()
         .find_map(|l| {
@@ -57,7 +57,7 @@ fn run() -> Result<(), String> {
     println!("cargo:rerun-if-changed={}", dir.display());
     println!(
         "cargo:rerun-if-changed={}",
-        manifest.join("src/table.rs").display()
+        manifest.join("src/calibrate/table.rs").display()
     );
     let version = format_version(&manifest)?;
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)

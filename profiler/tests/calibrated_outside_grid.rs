@@ -5,9 +5,9 @@
 mod measure_support;
 
 use measure_support::run_record;
+use predictor::calibrate::table_set::TableSet;
 use predictor::ggml_type::GgmlType;
 use predictor::record::Status;
-use predictor::table_set::TableSet;
 use profiler::synth::{write_model, SynthSpec};
 use std::path::Path;
 
@@ -54,7 +54,7 @@ fn check(dir: &Path, arch: &str, qtype: GgmlType, ctx: u32, batch: u32) -> Strin
     );
     assert_eq!(r.status, Status::Ok, "{:?}", r.message);
     let tables = TableSet::embedded().expect("embedded tables parse");
-    let est = predictor::estimate::calibrated(&r.profile, &r.config, &tables).unwrap();
+    let est = predictor::calibrate::calibrated(&r.profile, &r.config, &tables).unwrap();
     let cal = est.calibration.as_ref().expect("a table matches");
     let predicted = est.host.used() as f64;
     let measured = r.measured.peak_rss_bytes as f64;

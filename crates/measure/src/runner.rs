@@ -86,7 +86,7 @@ impl Job<'_> {
             decode: self.decode,
             ..self.config.clone()
         };
-        let e = predictor::estimate::analytic(&self.model.profile, &config)?;
+        let e = predictor::backend::reference::analytic(&self.model.profile, &config)?;
         Ok(Predicted {
             host: e.host,
             gpu: e.gpu,

@@ -23,12 +23,11 @@
 //! - `kv_cache_mb`, `activation_mb`, `headroom_mb`: those components summed over devices.
 
 use crate::backend::Backend;
+use crate::calibrate::{self, TableSet};
 use crate::components::Estimate;
 use crate::config::{Device, RunConfig};
 use crate::error::Result;
-use crate::estimate;
 use crate::profile::ModelProfile;
-use crate::table_set::TableSet;
 use std::path::Path;
 
 /// Memory requirements breakdown for model deployment, in MiB (BitNet-rs's shape).
@@ -141,7 +140,7 @@ impl ProductionModelLoader {
             device,
             ..self.config.clone()
         };
-        estimate::calibrated_for(self.backend, &self.profile, &config, &self.tables)
+        calibrate::calibrated_for(self.backend, &self.profile, &config, &self.tables)
     }
 
     /// Memory requirements for `device`: `"cpu"`, `"gpu"`, `"cuda"` or `"cuda:N"`.
@@ -157,7 +156,12 @@ impl ProductionModelLoader {
                 // The configuration cannot be estimated (a profile without blocks, say):
                 // never less than the weights plus the KV cache it asked for.
                 let n = self.profile.shape.n_kv_heads.len();
-                let kv = estimate::kv_cache::bytes(&self.profile, &self.config, 0..n, false);
+                let kv = crate::backend::reference::kv_cache::bytes(
+                    &self.profile,
+                    &self.config,
+                    0..n,
+                    false,
+                );
                 let weights = self.profile.tensor_data_bytes.max(self.profile.file_bytes);
                 let mb = mib(weights.saturating_add(kv));
                 MemoryRequirements {

@@ -19,7 +19,18 @@ pub struct Components {
     pub headroom: u64,
 }
 
+/// Headroom for `used` bytes at `pct` percent, rounded up.
+pub fn headroom(used: u64, pct: f64) -> u64 {
+    (used as f64 * pct.max(0.0) / 100.0).ceil() as u64
+}
+
 impl Components {
+    /// These components with their headroom set to `margin_pct` of what they use.
+    pub fn with_headroom(mut self, margin_pct: f64) -> Components {
+        self.headroom = headroom(self.used(), margin_pct);
+        self
+    }
+
     /// What the run is predicted to use at its peak: everything but the headroom.
     pub fn used(&self) -> u64 {
         self.weights

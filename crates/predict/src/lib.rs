@@ -13,11 +13,11 @@
 
 pub mod backend;
 pub mod buffer;
+pub mod calibrate;
 pub mod compat;
 pub mod components;
 pub mod config;
 pub mod error;
-pub mod estimate;
 pub mod inspect;
 pub mod planner;
 pub mod portable;
@@ -27,8 +27,6 @@ pub mod profile;
 pub mod read;
 pub mod record;
 pub mod rng;
-pub mod table;
-pub mod table_set;
 pub mod units;
 pub mod weight_type;
 

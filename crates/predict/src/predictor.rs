@@ -2,13 +2,13 @@
 //! asked many questions.
 
 use crate::backend::Backend;
+use crate::calibrate::TableSet;
 use crate::compat::MemoryRequirements;
 use crate::components::Estimate;
 use crate::config::RunConfig;
 use crate::error::Result;
 use crate::planner::{self, Budget, Plan};
 use crate::profile::ModelProfile;
-use crate::table_set::TableSet;
 
 /// An engine's calibrated memory model.
 ///
@@ -65,7 +65,7 @@ impl Predictor {
 
     /// The calibrated estimate per component, with headroom.
     pub fn estimate(&self, profile: &ModelProfile, config: &RunConfig) -> Result<Estimate> {
-        crate::estimate::calibrated_for(self.backend, profile, config, &self.tables)
+        crate::calibrate::calibrated_for(self.backend, profile, config, &self.tables)
     }
 
     /// What fits `budget`: GPU layers, largest context, largest batch.

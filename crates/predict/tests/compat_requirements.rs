@@ -50,7 +50,7 @@ fn cpu_has_no_gpu_memory_and_totals_add_up() {
     assert_eq!(r.cpu_memory_mb, e.host.total().div_ceil(1 << 20));
     // Uncalibrated, BitNet-rs (the default): its f32 KV cache grows to 4096 generated
     // tokens x 153,600 B = exactly 600 MiB in the planning case.
-    let analytic = loader().with_tables(memcal_predict::table_set::TableSet::empty());
+    let analytic = loader().with_tables(memcal_predict::calibrate::table_set::TableSet::empty());
     assert_eq!(analytic.backend(), Backend::BitnetRs);
     assert_eq!(analytic.get_memory_requirements("cpu").kv_cache_mb, 600);
     // The reference runtime's f16 cache: 4096 positions x 76,800 B = 300 MiB.
@@ -67,9 +67,10 @@ fn the_default_figures_are_bitnet_rs_own_prediction() {
         margin_pct: 0.0,
         ..RunConfig::default()
     };
-    let tables = memcal_predict::table_set::TableSet::embedded().unwrap();
-    let e = memcal_predict::estimate::calibrated_for(Backend::BitnetRs, &profile, &config, &tables)
-        .unwrap();
+    let tables = memcal_predict::calibrate::table_set::TableSet::embedded().unwrap();
+    let e =
+        memcal_predict::calibrate::calibrated_for(Backend::BitnetRs, &profile, &config, &tables)
+            .unwrap();
     assert_eq!(e.backend, "bitnet-rs");
     let r = ProductionModelLoader::from_profile(profile)
         .with_config(config)
@@ -79,7 +80,7 @@ fn the_default_figures_are_bitnet_rs_own_prediction() {
     // BitNet-rs holds the f32 embedding (1.22 GiB) and the packed I2_S weights beside the
     // mapped file at its load peak: far above the 1.1 GiB file, and far above what
     // bitnet.cpp needs for the same file.
-    let bitnet_cpp = memcal_predict::estimate::calibrated_for(
+    let bitnet_cpp = memcal_predict::calibrate::calibrated_for(
         Backend::BitnetCpp,
         &memcal_predict::presets::profile("bitnet-b1.58-2b-4t").unwrap(),
         &RunConfig {

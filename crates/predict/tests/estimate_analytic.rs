@@ -1,7 +1,7 @@
 //! The analytic estimate: exact terms where the runtime's behaviour is exact (weights, KV
 //! cache), and the structure of the rest (monotone in context and batch, device split).
 
-use memcal_predict::estimate::{analytic, kv_cache};
+use memcal_predict::backend::reference::{analytic, kv_cache};
 use memcal_predict::{Device, KvDtype, RunConfig};
 
 fn cfg(ctx: u32, batch: u32) -> RunConfig {

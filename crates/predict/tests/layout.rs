@@ -183,6 +183,40 @@ fn without_tests(code: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The inline modules of `code` (`mod name { ... }`, one level), and the code without
+/// them: each is a module of its own, whose `super` is the file's module.
+fn split_inline_modules(code: &str) -> (String, Vec<(String, String)>) {
+    let mut outer = code.as_bytes().to_vec();
+    let mut inline = Vec::new();
+    let b = code.as_bytes();
+    let mut i = 0;
+    while let Some(p) = code[i..].find("mod ") {
+        let at = i + p;
+        i = at + 4;
+        if at > 0 && (b[at - 1].is_ascii_alphanumeric() || b[at - 1] == b'_') {
+            continue;
+        }
+        let name: String = code[at + 4..]
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        let after = code[at + 4 + name.len()..].trim_start();
+        if name.is_empty() || !after.starts_with('{') {
+            continue;
+        }
+        let open = at + 4 + name.len() + (code[at + 4 + name.len()..].len() - after.len());
+        let close = matching_brace(b, open);
+        inline.push((name, code[open + 1..close].to_string()));
+        for c in outer.iter_mut().take(close + 1).skip(at) {
+            if *c != b'\n' {
+                *c = b' ';
+            }
+        }
+        i = close + 1;
+    }
+    (String::from_utf8_lossy(&outer).into_owned(), inline)
+}
+
 /// Reads a crate's modules from its `src` folder.
 fn read_crate(src: &Path) -> Crate {
     let mut modules = BTreeMap::new();
@@ -211,11 +245,28 @@ fn read_crate(src: &Path) -> Crate {
             }
             let text = std::fs::read_to_string(&path).expect("a source file");
             let code = blank(&text);
+            let (outer, inline) = split_inline_modules(&without_tests(&code));
+            for (name, inner) in inline {
+                modules.insert(
+                    [parts.join("::"), name]
+                        .iter()
+                        .filter(|s| !s.is_empty())
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join("::"),
+                    Module {
+                        file: path.clone(),
+                        code: String::new(),
+                        code_no_tests: inner,
+                        lines: 0,
+                    },
+                );
+            }
             modules.insert(
                 parts.join("::"),
                 Module {
                     file: path.clone(),
-                    code_no_tests: without_tests(&code),
+                    code_no_tests: outer,
                     code,
                     lines: text.lines().count(),
                 },
@@ -225,13 +276,13 @@ fn read_crate(src: &Path) -> Crate {
     Crate { modules }
 }
 
-/// Expands a `use` tree (`a::{b, c::{d, e}}`) into full paths.
+/// Expands a `use` tree (`a::{b, c::{d, e as f}}`) into full paths (`as` renames dropped).
 fn expand_use(tree: &str) -> Vec<String> {
-    let tree: String = tree.chars().filter(|c| !c.is_whitespace()).collect();
     fn go(prefix: &str, t: &str, out: &mut Vec<String>) {
+        let t = t.trim();
         if let Some(open) = t.find('{') {
-            let head = &t[..open];
-            let inner = &t[open + 1..t.len().saturating_sub(1)];
+            let head: String = t[..open].chars().filter(|c| !c.is_whitespace()).collect();
+            let inner = &t[open + 1..t.rfind('}').unwrap_or(t.len())];
             let mut depth = 0;
             let mut start = 0;
             for (k, c) in inner.char_indices() {
@@ -249,13 +300,14 @@ fn expand_use(tree: &str) -> Vec<String> {
                 go(&format!("{prefix}{head}"), &inner[start..], out);
             }
         } else if !t.is_empty() {
-            let t = t.split("as").next().unwrap_or(t);
+            let t = t.split(" as ").next().unwrap_or(t);
+            let t: String = t.chars().filter(|c| !c.is_whitespace()).collect();
             let path = format!("{prefix}{t}");
             out.push(path.trim_end_matches("::self").to_string());
         }
     }
     let mut out = Vec::new();
-    go("", &tree, &mut out);
+    go("", tree, &mut out);
     out
 }
 
@@ -411,9 +463,14 @@ impl Crate {
                 .collect();
             paths.extend(inline_paths(&m.code_no_tests));
             let deps = g.entry(name.clone()).or_default();
+            let debug = std::env::var("MEMCAL_LAYOUT_DEBUG").is_ok_and(|m| &m == name);
             for p in paths {
                 let p = p.trim_end_matches("::*");
-                if let Some(t) = self.resolve(name, p, 0).filter(|t| t != name) {
+                let t = self.resolve(name, p, 0);
+                if debug {
+                    eprintln!("{name}: {p} -> {t:?}");
+                }
+                if let Some(t) = t.filter(|t| t != name) {
                     deps.insert(t);
                 }
             }
@@ -609,7 +666,7 @@ fn the_checker_sees_a_circle_and_a_long_function() {
     let module = |code: &str| Module {
         file: PathBuf::from("x.rs"),
         code: blank(code),
-        code_no_tests: without_tests(&blank(code)),
+        code_no_tests: split_inline_modules(&without_tests(&blank(code))).0,
         lines: code.lines().count(),
     };
     let mut modules = BTreeMap::new();
@@ -625,9 +682,20 @@ fn the_checker_sees_a_circle_and_a_long_function() {
         "b".into(),
         module("use crate::Thing; // crate::c::nothing\n pub fn g() {}\n#[cfg(test)]\nmod tests { use crate::zzz; }"),
     );
+    // An inline module's `super` is its file's module; `as` renames are not names.
+    modules.insert(
+        "c".into(),
+        module("mod inner { use super::X; }\nuse crate::a::{has_alias as y};\npub struct X;"),
+    );
+    modules.insert(
+        "c::inner".into(),
+        module(&split_inline_modules("mod inner { use super::X; }").1[0].1),
+    );
     let c = Crate { modules };
     let g = c.graph();
     assert_eq!(g["b"], BTreeSet::from(["a".to_string()]));
+    assert_eq!(g["c"], BTreeSet::from(["a".to_string()]));
+    assert!(g["c::inner"].contains("c"), "{:?}", g["c::inner"]);
     assert_eq!(circles(&g), vec![vec!["a".to_string(), "b".to_string()]]);
     let long = module(&format!(
         "fn long() {{\n{}}}\nfn short() {{ }}",

@@ -1,8 +1,8 @@
 //! The planner finds the edge of what fits: the answer fits, one more does not.
 
-use memcal_predict::estimate::calibrated;
+use memcal_predict::calibrate::calibrated;
+use memcal_predict::calibrate::table_set::TableSet;
 use memcal_predict::planner::{plan, Budget};
-use memcal_predict::table_set::TableSet;
 use memcal_predict::{Device, RunConfig};
 
 fn tables() -> TableSet {

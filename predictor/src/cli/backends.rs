@@ -3,8 +3,8 @@
 
 use predictor::backend::llama_cpp::Family;
 use predictor::backend::Backend;
+use predictor::calibrate::table_set::TableSet;
 use predictor::config::isa::NAMED;
-use predictor::table_set::TableSet;
 use serde::Serialize;
 
 /// Arguments of `predictor backends`.

@@ -3,10 +3,10 @@
 use super::render;
 use crate::cli_args::{ConfigArgs, ModelArgs};
 use predictor::backend::Backend;
+use predictor::calibrate::table_set::TableSet;
 use predictor::compat::MemoryRequirements;
 use predictor::components::Estimate;
 use predictor::profile::ModelProfile;
-use predictor::table_set::TableSet;
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -126,7 +126,7 @@ pub fn estimate(a: &EstimateArgs) -> anyhow::Result<Estimated> {
     let estimate = if a.tables.uncalibrated {
         backend.analytic(&profile, &config)?
     } else {
-        predictor::estimate::calibrated_for(backend, &profile, &config, &a.tables.load()?)?
+        predictor::calibrate::calibrated_for(backend, &profile, &config, &a.tables.load()?)?
     };
     Ok(Estimated {
         profile,

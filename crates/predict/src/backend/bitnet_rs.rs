@@ -35,10 +35,10 @@
 //! model resident), the first step (model, RoPE, the touched part of the preallocated
 //! cache) and the generation (model, RoPE, KV of the generated tokens).
 
+use crate::components::headroom;
 use crate::components::{Components, Estimate};
 use crate::config::RunConfig;
 use crate::error::Result;
-use crate::estimate::{check_profile, headroom};
 use crate::profile::{ModelProfile, TensorRole};
 
 const F32: u64 = 4;
@@ -209,7 +209,7 @@ fn model_bytes(t: &Terms) -> u64 {
 /// The analytic estimate of BitNet-rs's memory (host only: its CUDA path is not modelled).
 pub fn estimate(profile: &ModelProfile, config: &RunConfig) -> Result<Estimate> {
     config.validate()?;
-    check_profile(profile)?;
+    profile.check_estimable()?;
     let t = terms(profile, config);
     let p = phases(&t);
     let peak = p.load.max(p.loaded).max(p.first_step).max(p.decode);

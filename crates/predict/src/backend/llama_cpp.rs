@@ -33,11 +33,12 @@
 //!   and per BPE merge), which grow with the vocabulary.
 
 use super::isa::{ExtraBuffers, IsaRules};
+use crate::backend::common::context_note;
+use crate::backend::offload;
 use crate::buffer::{BufferKind, EngineBuffer};
 use crate::components::{Components, Estimate};
 use crate::config::{FlashAttn, KvDtype, RunConfig};
 use crate::error::Result;
-use crate::estimate::{check_profile, context_note, weights, with_headroom};
 use crate::profile::{BlockNorms, ModelProfile};
 use crate::weight_type::WeightType;
 
@@ -798,7 +799,7 @@ pub fn buffer(component: BufferKind, buffer: &str, bytes: u64) -> EngineBuffer {
 /// The analytic estimate of a llama.cpp-family engine.
 pub fn estimate(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> Result<Estimate> {
     config.validate()?;
-    check_profile(profile)?;
+    profile.check_estimable()?;
     if let Some(split) = &config.split {
         return super::llama_split::estimate(fam, profile, config, split);
     }
@@ -807,7 +808,7 @@ pub fn estimate(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> Res
     let geo = kv_geometry(fam, profile, config);
     let (k_host, v_host) = kv_bytes(profile, config, &geo, 0..n - g);
     let (k_gpu, v_gpu) = kv_bytes(profile, config, &geo, n - g..n);
-    let split = weights::split(profile, g as u32);
+    let split = offload::split(profile, g as u32);
     let extra = if g == 0 {
         extra_buffer_bytes(fam, profile, config)
     } else {
@@ -907,7 +908,7 @@ pub fn estimate(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> Res
             weights: split.gpu,
             kv_cache: k_gpu + v_gpu,
             activations: if g > 0 { reserved } else { 0 },
-            overhead: crate::backend::BackendModel::memcal_candle().cuda_context_bytes,
+            overhead: crate::backend::reference::Constants::memcal_candle().cuda_context_bytes,
             headroom: 0,
         };
         (host, Some(gpu))
@@ -923,7 +924,7 @@ pub fn estimate(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> Res
         };
         (host, None)
     };
-    let with_headroom = |c: Components| with_headroom(c, config.margin_pct);
+    let with_headroom = |c: Components| c.with_headroom(config.margin_pct);
     Ok(Estimate {
         backend: fam.name.to_string(),
         config: config.clone(),

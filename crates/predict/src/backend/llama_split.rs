@@ -21,7 +21,6 @@ use crate::buffer::BufferKind;
 use crate::components::{Components, DeviceEstimate, Estimate};
 use crate::config::{RunConfig, SplitDeviceKind, SplitMode, SplitOptions};
 use crate::error::Result;
-use crate::estimate::with_headroom;
 use crate::profile::{ModelProfile, TensorRole, TensorSpans};
 
 const F32: u64 = 4;
@@ -476,7 +475,7 @@ pub fn estimate(
         buffers.push(buffer(BufferKind::PromptCache, "CPU", cache));
     }
 
-    let cuda_context = crate::backend::BackendModel::memcal_candle().cuda_context_bytes;
+    let cuda_context = crate::backend::reference::Constants::memcal_candle().cuda_context_bytes;
     let devices = shares
         .iter()
         .enumerate()
@@ -528,7 +527,7 @@ pub fn estimate(
                 first_layer,
                 n_layers,
                 output_layer: place.output == Some(i),
-                memory: with_headroom(memory, config.margin_pct),
+                memory: memory.with_headroom(config.margin_pct),
                 calibration: None,
                 buffers: vec![
                     buffer(BufferKind::Model, &name, s.weights),
@@ -569,7 +568,7 @@ pub fn estimate(
         backend: fam.name.to_string(),
         config: config.clone(),
         gpu_layers: offloaded(profile.shape.n_layers, config.gpu_layers),
-        host: with_headroom(host, config.margin_pct),
+        host: host.with_headroom(config.margin_pct),
         gpu: None,
         calibration: None,
         notes,
@@ -582,10 +581,10 @@ pub fn estimate(
 mod tests {
     use super::*;
     use crate::backend::Backend;
+    use crate::calibrate::calibrated_for;
+    use crate::calibrate::TableSet;
     use crate::config::Device;
-    use crate::estimate::calibrated_for;
     use crate::presets;
-    use crate::table_set::TableSet;
 
     fn over_gpus(mode: SplitMode, engine_build: Option<u32>) -> Result<Estimate> {
         let p = presets::profile("llama-3.2-1b:Q4_0").unwrap();

@@ -8,16 +8,16 @@
 //! looked up by exact backend name.
 
 pub mod bitnet_rs;
+pub mod common;
 pub mod ggml_alloc;
 pub mod isa;
 pub mod llama_cpp;
 pub mod llama_server;
 pub mod llama_split;
 pub mod malloc_heap;
-pub mod memcal;
+pub mod offload;
+pub mod reference;
 pub mod worker_graph;
-
-pub use memcal::BackendModel;
 
 use crate::components::Estimate;
 use crate::config::RunConfig;
@@ -226,9 +226,7 @@ impl Backend {
     /// The analytic estimate of this engine's memory (no calibration).
     pub fn analytic(&self, profile: &ModelProfile, config: &RunConfig) -> Result<Estimate> {
         let mut est = match self {
-            Backend::Memcal => {
-                crate::estimate::analytic_with(profile, config, &BackendModel::memcal_candle())
-            }
+            Backend::Memcal => reference::analytic(profile, config),
             Backend::LlamaCpp => {
                 let (fam, note) = llama_cpp::Family::upstream_for(config.engine_build);
                 let mut est = llama_cpp::estimate(&fam, profile, config)?;

@@ -13,13 +13,12 @@
 
 use super::largest;
 use crate::backend::Backend;
+use crate::calibrate::{self, TableSet};
 use crate::components::Estimate;
 use crate::config::split::Host;
 use crate::config::{RunConfig, SplitOptions, MAX_BATCH, MAX_CTX};
 use crate::error::{Error, Result};
-use crate::estimate;
 use crate::profile::ModelProfile;
-use crate::table_set::TableSet;
 use serde::Serialize;
 
 /// One machine of the plan.
@@ -105,7 +104,7 @@ fn assign(
 ) -> Result<Assignment> {
     let names: Vec<String> = hosts[1..].iter().map(|h| h.name.clone()).collect();
     let budget = |h: &Host| h.budget.unwrap_or(u64::MAX);
-    let est = |c: &RunConfig| estimate::calibrated_for(backend, profile, c, tables);
+    let est = |c: &RunConfig| calibrate::calibrated_for(backend, profile, c, tables);
     let layers = profile.shape.n_layers + 1;
     // A worker's share is sized while the workers before it hold nothing, but its memory
     // also depends on what they take (once every layer is offloaded the scheduler keeps

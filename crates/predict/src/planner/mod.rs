@@ -7,12 +7,11 @@
 //! estimate including its headroom, so "fits" means "fits with the margin reported".
 
 use crate::backend::Backend;
+use crate::calibrate::{self, TableSet};
 use crate::components::Estimate;
 use crate::config::{RunConfig, MAX_BATCH, MAX_CTX};
 use crate::error::Result;
-use crate::estimate;
 use crate::profile::ModelProfile;
-use crate::table_set::TableSet;
 use serde::Serialize;
 
 pub mod hosts;
@@ -108,7 +107,7 @@ pub fn plan_for(
     tables: &TableSet,
 ) -> Result<Plan> {
     config.validate()?;
-    let est = |c: &RunConfig| estimate::calibrated_for(backend, profile, c, tables);
+    let est = |c: &RunConfig| calibrate::calibrated_for(backend, profile, c, tables);
     let n = profile.shape.n_layers;
 
     // GPU layers: as many as fit on the GPU (more blocks only add GPU memory), then check

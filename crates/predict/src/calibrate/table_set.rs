@@ -1,9 +1,9 @@
 //! The set of calibration tables an estimate can use: the ones embedded at build time
 //! (from `crates/predict/tables/*.json`), or tables read from files.
 
+use super::table::CalibrationTable;
 use crate::config::{DeviceKind, Role};
 use crate::error::{Error, Result};
-use crate::table::CalibrationTable;
 use std::path::Path;
 
 mod embedded {

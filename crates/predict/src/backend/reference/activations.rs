@@ -9,7 +9,7 @@
 //! the scores are freed); logits are computed for the last position of each sequence only;
 //! quantized matmuls keep a growing per-thread buffer of the quantized input.
 
-use crate::backend::BackendModel;
+use super::constants::Constants;
 use crate::config::RunConfig;
 use crate::profile::ModelProfile;
 use crate::weight_type::WeightType;
@@ -83,11 +83,7 @@ pub fn schedule(config: &RunConfig) -> Vec<(u64, u64)> {
 
 /// Activation terms of the step of a configuration's schedule ([`schedule`]) with the
 /// largest peak.
-pub fn terms(
-    profile: &ModelProfile,
-    config: &RunConfig,
-    backend: &BackendModel,
-) -> ActivationTerms {
+pub fn terms(profile: &ModelProfile, config: &RunConfig, backend: &Constants) -> ActivationTerms {
     worst_step(config, |rows, kv_len| {
         terms_at(profile, config, backend, rows, kv_len)
     })
@@ -108,7 +104,7 @@ fn worst_step(config: &RunConfig, at: impl Fn(u64, u64) -> ActivationTerms) -> A
 pub fn terms_at(
     profile: &ModelProfile,
     config: &RunConfig,
-    backend: &BackendModel,
+    backend: &Constants,
     rows_per_seq: u64,
     kv_len: u64,
 ) -> ActivationTerms {

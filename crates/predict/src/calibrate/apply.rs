@@ -1,12 +1,12 @@
-//! Calibration applied on top of the analytic estimate.
+//! Calibration applied on top of an engine's analytic estimate.
 
-use super::headroom;
+use super::table_set::{TableMatch, TableSet};
 use crate::backend::Backend;
+use crate::components::headroom;
 use crate::components::{CalibrationInfo, Components, Estimate};
 use crate::config::{DeviceKind, Role, RunConfig, SplitDeviceKind};
 use crate::error::Result;
 use crate::profile::ModelProfile;
-use crate::table_set::{TableMatch, TableSet};
 use crate::weight_type::WeightType;
 
 /// Extra headroom, in percent, when the table is a fallback for another quantization.

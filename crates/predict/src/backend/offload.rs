@@ -1,4 +1,5 @@
-//! Where the weights live: host and GPU bytes for a GPU layer split.
+//! Where the weights live when the last blocks are offloaded to a GPU: host and GPU
+//! bytes, as llama.cpp and the reference runtime both place them.
 
 use crate::profile::{ModelProfile, TensorRole};
 

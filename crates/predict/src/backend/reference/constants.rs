@@ -1,4 +1,4 @@
-//! Every per-backend term of the analytic model, in one place.
+//! Every constant of the reference runtime's analytic model, in one place.
 //!
 //! The analytic estimate is structural: it knows which buffers a runtime keeps and how
 //! their sizes scale with the model and the configuration. What it cannot know from first
@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 /// The memory behaviour of one runtime.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BackendModel {
+pub struct Constants {
     /// Name used in records and calibration tables.
     pub name: String,
     /// Resident bytes of the process beyond its buffers: binary, libc, allocator arenas,
@@ -54,11 +54,11 @@ pub struct BackendModel {
     pub cuda_host_bytes: u64,
 }
 
-impl BackendModel {
+impl Constants {
     /// The reference runtime (`memcal-candle`): the profiler crate's runtime on candle-core.
     /// See ARCHITECTURE.md, "The reference runtime's memory behaviour".
-    pub fn memcal_candle() -> BackendModel {
-        BackendModel {
+    pub fn memcal_candle() -> Constants {
+        Constants {
             name: "memcal-candle".into(),
             // Measured (calibration-cpu sweep): 4.4 to 4.9 MiB before loading, and 5.3 to
             // 6.8 MiB beside the weights once loaded (worker threads started, header parsed);
@@ -80,8 +80,8 @@ impl BackendModel {
     }
 }
 
-impl Default for BackendModel {
+impl Default for Constants {
     fn default() -> Self {
-        BackendModel::memcal_candle()
+        Constants::memcal_candle()
     }
 }
