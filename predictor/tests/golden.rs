@@ -22,7 +22,6 @@
 //! `$MODELS` in the outputs.
 
 #[path = "../../crates/formats/tests/support/mod.rs"]
-#[allow(dead_code)]
 mod support;
 
 use memcal_synth::{SynthMoe, SynthSpec};

@@ -105,7 +105,7 @@ fn backends(py: Python<'_>) -> PyResult<String> {
 #[pyo3(signature = (path, preset))]
 fn trained_context(py: Python<'_>, path: Option<PathBuf>, preset: Option<String>) -> PyResult<u64> {
     answer(py, || {
-        Ok(cli::load_model(&model_args(path, preset))?.ctx_train)
+        Ok(cli::load_model(&model_args(path, preset))?.shape.ctx_train)
     })
 }
 

@@ -9,15 +9,9 @@
 
 pub mod bitnet_rs;
 pub mod common;
-pub mod ggml_alloc;
-pub mod isa;
 pub mod llama_cpp;
-pub mod llama_server;
-pub mod llama_split;
-pub mod malloc_heap;
 pub mod offload;
 pub mod reference;
-pub mod worker_graph;
 
 use crate::components::Estimate;
 use crate::config::RunConfig;

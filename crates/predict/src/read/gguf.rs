@@ -185,7 +185,7 @@ fn head_widths(k: &ArchKeys, hidden: u64, n_heads: u32) -> Result<(u32, u32)> {
         }
         Some(d) => d,
         None => {
-            if hidden % n_heads as u64 != 0 {
+            if !hidden.is_multiple_of(n_heads as u64) {
                 return Err(Error::malformed(
                     path,
                     format!(

@@ -23,6 +23,7 @@
 //! ARM: the ISA to plan for is the build's, which for a native or an all-variants build is
 //! the machine's.
 
+use crate::config::isa::Feature::*;
 use crate::config::isa::{Feature, Isa};
 use crate::ggml_type::GgmlType;
 use crate::profile::{MatmulWeight, ModelProfile};
@@ -64,8 +65,6 @@ pub struct IsaRules {
     /// Rows of an `AMX` weight must divide by this (`TILE_N * 2`).
     pub amx_rows: u64,
 }
-
-use Feature::*;
 
 /// llama.cpp build 10001's rules: those of 11434 without the Q1_0 repacking (ARM), which
 /// its `repack.cpp` does not have yet (its x86 rules and `AMX` types are the same).

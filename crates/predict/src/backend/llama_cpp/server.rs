@@ -3,7 +3,7 @@
 //!
 //! - **Slots.** `-np N` slots of `-c / N` cells each (one KV stream per slot), or one
 //!   buffer of `-c` cells they share with `--kv-unified` (see
-//!   [`super::llama_cpp::kv_geometry`]).
+//!   [`super::kv_cache::kv_geometry`]).
 //! - **Continuous batching.** The prompts of every busy slot go into one logical batch of
 //!   `-b` tokens, evaluated in micro-batches of `-ub`; with one stream per slot a
 //!   micro-batch takes an equal share of each slot's tokens, so its graph attends over one
@@ -18,17 +18,14 @@
 //!   cells taken near the end of each prompt, kept with the slot and with its cached state.
 //! - **The process.** An HTTP thread pool and the slots' own structures: a constant.
 
-use super::llama_cpp::{Family, Graph, KvGeometry};
+use super::build::Family;
+use super::graph::Graph;
+use super::kv_cache::KvGeometry;
 use crate::config::RunConfig;
 use crate::profile::ModelProfile;
 
 fn pad(x: u64, to: u64) -> u64 {
     x.div_ceil(to.max(1)) * to.max(1)
-}
-
-/// The rows of logits the server's context reserves: one per slot.
-pub fn outputs_reserved(config: &RunConfig) -> u64 {
-    config.batch.max(1) as u64
 }
 
 /// The graphs a served workload evaluates: the prompts of every slot, all busy at once,
@@ -211,7 +208,7 @@ mod tests {
     }
 
     use super::*;
-    use crate::backend::llama_cpp::kv_geometry;
+    use crate::backend::llama_cpp::kv_cache::kv_geometry;
     use crate::config::ServeOptions;
     use crate::presets;
 
