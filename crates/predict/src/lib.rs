@@ -17,6 +17,7 @@ pub mod calibrate;
 pub mod compat;
 pub mod components;
 pub mod config;
+pub mod device;
 pub mod error;
 pub mod inspect;
 pub mod planner;

@@ -244,7 +244,7 @@ pub fn estimate(profile: &ModelProfile, config: &RunConfig) -> Result<Estimate> 
             "bitnet-rs has no context flag: it uses the file's context, {ctx} positions"
         ));
     }
-    if config.device.is_cuda() {
+    if crate::device::for_device(config.device).holds_offloaded_layers() {
         notes.push("bitnet-rs on CUDA is not modelled: host figures only".into());
     }
     let host = Components {

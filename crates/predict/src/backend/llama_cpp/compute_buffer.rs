@@ -28,32 +28,6 @@ const ALIGN: u64 = 32;
 /// Page size the touched bytes are counted in.
 const PAGE: u64 = 4096;
 
-/// The Hadamard rotations llama.cpp applies around a quantized KV cache (from build 10001
-/// on): K (and Q) are rotated by an `n x n` matrix, `n` the largest power of two from 64
-/// that divides the head width, when K is quantized and its heads are a multiple of 64
-/// wide; V (and the attention output) by a 64 x 64 one when V is. Each rotation is one
-/// more matrix product over the tensor, and each matrix a graph input per attention kind.
-pub fn kv_rotation(profile: &ModelProfile, quantized: bool) -> (u64, u64) {
-    if !quantized {
-        return (0, 0);
-    }
-    let (dk, dv) = (
-        u64::from(profile.shape.head_dim_k),
-        u64::from(profile.shape.head_dim_v),
-    );
-    let k = if dk > 0 && dk % 64 == 0 {
-        let mut n = 64;
-        while dk % (2 * n) == 0 {
-            n *= 2;
-        }
-        n
-    } else {
-        0
-    };
-    let v = if dv > 0 && dv % 64 == 0 { 64 } else { 0 };
-    (k, v)
-}
-
 /// The compute buffer of one device: reserved, and touched by a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WorkerCompute {
@@ -142,6 +116,7 @@ pub fn compute(
 
 #[cfg(test)]
 mod tests {
+    use super::super::cparams::kv_rotation;
     use super::*;
 
     /// Qwen2.5-Coder-0.5B's shapes (24 blocks, 896 wide, 14 heads of 64, 2 KV heads,

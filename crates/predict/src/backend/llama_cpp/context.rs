@@ -3,31 +3,25 @@
 //! a server's slots) and the notes every estimate of the family carries.
 
 use super::build::Family;
-use super::compute_buffer::{self, kv_rotation};
+use super::compute_buffer;
+use super::cparams::Cparams;
 use super::graph::{reserved_graph, run_graphs, Graph};
 use super::graph_build::WorkerSplit;
-use super::kv_cache::KvGeometry;
 use super::live_set::graph_bytes;
 use super::server;
 use crate::backend::common::context_note;
-use crate::buffer::{BufferKind, EngineBuffer};
-use crate::config::{KvDtype, RunConfig};
+use crate::config::KvDtype;
 use crate::profile::ModelProfile;
 
 /// The compute buffer the engine reserves (and prints) for a run on one device: for dense
 /// blocks of an upstream build with every block on the CPU, ggml's allocator replayed over
-/// the whole graph ([`super::worker_graph`], one device holding every block and the
+/// the whole graph ([`super::compute_buffer`], one device holding every block and the
 /// output); otherwise the live-set estimate of the reserved graph.
-pub(crate) fn reserved_compute(
-    fam: &Family,
-    profile: &ModelProfile,
-    config: &RunConfig,
-    geo: &KvGeometry,
-    gpu_layers: u32,
-) -> u64 {
-    let reserved = reserved_graph(config, geo);
+pub(crate) fn reserved_compute(cp: &Cparams, gpu_layers: u32) -> u64 {
+    let (fam, profile) = (cp.build, cp.profile);
+    let reserved = reserved_graph(cp);
     if gpu_layers > 0 || !fam.keeps_reserved_layout || !compute_buffer::supported(profile) {
-        return graph_bytes(fam, profile, config, reserved);
+        return graph_bytes(cp, reserved);
     }
     let split = WorkerSplit {
         blocks: (0..profile.shape.n_layers as usize).collect(),
@@ -37,31 +31,28 @@ pub(crate) fn reserved_compute(
         after_cpu: false,
         copies: 1,
         mixed_embd_inputs: fam.mixed_embd_inputs,
-        flash_attn: fam.flash_attn(config),
-        rotation: if fam.kv_rotation {
-            kv_rotation(profile, config.kv_dtype.is_quantized())
-        } else {
-            (0, 0)
-        },
+        flash_attn: cp.flash_attn,
+        rotation: cp.rotation,
     };
-    compute_buffer::compute(profile, &split, geo, reserved, &[]).reserved
+    compute_buffer::compute(profile, &split, &cp.kv, reserved, &[]).reserved
 }
 
 /// The graphs of a run: a command-line run's ([`run_graphs`]) or a served workload's
-/// ([`super::llama_server::graphs`]).
-pub fn graphs_of(fam: &Family, config: &RunConfig, geo: &KvGeometry) -> Vec<Graph> {
-    if config.serve.is_some() {
-        server::graphs(fam, config, geo)
+/// ([`super::server::graphs`]).
+pub fn graphs_of(cp: &Cparams) -> Vec<Graph> {
+    if cp.config.serve.is_some() {
+        server::graphs(cp)
     } else {
-        run_graphs(fam, config, geo)
+        run_graphs(cp)
     }
 }
 
 /// The fixed part of the process that runs `config`: [`fixed_bytes`], and the server's
 /// own when it is served.
-pub fn process_bytes(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> u64 {
-    let server = if config.serve.is_some() {
-        let slots = config.batch.max(1) as u64;
+pub fn process_bytes(cp: &Cparams) -> u64 {
+    let (fam, profile) = (cp.build, cp.profile);
+    let server = if cp.config.serve.is_some() {
+        let slots = cp.n_seq;
         fam.server_base_bytes
             + slots
                 * (profile.shape.vocab * fam.server_slot_bytes_per_token + fam.server_slot_bytes)
@@ -72,7 +63,8 @@ pub fn process_bytes(fam: &Family, profile: &ModelProfile, config: &RunConfig) -
 }
 
 /// The notes every llama.cpp-family estimate carries for a configuration.
-pub fn config_notes(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> Vec<String> {
+pub fn config_notes(cp: &Cparams) -> Vec<String> {
+    let (fam, profile, config) = (cp.build, cp.profile, cp.config);
     let mut notes: Vec<String> = context_note(profile, config).into_iter().collect();
     if fam.rejects_f32_kv && config.kv_dtype == KvDtype::F32 {
         notes.push(format!(
@@ -80,7 +72,7 @@ pub fn config_notes(fam: &Family, profile: &ModelProfile, config: &RunConfig) ->
             fam.name
         ));
     }
-    if config.kv_dtype.is_quantized() && !fam.flash_attn(config) {
+    if config.kv_dtype.is_quantized() && !cp.flash_attn {
         notes.push(format!(
             "{}: a quantized V cache needs flash attention (--flash-attn on)",
             fam.name
@@ -125,9 +117,4 @@ pub fn fixed_bytes(fam: &Family, profile: &ModelProfile) -> u64 {
     fam.process_base_bytes
         + tokens * fam.bytes_per_token
         + profile.header.merges * fam.bytes_per_merge
-}
-
-/// An engine buffer line: what it holds, the engine's buffer type name, its size.
-pub fn buffer(component: BufferKind, buffer: &str, bytes: u64) -> EngineBuffer {
-    EngineBuffer::new(component, buffer, bytes)
 }

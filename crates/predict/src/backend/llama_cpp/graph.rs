@@ -2,9 +2,8 @@
 //! per decode step, each by its tokens, the cells it attends and the outputs it computes;
 //! and the worst case the context reserves its compute buffer for.
 
-use super::build::Family;
-use super::kv_cache::{pad, KvGeometry};
-use crate::config::RunConfig;
+use super::cparams::Cparams;
+use super::kv_cache::pad;
 
 /// One compute graph: tokens in the micro-batch, cells attended, outputs computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,9 +19,10 @@ pub struct Graph {
 /// The graphs a run evaluates: each prompt micro-batch over the cells filled so far, the
 /// last one with the logits of each sequence, then one decode step at the end of the
 /// context used.
-pub fn run_graphs(fam: &Family, config: &RunConfig, geo: &KvGeometry) -> Vec<Graph> {
-    let n_kv = |filled: u64| graph_n_kv(fam, config, geo, filled);
-    let ub = config.effective_ubatch() as u64;
+pub fn run_graphs(cp: &Cparams) -> Vec<Graph> {
+    let config = cp.config;
+    let n_kv = |filled: u64| graph_n_kv(cp, filled);
+    let ub = cp.n_ubatch;
     let prompt = config.prompt_tokens() as u64;
     let mut graphs = Vec::new();
     // The first chunk, the last full chunk and the last (partial) chunk bound the rest.
@@ -59,13 +59,10 @@ pub fn run_graphs(fam: &Family, config: &RunConfig, geo: &KvGeometry) -> Vec<Gra
 
 /// Cells a graph attends once `filled` positions are in the cache: padded as the engine
 /// pads `n_kv`, at most the cache.
-fn graph_n_kv(fam: &Family, config: &RunConfig, geo: &KvGeometry, filled: u64) -> u64 {
-    let kv_pad = if fam.flash_attn(config) {
-        fam.n_kv_pad.0
-    } else {
-        fam.n_kv_pad.1
-    };
-    pad(filled, kv_pad).max(kv_pad as u64).min(geo.cells)
+pub fn graph_n_kv(cp: &Cparams, filled: u64) -> u64 {
+    pad(filled, cp.n_kv_pad)
+        .max(cp.n_kv_pad as u64)
+        .min(cp.kv.cells)
 }
 
 /// The graphs a one-sequence run evaluates, in order, each with its place in the run:
@@ -73,13 +70,9 @@ fn graph_n_kv(fam: &Family, config: &RunConfig, geo: &KvGeometry, filled: u64) -
 /// bound the rest for a scheduler rotating `copies` input copies are kept (the first and
 /// the last `copies` prompt micro-batches, the last `copies` decode steps: later graphs
 /// attend more cells, so within one copy they are the largest).
-pub fn run_sequence(
-    fam: &Family,
-    config: &RunConfig,
-    geo: &KvGeometry,
-    copies: u32,
-) -> Vec<(usize, Graph)> {
-    let ub = u64::from(config.effective_ubatch().max(1));
+pub fn run_sequence(cp: &Cparams, copies: u32) -> Vec<(usize, Graph)> {
+    let config = cp.config;
+    let ub = cp.n_ubatch.max(1);
     let prompt = u64::from(config.prompt_tokens());
     let chunks = prompt.div_ceil(ub) as usize;
     let decode = config
@@ -96,7 +89,7 @@ pub fn run_sequence(
             c,
             Graph {
                 tokens: end - c as u64 * ub,
-                n_kv: graph_n_kv(fam, config, geo, end),
+                n_kv: graph_n_kv(cp, end),
                 outputs: u64::from(c + 1 == chunks),
             },
         ));
@@ -106,7 +99,7 @@ pub fn run_sequence(
             chunks + i,
             Graph {
                 tokens: 1,
-                n_kv: graph_n_kv(fam, config, geo, prompt + i as u64 + 1),
+                n_kv: graph_n_kv(cp, prompt + i as u64 + 1),
                 outputs: 1,
             },
         ));
@@ -114,24 +107,13 @@ pub fn run_sequence(
     seq
 }
 
-/// The rows of logits the server's context reserves: one per slot.
-pub fn outputs_reserved(config: &RunConfig) -> u64 {
-    config.batch.max(1) as u64
-}
-
 /// The worst case the engine reserves its compute buffer for (the size it prints): a full
 /// micro-batch over every cell, with as many rows of logits as the context may output (a
 /// micro-batch of them on the command line, one per slot in a server).
-pub fn reserved_graph(config: &RunConfig, geo: &KvGeometry) -> Graph {
-    let ub = config.effective_ubatch() as u64;
-    let outputs = if config.serve.is_some() {
-        outputs_reserved(config).min(ub)
-    } else {
-        ub
-    };
+pub fn reserved_graph(cp: &Cparams) -> Graph {
     Graph {
-        tokens: ub,
-        n_kv: geo.cells,
-        outputs,
+        tokens: cp.n_ubatch,
+        n_kv: cp.kv.cells,
+        outputs: cp.n_outputs_max,
     }
 }

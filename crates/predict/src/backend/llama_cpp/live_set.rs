@@ -3,10 +3,10 @@
 //! head) and the work buffer its matmuls convert their inputs into: the model where ggml's
 //! allocator is not replayed (mixture-of-experts blocks, the fork, GPU offload).
 
-use super::build::Family;
+use super::cparams::Cparams;
 use super::graph::Graph;
 use super::kv_cache::pad;
-use crate::config::{KvDtype, RunConfig};
+use crate::config::KvDtype;
 use crate::profile::{BlockNorms, ModelProfile};
 use crate::weight_type::WeightType;
 
@@ -28,24 +28,18 @@ fn vec_dot_bytes_per_elem(weight_type: Option<WeightType>) -> f64 {
 /// Bytes of the compute buffer a graph needs (the live set at its widest point: the
 /// residual stream plus the larger of the attention block, the feed-forward block and
 /// the output head) and of the work buffer its matmuls convert their input into.
-pub fn graph_bytes(fam: &Family, profile: &ModelProfile, config: &RunConfig, g: Graph) -> u64 {
-    let t = graph_terms(fam, profile, config, g);
+pub fn graph_bytes(cp: &Cparams, g: Graph) -> u64 {
+    let t = graph_terms(cp, g);
     GraphParts::from_terms(t, false).touched(true, true)
 }
 
 /// Bytes a run's graph touches in the compute buffer, which is laid out for the reserved
-/// worst case ([`reserved_graph`]). A graph of a full micro-batch is that layout. Where the
+/// worst case ([`super::graph::reserved_graph`]). A graph of a full micro-batch is that layout. Where the
 /// engine keeps the reserved layout for a smaller graph
-/// ([`Family::keeps_reserved_layout`]), the graph writes a prefix of each tensor's slot
+/// ([`super::build::Family::keeps_reserved_layout`]), the graph writes a prefix of each tensor's slot
 /// and touches about the sum of one layer's tensors rather than its live set.
-pub fn touched_bytes(
-    fam: &Family,
-    profile: &ModelProfile,
-    config: &RunConfig,
-    g: Graph,
-    reserved: Graph,
-) -> u64 {
-    graph_parts(fam, profile, config, g, reserved).touched(true, true)
+pub fn touched_bytes(cp: &Cparams, g: Graph, reserved: Graph) -> u64 {
+    graph_parts(cp, g, reserved).touched(true, true)
 }
 
 /// The parts of one graph's compute and work buffers, and how they add up.
@@ -103,15 +97,9 @@ impl GraphParts {
 }
 
 /// The parts of graph `g` run in a compute buffer laid out for `reserved`.
-pub fn graph_parts(
-    fam: &Family,
-    profile: &ModelProfile,
-    config: &RunConfig,
-    g: Graph,
-    reserved: Graph,
-) -> GraphParts {
-    let sum_layout = fam.keeps_reserved_layout && g.tokens < reserved.tokens;
-    GraphParts::from_terms(graph_terms(fam, profile, config, g), sum_layout)
+pub fn graph_parts(cp: &Cparams, g: Graph, reserved: Graph) -> GraphParts {
+    let sum_layout = cp.build.keeps_reserved_layout && g.tokens < reserved.tokens;
+    GraphParts::from_terms(graph_terms(cp, g), sum_layout)
 }
 
 /// The parts of one graph's compute and work buffers.
@@ -142,7 +130,8 @@ pub(crate) fn block_norms(profile: &ModelProfile) -> BlockNorms {
     }
 }
 
-fn graph_terms(fam: &Family, profile: &ModelProfile, config: &RunConfig, g: Graph) -> GraphTerms {
+fn graph_terms(cp: &Cparams, g: Graph) -> GraphTerms {
+    let (profile, config) = (cp.profile, cp.config);
     let t = g.tokens;
     let k = g.n_kv;
     let d = profile.shape.hidden;
@@ -150,7 +139,7 @@ fn graph_terms(fam: &Family, profile: &ModelProfile, config: &RunConfig, g: Grap
     let hkv = profile.shape.max_kv_heads() as u64;
     let dk = profile.shape.head_dim_k as u64;
     let dv = profile.shape.head_dim_v as u64;
-    let fa = fam.flash_attn(config);
+    let fa = cp.flash_attn;
     let norms = block_norms(profile);
     // The residual stream and one normalised row per residual-width norm beyond the two
     // every block has (post-norms, sub-norms).
@@ -160,15 +149,13 @@ fn graph_terms(fam: &Family, profile: &ModelProfile, config: &RunConfig, g: Grap
     // The score matrix; the allocator runs the softmax in place (one copy).
     let scores = if fa { 0 } else { k * t * h * F32 };
     // One mask, and a second one over the sliding-window cache where layers slide.
-    let slides =
-        profile.shape.sliding_window.is_some() && profile.shape.sliding_layers.iter().any(|&s| s);
-    let masks = 1 + u64::from(slides);
+    let masks = 1 + u64::from(profile.shape.is_swa_any());
     let mask = masks * k * pad(t, 64) * if fa { 2 } else { F32 };
     let attn_out = 2 * t * h * dv * F32;
     let attention = qkv + scores + mask + attn_out;
     let wt = crate::profile::weight_type(&profile.by_type);
     let vec_dot = vec_dot_bytes_per_elem(wt);
-    let (ffn, ffn_input) = match profile.shape.experts.filter(|e| e.total > 0) {
+    let (ffn, ffn_input) = match profile.shape.moe() {
         None => {
             let f = profile.shape.ffn;
             // Gate and up; the activation and the product run in place.

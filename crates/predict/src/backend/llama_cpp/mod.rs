@@ -35,6 +35,7 @@
 pub mod build;
 pub mod compute_buffer;
 pub mod context;
+pub mod cparams;
 pub mod ggml_alloc;
 pub mod graph;
 pub mod graph_build;
@@ -59,14 +60,16 @@ use crate::profile::ModelProfile;
 pub fn estimate(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> Result<Estimate> {
     config.validate()?;
     profile.check_estimable()?;
+    let cp = cparams::Cparams::new(fam, profile, config);
     if let Some(split) = &config.split {
-        return split::estimate(fam, profile, config, split);
+        return split::estimate(&cp, split);
     }
-    one_device::estimate(fam, profile, config)
+    one_device::estimate(&cp)
 }
 
 #[cfg(test)]
 mod tests {
+    use super::cparams::Cparams;
     use super::graph::run_graphs;
     use super::kv_cache::kv_geometry;
     use super::model::{extra_buffer_bytes, repacked_bytes};
@@ -131,7 +134,7 @@ mod tests {
     #[test]
     fn mapped_weights_and_repacked_copies_add_up_without_mmap_they_do_not() {
         let p = presets::profile("llama-3.2-1b:Q4_0").unwrap();
-        let repack = repacked_bytes(&Family::UPSTREAM, &p, &cfg(4096, 1, 512));
+        let repack = repacked_bytes(&Cparams::new(&Family::UPSTREAM, &p, &cfg(4096, 1, 512)));
         assert!(
             repack > p.tensor_data_bytes / 2,
             "most Q4_0 weights repack: {repack}"
@@ -145,7 +148,7 @@ mod tests {
         let e = estimate(&Family::UPSTREAM, &p, &off).unwrap();
         // The tied output (Q4_0, 128256 rows) is repacked as a second copy of the
         // embedding, which the CPU buffer keeps for its lookups.
-        let dup = extra_buffer_bytes(&Family::UPSTREAM, &p, &off).duplicate;
+        let dup = extra_buffer_bytes(&Cparams::new(&Family::UPSTREAM, &p, &off)).duplicate;
         assert!(p.shape.tied_embeddings && dup > 0);
         assert_eq!(e.host.weights, p.tensor_data_bytes + dup);
         let names: Vec<&str> = e
@@ -163,7 +166,7 @@ mod tests {
         assert_eq!(e.host.weights, p.tensor_data_bytes);
         // The fork never repacks.
         assert_eq!(
-            repacked_bytes(&Family::BITNET_FORK, &p, &cfg(4096, 1, 512)),
+            repacked_bytes(&Cparams::new(&Family::BITNET_FORK, &p, &cfg(4096, 1, 512))),
             0
         );
     }
@@ -197,14 +200,11 @@ mod tests {
             b.host.activations
         );
         // A context that is not a multiple of the micro-batch ends with a partial chunk.
-        let g = run_graphs(
-            &Family::UPSTREAM,
-            &RunConfig {
-                prompt: Some(1000),
-                ..cfg(4096, 1, 384)
-            },
-            &kv_geometry(&Family::UPSTREAM, &p, &cfg(4096, 1, 384)),
-        );
+        let run = RunConfig {
+            prompt: Some(1000),
+            ..cfg(4096, 1, 384)
+        };
+        let g = run_graphs(&Cparams::new(&Family::UPSTREAM, &p, &run));
         let tokens: Vec<u64> = g.iter().map(|g| g.tokens).collect();
         assert_eq!(tokens, [384, 384, 232, 1]);
         assert_eq!(g[2].n_kv, 1024);

@@ -2,20 +2,14 @@
 //! into the CPU backend's extra buffers (`CPU_REPACK`, `AMX`), what a mapped file gives
 //! back after loading, and what the heap keeps of a load without mmap.
 
-use super::build::Family;
+use super::cparams::Cparams;
 use super::malloc_heap;
 use super::repack::ExtraBuffers;
-use crate::config::RunConfig;
-use crate::profile::ModelProfile;
 
 /// Bytes of the weights the build moves into its extra buffers (`AMX`, `CPU_REPACK`).
-pub fn extra_buffer_bytes(
-    fam: &Family,
-    profile: &ModelProfile,
-    config: &RunConfig,
-) -> ExtraBuffers {
-    match fam.extra_buffers {
-        Some(rules) if config.repack => rules.extra_buffers(&config.cpu_isa(), profile),
+pub fn extra_buffer_bytes(cp: &Cparams) -> ExtraBuffers {
+    match cp.build.extra_buffers {
+        Some(rules) if cp.config.repack => rules.extra_buffers(&cp.isa, cp.profile),
         _ => ExtraBuffers::default(),
     }
 }
@@ -23,15 +17,19 @@ pub fn extra_buffer_bytes(
 /// What the heap keeps of the read buffers a load without mmap goes through: each weight
 /// moved into an extra buffer is read into a buffer of its own size first (see
 /// [`super::malloc_heap`]); with mmap the copies are made from the mapping.
-pub fn read_buffers_retained(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> u64 {
-    let Some(rules) = fam.extra_buffers.filter(|_| config.repack && !config.mmap) else {
+pub fn read_buffers_retained(cp: &Cparams) -> u64 {
+    let (profile, config) = (cp.profile, cp.config);
+    let Some(rules) = cp
+        .build
+        .extra_buffers
+        .filter(|_| config.repack && !config.mmap)
+    else {
         return 0;
     };
-    let isa = config.cpu_isa();
     let reads: Vec<(u64, u64)> = profile
         .matmul_weights
         .iter()
-        .filter(|w| w.count > 0 && rules.moves(&isa, w))
+        .filter(|w| w.count > 0 && rules.moves(&cp.isa, w))
         .map(|w| (w.bytes / w.count, w.count))
         .collect();
     let start = malloc_heap::threshold_after_vocabulary(profile.shape.vocab);
@@ -41,21 +39,25 @@ pub fn read_buffers_retained(fam: &Family, profile: &ModelProfile, config: &RunC
 /// Bytes at the end of a mapped file that llama.cpp gives back after loading: its mapped
 /// buffer spans only the tensors it keeps, so the trailing weights that moved into an
 /// extra buffer (an `output` repacked on x86, say) are unmapped.
-pub fn unmapped_tail(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> u64 {
-    let Some(rules) = fam.extra_buffers.filter(|_| config.repack && config.mmap) else {
+pub fn unmapped_tail(cp: &Cparams) -> u64 {
+    let (profile, config) = (cp.profile, cp.config);
+    let Some(rules) = cp
+        .build
+        .extra_buffers
+        .filter(|_| config.repack && config.mmap)
+    else {
         return 0;
     };
-    let isa = config.cpu_isa();
     profile
         .trailing_weights
         .iter()
         .rev()
-        .take_while(|w| rules.moves(&isa, w))
+        .take_while(|w| rules.moves(&cp.isa, w))
         .last()
         .map_or(0, |w| w.bytes.min(profile.tensor_data_bytes))
 }
 
 /// Bytes of the weights repacked into `CPU_REPACK`.
-pub fn repacked_bytes(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> u64 {
-    extra_buffer_bytes(fam, profile, config).repack
+pub fn repacked_bytes(cp: &Cparams) -> u64 {
+    extra_buffer_bytes(cp).repack
 }

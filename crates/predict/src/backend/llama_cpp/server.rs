@@ -18,24 +18,19 @@
 //!   cells taken near the end of each prompt, kept with the slot and with its cached state.
 //! - **The process.** An HTTP thread pool and the slots' own structures: a constant.
 
-use super::build::Family;
+use super::cparams::Cparams;
 use super::graph::Graph;
-use super::kv_cache::KvGeometry;
+use super::kv_cache::pad;
 use crate::config::RunConfig;
 use crate::profile::ModelProfile;
-
-fn pad(x: u64, to: u64) -> u64 {
-    x.div_ceil(to.max(1)) * to.max(1)
-}
 
 /// The graphs a served workload evaluates: the prompts of every slot, all busy at once,
 /// in micro-batches (the widest and the last), then a generation step of one token per
 /// slot at the end of the context used.
-pub fn graphs(fam: &Family, config: &RunConfig, geo: &KvGeometry) -> Vec<Graph> {
-    let fa = fam.flash_attn(config);
-    let kv_pad = u64::from(if fa { fam.n_kv_pad.0 } else { fam.n_kv_pad.1 });
-    let n = config.batch.max(1) as u64;
-    let ub = config.effective_ubatch() as u64;
+pub fn graphs(cp: &Cparams) -> Vec<Graph> {
+    let (config, geo) = (cp.config, &cp.kv);
+    let n = cp.n_seq;
+    let ub = cp.n_ubatch;
     let prompt = config.prompt_tokens() as u64;
     let filled = config.filled_tokens() as u64;
     let total = n * prompt;
@@ -47,7 +42,9 @@ pub fn graphs(fam: &Family, config: &RunConfig, geo: &KvGeometry) -> Vec<Graph> 
         } else {
             per_slot * n
         };
-        pad(cells, kv_pad).max(kv_pad).min(geo.cells)
+        pad(cells, cp.n_kv_pad)
+            .max(u64::from(cp.n_kv_pad))
+            .min(geo.cells)
     };
     let mut out = Vec::new();
     let first = ub.min(total);
@@ -84,36 +81,21 @@ pub fn graphs(fam: &Family, config: &RunConfig, geo: &KvGeometry) -> Vec<Graph> 
     out
 }
 
-/// Bytes of K and V rows per cell of block `l` in the cache type.
-fn cell_bytes(profile: &ModelProfile, config: &RunConfig, l: usize) -> u64 {
-    let dt = config.kv_dtype;
-    let heads = profile.shape.n_kv_heads.get(l).copied().unwrap_or(0) as u64;
-    dt.bytes_for(heads * profile.shape.head_dim_k as u64)
-        + dt.bytes_for(heads * profile.shape.head_dim_v as u64)
-}
-
-fn is_swa(profile: &ModelProfile, l: usize) -> bool {
-    profile.shape.sliding_window.is_some()
-        && profile
-            .shape
-            .sliding_layers
-            .get(l)
-            .copied()
-            .unwrap_or(false)
-}
-
 /// Bytes of one saved sequence state of `tokens` tokens: its K and V rows in every block, in
 /// the cache type; a sliding-window block keeps only the window and the current token.
 pub fn state_bytes(profile: &ModelProfile, config: &RunConfig, tokens: u64) -> u64 {
     let window = profile.shape.sliding_window.unwrap_or(u64::MAX);
     (0..profile.shape.n_layers as usize)
         .map(|l| {
-            let cells = if is_swa(profile, l) {
+            let cells = if profile.shape.is_swa(l) {
                 tokens.min(window.saturating_add(1))
             } else {
                 tokens
             };
-            cell_bytes(profile, config, l).saturating_mul(cells)
+            profile
+                .shape
+                .kv_cell_bytes(l, config.kv_dtype)
+                .saturating_mul(cells)
         })
         .sum()
 }
@@ -128,8 +110,8 @@ pub fn request_checkpoint_bytes(profile: &ModelProfile, config: &RunConfig) -> u
     let p = config.prompt_tokens() as u64;
     let ub = config.effective_ubatch() as u64;
     let per_cell: u64 = (0..profile.shape.n_layers as usize)
-        .filter(|&l| is_swa(profile, l))
-        .map(|l| cell_bytes(profile, config, l))
+        .filter(|&l| profile.shape.is_swa(l))
+        .map(|l| profile.shape.kv_cell_bytes(l, config.kv_dtype))
         .sum();
     let max = config.serve.as_ref().map_or(0, |s| s.ctx_checkpoints) as usize;
     [p.checked_sub(4 + ub), p.checked_sub(4)]
@@ -144,11 +126,16 @@ pub fn request_checkpoint_bytes(profile: &ModelProfile, config: &RunConfig) -> u
 /// Host bytes the server keeps beyond the KV buffer: the prompt cache (the saved states of
 /// earlier requests, with their checkpoints) and the checkpoints of the slots' current
 /// requests; none for a family whose server has no prompt cache.
-pub fn cache_bytes(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> u64 {
-    let Some(serve) = config.serve.as_ref().filter(|_| fam.server_prompt_cache) else {
+pub fn cache_bytes(cp: &Cparams) -> u64 {
+    let (profile, config) = (cp.profile, cp.config);
+    let Some(serve) = config
+        .serve
+        .as_ref()
+        .filter(|_| cp.build.server_prompt_cache)
+    else {
         return 0;
     };
-    let n = config.batch.max(1) as u64;
+    let n = cp.n_seq;
     let ckpt = request_checkpoint_bytes(profile, config);
     // A slot saves what it holds: the prompt and every generated token but the last, with
     // the request's checkpoints.
@@ -208,6 +195,7 @@ mod tests {
     }
 
     use super::*;
+    use crate::backend::llama_cpp::build::Family;
     use crate::backend::llama_cpp::kv_cache::kv_geometry;
     use crate::config::ServeOptions;
     use crate::presets;
@@ -240,26 +228,38 @@ mod tests {
         let per_token = 16 * 8 * 64 * 2 * 2;
         let c = served(4, 2048, 299, Some(2), 8192);
         // One wave saved: 4 slots x 306 tokens (299 + 8 - 1).
-        assert_eq!(cache_bytes(&Family::UPSTREAM, &p, &c), 4 * 306 * per_token);
+        assert_eq!(
+            cache_bytes(&Cparams::new(&Family::UPSTREAM, &p, &c)),
+            4 * 306 * per_token
+        );
         let three = served(4, 2048, 299, Some(3), 8192);
         assert_eq!(
-            cache_bytes(&Family::UPSTREAM, &p, &three),
+            cache_bytes(&Cparams::new(&Family::UPSTREAM, &p, &three)),
             8 * 306 * per_token
         );
         let off = served(4, 2048, 299, Some(3), 0);
-        assert_eq!(cache_bytes(&Family::UPSTREAM, &p, &off), 0);
+        assert_eq!(cache_bytes(&Cparams::new(&Family::UPSTREAM, &p, &off)), 0);
         // A long-running server fills the cache to --cache-ram.
         let steady = served(4, 2048, 299, None, 100);
-        assert_eq!(cache_bytes(&Family::UPSTREAM, &p, &steady), 100 << 20);
+        assert_eq!(
+            cache_bytes(&Cparams::new(&Family::UPSTREAM, &p, &steady)),
+            100 << 20
+        );
         // Without a byte limit, to -c tokens.
         let unlimited = served(4, 2048, 299, None, -1);
         assert_eq!(
-            cache_bytes(&Family::UPSTREAM, &p, &unlimited),
+            cache_bytes(&Cparams::new(&Family::UPSTREAM, &p, &unlimited)),
             4 * 2048 * per_token
         );
         // bitnet.cpp's 2024 fork has no prompt cache in its server.
-        assert_eq!(cache_bytes(&Family::BITNET_FORK, &p, &steady), 0);
-        assert_eq!(cache_bytes(&Family::BITNET_FORK, &p, &three), 0);
+        assert_eq!(
+            cache_bytes(&Cparams::new(&Family::BITNET_FORK, &p, &steady)),
+            0
+        );
+        assert_eq!(
+            cache_bytes(&Cparams::new(&Family::BITNET_FORK, &p, &three)),
+            0
+        );
     }
 
     #[test]
@@ -267,13 +267,12 @@ mod tests {
         let p = presets::profile("llama-3.2-1b:Q4_0").unwrap();
         let fam = Family::UPSTREAM;
         let mut c = served(4, 4096, 1000, Some(2), 0);
-        let geo = kv_geometry(&fam, &p, &c);
-        let g = graphs(&fam, &c, &geo);
+        let g = graphs(&Cparams::new(&fam, &p, &c));
         assert_eq!(g.last().unwrap().n_kv, 1024);
         c.serve.as_mut().unwrap().kv_unified = true;
         let geo = kv_geometry(&fam, &p, &c);
         assert_eq!((geo.streams, geo.cells), (1, 16384));
-        let g = graphs(&fam, &c, &geo);
+        let g = graphs(&Cparams::new(&fam, &p, &c));
         assert_eq!(g.last().unwrap().n_kv, 4096);
         assert_eq!(g.last().unwrap().outputs, 4);
     }

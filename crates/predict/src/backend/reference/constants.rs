@@ -46,12 +46,6 @@ pub struct Constants {
     /// Whether quantized matmuls keep a per-thread buffer of the quantized input that grows
     /// to the largest input seen and is never freed (candle's CPU `QMatMul`).
     pub keeps_vec_dot_buffer: bool,
-    /// Bytes of the CUDA context and library handles (cuBLAS workspace, cuRAND) on the
-    /// device, charged once per device used.
-    pub cuda_context_bytes: u64,
-    /// Host bytes the CUDA driver and libraries add to the process (mapped libraries,
-    /// pinned staging buffers).
-    pub cuda_host_bytes: u64,
 }
 
 impl Constants {
@@ -74,8 +68,6 @@ impl Constants {
             ffn_vectors: 2,
             logit_copies: 2,
             keeps_vec_dot_buffer: true,
-            cuda_context_bytes: 520 << 20,
-            cuda_host_bytes: 280 << 20,
         }
     }
 }

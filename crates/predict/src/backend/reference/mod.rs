@@ -64,7 +64,8 @@ pub fn analytic_with(
 
     let notes: Vec<String> = context_note(profile, config).into_iter().collect();
 
-    let (host, gpu) = if config.device.is_cuda() {
+    let device = crate::device::for_device(config.device);
+    let (host, gpu) = if device.holds_offloaded_layers() {
         // Activations live where the blocks run: the device forward's terms on the GPU;
         // the host computes its own blocks (the same per-step buffers as on the CPU) or,
         // with every block offloaded, only the embedding rows it uploads.
@@ -84,7 +85,7 @@ pub fn analytic_with(
             kv_cache: kv_host,
             activations: act_host,
             overhead: backend.host_base_bytes
-                + backend.cuda_host_bytes
+                + device.host_bytes()
                 + transient.saturating_sub(host_after_load),
             headroom: 0,
         };
@@ -92,7 +93,7 @@ pub fn analytic_with(
             weights: w.gpu,
             kv_cache: kv_gpu,
             activations: act_gpu,
-            overhead: backend.cuda_context_bytes,
+            overhead: device.context_bytes(),
             headroom: 0,
         };
         (host, Some(gpu))

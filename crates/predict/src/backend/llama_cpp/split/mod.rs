@@ -13,32 +13,24 @@
 pub mod placement;
 pub mod share;
 
-use self::placement::{client_mapped, offloaded, output_first, pipeline_copies, placement};
-use self::share::{block_tensor_sizes, share, Share};
+use self::placement::{
+    client_mapped, offloaded, output_first, pipeline_copies, placement, Placement,
+};
+use self::share::{block_tensor_sizes, share, Graphs, Share};
 use super::build::Family;
-use super::context::{buffer, config_notes, graphs_of, process_bytes};
+use super::context::{config_notes, graphs_of, process_bytes};
+use super::cparams::Cparams;
 use super::graph::reserved_graph;
-use super::kv_cache::kv_geometry;
 use super::malloc_heap;
 use super::model::extra_buffer_bytes;
 use super::server;
-use crate::buffer::BufferKind;
+use crate::buffer::{BufferKind, EngineBuffer};
 use crate::components::{Components, DeviceEstimate, Estimate};
-use crate::config::{RunConfig, SplitDeviceKind, SplitMode, SplitOptions};
+use crate::config::{RunConfig, SplitMode, SplitOptions};
+use crate::device;
 use crate::error::Result;
-use crate::profile::ModelProfile;
 
 const F32: u64 = 4;
-
-/// The name llama.cpp gives device `i`'s buffers: `RPC<i>[name]` for an RPC worker
-/// (the engine prints `RPC0[host:port]`), `CUDA<n>` for a GPU.
-fn buffer_name(split: &SplitOptions, i: usize) -> String {
-    let d = &split.devices[i];
-    match d.kind {
-        SplitDeviceKind::Rpc => format!("RPC{i}[{}]", d.name),
-        SplitDeviceKind::Cuda => format!("CUDA{i}"),
-    }
-}
 
 /// `-sm row` over GPUs on a build whose CUDA backend has no split buffers: the engine
 /// refuses to load, so there is no memory to predict.
@@ -60,76 +52,61 @@ fn refuse_missing_row_split(fam: &Family, config: &RunConfig, split: &SplitOptio
 
 /// The analytic estimate of a llama.cpp-family engine split over `split`'s devices: the
 /// client's process as `host`, each device in `devices`.
-pub fn estimate(
-    fam: &Family,
-    profile: &ModelProfile,
-    config: &RunConfig,
-    split: &SplitOptions,
-) -> Result<Estimate> {
+pub fn estimate(cp: &Cparams, split: &SplitOptions) -> Result<Estimate> {
+    let (fam, profile, config) = (cp.build, cp.profile, cp.config);
     refuse_missing_row_split(fam, config, split)?;
-    let geo = kv_geometry(fam, profile, config);
     let place = placement(profile.shape.n_layers, config.gpu_layers, split);
-    let graphs = graphs_of(fam, config, &geo);
-    let reserved = reserved_graph(config, &geo);
-    let copies = pipeline_copies(fam, profile, config, split);
-    let at = |d: Option<usize>| {
-        share(
-            fam, profile, config, &geo, &place, d, &graphs, reserved, copies,
-        )
+    let run = graphs_of(cp);
+    let graphs = Graphs {
+        run: &run,
+        reserved: reserved_graph(cp),
+        copies: pipeline_copies(cp, split),
     };
-    let client = at(None);
-    let shares: Vec<Share> = (0..split.devices.len()).map(|i| at(Some(i))).collect();
-    let (_, client_blocks) = place.range_on(None);
+    let client = share(cp, &place, None, graphs);
+    let shares: Vec<Share> = (0..split.devices.len())
+        .map(|i| share(cp, &place, Some(i), graphs))
+        .collect();
+    let (host, buffers) = client_process(cp, &place, &client, &shares);
+    let devices = shares
+        .iter()
+        .enumerate()
+        .map(|(i, s)| device_estimate(cp, split, &place, i, s))
+        .collect();
+    Ok(Estimate {
+        backend: fam.name.to_string(),
+        config: config.clone(),
+        gpu_layers: offloaded(profile.shape.n_layers, config.gpu_layers),
+        host: host.with_headroom(config.margin_pct),
+        gpu: None,
+        calibration: None,
+        notes: split_notes(cp, split, &place),
+        buffers,
+        devices,
+    })
+}
 
-    // The client: the blocks it keeps (moved into the build's extra buffers like a CPU
-    // run's, in proportion), the mapped file while it loads, the transient copy of each
-    // tensor it sends.
+/// The client's process: its components and its buffers. It keeps the blocks the split
+/// leaves on its CPU (moved into the build's extra buffers like a CPU run's, in
+/// proportion), maps the file while it loads, and copies each tensor it sends into a
+/// message.
+fn client_process(
+    cp: &Cparams,
+    place: &Placement,
+    client: &Share,
+    shares: &[Share],
+) -> (Components, Vec<EngineBuffer>) {
+    let (profile, config) = (cp.profile, cp.config);
+    let (_, client_blocks) = place.range_on(None);
     let repack = if client_blocks > 0 {
-        let extra = extra_buffer_bytes(fam, profile, config);
+        let extra = extra_buffer_bytes(cp);
         (extra.repack + extra.amx) * u64::from(client_blocks)
             / u64::from(profile.shape.n_layers.max(1))
     } else {
         0
     };
-    // The client copies each tensor it sends into a message: one at a time.
-    let largest_sent = shares
-        .iter()
-        .map(|s| s.block_tensor.max(s.projection))
-        .max()
-        .unwrap_or(0);
-    let file = profile.file_bytes.max(profile.tensor_data_bytes);
-    // With mmap the whole file is populated while loading, with one message copy beside it;
-    // afterwards only the span of the tensors the client keeps stays mapped (all of it once
-    // the client keeps blocks, as their tensors are spread over the file). Without mmap each
-    // tensor sent is read into a buffer and copied into its message, before the client's
-    // own tensors are read.
-    // Model bytes resident while loading and afterwards, and the load's transient copies.
-    // The heap keeps what the messages (and read buffers) of the block tensors sent before
-    // leave at its top (see `malloc_heap`): beside the largest message while loading.
-    let buffers_per_tensor = if config.mmap { 1 } else { 2 };
-    let sends_blocks = shares.iter().any(|s| s.block_tensor > 0);
-    let retained = if sends_blocks {
-        malloc_heap::retained(
-            &block_tensor_sizes(profile),
-            buffers_per_tensor,
-            malloc_heap::threshold_after_vocabulary(profile.shape.vocab),
-        )
-    } else {
-        0
-    };
-    let (loading, kept, transient) = if config.mmap {
-        // Repacked copies of the kept blocks are made while loading and stay.
-        let kept = client_mapped(profile, &place, file);
-        (file + repack, kept + repack, largest_sent + retained)
-    } else {
-        (
-            repack,
-            client.weights + repack,
-            buffers_per_tensor * largest_sent + retained,
-        )
-    };
-    let cache = server::cache_bytes(fam, profile, config);
-    let logits = config.batch.max(1) as u64 * profile.shape.vocab * F32;
+    let (loading, kept, transient) = client_load(cp, place, client, shares, repack);
+    let cache = server::cache_bytes(cp);
+    let logits = cp.n_seq * profile.shape.vocab * F32;
     let run_extra = client.kv + cache + client.compute + logits;
     // The peak is the larger of the load (the mapped file and one tensor's copies) and the
     // run (what stays mapped, the KV, the compute): the model bytes of the larger one are
@@ -144,98 +121,142 @@ pub fn estimate(
         weights,
         kv_cache: client.kv + cache,
         activations: client.compute + logits,
-        overhead: process_bytes(fam, profile, config) + peak.saturating_sub(weights + run_extra),
+        overhead: process_bytes(cp) + peak.saturating_sub(weights + run_extra),
         headroom: 0,
     };
+    let model = if config.mmap { "CPU_Mapped" } else { "CPU" };
     let mut buffers = vec![
-        buffer(
-            BufferKind::Model,
-            if config.mmap { "CPU_Mapped" } else { "CPU" },
-            client.weights,
-        ),
-        buffer(BufferKind::Kv, "CPU", client.kv),
-        buffer(BufferKind::Output, "CPU", logits),
-        buffer(BufferKind::Compute, "CPU", client.compute_reserved),
+        EngineBuffer::new(BufferKind::Model, model, client.weights),
+        EngineBuffer::new(BufferKind::Kv, "CPU", client.kv),
+        EngineBuffer::new(BufferKind::Output, "CPU", logits),
+        EngineBuffer::new(BufferKind::Compute, "CPU", client.compute_reserved),
     ];
     if repack > 0 {
-        buffers.push(buffer(BufferKind::Model, "CPU_REPACK", repack));
+        buffers.push(EngineBuffer::new(BufferKind::Model, "CPU_REPACK", repack));
     }
     if config.serve.is_some() {
-        buffers.push(buffer(BufferKind::PromptCache, "CPU", cache));
+        buffers.push(EngineBuffer::new(BufferKind::PromptCache, "CPU", cache));
     }
+    (host, buffers)
+}
 
-    let cuda_context = crate::backend::reference::Constants::memcal_candle().cuda_context_bytes;
-    let devices = shares
+/// The client's model bytes resident while loading and afterwards, and the load's
+/// transient copies.
+///
+/// With mmap the whole file is populated while loading, with one message copy beside it;
+/// afterwards only the span of the tensors the client keeps stays mapped (all of it once
+/// the client keeps blocks, as their tensors are spread over the file). Without mmap each
+/// tensor sent is read into a buffer and copied into its message, before the client's own
+/// tensors are read. The heap keeps what the messages (and read buffers) of the block
+/// tensors sent before leave at its top (see [`malloc_heap`]): beside the largest message
+/// while loading.
+fn client_load(
+    cp: &Cparams,
+    place: &Placement,
+    client: &Share,
+    shares: &[Share],
+    repack: u64,
+) -> (u64, u64, u64) {
+    let profile = cp.profile;
+    // The client copies each tensor it sends into a message: one at a time.
+    let largest_sent = shares
         .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let name = buffer_name(split, i);
-            let (first_layer, n_layers) = place.range_on(Some(i));
-            let memory = match split.devices[i].kind {
-                // A worker's CPU backend touches what its graphs use. Each tensor it is
-                // sent arrives as a message it reads into a buffer of its own: the heap
-                // keeps the largest one (measured: a block's largest tensor stays
-                // resident after loading, and the matmul work buffer reuses it when that
-                // is smaller), and the output projection (which files store before the
-                // blocks) briefly sits there twice. Without the allocator's replay, about
-                // two block tensors' worth were measured beside the summed layout.
-                SplitDeviceKind::Rpc => {
-                    let residue = if s.replayed {
-                        s.block_tensor.saturating_sub(s.work)
-                    } else {
-                        2 * s.block_tensor
-                    };
-                    let run = s.weights + residue + s.kv + s.compute;
-                    // The projection's message beside it: alone when it is loaded first,
-                    // on top of the blocks when last.
-                    let load = if output_first(profile, &place, i) {
-                        2 * s.projection
-                    } else {
-                        s.weights + s.projection
-                    };
-                    Components {
-                        weights: s.weights,
-                        kv_cache: s.kv,
-                        activations: s.compute,
-                        overhead: fam.rpc_server_base_bytes + residue + load.saturating_sub(run),
-                        headroom: 0,
-                    }
-                }
-                // A GPU allocates its whole compute reservation, and a context.
-                SplitDeviceKind::Cuda => Components {
-                    weights: s.weights,
-                    kv_cache: s.kv,
-                    activations: s.compute_reserved,
-                    overhead: cuda_context,
-                    headroom: 0,
-                },
-            };
-            DeviceEstimate {
-                name: split.devices[i].name.clone(),
-                kind: split.devices[i].kind,
-                first_layer,
-                n_layers,
-                output_layer: place.output == Some(i),
-                memory: memory.with_headroom(config.margin_pct),
-                calibration: None,
-                buffers: vec![
-                    buffer(BufferKind::Model, &name, s.weights),
-                    buffer(BufferKind::Kv, &name, s.kv),
-                    buffer(BufferKind::Compute, &name, s.compute_reserved),
-                ],
-            }
-        })
-        .collect();
+        .map(|s| s.block_tensor.max(s.projection))
+        .max()
+        .unwrap_or(0);
+    let file = profile.file_bytes.max(profile.tensor_data_bytes);
+    let buffers_per_tensor = if cp.config.mmap { 1 } else { 2 };
+    let sends_blocks = shares.iter().any(|s| s.block_tensor > 0);
+    let retained = if sends_blocks {
+        malloc_heap::retained(
+            &block_tensor_sizes(profile),
+            buffers_per_tensor,
+            malloc_heap::threshold_after_vocabulary(profile.shape.vocab),
+        )
+    } else {
+        0
+    };
+    if cp.config.mmap {
+        // Repacked copies of the kept blocks are made while loading and stay.
+        let kept = client_mapped(profile, place, file);
+        (file + repack, kept + repack, largest_sent + retained)
+    } else {
+        (
+            repack,
+            client.weights + repack,
+            buffers_per_tensor * largest_sent + retained,
+        )
+    }
+}
 
-    let mut notes = config_notes(fam, profile, config);
-    if split
-        .devices
-        .iter()
-        .any(|d| d.kind == SplitDeviceKind::Cuda)
-    {
+/// What device `i` of the split holds.
+///
+/// A GPU allocates its whole compute reservation, beside its context. A worker's CPU
+/// touches what its graphs use, and each tensor it is sent arrives as a message it reads
+/// into a buffer of its own: the heap keeps the largest one (measured: a block's largest
+/// tensor stays resident after loading, and the matmul work buffer reuses it when that is
+/// smaller), and the output projection (which files store before the blocks) briefly sits
+/// there twice. Without the allocator's replay, about two block tensors' worth were
+/// measured beside the summed layout.
+fn device_estimate(
+    cp: &Cparams,
+    split: &SplitOptions,
+    place: &Placement,
+    i: usize,
+    s: &Share,
+) -> DeviceEstimate {
+    let dev = device::for_split(split.devices[i].kind);
+    let name = dev.buffer_name(i, &split.devices[i].name);
+    let (first_layer, n_layers) = place.range_on(Some(i));
+    let activations = dev.compute_resident(s.compute_reserved, s.compute);
+    let mut overhead = dev.context_bytes();
+    if dev.is_remote() {
+        let residue = if s.replayed {
+            s.block_tensor.saturating_sub(s.work)
+        } else {
+            2 * s.block_tensor
+        };
+        let run = s.weights + residue + s.kv + s.compute;
+        // The projection's message beside it: alone when it is loaded first, on top of the
+        // blocks when last.
+        let load = if output_first(cp.profile, place, i) {
+            2 * s.projection
+        } else {
+            s.weights + s.projection
+        };
+        overhead += cp.build.rpc_server_base_bytes + residue + load.saturating_sub(run);
+    }
+    let memory = Components {
+        weights: s.weights,
+        kv_cache: s.kv,
+        activations,
+        overhead,
+        headroom: 0,
+    };
+    DeviceEstimate {
+        name: split.devices[i].name.clone(),
+        kind: split.devices[i].kind,
+        first_layer,
+        n_layers,
+        output_layer: place.output == Some(i),
+        memory: memory.with_headroom(cp.config.margin_pct),
+        calibration: None,
+        buffers: vec![
+            EngineBuffer::new(BufferKind::Model, &name, s.weights),
+            EngineBuffer::new(BufferKind::Kv, &name, s.kv),
+            EngineBuffer::new(BufferKind::Compute, &name, s.compute_reserved),
+        ],
+    }
+}
+
+/// The notes of a split estimate.
+fn split_notes(cp: &Cparams, split: &SplitOptions, place: &Placement) -> Vec<String> {
+    let (profile, config) = (cp.profile, cp.config);
+    let mut notes = config_notes(cp);
+    if split.on_gpus() {
         notes.push(format!(
             "{} split over GPUs is analytic only: no GPU records of this engine yet",
-            fam.name
+            cp.build.name
         ));
     }
     if split.mode == SplitMode::Row {
@@ -246,24 +267,16 @@ pub fn estimate(
                 .into(),
         );
     }
+    let (_, client_blocks) = place.range_on(None);
     if config.mmap && client_blocks == 0 && !split.on_gpus() {
+        let file = profile.file_bytes.max(profile.tensor_data_bytes);
         notes.push(format!(
             "the client maps and reads the whole file ({}) while it loads, then keeps only the \
              token embedding: --mmap off loads with one tensor's copy instead",
             crate::units::human_bytes(file)
         ));
     }
-    Ok(Estimate {
-        backend: fam.name.to_string(),
-        config: config.clone(),
-        gpu_layers: offloaded(profile.shape.n_layers, config.gpu_layers),
-        host: host.with_headroom(config.margin_pct),
-        gpu: None,
-        calibration: None,
-        notes,
-        buffers,
-        devices,
-    })
+    notes
 }
 
 #[cfg(test)]

@@ -2,8 +2,8 @@
 //! `dev_output`): the placement of the blocks and the output layer over the devices, the
 //! file span the client keeps mapped, and the scheduler's pipeline copies.
 
-use crate::backend::llama_cpp::build::Family;
-use crate::config::{RunConfig, SplitMode, SplitOptions};
+use crate::backend::llama_cpp::cparams::Cparams;
+use crate::config::{SplitMode, SplitOptions};
 use crate::profile::{ModelProfile, TensorRole, TensorSpans};
 
 /// Which device holds each block and the output layer (`None`: the client's CPU).
@@ -140,15 +140,11 @@ pub(super) fn output_first(profile: &ModelProfile, place: &Placement, d: usize) 
 /// Copies of each split input the scheduler keeps: the family's pipeline copies when the
 /// engine turns pipeline parallelism on (a layer split over more than one device that
 /// offloads every block and the output layer), else one.
-pub fn pipeline_copies(
-    fam: &Family,
-    profile: &ModelProfile,
-    config: &RunConfig,
-    split: &SplitOptions,
-) -> u32 {
-    let all = offloaded(profile.shape.n_layers, config.gpu_layers) > profile.shape.n_layers;
+pub fn pipeline_copies(cp: &Cparams, split: &SplitOptions) -> u32 {
+    let n = cp.profile.shape.n_layers;
+    let all = offloaded(n, cp.config.gpu_layers) > n;
     if split.devices.len() > 1 && all && split.mode == SplitMode::Layer {
-        fam.pipeline_copies.max(1)
+        cp.build.pipeline_copies.max(1)
     } else {
         1
     }

@@ -2,13 +2,12 @@
 //! and its compute buffer, replayed where ggml's allocator is modelled.
 
 use super::placement::{output_layer_bytes, output_norm_bytes, Placement};
-use crate::backend::llama_cpp::build::Family;
-use crate::backend::llama_cpp::compute_buffer::{self, kv_rotation};
+use crate::backend::llama_cpp::compute_buffer;
+use crate::backend::llama_cpp::cparams::Cparams;
 use crate::backend::llama_cpp::graph::{run_sequence, Graph};
 use crate::backend::llama_cpp::graph_build::WorkerSplit;
-use crate::backend::llama_cpp::kv_cache::{kv_bytes_of, KvGeometry};
+use crate::backend::llama_cpp::kv_cache::kv_bytes_of;
 use crate::backend::llama_cpp::live_set::graph_parts;
-use crate::config::RunConfig;
 use crate::profile::{ModelProfile, TensorRole};
 
 /// What one place of a split (the client, or a device) holds for a configuration.
@@ -32,21 +31,21 @@ pub struct Share {
     pub replayed: bool,
 }
 
-/// The share of `place` (`None`: the client) for `config`, whose KV geometry is `geo`,
-/// evaluated over the run's graphs `graphs` with the reserved graph `reserved`, the
+/// The graphs a place evaluates, in a compute buffer laid out for `reserved`, the
 /// scheduler keeping `copies` of each split input.
-#[allow(clippy::too_many_arguments)]
-pub fn share(
-    fam: &Family,
-    profile: &ModelProfile,
-    config: &RunConfig,
-    geo: &KvGeometry,
-    placement: &Placement,
-    place: Option<usize>,
-    graphs: &[Graph],
-    reserved: Graph,
-    copies: u32,
-) -> Share {
+#[derive(Debug, Clone, Copy)]
+pub struct Graphs<'g> {
+    /// The run's bounding graphs.
+    pub run: &'g [Graph],
+    /// The worst case the buffer is reserved for.
+    pub reserved: Graph,
+    /// Copies of each split input.
+    pub copies: u32,
+}
+
+/// The share of `place` (`None`: the client) evaluated over `graphs`.
+pub fn share(cp: &Cparams, placement: &Placement, place: Option<usize>, graphs: Graphs) -> Share {
+    let profile = cp.profile;
     let blocks: Vec<usize> = placement.layers_on(place).collect();
     let holds_output = placement.output == place;
     let mut weights: u64 = blocks
@@ -71,76 +70,12 @@ pub fn share(
     } else {
         0
     };
-    let kv = kv_bytes_of(profile, config, geo, blocks.iter().copied());
-    let has_blocks = !blocks.is_empty();
-    // An RPC worker runs its graphs in the layout the client planned for the reserved
-    // worst case (the client allocates the worker's compute buffer): for dense blocks the
-    // allocator is replayed over the worker's graph; otherwise its blocks' tensors add up
-    // as in a smaller graph's reuse of that layout (one block's tensors summed).
-    // The client that keeps no block holds the graph's inputs and the embedding rows,
-    // laid out the same way; a client that keeps blocks (`-ngl` below the block count) is
-    // the first device of the split, with the output head where it holds it (its printed
-    // compute buffer: p95 35% off as one block's tensors summed, 4.3% replayed).
-    let client = place.is_none() && !has_blocks && !holds_output;
-    let replay = fam.keeps_reserved_layout && compute_buffer::supported(profile);
-    let (compute, compute_reserved, work) = if replay {
-        let split = WorkerSplit {
-            client,
-            first: blocks.first() == Some(&0),
-            after_cpu: blocks
-                .first()
-                .and_then(|&l| l.checked_sub(1))
-                .is_some_and(|prev| placement.layers.get(prev) == Some(&None)),
-            blocks: blocks.clone(),
-            output: holds_output,
-            copies,
-            mixed_embd_inputs: fam.mixed_embd_inputs,
-            flash_attn: fam.flash_attn(config),
-            rotation: if fam.kv_rotation {
-                kv_rotation(profile, config.kv_dtype.is_quantized())
-            } else {
-                (0, 0)
-            },
-        };
-        // The run's graphs in order (the input copy each writes follows from its place).
-        // A server evaluates many graphs as requests interleave: any of its bounding
-        // graphs may land on any copy.
-        let sequence: Vec<(usize, Graph)> = if config.serve.is_none() {
-            run_sequence(fam, config, geo, copies)
-        } else {
-            let n = copies.max(1) as usize;
-            graphs
-                .iter()
-                .flat_map(|&g| (0..n).map(move |c| (c, g)))
-                .collect()
-        };
-        let c = compute_buffer::compute(profile, &split, geo, reserved, &sequence);
-        // The CPU backend converts each matmul's input into a work buffer of its own (the
-        // client gathers rows: no matmul).
-        let work = if client {
-            0
-        } else {
-            graphs
-                .iter()
-                .map(|&g| graph_parts(fam, profile, config, g, reserved).work)
-                .max()
-                .unwrap_or(0)
-        };
-        (c.touched + work, c.reserved, work)
+    let kv = kv_bytes_of(profile, cp.config, &cp.kv, blocks.iter().copied());
+    let replayed = cp.build.keeps_reserved_layout && compute_buffer::supported(profile);
+    let (compute, compute_reserved, work) = if replayed {
+        replayed_compute(cp, placement, place, &blocks, graphs)
     } else {
-        let touched = |g: Graph| {
-            let mut parts = graph_parts(fam, profile, config, g, reserved);
-            if place.is_some() && fam.keeps_reserved_layout {
-                parts.sum_layout = true;
-                parts.ffn += parts.ffn_product;
-            }
-            parts.touched(has_blocks, holds_output)
-        };
-        (
-            graphs.iter().map(|&g| touched(g)).max().unwrap_or(0),
-            graph_parts(fam, profile, config, reserved, reserved).touched(has_blocks, holds_output),
-            0,
-        )
+        summed_compute(cp, place, !blocks.is_empty(), holds_output, graphs)
     };
     Share {
         weights,
@@ -150,8 +85,94 @@ pub fn share(
         compute,
         compute_reserved,
         work,
-        replayed: replay,
+        replayed,
     }
+}
+
+/// (touched, reserved, work) bytes of a place's compute buffer with ggml's allocator
+/// replayed over its graph.
+///
+/// An RPC worker runs its graphs in the layout the client planned for the reserved worst
+/// case (the client allocates the worker's compute buffer). The client that keeps no block
+/// holds the graph's inputs and the embedding rows, laid out the same way; a client that
+/// keeps blocks (`-ngl` below the block count) is the first device of the split, with the
+/// output head where it holds it (its printed compute buffer: p95 35% off as one block's
+/// tensors summed, 4.3% replayed).
+fn replayed_compute(
+    cp: &Cparams,
+    placement: &Placement,
+    place: Option<usize>,
+    blocks: &[usize],
+    graphs: Graphs,
+) -> (u64, u64, u64) {
+    let holds_output = placement.output == place;
+    let client = place.is_none() && blocks.is_empty() && !holds_output;
+    let split = WorkerSplit {
+        client,
+        first: blocks.first() == Some(&0),
+        after_cpu: blocks
+            .first()
+            .and_then(|&l| l.checked_sub(1))
+            .is_some_and(|prev| placement.layers.get(prev) == Some(&None)),
+        blocks: blocks.to_vec(),
+        output: holds_output,
+        copies: graphs.copies,
+        mixed_embd_inputs: cp.build.mixed_embd_inputs,
+        flash_attn: cp.flash_attn,
+        rotation: cp.rotation,
+    };
+    // The run's graphs in order (the input copy each writes follows from its place).
+    // A server evaluates many graphs as requests interleave: any of its bounding graphs
+    // may land on any copy.
+    let sequence: Vec<(usize, Graph)> = if cp.config.serve.is_none() {
+        run_sequence(cp, graphs.copies)
+    } else {
+        let n = graphs.copies.max(1) as usize;
+        graphs
+            .run
+            .iter()
+            .flat_map(|&g| (0..n).map(move |c| (c, g)))
+            .collect()
+    };
+    let c = compute_buffer::compute(cp.profile, &split, &cp.kv, graphs.reserved, &sequence);
+    // The CPU backend converts each matmul's input into a work buffer of its own (the
+    // client gathers rows: no matmul).
+    let work = if client {
+        0
+    } else {
+        graphs
+            .run
+            .iter()
+            .map(|&g| graph_parts(cp, g, graphs.reserved).work)
+            .max()
+            .unwrap_or(0)
+    };
+    (c.touched + work, c.reserved, work)
+}
+
+/// (touched, reserved, work) bytes of a place's compute buffer where the allocator is not
+/// replayed: its blocks' tensors add up as in a smaller graph's reuse of the reserved
+/// layout (one block's tensors summed).
+fn summed_compute(
+    cp: &Cparams,
+    place: Option<usize>,
+    has_blocks: bool,
+    holds_output: bool,
+    graphs: Graphs,
+) -> (u64, u64, u64) {
+    let touched = |g: Graph| {
+        let mut parts = graph_parts(cp, g, graphs.reserved);
+        if place.is_some() && cp.build.keeps_reserved_layout {
+            parts.sum_layout = true;
+            parts.ffn += parts.ffn_product;
+        }
+        parts.touched(has_blocks, holds_output)
+    };
+    (
+        graphs.run.iter().map(|&g| touched(g)).max().unwrap_or(0),
+        graph_parts(cp, graphs.reserved, graphs.reserved).touched(has_blocks, holds_output),
+        0,
+    )
 }
 
 /// Bytes of the largest weight tensor of a block (what one tensor message to a device
