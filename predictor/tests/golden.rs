@@ -363,7 +363,13 @@ fn cases(models: &[Model]) -> Vec<Case> {
         ("hosts", "--hosts a=2G,b=1G,c=1G --ctx 4096"),
         ("hosts-serve", "--hosts a=2G,b=1G --serve --ctx 2048"),
     ];
-    let mut out = Vec::new();
+    let mut out: Vec<Case> = ["backends --json", "backends", "presets --json", "presets"]
+        .iter()
+        .map(|a| Case {
+            name: format!("engines/{}", a.replace(' ', "")),
+            args: words(a),
+        })
+        .collect();
     let mut push = |group: &str, m: &Model, variant: &str, cmd: &str, extra: &str, json: bool| {
         let mut args = vec![cmd.to_string()];
         args.extend(m.args.iter().cloned());
@@ -511,7 +517,7 @@ fn estimate_and_plan_outputs_are_the_committed_ones() {
     let outputs = run_all(&cases, &dir_path);
     let bless = std::env::var_os("MEMCAL_BLESS").is_some();
     let mut failures = Vec::new();
-    for group in ["estimate", "plan", "text", "inspect"] {
+    for group in ["estimate", "plan", "text", "inspect", "engines"] {
         let actual: String = cases
             .iter()
             .zip(&outputs)

@@ -1,7 +1,6 @@
 //! `predictor backends`: the engines memcal predicts, what each model covers, and the
 //! engine versions its calibration tables were measured on.
 
-use predictor::backend::llama_cpp::Family;
 use predictor::backend::Backend;
 use predictor::calibrate::table_set::TableSet;
 use predictor::config::isa::NAMED;
@@ -54,10 +53,7 @@ pub fn backends() -> anyhow::Result<Vec<BackendInfo>> {
             cuda_calibrated: tables.tables().iter().any(|t| {
                 t.backend == b.name() && t.device_kind == predictor::config::DeviceKind::Cuda
             }),
-            rule_builds: match b {
-                Backend::LlamaCpp => Family::UPSTREAM_BUILDS.iter().map(|(n, _)| *n).collect(),
-                _ => Vec::new(),
-            },
+            rule_builds: b.rule_builds(),
         })
         .collect())
 }

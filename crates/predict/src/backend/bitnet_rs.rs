@@ -35,8 +35,9 @@
 //! model resident), the first step (model, RoPE, the touched part of the preallocated
 //! cache) and the generation (model, RoPE, KV of the generated tokens).
 
-use crate::components::headroom;
-use crate::components::{Components, Estimate};
+use crate::backend::common::no_moe_note;
+use crate::backend::memory_model::MemoryModel;
+use crate::components::{headroom, Components, Estimate};
 use crate::config::RunConfig;
 use crate::error::Result;
 use crate::profile::{ModelProfile, TensorRole};
@@ -265,6 +266,57 @@ pub fn estimate(profile: &ModelProfile, config: &RunConfig) -> Result<Estimate> 
         buffers: Vec::new(),
         devices: Vec::new(),
     })
+}
+
+/// BitNet-rs's `bitnet` CLI.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BitnetRs;
+
+impl MemoryModel for BitnetRs {
+    fn name(&self) -> &'static str {
+        "bitnet-rs"
+    }
+
+    fn aliases(&self) -> &'static [&'static str] {
+        &["bitnet_rs", "bitnetrs", "bitnet-rs-cli"]
+    }
+
+    fn summary(&self) -> &'static str {
+        "BitNet-rs `bitnet run` CPU: f32 embedding conversion, packed I2_S beside f32 \
+         placeholders, whole-file reads at start-up, f32 KV grown by concatenation"
+    }
+
+    fn analytic(&self, profile: &ModelProfile, config: &RunConfig) -> Result<Estimate> {
+        estimate(profile, config)
+    }
+
+    fn load_problem(&self, profile: &ModelProfile) -> Option<String> {
+        if let Some(note) = no_moe_note(self.name(), profile) {
+            return Some(note);
+        }
+        if !profile.is_ternary() {
+            return Some(
+                "BitNet-rs runs BitNet b1.58 models; this model has no ternary weights".into(),
+            );
+        }
+        // What the measured version's GGUF loader takes (f2ae3adc; later versions read
+        // some classic types too; scripts/engines/README.md).
+        const LOADS: [&str; 4] = ["I2_S", "IQ2_S", "F16", "F32"];
+        let other: Vec<&str> = profile
+            .by_type
+            .keys()
+            .map(|t| t.name())
+            .filter(|t| !LOADS.contains(t))
+            .collect();
+        (!other.is_empty()).then(|| {
+            format!(
+                "BitNet-rs f2ae3adc (the measured version) loads {} tensors only: this file's \
+                 {} tensors will not load there",
+                LOADS.join("/"),
+                other.join(", ")
+            )
+        })
+    }
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! What every engine's estimate shares: the notes any configuration gets.
+//! What every engine's estimate shares: the notes any configuration or model gets.
 
 use crate::config::RunConfig;
 use crate::profile::ModelProfile;
@@ -9,6 +9,18 @@ pub(crate) fn context_note(profile: &ModelProfile, config: &RunConfig) -> Option
         format!(
             "context {} exceeds the model's trained context {}",
             config.ctx, profile.shape.ctx_train
+        )
+    })
+}
+
+/// The note of an engine without expert routing (its runtime has none, or was never
+/// measured on one) for a mixture-of-experts model.
+pub(crate) fn no_moe_note(engine: &str, profile: &ModelProfile) -> Option<String> {
+    profile.shape.is_moe().then(|| {
+        format!(
+            "{engine} has no mixture-of-experts support modelled (its runtime has no expert \
+             routing, or was never measured on one): this estimate treats the experts as \
+             a dense FFN; llama.cpp runs it"
         )
     })
 }

@@ -1,17 +1,21 @@
-//! The engines memcal predicts, one memory model each.
+//! The engines memcal predicts, one memory model each, behind one trait.
 //!
 //! A prediction is only worth something for the engine the user runs: llama.cpp keeps a
 //! mapped file and repacked copies, bitnet.cpp is an older llama.cpp fork with ternary
 //! kernels, BitNet-rs converts and grows its buffers, and memcal's own reference runtime
-//! (`memcal-candle`) holds exactly what it needs. [`Backend`] names them; each has its own
-//! analytic model ([`memcal`], [`llama_cpp`], [`bitnet_rs`]) and its own calibration tables,
-//! looked up by exact backend name.
+//! (`memcal-candle`) holds exactly what it needs. Each engine is a module
+//! ([`llama_cpp`] for llama.cpp and its bitnet.cpp fork, [`bitnet_rs`], [`reference`])
+//! with a [`MemoryModel`]; [`Backend`] names them and the registry below lists them;
+//! calibration tables are looked up by the engine's exact name.
 
 pub mod bitnet_rs;
 pub mod common;
 pub mod llama_cpp;
+pub mod memory_model;
 pub mod offload;
 pub mod reference;
+
+pub use memory_model::MemoryModel;
 
 use crate::components::Estimate;
 use crate::config::RunConfig;
@@ -36,114 +40,54 @@ pub enum Backend {
     BitnetRs,
 }
 
-/// The architectures the llama.cpp fork of the measured bitnet.cpp knows (its
-/// `LLM_ARCH_NAMES`, Eddie-Wang1120/llama.cpp 406a5036, build 3947). Mixture-of-experts
-/// files of these (Mixtral-style llama, qwen2moe, olmoe...) run with expert routing
-/// (`mul_mat_id`), measured on two Mixtral-style shapes.
-const BITNET_FORK_ARCHITECTURES: &[&str] = &[
-    "llama",
-    "falcon",
-    "grok",
-    "gpt2",
-    "gptj",
-    "gptneox",
-    "mpt",
-    "baichuan",
-    "starcoder",
-    "refact",
-    "bert",
-    "nomic-bert",
-    "jina-bert-v2",
-    "bloom",
-    "stablelm",
-    "qwen",
-    "qwen2",
-    "qwen2moe",
-    "phi2",
-    "phi3",
-    "plamo",
-    "codeshell",
-    "orion",
-    "internlm2",
-    "minicpm",
-    "minicpm3",
-    "gemma",
-    "gemma2",
-    "starcoder2",
-    "mamba",
-    "xverse",
-    "command-r",
-    "dbrx",
-    "olmo",
-    "olmoe",
-    "openelm",
-    "arctic",
-    "deepseek2",
-    "chatglm",
-    "bitnet",
-    "t5",
-    "t5encoder",
-    "jais",
-    "nemotron",
-    "exaone",
-    "rwkv6",
-    "granite",
-    "granitemoe",
-    "chameleon",
+/// The registry: every engine with its memory model, in the order `predictor backends`
+/// lists them. Adding an engine is its module and one row here (and its variant above).
+const REGISTRY: [(Backend, &dyn MemoryModel); 4] = [
+    (Backend::LlamaCpp, &llama_cpp::LlamaCpp),
+    (Backend::BitnetCpp, &llama_cpp::BitnetCpp),
+    (Backend::BitnetRs, &bitnet_rs::BitnetRs),
+    (Backend::Memcal, &reference::Reference),
 ];
 
 impl Backend {
-    /// Every backend, in the order `predictor backends` lists them.
-    pub const ALL: [Backend; 4] = [
-        Backend::LlamaCpp,
-        Backend::BitnetCpp,
-        Backend::BitnetRs,
-        Backend::Memcal,
-    ];
+    /// Every backend, in the registry's order.
+    pub const ALL: [Backend; REGISTRY.len()] = {
+        let mut all = [Backend::Memcal; REGISTRY.len()];
+        let mut i = 0;
+        while i < REGISTRY.len() {
+            all[i] = REGISTRY[i].0;
+            i += 1;
+        }
+        all
+    };
+
+    /// The engine's memory model.
+    pub fn model(&self) -> &'static dyn MemoryModel {
+        REGISTRY
+            .iter()
+            .find(|(b, _)| b == self)
+            .map(|(_, m)| *m)
+            .unwrap_or(&reference::Reference)
+    }
 
     /// The name records and calibration tables carry.
     pub fn name(&self) -> &'static str {
-        match self {
-            Backend::Memcal => "memcal-candle",
-            Backend::LlamaCpp => "llama.cpp",
-            Backend::BitnetCpp => "bitnet.cpp",
-            Backend::BitnetRs => "bitnet-rs",
-        }
+        self.model().name()
     }
 
     /// Other spellings accepted on the command line.
     pub fn aliases(&self) -> &'static [&'static str] {
-        match self {
-            Backend::Memcal => &["memcal", "reference"],
-            Backend::LlamaCpp => &["llama-cpp", "llamacpp", "llama_cpp"],
-            Backend::BitnetCpp => &["bitnet-cpp", "bitnetcpp", "bitnet_cpp"],
-            Backend::BitnetRs => &["bitnet_rs", "bitnetrs", "bitnet-rs-cli"],
-        }
+        self.model().aliases()
     }
 
     /// What the backend's memory model covers, in one line.
     pub fn summary(&self) -> &'static str {
-        match self {
-            Backend::Memcal => {
-                "memcal's reference runtime (candle-core): weights at stored size, KV resident at \
-                 allocation, chunked prefill, one tensor converted at a time on load; on CUDA the \
-                 last --gpu-layers blocks run a tensor forward on the device (I2_S unpacked one \
-                 matrix at a time)"
-            }
-            Backend::LlamaCpp => {
-                "llama.cpp CPU: model buffers per buffer type (mapped file pages, CPU_REPACK \
-                 copies), padded KV cells incl. sliding-window caches, the touched part of the \
-                 compute buffer, output buffer, vocabulary and process base"
-            }
-            Backend::BitnetCpp => {
-                "bitnet.cpp (microsoft/BitNet's llama.cpp fork) CPU: I2_S kernels, the fork's KV \
-                 padding and buffers, no repacking"
-            }
-            Backend::BitnetRs => {
-                "BitNet-rs `bitnet run` CPU: f32 embedding conversion, packed I2_S beside f32 \
-                 placeholders, whole-file reads at start-up, f32 KV grown by concatenation"
-            }
-        }
+        self.model().summary()
+    }
+
+    /// Engine builds with rules of their own (`--engine-build`).
+    pub fn rule_builds(&self) -> Vec<u32> {
+        self.model().rule_builds()
     }
 
     /// The engine users run for this model: bitnet.cpp for BitNet ternary GGUF files,
@@ -160,80 +104,16 @@ impl Backend {
     /// Why this engine cannot load the model, when it cannot (the estimate is still given,
     /// with this as a note).
     pub fn load_problem(&self, profile: &ModelProfile) -> Option<String> {
-        let gguf = profile.format != ModelFormat::Safetensors;
-        let moe = profile.shape.experts.is_some_and(|e| e.total > 0);
-        let arch = profile.shape.architecture.as_str();
-        match self {
-            Backend::Memcal | Backend::BitnetRs if moe => Some(format!(
-                "{} has no mixture-of-experts support modelled (its runtime has no expert \
-                 routing, or was never measured on one): this estimate treats the experts as \
-                 a dense FFN; llama.cpp runs it",
-                self.name()
-            )),
-            Backend::Memcal => None,
-            Backend::LlamaCpp | Backend::BitnetCpp if !gguf => Some(format!(
-                "{} loads GGUF files only; convert the checkpoint first",
-                self.name()
-            )),
-            // (BitNet architectures are left to bitnet.cpp's own list: its releases move
-            // the fork to commits that add them, e.g. `bitnet-b1.58`.)
-            Backend::BitnetCpp
-                if !crate::gguf::is_bitnet_architecture(arch)
-                    && !BITNET_FORK_ARCHITECTURES.contains(&arch) =>
-            {
-                Some(format!(
-                    "bitnet.cpp's llama.cpp fork as measured (406a5036, build 3947) has no \
-                     architecture {arch:?}: it will not load this file"
-                ))
-            }
-            Backend::LlamaCpp if profile.is_ternary() => Some(
-                "upstream llama.cpp has no I2_S/TL1/TL2 kernels: it cannot load this BitNet \
-                 file (use bitnet.cpp)"
-                    .into(),
-            ),
-            Backend::BitnetRs if !profile.is_ternary() => {
-                Some("BitNet-rs runs BitNet b1.58 models; this model has no ternary weights".into())
-            }
-            Backend::BitnetRs => {
-                // What the measured version's GGUF loader takes (f2ae3adc; later versions
-                // read some classic types too; scripts/engines/README.md).
-                const LOADS: [&str; 4] = ["I2_S", "IQ2_S", "F16", "F32"];
-                let other: Vec<&str> = profile
-                    .by_type
-                    .keys()
-                    .map(|t| t.name())
-                    .filter(|t| !LOADS.contains(t))
-                    .collect();
-                (!other.is_empty()).then(|| {
-                    format!(
-                        "BitNet-rs f2ae3adc (the measured version) loads {} tensors only: this \
-                         file's {} tensors will not load there",
-                        LOADS.join("/"),
-                        other.join(", ")
-                    )
-                })
-            }
-            _ => None,
-        }
+        self.model().load_problem(profile)
     }
 
-    /// The analytic estimate of this engine's memory (no calibration).
+    /// The analytic estimate of this engine's memory (no calibration), named after the
+    /// engine and with its load problem as a note.
     pub fn analytic(&self, profile: &ModelProfile, config: &RunConfig) -> Result<Estimate> {
-        let mut est = match self {
-            Backend::Memcal => reference::analytic(profile, config),
-            Backend::LlamaCpp => {
-                let (fam, note) = llama_cpp::Family::upstream_for(config.engine_build);
-                let mut est = llama_cpp::estimate(&fam, profile, config)?;
-                est.notes.extend(note);
-                Ok(est)
-            }
-            Backend::BitnetCpp => {
-                llama_cpp::estimate(&llama_cpp::Family::BITNET_FORK, profile, config)
-            }
-            Backend::BitnetRs => bitnet_rs::estimate(profile, config),
-        }?;
-        est.backend = self.name().to_string();
-        if let Some(p) = self.load_problem(profile) {
+        let model = self.model();
+        let mut est = model.analytic(profile, config)?;
+        est.backend = model.name().to_string();
+        if let Some(p) = model.load_problem(profile) {
             est.notes.push(p);
         }
         Ok(est)

@@ -50,10 +50,11 @@ pub mod split;
 
 pub use build::Family;
 
+use crate::backend::memory_model::MemoryModel;
 use crate::components::Estimate;
 use crate::config::RunConfig;
 use crate::error::Result;
-use crate::profile::ModelProfile;
+use crate::profile::{ModelFormat, ModelProfile};
 
 /// The analytic estimate of a llama.cpp-family engine: one machine ([`one_device`]) or a
 /// split over several devices ([`split`]).
@@ -65,6 +66,94 @@ pub fn estimate(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> Res
         return split::estimate(&cp, split);
     }
     one_device::estimate(&cp)
+}
+
+/// Upstream llama.cpp (also under Ollama, LM Studio, llama-cpp-python): the rules of the
+/// measured build nearest the one asked for (`--engine-build`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LlamaCpp;
+
+impl MemoryModel for LlamaCpp {
+    fn name(&self) -> &'static str {
+        "llama.cpp"
+    }
+
+    fn aliases(&self) -> &'static [&'static str] {
+        &["llama-cpp", "llamacpp", "llama_cpp"]
+    }
+
+    fn summary(&self) -> &'static str {
+        "llama.cpp CPU: model buffers per buffer type (mapped file pages, CPU_REPACK \
+         copies), padded KV cells incl. sliding-window caches, the touched part of the \
+         compute buffer, output buffer, vocabulary and process base"
+    }
+
+    fn analytic(&self, profile: &ModelProfile, config: &RunConfig) -> Result<Estimate> {
+        let (fam, note) = Family::upstream_for(config.engine_build);
+        let mut est = estimate(&fam, profile, config)?;
+        est.notes.extend(note);
+        Ok(est)
+    }
+
+    fn load_problem(&self, profile: &ModelProfile) -> Option<String> {
+        if profile.format == ModelFormat::Safetensors {
+            return Some(gguf_only(self.name()));
+        }
+        profile.is_ternary().then(|| {
+            "upstream llama.cpp has no I2_S/TL1/TL2 kernels: it cannot load this BitNet \
+             file (use bitnet.cpp)"
+                .into()
+        })
+    }
+
+    fn rule_builds(&self) -> Vec<u32> {
+        Family::UPSTREAM_BUILDS.iter().map(|(n, _)| *n).collect()
+    }
+}
+
+/// bitnet.cpp: microsoft/BitNet on its 2024 llama.cpp fork.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BitnetCpp;
+
+impl MemoryModel for BitnetCpp {
+    fn name(&self) -> &'static str {
+        "bitnet.cpp"
+    }
+
+    fn aliases(&self) -> &'static [&'static str] {
+        &["bitnet-cpp", "bitnetcpp", "bitnet_cpp"]
+    }
+
+    fn summary(&self) -> &'static str {
+        "bitnet.cpp (microsoft/BitNet's llama.cpp fork) CPU: I2_S kernels, the fork's KV \
+         padding and buffers, no repacking"
+    }
+
+    fn analytic(&self, profile: &ModelProfile, config: &RunConfig) -> Result<Estimate> {
+        estimate(&Family::BITNET_FORK, profile, config)
+    }
+
+    fn load_problem(&self, profile: &ModelProfile) -> Option<String> {
+        if profile.format == ModelFormat::Safetensors {
+            return Some(gguf_only(self.name()));
+        }
+        // (BitNet architectures are left to bitnet.cpp's own list: its releases move the
+        // fork to commits that add them, e.g. `bitnet-b1.58`.)
+        let arch = profile.shape.architecture.as_str();
+        (!crate::gguf::is_bitnet_architecture(arch)
+            && !build::BITNET_FORK_ARCHITECTURES.contains(&arch))
+        .then(|| {
+            format!(
+                "bitnet.cpp's llama.cpp fork as measured (406a5036, build 3947) has no \
+                 architecture {arch:?}: it will not load this file"
+            )
+        })
+    }
+}
+
+/// The note of an engine that loads GGUF files only.
+fn gguf_only(engine: &str) -> String {
+    format!("{engine} loads GGUF files only; convert the checkpoint first")
 }
 
 #[cfg(test)]

@@ -10,7 +10,8 @@ pub mod kv_cache;
 
 pub use constants::Constants;
 
-use crate::backend::common::context_note;
+use crate::backend::common::{context_note, no_moe_note};
+use crate::backend::memory_model::MemoryModel;
 use crate::backend::offload;
 use crate::components::{Components, Estimate};
 use crate::config::RunConfig;
@@ -33,6 +34,35 @@ pub fn load_transient(profile: &ModelProfile, backend: &Constants, host_weights:
             .saturating_add(profile.largest_tensor_bytes)
     };
     peak.saturating_sub(host_weights)
+}
+
+/// memcal's reference runtime on candle-core.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Reference;
+
+impl MemoryModel for Reference {
+    fn name(&self) -> &'static str {
+        "memcal-candle"
+    }
+
+    fn aliases(&self) -> &'static [&'static str] {
+        &["memcal", "reference"]
+    }
+
+    fn summary(&self) -> &'static str {
+        "memcal's reference runtime (candle-core): weights at stored size, KV resident at \
+         allocation, chunked prefill, one tensor converted at a time on load; on CUDA the \
+         last --gpu-layers blocks run a tensor forward on the device (I2_S unpacked one \
+         matrix at a time)"
+    }
+
+    fn analytic(&self, profile: &ModelProfile, config: &RunConfig) -> Result<Estimate> {
+        analytic(profile, config)
+    }
+
+    fn load_problem(&self, profile: &ModelProfile) -> Option<String> {
+        no_moe_note(self.name(), profile)
+    }
 }
 
 /// The analytic estimate for the reference runtime.
