@@ -207,7 +207,6 @@ fn kv_summary(kv: &[u32]) -> String {
 /// A readable report.
 pub fn render_text(i: &Inspection) -> String {
     let mut s = String::new();
-    let h = &i.hparams;
     let fmt = match (&i.format, &i.gguf) {
         (_, Some(g)) => format!(
             "GGUF v{}, alignment {}, {} keys, data at {}",
@@ -247,6 +246,13 @@ pub fn render_text(i: &Inspection) -> String {
         "largest       {} B",
         group_digits(i.largest_tensor_bytes)
     );
+    render_hparams(&mut s, &i.hparams);
+    render_tables(&mut s, i);
+    s
+}
+
+/// The hyperparameters' lines.
+fn render_hparams(s: &mut String, h: &Hparams) {
     let _ = writeln!(s, "\nhparams");
     let _ = writeln!(
         s,
@@ -285,6 +291,10 @@ pub fn render_text(i: &Inspection) -> String {
     if let Some(e) = h.experts {
         let _ = writeln!(s, "  experts {} ({} per token)", e.total, e.active);
     }
+}
+
+/// The tables by type and by role, and the notes.
+fn render_tables(s: &mut String, i: &Inspection) {
     let _ = writeln!(s, "\nby type");
     let _ = writeln!(
         s,
@@ -322,5 +332,4 @@ pub fn render_text(i: &Inspection) -> String {
             let _ = writeln!(s, "  - {n}");
         }
     }
-    s
 }

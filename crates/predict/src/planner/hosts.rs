@@ -11,12 +11,12 @@
 //! client, which must then hold them with the token embedding and its own buffers. Every
 //! figure is the calibrated estimate with its headroom, per process role.
 
-use super::largest;
+use super::budget::largest;
 use crate::backend::Backend;
 use crate::calibrate::{self, TableSet};
 use crate::components::Estimate;
 use crate::config::split::Host;
-use crate::config::{RunConfig, SplitOptions, MAX_BATCH, MAX_CTX};
+use crate::config::{RunConfig, SplitOptions, MAX_BATCH};
 use crate::error::{Error, Result};
 use crate::profile::ModelProfile;
 use serde::Serialize;
@@ -64,7 +64,7 @@ pub struct HostPlan {
     /// With a served client (`llama-server --rpc`): the prompt cache's limit with which a
     /// split still fits every machine (the cache lives on the client's machine).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub serve: Option<super::serve::ServePlan>,
+    pub serve: Option<crate::planner::serve::ServePlan>,
 }
 
 /// A placement: the layers each worker takes (fewest on the client).
@@ -152,57 +152,8 @@ fn assign(
     }
 }
 
-/// Plans `config` split over `hosts` (the client first, each with a budget): RPC workers,
-/// or, when `config` is split over local GPUs (`cuda:0`, ... as `hosts[1..]`), the GPUs.
-pub fn plan_hosts(
-    backend: Backend,
-    profile: &ModelProfile,
-    config: &RunConfig,
-    hosts: &[Host],
-    tables: &TableSet,
-) -> Result<HostPlan> {
-    config.validate()?;
-    if hosts.len() < 2 {
-        return Err(Error::InvalidConfig(
-            "a split needs the client's machine and at least one RPC worker".into(),
-        ));
-    }
-    if let Some(h) = hosts.iter().find(|h| h.budget.is_none()) {
-        return Err(Error::InvalidConfig(format!(
-            "--hosts: machine {:?} needs a budget to plan (NAME=SIZE)",
-            h.name
-        )));
-    }
-    let a = assign(backend, profile, config, hosts, tables)?;
-    let ctx_limit = if profile.shape.ctx_train > 0 {
-        (profile.shape.ctx_train.min(MAX_CTX as u64) as u32).max(config.ctx)
-    } else {
-        MAX_CTX
-    };
-    let max_ctx = largest(1, ctx_limit, |ctx| {
-        let prompt = config.prompt.map(|p| p.min(ctx));
-        let c = RunConfig {
-            ctx,
-            prompt,
-            ..config.clone()
-        };
-        Ok(assign(backend, profile, &c, hosts, tables)?.fits)
-    })?;
-    let max_batch = largest(1, MAX_BATCH, |batch| {
-        let c = RunConfig {
-            batch,
-            ..config.clone()
-        };
-        Ok(assign(backend, profile, &c, hosts, tables)?.fits)
-    })?;
-    let serve = match &config.serve {
-        Some(_) => Some(super::serve::plan_cache(
-            config,
-            hosts[0].budget.unwrap_or(0),
-            &|c| Ok(assign(backend, profile, c, hosts, tables)?.fits),
-        )?),
-        None => None,
-    };
+/// What each machine of a split holds and needs, the client first.
+fn machine_plans(profile: &ModelProfile, hosts: &[Host], a: &Assignment) -> Vec<MachinePlan> {
     let e = &a.estimate;
     let offloaded: u32 = a.counts.iter().sum();
     let mut machines = vec![MachinePlan {
@@ -230,19 +181,82 @@ pub fn plan_hosts(
             fits: needs <= h.budget.unwrap_or(0),
         });
     }
+    machines
+}
+
+/// The llama.cpp flags that give an assignment.
+fn split_flags(a: &Assignment) -> String {
+    let offloaded: u32 = a.counts.iter().sum();
     let split = a
         .counts
         .iter()
         .map(|c| c.to_string())
         .collect::<Vec<_>>()
         .join(",");
-    let flags = if e.config.split.as_ref().is_some_and(SplitOptions::on_gpus) {
+    if a.estimate
+        .config
+        .split
+        .as_ref()
+        .is_some_and(SplitOptions::on_gpus)
+    {
         format!("-ngl {offloaded} --tensor-split {split}")
     } else {
         format!(
             "--rpc <worker host:port, in --hosts order> -ngl {offloaded} --tensor-split {split}"
         )
+    }
+}
+
+/// Plans `config` split over `hosts` (the client first, each with a budget): RPC workers,
+/// or, when `config` is split over local GPUs (`cuda:0`, ... as `hosts[1..]`), the GPUs.
+pub fn plan_hosts(
+    backend: Backend,
+    profile: &ModelProfile,
+    config: &RunConfig,
+    hosts: &[Host],
+    tables: &TableSet,
+) -> Result<HostPlan> {
+    config.validate()?;
+    if hosts.len() < 2 {
+        return Err(Error::InvalidConfig(
+            "a split needs the client's machine and at least one RPC worker".into(),
+        ));
+    }
+    if let Some(h) = hosts.iter().find(|h| h.budget.is_none()) {
+        return Err(Error::InvalidConfig(format!(
+            "--hosts: machine {:?} needs a budget to plan (NAME=SIZE)",
+            h.name
+        )));
+    }
+    let a = assign(backend, profile, config, hosts, tables)?;
+    let ctx_limit = super::budget::ctx_limit(profile, config);
+    let max_ctx = largest(1, ctx_limit, |ctx| {
+        let prompt = config.prompt.map(|p| p.min(ctx));
+        let c = RunConfig {
+            ctx,
+            prompt,
+            ..config.clone()
+        };
+        Ok(assign(backend, profile, &c, hosts, tables)?.fits)
+    })?;
+    let max_batch = largest(1, MAX_BATCH, |batch| {
+        let c = RunConfig {
+            batch,
+            ..config.clone()
+        };
+        Ok(assign(backend, profile, &c, hosts, tables)?.fits)
+    })?;
+    let serve = match &config.serve {
+        Some(_) => Some(crate::planner::serve::plan_cache(
+            config,
+            hosts[0].budget.unwrap_or(0),
+            &|c| Ok(assign(backend, profile, c, hosts, tables)?.fits),
+        )?),
+        None => None,
     };
+    let offloaded: u32 = a.counts.iter().sum();
+    let machines = machine_plans(profile, hosts, &a);
+    let flags = split_flags(&a);
     Ok(HostPlan {
         requested_fits: a.fits,
         gpu_layers: offloaded,

@@ -9,24 +9,17 @@
 use crate::backend::Backend;
 use crate::calibrate::{self, TableSet};
 use crate::components::Estimate;
-use crate::config::{RunConfig, MAX_BATCH, MAX_CTX};
+use crate::config::{RunConfig, MAX_BATCH};
 use crate::error::Result;
 use crate::profile::ModelProfile;
 use serde::Serialize;
 
+pub mod budget;
 pub mod hosts;
 pub mod serve;
 
+pub use budget::{fits, largest, Budget};
 pub use hosts::{plan_hosts, HostPlan};
-
-/// Memory available to the run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Budget {
-    /// Host RAM in bytes.
-    pub host_bytes: u64,
-    /// GPU memory in bytes (ignored on CPU).
-    pub gpu_bytes: Option<u64>,
-}
 
 /// The planner's answer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -53,37 +46,6 @@ pub struct Plan {
     /// With a served configuration: the prompt cache's limit that fits.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub serve: Option<serve::ServePlan>,
-}
-
-pub(crate) fn fits(e: &Estimate, b: &Budget) -> bool {
-    let gpu_ok = match (e.gpu, b.gpu_bytes) {
-        (Some(g), Some(budget)) => g.total() <= budget,
-        (Some(g), None) => g.total() == 0,
-        (None, _) => true,
-    };
-    gpu_ok && e.host.total() <= b.host_bytes
-}
-
-/// Largest value in `lo..=hi` for which `ok` holds, assuming `ok` is monotone (true then
-/// false). None when `ok(lo)` is false.
-pub(crate) fn largest<F: FnMut(u32) -> Result<bool>>(
-    lo: u32,
-    hi: u32,
-    mut ok: F,
-) -> Result<Option<u32>> {
-    if hi < lo || !ok(lo)? {
-        return Ok(None);
-    }
-    let (mut good, mut bad) = (lo, hi as u64 + 1);
-    while bad - good as u64 > 1 {
-        let mid = ((good as u64 + bad) / 2) as u32;
-        if ok(mid)? {
-            good = mid;
-        } else {
-            bad = mid as u64;
-        }
-    }
-    Ok(Some(good))
 }
 
 /// Plans `config` for `profile` under `budget` using the reference runtime's calibrated
@@ -133,11 +95,7 @@ pub fn plan_for(
     let requested = est(&at)?;
     let requested_fits = fits(&requested, &budget);
 
-    let ctx_limit = if profile.shape.ctx_train > 0 {
-        (profile.shape.ctx_train.min(MAX_CTX as u64) as u32).max(config.ctx)
-    } else {
-        MAX_CTX
-    };
+    let ctx_limit = budget::ctx_limit(profile, config);
     let max_ctx = largest(1, ctx_limit, |ctx| {
         // A fixed prompt longer than a context tried is cut to it.
         let prompt = at.prompt.map(|p| p.min(ctx));

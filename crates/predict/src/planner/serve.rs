@@ -2,7 +2,7 @@
 //! server's slots are the configuration's batch); what is left is how large llama-server's
 //! prompt cache may grow (`--cache-ram`) beside the requested slots and context.
 
-use super::largest;
+use super::budget::largest;
 use crate::config::RunConfig;
 use crate::error::Result;
 use serde::Serialize;

@@ -179,114 +179,125 @@ impl FreeList {
     }
 }
 
-/// Lays out `graph` (tensors in ggml's visiting order) in one buffer aligned to `align`, as
-/// `ggml_gallocr_alloc_graph_impl` does: inputs first, then each node after its parents,
-/// freeing a parent once its last consumer (and the last view of it) has run.
-pub fn allocate(graph: &[Tensor], align: u64) -> Layout {
-    let n = graph.len();
-    let mut children = vec![0u32; n];
-    let mut views = vec![0u32; n];
-    let mut allocated = vec![false; n];
-    let mut offsets: Vec<Option<u64>> = vec![None; n];
-    let mut free = FreeList::new(align);
-    let owns = |t: &Tensor| !t.external && t.view_of.is_none() && t.bytes > 0;
+/// ggml's graph allocator over one buffer (`ggml_gallocr`): the use counts of each
+/// tensor, which own their memory at present, and where.
+struct Gallocr<'g> {
+    graph: &'g [Tensor],
+    /// Consumers that have not run yet (`n_children`).
+    children: Vec<u32>,
+    /// Views of each tensor still alive (`n_views`).
+    views: Vec<u32>,
+    /// Whether the tensor holds its memory now (it may have handed it to an in-place child).
+    allocated: Vec<bool>,
+    offsets: Vec<Option<u64>>,
+    free: FreeList,
+}
 
-    let place = |i: usize,
-                 free: &mut FreeList,
-                 offsets: &mut Vec<Option<u64>>,
-                 allocated: &mut Vec<bool>,
-                 children: &[u32],
-                 views: &[u32]| {
-        let t = &graph[i];
-        if !owns(t) || offsets[i].is_some() {
+impl<'g> Gallocr<'g> {
+    fn new(graph: &'g [Tensor], align: u64) -> Gallocr<'g> {
+        let n = graph.len();
+        Gallocr {
+            graph,
+            children: vec![0; n],
+            views: vec![0; n],
+            allocated: vec![false; n],
+            offsets: vec![None; n],
+            free: FreeList::new(align),
+        }
+    }
+
+    /// Counts every tensor's consumers and views, placing the graph inputs as they are
+    /// first met (the first pass of `ggml_gallocr_alloc_graph_impl`).
+    fn count_uses(&mut self) {
+        let graph = self.graph;
+        for (i, t) in graph.iter().enumerate() {
+            if let Some(v) = t.view_of {
+                self.views[v] += 1;
+            }
+            if t.input {
+                self.allocate_node(i);
+            }
+            for &s in &t.srcs {
+                self.children[s] += 1;
+                if graph[s].input {
+                    self.allocate_node(s);
+                }
+            }
+        }
+    }
+
+    /// Places tensor `i` (`ggml_gallocr_allocate_node`): in place over a single-use parent
+    /// of its size where its operation allows, else at the best free block.
+    fn allocate_node(&mut self, i: usize) {
+        let t = &self.graph[i];
+        let owns = !t.external && t.view_of.is_none() && t.bytes > 0;
+        if !owns || self.offsets[i].is_some() {
             return;
         }
-        allocated[i] = true;
+        self.allocated[i] = true;
         if t.inplace {
             for &p in &t.srcs {
-                let pt = &graph[p];
+                let pt = &self.graph[p];
                 if pt.external || pt.output || pt.bytes != t.bytes {
                     continue;
                 }
                 // A view is never allocated by the allocator, so ggml does not count it as
                 // its own and never reuses it (traced on build 11434: "not reusing parent
                 // Qcur-0 for norm-0 as (nil) is external").
-                if children[p] != 1 || views[p] != 0 || pt.view_of.is_some() {
+                if self.children[p] != 1 || self.views[p] != 0 || pt.view_of.is_some() {
                     continue;
                 }
-                if let Some(o) = offsets[p].filter(|_| allocated[p]) {
-                    offsets[i] = Some(o);
-                    allocated[p] = false;
+                if let Some(o) = self.offsets[p].filter(|_| self.allocated[p]) {
+                    self.offsets[i] = Some(o);
+                    self.allocated[p] = false;
                     return;
                 }
             }
         }
-        offsets[i] = Some(free.alloc(t.bytes));
-    };
-
-    for (i, t) in graph.iter().enumerate() {
-        if let Some(v) = t.view_of {
-            views[v] += 1;
-        }
-        if t.input {
-            place(
-                i,
-                &mut free,
-                &mut offsets,
-                &mut allocated,
-                &children,
-                &views,
-            );
-        }
-        for &s in &t.srcs {
-            children[s] += 1;
-            if graph[s].input {
-                place(
-                    s,
-                    &mut free,
-                    &mut offsets,
-                    &mut allocated,
-                    &children,
-                    &views,
-                );
-            }
-        }
+        self.offsets[i] = Some(self.free.alloc(t.bytes));
     }
-    for i in 0..n {
-        place(
-            i,
-            &mut free,
-            &mut offsets,
-            &mut allocated,
-            &children,
-            &views,
-        );
+
+    /// Frees the parents of tensor `i` whose last consumer (and last view) it was.
+    fn release_parents(&mut self, i: usize) {
+        let graph = self.graph;
         for &p in &graph[i].srcs {
-            children[p] = children[p].saturating_sub(1);
-            if children[p] != 0 || views[p] != 0 {
+            self.children[p] = self.children[p].saturating_sub(1);
+            if self.children[p] != 0 || self.views[p] != 0 {
                 continue;
             }
             let target = match graph[p].view_of {
                 Some(v) => {
-                    views[v] = views[v].saturating_sub(1);
-                    if views[v] != 0 || children[v] != 0 {
+                    self.views[v] = self.views[v].saturating_sub(1);
+                    if self.views[v] != 0 || self.children[v] != 0 {
                         continue;
                     }
                     v
                 }
                 None => p,
             };
-            if allocated[target] && !graph[target].output {
-                if let Some(o) = offsets[target] {
-                    free.free(o, graph[target].bytes);
+            if self.allocated[target] && !graph[target].output {
+                if let Some(o) = self.offsets[target] {
+                    self.free.free(o, graph[target].bytes);
                 }
-                allocated[target] = false;
+                self.allocated[target] = false;
             }
         }
     }
+}
+
+/// Lays out `graph` (tensors in ggml's visiting order) in one buffer aligned to `align`, as
+/// `ggml_gallocr_alloc_graph_impl` does: inputs first, then each node after its parents,
+/// freeing a parent once its last consumer (and the last view of it) has run.
+pub fn allocate(graph: &[Tensor], align: u64) -> Layout {
+    let mut g = Gallocr::new(graph, align);
+    g.count_uses();
+    for i in 0..graph.len() {
+        g.allocate_node(i);
+        g.release_parents(i);
+    }
     Layout {
-        size: free.max,
-        offsets,
+        size: g.free.max,
+        offsets: g.offsets,
     }
 }
 

@@ -221,44 +221,70 @@ fn build_client(profile: &ModelProfile, split: &WorkerSplit, geo: &KvGeometry, g
     b.plan
 }
 
-pub(crate) fn build(
+/// The sizes one graph's tensors are made of.
+struct Dims {
+    /// Tokens.
+    t: u64,
+    d: u64,
+    h: u64,
+    dk: u64,
+    dv: u64,
+    f: u64,
+    /// Rows of logits computed.
+    out_rows: u64,
+    /// Cells a full-attention block attends.
+    n_kv: u64,
+    /// Cells a sliding-window block attends.
+    swa_kv: u64,
+    /// Whether the KV lives in two caches (full and sliding-window), whose attention
+    /// builds its nodes in another order.
+    iswa: bool,
+}
+
+impl Dims {
+    fn new(profile: &ModelProfile, geo: &KvGeometry, g: Graph) -> Dims {
+        let s = &profile.shape;
+        let t = g.tokens.max(1);
+        Dims {
+            t,
+            d: s.hidden,
+            h: u64::from(s.n_heads),
+            dk: u64::from(s.head_dim_k),
+            dv: u64::from(s.head_dim_v),
+            f: s.ffn,
+            out_rows: g.outputs.min(t),
+            n_kv: g.n_kv,
+            swa_kv: g.n_kv.min(geo.swa_cells.max(1)),
+            iswa: s.has_swa_cache(),
+        }
+    }
+}
+
+/// Where a device's inputs sit in its tensor list (their first copy, which the graph
+/// reads).
+struct DeviceInputs {
+    first_copy: Vec<usize>,
+    residual_in: usize,
+    embd_in: usize,
+    residual_parts: bool,
+    scale: EmbdScale,
+    scale_rows_in: usize,
+    pos_in: usize,
+    attn: AttnInputs,
+    out_ids_in: usize,
+}
+
+/// The split's inputs, in the order its blocks first use them, each in every copy the
+/// scheduler keeps.
+fn device_inputs(
+    b: &mut Builder,
     profile: &ModelProfile,
     split: &WorkerSplit,
     geo: &KvGeometry,
     g: Graph,
-) -> Plan {
-    if split.client {
-        return build_client(profile, split, geo, g);
-    }
-    let t = g.tokens.max(1);
-    let d = profile.shape.hidden;
-    let h = u64::from(profile.shape.n_heads);
-    let dk = u64::from(profile.shape.head_dim_k);
-    let dv = u64::from(profile.shape.head_dim_v);
-    let f = profile.shape.ffn;
-    let out_rows = g.outputs.min(t);
-    let swa = |l: usize| {
-        profile.shape.sliding_window.is_some()
-            && profile
-                .shape
-                .sliding_layers
-                .get(l)
-                .copied()
-                .unwrap_or(false)
-    };
-    let swa_kv = g.n_kv.min(geo.swa_cells.max(1));
-    let n_kv = |l: usize| if swa(l) { swa_kv } else { g.n_kv };
-    let copies = split.copies.max(1) as usize;
-    let mut b = Builder {
-        plan: Plan {
-            tensors: Vec::new(),
-            is_copy: Vec::new(),
-            copy_of: vec![Vec::new(); copies],
-            idle: Vec::new(),
-        },
-    };
-
-    // The split's inputs, in the order its blocks first use them.
+    dims: &Dims,
+) -> DeviceInputs {
+    let (t, d) = (dims.t, dims.d);
     let mut inputs: Vec<u64> = Vec::new();
     let residual_in = inputs.len();
     if split.first && split.mixed_embd_inputs {
@@ -283,16 +309,13 @@ pub(crate) fn build(
     inputs.push(t * 4);
     // KV indices and the mask of each attention kind, by first use.
     let kinds = attention_kinds(profile, &split.blocks);
-    let AttnInputs {
-        mask: mask_in,
-        idx: idx_in,
-        rot: rot_in,
-    } = attn_inputs(&mut inputs, &kinds, split, geo, g, swa_kv);
+    let attn = attn_inputs(&mut inputs, &kinds, split, geo, g, dims.swa_kv);
     let out_ids_in = inputs.len();
     if split.output && !split.blocks.is_empty() {
-        inputs.push(out_rows.max(1) * 4);
+        inputs.push(dims.out_rows.max(1) * 4);
     }
     // Every copy of every input; the graph reads the first.
+    let copies = split.copies.max(1) as usize;
     let mut first_copy = Vec::with_capacity(inputs.len());
     for c in 0..copies {
         for &bytes in &inputs {
@@ -304,95 +327,159 @@ pub(crate) fn build(
             }
         }
     }
-    let input = |k: usize| first_copy[k];
+    DeviceInputs {
+        first_copy,
+        residual_in,
+        embd_in,
+        residual_parts,
+        scale,
+        scale_rows_in,
+        pos_in,
+        attn,
+        out_ids_in,
+    }
+}
+
+/// One block's tensors over the residual `x`; returns the residual it leaves. `last_out`:
+/// the block is the device's last and the output head follows (only the output rows go on).
+#[allow(clippy::too_many_arguments)]
+fn block(
+    b: &mut Builder,
+    profile: &ModelProfile,
+    split: &WorkerSplit,
+    inp: &DeviceInputs,
+    dims: &Dims,
+    l: usize,
+    x: usize,
+    last_out: bool,
+) -> usize {
+    let (t, d, h, dk, dv, f) = (dims.t, dims.d, dims.h, dims.dk, dims.dv, dims.f);
+    let out_rows = dims.out_rows;
+    let input = |k: usize| inp.first_copy[k];
+    let hkv = u64::from(profile.shape.n_head_kv(l));
+    let swa = profile.shape.is_swa(l);
+    let kind = usize::from(swa);
+    let n_kv = if swa { dims.swa_kv } else { dims.n_kv };
+    let (kidx, vidx, mask) = (
+        input(inp.attn.idx[kind]),
+        input(inp.attn.idx[kind] + 1),
+        input(inp.attn.mask[kind]),
+    );
+    let pos = input(inp.pos_in);
+    let attn_norm = b.node(t * d * F32, vec![x], true);
+    // A rotation is one more product over the tensor (its reshaped view).
+    let rot = |b: &mut Builder, x: usize, r: usize, bytes: u64| {
+        let m = inp.attn.rot[kind][r];
+        if m == usize::MAX {
+            x
+        } else {
+            b.node(bytes, vec![x, input(m)], false)
+        }
+    };
+    let q = b.projected(t * h * dk * F32, attn_norm, pos);
+    let q = rot(b, q, 0, t * h * dk * F32);
+    // With a sliding-window cache the engine expands K before V; otherwise V first.
+    let (k, v) = if dims.iswa {
+        let k = b.projected(t * hkv * dk * F32, attn_norm, pos);
+        let k = rot(b, k, 0, t * hkv * dk * F32);
+        let v = b.node(t * hkv * dv * F32, vec![attn_norm], false);
+        (k, rot(b, v, 1, t * hkv * dv * F32))
+    } else {
+        let v = b.node(t * hkv * dv * F32, vec![attn_norm], false);
+        let v = rot(b, v, 1, t * hkv * dv * F32);
+        let k = b.projected(t * hkv * dk * F32, attn_norm, pos);
+        (rot(b, k, 0, t * hkv * dk * F32), v)
+    };
+    b.push(Tensor::external(vec![k, kidx]));
+    b.push(Tensor::external(vec![v, vidx]));
+    let attn = if split.flash_attn {
+        b.node(t * h * dv * F32, vec![q, mask], false)
+    } else {
+        let kq = b.node(n_kv * t * h * F32, vec![q], false);
+        let probs = b.node(n_kv * t * h * F32, vec![kq, mask], true);
+        let kqv = b.node(dv * t * h * F32, vec![probs], false);
+        b.node(t * h * dv * F32, vec![kqv], false)
+    };
+    let attn = rot(b, attn, 1, t * h * dv * F32);
+    let o = b.node(t * d * F32, vec![attn], false);
+    let (rows, ffn_inp) = if last_out {
+        let ids = input(inp.out_ids_in);
+        let og = b.node(out_rows * d * F32, vec![o, ids], false);
+        let xg = b.node(out_rows * d * F32, vec![x, ids], false);
+        (out_rows, b.node(out_rows * d * F32, vec![og, xg], true))
+    } else {
+        (t, b.node(t * d * F32, vec![o, x], true))
+    };
+    let ffn_norm = b.node(rows * d * F32, vec![ffn_inp], true);
+    let gate = b.node(rows * f * F32, vec![ffn_norm], false);
+    let up = b.node(rows * f * F32, vec![ffn_norm], false);
+    let act = b.node(rows * f * F32, vec![gate, up], false);
+    let down = b.node(rows * d * F32, vec![act], false);
+    b.node(rows * d * F32, vec![down, ffn_inp], true)
+}
+
+/// The tensors of the graph `g` a device of a split runs, in the engine's node order.
+pub(crate) fn build(
+    profile: &ModelProfile,
+    split: &WorkerSplit,
+    geo: &KvGeometry,
+    g: Graph,
+) -> Plan {
+    if split.client {
+        return build_client(profile, split, geo, g);
+    }
+    let dims = Dims::new(profile, geo, g);
+    let (t, d) = (dims.t, dims.d);
+    let mut b = Builder {
+        plan: Plan {
+            tensors: Vec::new(),
+            is_copy: Vec::new(),
+            copy_of: vec![Vec::new(); split.copies.max(1) as usize],
+            idle: Vec::new(),
+        },
+    };
+    let inp = device_inputs(&mut b, profile, split, geo, g, &dims);
+    let input = |k: usize| inp.first_copy[k];
     if split.first && split.mixed_embd_inputs {
         // The duplicate the mixed embeddings are scattered from.
         // Token batches select the token path: the mixed path's nodes are not computed.
-        let dup = b.node(t * d * F32, vec![input(residual_in + 1)], false);
+        let dup = b.node(t * d * F32, vec![input(inp.residual_in + 1)], false);
         b.plan.idle[dup] = true;
         // The rows are set in place (a view of the duplicate nothing reads: it is never
         // freed).
         b.push(Tensor {
-            srcs: vec![dup, input(residual_in), input(residual_in + 2)],
+            srcs: vec![dup, input(inp.residual_in), input(inp.residual_in + 2)],
             ..Tensor::view(dup, t * d * F32)
         });
     }
-
-    // llama.cpp keeps a sliding-window model's KV in two caches, whose attention builds
-    // its nodes in another order.
-    let iswa = profile.shape.sliding_window.is_some_and(|w| w > 0);
-    let mut x = input(embd_in);
-    match scale {
+    let mut x = input(inp.embd_in);
+    match inp.scale {
         EmbdScale::None => {}
         EmbdScale::Op => x = b.node(t * d * F32, vec![x], true),
-        EmbdScale::Rows => x = b.node(t * d * F32, vec![x, input(scale_rows_in)], true),
+        EmbdScale::Rows => x = b.node(t * d * F32, vec![x, input(inp.scale_rows_in)], true),
     }
-    if residual_parts {
-        x = b.node(t * d * F32, vec![x, input(embd_in + 1)], true);
+    if inp.residual_parts {
+        x = b.node(t * d * F32, vec![x, input(inp.embd_in + 1)], true);
     }
     let last = split.blocks.len().saturating_sub(1);
     for (n, &l) in split.blocks.iter().enumerate() {
-        let hkv = u64::from(profile.shape.n_kv_heads.get(l).copied().unwrap_or(0));
-        let kind = usize::from(swa(l));
-        let (kidx, vidx, mask) = (
-            input(idx_in[kind]),
-            input(idx_in[kind] + 1),
-            input(mask_in[kind]),
+        x = block(
+            &mut b,
+            profile,
+            split,
+            &inp,
+            &dims,
+            l,
+            x,
+            n == last && split.output,
         );
-        let pos = input(pos_in);
-        let attn_norm = b.node(t * d * F32, vec![x], true);
-        // A rotation is one more product over the tensor (its reshaped view).
-        let rot = |b: &mut Builder, x: usize, r: usize, bytes: u64| {
-            let m = rot_in[kind][r];
-            if m == usize::MAX {
-                x
-            } else {
-                b.node(bytes, vec![x, input(m)], false)
-            }
-        };
-        let q = b.projected(t * h * dk * F32, attn_norm, pos);
-        let q = rot(&mut b, q, 0, t * h * dk * F32);
-        // With a sliding-window cache the engine expands K before V; otherwise V first.
-        let (k, v) = if iswa {
-            let k = b.projected(t * hkv * dk * F32, attn_norm, pos);
-            let k = rot(&mut b, k, 0, t * hkv * dk * F32);
-            let v = b.node(t * hkv * dv * F32, vec![attn_norm], false);
-            (k, rot(&mut b, v, 1, t * hkv * dv * F32))
-        } else {
-            let v = b.node(t * hkv * dv * F32, vec![attn_norm], false);
-            let v = rot(&mut b, v, 1, t * hkv * dv * F32);
-            let k = b.projected(t * hkv * dk * F32, attn_norm, pos);
-            (rot(&mut b, k, 0, t * hkv * dk * F32), v)
-        };
-        b.push(Tensor::external(vec![k, kidx]));
-        b.push(Tensor::external(vec![v, vidx]));
-        let attn = if split.flash_attn {
-            b.node(t * h * dv * F32, vec![q, mask], false)
-        } else {
-            let kq = b.node(n_kv(l) * t * h * F32, vec![q], false);
-            let probs = b.node(n_kv(l) * t * h * F32, vec![kq, mask], true);
-            let kqv = b.node(dv * t * h * F32, vec![probs], false);
-            b.node(t * h * dv * F32, vec![kqv], false)
-        };
-        let attn = rot(&mut b, attn, 1, t * h * dv * F32);
-        let o = b.node(t * d * F32, vec![attn], false);
-        let (rows, ffn_inp) = if n == last && split.output {
-            let ids = input(out_ids_in);
-            let og = b.node(out_rows * d * F32, vec![o, ids], false);
-            let xg = b.node(out_rows * d * F32, vec![x, ids], false);
-            (out_rows, b.node(out_rows * d * F32, vec![og, xg], true))
-        } else {
-            (t, b.node(t * d * F32, vec![o, x], true))
-        };
-        let ffn_norm = b.node(rows * d * F32, vec![ffn_inp], true);
-        let gate = b.node(rows * f * F32, vec![ffn_norm], false);
-        let up = b.node(rows * f * F32, vec![ffn_norm], false);
-        let act = b.node(rows * f * F32, vec![gate, up], false);
-        let down = b.node(rows * d * F32, vec![act], false);
-        x = b.node(rows * d * F32, vec![down, ffn_inp], true);
     }
     if split.output {
-        let rows = if split.blocks.is_empty() { t } else { out_rows };
+        let rows = if split.blocks.is_empty() {
+            t
+        } else {
+            dims.out_rows
+        };
         let normed = b.node(rows * d * F32, vec![x], true);
         b.push(Tensor {
             output: true,

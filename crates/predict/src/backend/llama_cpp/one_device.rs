@@ -68,6 +68,78 @@ fn isa_note(cp: &Cparams, extra: &ExtraBuffers) -> String {
     )
 }
 
+/// What one machine's estimate adds up, for its components.
+struct Sizes {
+    /// Blocks offloaded.
+    g: usize,
+    kv_host: u64,
+    kv_gpu: u64,
+    split: WeightSplit,
+    /// The server's prompt cache.
+    cache: u64,
+    /// Compute bytes the run's graphs touch.
+    touched: u64,
+    logits: u64,
+    /// The process's fixed part.
+    fixed: u64,
+    /// The compute buffer reserved.
+    reserved: u64,
+    /// Weight bytes resident on the host with every block there.
+    host_weights: u64,
+    /// The mapped file's tail given back after loading.
+    tail: u64,
+}
+
+/// The host's components and, where the run's device holds offloaded blocks, the
+/// device's.
+fn components(
+    cp: &Cparams,
+    s: &Sizes,
+    notes: &mut Vec<String>,
+) -> (Components, Option<Components>) {
+    let (fam, profile, config) = (cp.build, cp.profile, cp.config);
+    let device = crate::device::for_device(config.device);
+    if device.holds_offloaded_layers() {
+        notes.push(format!(
+            "{} on CUDA is analytic only: no GPU records of this engine yet",
+            fam.name
+        ));
+        let host = Components {
+            weights: if config.mmap {
+                profile.tensor_data_bytes
+            } else {
+                s.split.host
+            },
+            kv_cache: s.kv_host + s.cache,
+            activations: s.touched + s.logits,
+            overhead: s.fixed,
+            headroom: 0,
+        };
+        let gpu = Components {
+            weights: s.split.gpu,
+            kv_cache: s.kv_gpu,
+            activations: if s.g > 0 {
+                device.compute_resident(s.reserved, s.touched)
+            } else {
+                0
+            },
+            overhead: device.context_bytes(),
+            headroom: 0,
+        };
+        return (host, Some(gpu));
+    }
+    // The load's peak (the whole file and the copies) where it exceeds the run's.
+    let load_excess = s.tail.saturating_sub(s.kv_host + s.touched + s.logits);
+    let host = Components {
+        weights: s.host_weights,
+        kv_cache: s.kv_host + s.cache,
+        activations: s.touched + s.logits,
+        overhead: s.fixed + load_excess + read_buffers_retained(cp),
+        headroom: 0,
+    };
+    (host, None)
+}
+
 /// The analytic estimate of a llama.cpp-family engine on one machine (the configuration
 /// validated, the profile checked).
 pub fn estimate(cp: &Cparams) -> Result<Estimate> {
@@ -109,47 +181,20 @@ pub fn estimate(cp: &Cparams) -> Result<Estimate> {
     if fam.extra_buffers.is_some() && config.repack && g == 0 {
         notes.push(isa_note(cp, &extra));
     }
-    let device = crate::device::for_device(config.device);
-    let (host, gpu) = if device.holds_offloaded_layers() {
-        notes.push(format!(
-            "{} on CUDA is analytic only: no GPU records of this engine yet",
-            fam.name
-        ));
-        let host = Components {
-            weights: if config.mmap {
-                profile.tensor_data_bytes
-            } else {
-                split.host
-            },
-            kv_cache: k_host + v_host + cache,
-            activations: touched + logits,
-            overhead: fixed,
-            headroom: 0,
-        };
-        let gpu = Components {
-            weights: split.gpu,
-            kv_cache: k_gpu + v_gpu,
-            activations: if g > 0 {
-                device.compute_resident(reserved, touched)
-            } else {
-                0
-            },
-            overhead: device.context_bytes(),
-            headroom: 0,
-        };
-        (host, Some(gpu))
-    } else {
-        // The load's peak (the whole file and the copies) where it exceeds the run's.
-        let load_excess = tail.saturating_sub(k_host + v_host + touched + logits);
-        let host = Components {
-            weights: host_weights,
-            kv_cache: k_host + v_host + cache,
-            activations: touched + logits,
-            overhead: fixed + load_excess + read_buffers_retained(cp),
-            headroom: 0,
-        };
-        (host, None)
+    let sizes = Sizes {
+        g,
+        kv_host: k_host + v_host,
+        kv_gpu: k_gpu + v_gpu,
+        split,
+        cache,
+        touched,
+        logits,
+        fixed,
+        reserved,
+        host_weights,
+        tail,
     };
+    let (host, gpu) = components(cp, &sizes, &mut notes);
     Ok(Estimate {
         backend: fam.name.to_string(),
         config: config.clone(),
