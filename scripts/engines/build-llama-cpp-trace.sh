@@ -3,7 +3,7 @@
 # same flags), for checking the analytic models against what the engine does:
 #   - ggml-alloc prints every allocation of the graph allocator (tensor, operation, buffer,
 #     offset, size, and why a parent is or is not reused) when GALLOC_TRACE is set: what
-#     crates/predict/src/backend/worker_graph.rs and ggml_alloc.rs replay;
+#     crates/predict/src/backend/llama_cpp/graph_build.rs and ggml_alloc.rs replay;
 #   - ggml-rpc-server reports each buffer's size and resident pages (mincore) and the
 #     process's VmRSS/VmHWM when the client frees it, with MEMCAL_RESIDENCY set (and writes
 #     the page map under MEMCAL_RESIDENCY_DIR): what a worker's run touches;
