@@ -3,11 +3,13 @@
 //! ([`writer::GgufWriter`]) for tests, benches and synthetic models.
 
 pub mod bitnet;
+mod layout;
 pub mod reader;
 pub mod value;
 pub mod writer;
 
 pub use bitnet::is_bitnet_architecture;
-pub use reader::{align_up, GgufFile, TensorInfo, DEFAULT_ALIGNMENT};
+pub use layout::align_up;
+pub use reader::{GgufFile, TensorInfo, DEFAULT_ALIGNMENT};
 pub use value::{Array, OwnedArray, OwnedValue, Value, ValueType};
 pub use writer::GgufWriter;

@@ -2,7 +2,9 @@
 //! little more), never reads tensor data, and allocates nothing in proportion to a count
 //! before checking that the file can hold that many items.
 
-use super::bitnet::{resolve_types, RawTensor};
+use super::bitnet::resolve_types;
+pub use super::layout::align_up;
+use super::layout::RawTensor;
 use super::value::{Array, Value, ValueType};
 use crate::error::{Error, Result};
 use crate::ggml_type::GgmlType;
@@ -266,12 +268,6 @@ impl GgufFile {
     pub fn tensor_data_bytes(&self) -> u64 {
         self.tensors.iter().map(|t| t.nbytes).sum()
     }
-}
-
-/// `x` rounded up to a multiple of `align` (a power of two), `None` on overflow.
-pub fn align_up(x: u64, align: u64) -> Option<u64> {
-    let mask = align.checked_sub(1)?;
-    Some(x.checked_add(mask)? & !mask)
 }
 
 /// A bounds-checked little-endian reader over the header bytes.
