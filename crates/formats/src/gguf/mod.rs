@@ -1,10 +1,12 @@
 //! GGUF: a validating header-only reader ([`GgufFile`]), lazily decoded metadata values
-//! ([`Value`]), the per-file reading of ambiguous BitNet type ids, and a writer
+//! ([`Value`]), the per-file reading of ambiguous BitNet type ids, split models joined
+//! ([`split`]), and a writer
 //! ([`writer::GgufWriter`]) for tests, benches and synthetic models.
 
 pub mod bitnet;
 mod layout;
 pub mod reader;
+pub mod split;
 pub mod value;
 pub mod writer;
 

@@ -79,10 +79,13 @@ pub struct GgufFile {
     pub file_bytes: u64,
     /// The tensor table, in file order.
     pub tensors: Vec<TensorInfo>,
-    metadata: Vec<(String, Value)>,
-    key_index: HashMap<String, usize>,
-    tensor_index: HashMap<String, usize>,
-    type_notes: Vec<String>,
+    /// The parts of a split model ([`super::split`]), in order, when this view joins
+    /// several files; empty for a single file.
+    pub parts: Vec<super::split::Part>,
+    pub(super) metadata: Vec<(String, Value)>,
+    pub(super) key_index: HashMap<String, usize>,
+    pub(super) tensor_index: HashMap<String, usize>,
+    pub(super) type_notes: Vec<String>,
 }
 
 impl GgufFile {
@@ -123,7 +126,7 @@ impl GgufFile {
                 Some(need) if complete && got < len => need,
                 _ => return Err(failure.error),
             };
-            if got >= limit {
+            if got >= limit || (need.at_least > limit && limit < len) {
                 return Err(Error::malformed(
                     path,
                     format!(
@@ -333,6 +336,7 @@ fn parse_cursor(c: &mut Cursor<'_>, file_len: u64) -> Result<GgufFile> {
         data_offset,
         file_bytes: file_len,
         tensors,
+        parts: Vec::new(),
         metadata,
         key_index,
         tensor_index,
