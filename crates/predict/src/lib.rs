@@ -19,6 +19,7 @@ pub mod error;
 pub mod estimate;
 pub mod inspect;
 pub mod model;
+pub mod model_ref;
 pub mod planner;
 pub mod portable;
 pub mod predictor;
