@@ -139,10 +139,15 @@ impl Answer {
 }
 
 fn describe_io(e: &std::io::Error) -> String {
+    let ureq_timeout = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<ureq::Error>())
+        .is_some_and(|u| matches!(u, ureq::Error::Timeout(_)));
     match e.kind() {
         std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
-            "timed out waiting for bytes".to_string()
+            "timed out waiting for bytes (MEMCAL_HTTP_TIMEOUT)".to_string()
         }
+        _ if ureq_timeout => "timed out waiting for bytes (MEMCAL_HTTP_TIMEOUT)".to_string(),
         _ => e.to_string(),
     }
 }

@@ -63,6 +63,8 @@ pub struct Remote {
 const GGUF_LIMIT: u64 = memcal_formats::gguf::reader::MAX_HEADER_BYTES;
 /// The most of a SafeTensors file read: the length and the header's bound.
 const ST_LIMIT: u64 = 8 + memcal_formats::safetensors::MAX_HEADER_BYTES;
+/// A SafeTensors file's first read.
+const ST_FIRST: u64 = memcal_formats::safetensors::INITIAL_HEADER_READ;
 
 impl Remote {
     /// A resolver with these options.
@@ -117,7 +119,7 @@ impl Remote {
                 config,
             } => {
                 let st = self.read_header(url, ST_LIMIT, &notes, |s| {
-                    SafeTensorsFile::read_from(s, memcal_formats::safetensors::INITIAL_HEADER_READ)
+                    SafeTensorsFile::read_from(s, ST_FIRST)
                 })?;
                 let ck = Checkpoint {
                     path: PathBuf::from(url),
@@ -140,10 +142,7 @@ impl Remote {
                 let ck = Checkpoint::from_index(Path::new(url), index.as_bytes(), |shard| {
                     let shard_url = join(base, shard);
                     self.read_header(&shard_url, ST_LIMIT, &notes, |s| {
-                        SafeTensorsFile::read_from(
-                            s,
-                            memcal_formats::safetensors::INITIAL_HEADER_READ,
-                        )
+                        SafeTensorsFile::read_from(s, ST_FIRST)
                     })
                     .map_err(|e| stash(&failure, e, &shard_url))
                 })
@@ -346,13 +345,19 @@ impl Remote {
         notes: &RefCell<Vec<String>>,
         read: impl Fn(&dyn ReadAt) -> memcal_formats::Result<T>,
     ) -> Result<T> {
+        // The first request asks for what the format's reader reads first.
+        let first_chunk = if limit == ST_LIMIT {
+            self.opts.http.first_chunk.min(ST_FIRST)
+        } else {
+            self.opts.http.first_chunk
+        };
         let cached = match (&self.cache, self.opts.refresh) {
             (Some(c), false) => c.header(url),
             _ => None,
         };
         let src = match cached {
             Some(h) => HttpSource::cached(&self.client, url, h.len, h.etag, h.prefix, limit),
-            None => HttpSource::open(&self.client, url, self.opts.http.first_chunk, limit)?,
+            None => HttpSource::open(&self.client, url, first_chunk, limit)?,
         };
         let out = read(&src).map_err(|e| src.take_failure().unwrap_or(Error::Format(e)))?;
         if let (Some(cache), true) = (&self.cache, src.fetched()) {

@@ -214,10 +214,16 @@ impl<'c> HttpSource<'c> {
             }
             answer.read(Some(n), n, self.client.stats())?
         } else {
-            // Range ignored: the body from the start; skip to `from` (within the bound).
-            let mut all = answer.read(Some(to), to, self.client.stats())?;
-            all.drain(..from as usize);
-            all
+            // Range ignored: the rest of the header lies behind bytes already read, and
+            // reading the body again from the start is downloading the file.
+            return Err(Error::protocol(
+                &self.url,
+                format!(
+                    "the server ignores Range (HTTP {} with the whole file), and the header \
+                     runs past the first {from} bytes read: refusing to download the file",
+                    answer.status
+                ),
+            ));
         };
         self.prefix.borrow_mut().extend_from_slice(&bytes);
         *self.fetched.borrow_mut() = true;

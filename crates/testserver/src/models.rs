@@ -141,3 +141,72 @@ pub fn write_dir(dir: &std::path::Path, files: &[NamedFile]) -> std::path::PathB
     }
     dir.to_path_buf()
 }
+
+/// A GGUF header of a Llama-3-8B shape (291 tensors, 128,256 tokens, 280,147 merges: some
+/// 10 MB, more than one first read) and the length of the file it describes (the data
+/// is not held: serve it with [`crate::Behaviour::Padded`] or `HugeBody`).
+pub fn big_header_gguf() -> (Vec<u8>, u64) {
+    use memcal_formats::ggml_type::GgmlType;
+    let mut w = GgufWriter::new();
+    let ok = |r: Result<&mut GgufWriter, memcal_formats::gguf::writer::WriteError>| {
+        if let Err(e) = r {
+            panic!("writing the big header: {e}");
+        }
+    };
+    ok(w.add_string("general.architecture", "llama"));
+    for (k, v) in [
+        ("llama.block_count", 32),
+        ("llama.context_length", 8192),
+        ("llama.embedding_length", 4096),
+        ("llama.feed_forward_length", 14336),
+        ("llama.attention.head_count", 32),
+        ("llama.attention.head_count_kv", 8),
+    ] {
+        ok(w.add_u32(k, v));
+    }
+    ok(w.add_string("tokenizer.ggml.model", "gpt2"));
+    ok(w.add_string_array(
+        "tokenizer.ggml.tokens",
+        (0..128_256u32).map(|i| format!("tok{i}")),
+    ));
+    ok(w.add_i32_array("tokenizer.ggml.token_type", &vec![1; 128_256]));
+    ok(w.add_string_array(
+        "tokenizer.ggml.merges",
+        (0..280_147u32).map(|i| format!("a{i} b{i}")),
+    ));
+    let (h, f, kv, v) = (4096u64, 14336u64, 1024u64, 128_256u64);
+    if let Err(e) = w.add_tensor_info("token_embd.weight", &[h, v], GgmlType::Q4K) {
+        panic!("writing the big header: {e}");
+    }
+    for l in 0..32 {
+        for (n, d, ty) in [
+            ("attn_norm.weight", vec![h], GgmlType::F32),
+            ("attn_q.weight", vec![h, h], GgmlType::Q4K),
+            ("attn_k.weight", vec![h, kv], GgmlType::Q4K),
+            ("attn_v.weight", vec![h, kv], GgmlType::Q6K),
+            ("attn_output.weight", vec![h, h], GgmlType::Q4K),
+            ("ffn_norm.weight", vec![h], GgmlType::F32),
+            ("ffn_gate.weight", vec![h, f], GgmlType::Q4K),
+            ("ffn_up.weight", vec![h, f], GgmlType::Q4K),
+            ("ffn_down.weight", vec![f, h], GgmlType::Q6K),
+        ] {
+            if let Err(e) = w.add_tensor_info(&format!("blk.{l}.{n}"), &d, ty) {
+                panic!("writing the big header: {e}");
+            }
+        }
+    }
+    if let Err(e) = w.add_tensor_info("output_norm.weight", &[h], GgmlType::F32) {
+        panic!("writing the big header: {e}");
+    }
+    if let Err(e) = w.add_tensor_info("output.weight", &[h, v], GgmlType::Q6K) {
+        panic!("writing the big header: {e}");
+    }
+    let header = w
+        .header_bytes()
+        .unwrap_or_else(|e| panic!("big header: {e}"));
+    let (_, data) = w
+        .layout()
+        .unwrap_or_else(|e| panic!("big header layout: {e}"));
+    let len = header.len() as u64 + data;
+    (header, len)
+}

@@ -18,6 +18,12 @@ pub enum Behaviour {
     /// `Range` ignored, and a body of this many bytes claimed and streamed (the file, then
     /// zeros): a client must stop reading at its header bound.
     HugeBody(u64),
+    /// `Range` ignored: 200 and the whole body, with no `Content-Length` (the body ends
+    /// when the connection closes).
+    IgnoreRangeNoLength,
+    /// Ranges honoured over a file of this many bytes: the body, then zeros (a header
+    /// that claims a huge file without the server holding one).
+    Padded(u64),
     /// A 206 whose `Content-Length` header says this instead of the range's length (the
     /// bytes sent are the range's).
     ContentLength(u64),
@@ -358,7 +364,10 @@ fn handle(mut stream: TcpStream, state: &Mutex<State>) {
         lock(state).log.push(logged);
         return;
     };
-    let len = body.len() as u64;
+    let len = match behaviour {
+        Behaviour::Padded(n) => n,
+        _ => body.len() as u64,
+    };
     let mut extra: Vec<(String, String)> = vec![
         ("Content-Type".into(), content_type.into()),
         ("Accept-Ranges".into(), "bytes".into()),
@@ -393,7 +402,10 @@ fn handle(mut stream: TcpStream, state: &Mutex<State>) {
         }
         _ => {}
     }
-    let ignore = matches!(behaviour, Behaviour::IgnoreRange | Behaviour::HugeBody(_));
+    let ignore = matches!(
+        behaviour,
+        Behaviour::IgnoreRange | Behaviour::HugeBody(_) | Behaviour::IgnoreRangeNoLength
+    );
     let asked = range
         .as_deref()
         .filter(|_| !ignore)
@@ -420,7 +432,7 @@ fn handle(mut stream: TcpStream, state: &Mutex<State>) {
         ));
     }
     match behaviour {
-        Behaviour::NoContentLength => {}
+        Behaviour::NoContentLength | Behaviour::IgnoreRangeNoLength => {}
         Behaviour::ContentLength(n) => extra.push(("Content-Length".into(), n.to_string())),
         _ => extra.push(("Content-Length".into(), total.to_string())),
     }
@@ -446,7 +458,7 @@ fn handle(mut stream: TcpStream, state: &Mutex<State>) {
     while sent < limit {
         let at = start + sent;
         let n = (limit - sent).min(chunk.len() as u64) as usize;
-        let piece: &[u8] = if at < len {
+        let piece: &[u8] = if at < body.len() as u64 {
             let e = (at as usize + n).min(body.len());
             &body[at as usize..e]
         } else {
