@@ -17,9 +17,9 @@ pub struct ModelArgs {
     /// Model file: .gguf (a split model by its first part), .safetensors (config.json
     /// beside it), a model.safetensors.index.json, or a directory holding one of those;
     /// or a reference read before the download, header only: an http(s):// URL of a
-    /// .gguf or .safetensors file, hf://OWNER/REPO[@REV]/FILE,
-    /// hf://OWNER/REPO[@REV][:QUANT] (a GGUF picked by tag as llama.cpp's -hf does; a
-    /// SafeTensors repository whole), ollama://[NAMESPACE/]MODEL[:TAG].
+    /// .gguf or .safetensors file, `hf://OWNER/REPO[@REV]/FILE`,
+    /// `hf://OWNER/REPO[@REV][:QUANT]` (a GGUF picked by tag as llama.cpp's -hf does; a
+    /// SafeTensors repository whole), `ollama://[NAMESPACE/]MODEL[:TAG]`.
     #[arg(required_unless_present = "preset", conflicts_with = "preset")]
     pub file: Option<PathBuf>,
     /// A built-in model shape instead of a file (see `predictor presets`); append

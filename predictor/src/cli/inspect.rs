@@ -7,8 +7,8 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, clap::Args)]
 pub struct InspectArgs {
     /// Model file (.gguf, .safetensors, index.json or a directory), or a model reference
-    /// read header-only: an http(s):// URL, hf://OWNER/REPO[@REV]/FILE,
-    /// hf://OWNER/REPO[@REV][:QUANT], ollama://[NAMESPACE/]MODEL[:TAG].
+    /// read header-only: an http(s):// URL, `hf://OWNER/REPO[@REV]/FILE`,
+    /// `hf://OWNER/REPO[@REV][:QUANT]`, `ollama://[NAMESPACE/]MODEL[:TAG]`.
     pub file: PathBuf,
     /// Print JSON instead of a table.
     #[arg(long)]
