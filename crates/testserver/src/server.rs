@@ -90,9 +90,14 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
 }
 
 impl Server {
-    /// Starts a server with no files.
+    /// Starts a server with no files on a free port.
     pub fn start() -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0")
+        Server::start_on(0)
+    }
+
+    /// Starts a server with no files on `port` (0: a free one).
+    pub fn start_on(port: u16) -> Server {
+        let listener = TcpListener::bind(("127.0.0.1", port))
             .unwrap_or_else(|e| panic!("test server: cannot bind: {e}"));
         let addr = listener
             .local_addr()
