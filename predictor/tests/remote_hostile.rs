@@ -32,8 +32,23 @@ fn peak_children_rss_kib() -> i64 {
 }
 
 fn run(server: &Server, reference: &str, dir: &std::path::Path) -> (bool, String, Duration) {
+    run_with(server, reference, dir, None)
+}
+
+fn run_with(
+    server: &Server,
+    reference: &str,
+    dir: &std::path::Path,
+    token: Option<&str>,
+) -> (bool, String, Duration) {
     let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_predictor"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_predictor"));
+    if let Some(t) = token {
+        cmd.env("HF_TOKEN", t);
+    } else {
+        cmd.env_remove("HF_TOKEN");
+    }
+    let out = cmd
         .args(["estimate", reference, "--json"])
         .env("HF_ENDPOINT", server.url())
         .env("MEMCAL_OLLAMA_REGISTRY", server.url())
@@ -44,7 +59,7 @@ fn run(server: &Server, reference: &str, dir: &std::path::Path) -> (bool, String
         .env("MEMCAL_HTTP_RETRIES", "2")
         .env("MEMCAL_HTTP_BACKOFF_MS", "10")
         .env("MEMCAL_HTTP_MAX_WAIT", "1")
-        .env_remove("HF_TOKEN")
+        .env("HF_TOKEN_PATH", dir.join("no-token"))
         .env_remove("HUGGING_FACE_HUB_TOKEN")
         .env_remove("HTTP_PROXY")
         .env_remove("HTTPS_PROXY")
@@ -286,4 +301,29 @@ fn transient_failures_are_retried_and_a_range_less_206_is_read_exactly() {
     let (ok, err, _) = run(&server, &format!("{}/x/tiny_llama.gguf", server.url()), &d2);
     assert!(ok, "{err}");
     let _ = local;
+}
+
+#[test]
+fn a_gated_file_needs_hf_token_and_gets_it() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let files = vec![("tiny_llama.gguf".to_string(), models::tiny_gguf())];
+    server.add_hf_repo("org/gated-gguf", "c0ffee", &files);
+    let path = "/org/gated-gguf/resolve/main/tiny_llama.gguf";
+    server.behave(path, Behaviour::Gated("secret".into()));
+    let reference = "hf://org/gated-gguf/tiny_llama.gguf";
+    let (ok, err, _) = run_with(&server, reference, &dir.path().join("a"), None);
+    assert!(
+        !ok && err.contains(path) && err.contains("401") && err.contains("set HF_TOKEN"),
+        "{err}"
+    );
+    let (ok, err, _) = run_with(&server, reference, &dir.path().join("b"), Some("wrong"));
+    assert!(!ok && err.contains("HF_TOKEN has no access"), "{err}");
+    server.clear_log();
+    let (ok, err, _) = run_with(&server, reference, &dir.path().join("c"), Some("secret"));
+    assert!(ok, "{err}");
+    assert!(server
+        .log()
+        .iter()
+        .all(|l| l.authorization.as_deref() == Some("Bearer secret")));
 }

@@ -70,7 +70,8 @@ impl World {
             .env("HF_HUB_CACHE", self.dir.path().join("no-hf-cache"))
             .env("OLLAMA_MODELS", self.dir.path().join("no-ollama"))
             .env("MEMCAL_HTTP_TIMEOUT", "5")
-            .env("MEMCAL_HTTP_RETRIES", "0");
+            .env("MEMCAL_HTTP_RETRIES", "0")
+            .env("HF_TOKEN_PATH", self.dir.path().join("no-token"));
         for v in [
             "HF_TOKEN",
             "HUGGING_FACE_HUB_TOKEN",

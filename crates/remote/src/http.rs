@@ -44,6 +44,8 @@ pub struct Client {
     stats: Arc<Stats>,
     /// The host a bearer token may be sent to, and the token.
     auth: Option<(String, String)>,
+    /// The Hugging Face endpoint's host: a 401 or 403 from it names HF_TOKEN.
+    hf_host: Option<String>,
 }
 
 /// A successful answer, its body not yet read.
@@ -187,8 +189,12 @@ pub struct Ask<'a> {
 
 impl Client {
     /// A client with these limits; `auth` is the host a bearer token may go to, and the
-    /// token.
-    pub fn new(opts: HttpOptions, auth: Option<(String, String)>) -> Client {
+    /// token; `hf_host` the Hugging Face endpoint's host.
+    pub fn new(
+        opts: HttpOptions,
+        auth: Option<(String, String)>,
+        hf_host: Option<String>,
+    ) -> Client {
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
@@ -203,6 +209,7 @@ impl Client {
             opts,
             stats: Arc::new(Stats::default()),
             auth,
+            hf_host,
         }
     }
 
@@ -218,7 +225,8 @@ impl Client {
 
     /// GET `url`, following redirects and retrying 429, 5xx and failed connections; a
     /// non-2xx status after that is [`Error::Status`] (`what_404` says what a 404 means
-    /// here; a 401 or 403 names `HF_TOKEN` when `gated_hint`).
+    /// here; a 401 or 403 from the Hugging Face endpoint names `HF_TOKEN` when
+    /// `gated_hint`).
     pub fn get(&self, url: &str, ask: Ask<'_>, gated_hint: bool, what_404: &str) -> Result<Answer> {
         let mut url = url.to_string();
         let mut attempt = 0u32;
@@ -313,8 +321,15 @@ impl Client {
                 });
             }
             if !(200..300).contains(&status) {
+                let from_hub =
+                    gated_hint && host_of(&url).is_some() && host_of(&url) == self.hf_host;
                 let what = match status {
-                    401 | 403 if gated_hint => {
+                    401 | 403 if from_hub && self.auth.is_some() => {
+                        "the repository is gated or private and HF_TOKEN has no access to it: \
+                         accept its terms on the Hub with that account"
+                            .to_string()
+                    }
+                    401 | 403 if from_hub => {
                         "the repository is gated or private: accept its terms on the Hub and \
                          set HF_TOKEN to a token with access"
                             .to_string()

@@ -73,7 +73,8 @@ impl Remote {
             let host = crate::http::host_of(&opts.hf_endpoint)?;
             Some((host, t.clone()))
         });
-        let client = Client::new(opts.http.clone(), auth);
+        let hf_host = crate::http::host_of(&opts.hf_endpoint);
+        let client = Client::new(opts.http.clone(), auth, hf_host);
         let cache = opts.cache_dir.as_ref().map(Cache::new);
         Remote {
             opts,
