@@ -4,12 +4,13 @@
 
 use crate::cache::{Cache, CachedHeader};
 use crate::error::{Error, Result};
+use crate::hf::{resolve_local as hf_local, resolve_remote as hf_remote, Want};
 use crate::http::{Client, Stats};
+use crate::ollama::{resolve_local as ollama_local, resolve_remote as ollama_remote, Name};
 use crate::options::Options;
 use crate::plan::{dir_of, join, Plan, Resolution};
 use crate::reference::ModelRef;
 use crate::source::HttpSource;
-use crate::{hf, ollama};
 use memcal_formats::gguf::GgufFile;
 use memcal_formats::hf_config::HfConfig;
 use memcal_formats::safetensors::{Checkpoint, SafeTensorsFile};
@@ -176,17 +177,16 @@ impl Remote {
                     repo,
                     revision,
                     file,
-                } => hf::resolve_local(&self.opts, repo, revision.as_deref(), hf::Want::File(file))
-                    .map(Ok),
+                } => hf_local(&self.opts, repo, revision.as_deref(), Want::File(file)).map(Ok),
                 ModelRef::HfRepo {
                     repo,
                     revision,
                     quant,
-                } => hf::resolve_local(
+                } => hf_local(
                     &self.opts,
                     repo,
                     revision.as_deref(),
-                    hf::Want::Repo(quant.as_deref()),
+                    Want::Repo(quant.as_deref()),
                 )
                 .map(Ok),
                 ModelRef::Ollama {
@@ -194,9 +194,9 @@ impl Remote {
                     namespace,
                     model,
                     tag,
-                } => ollama::resolve_local(
+                } => ollama_local(
                     &self.opts,
-                    ollama::Name {
+                    Name {
                         host: host.as_deref(),
                         namespace,
                         model,
@@ -224,33 +224,33 @@ impl Remote {
                 repo,
                 revision,
                 file,
-            } => hf::resolve_remote(
+            } => hf_remote(
                 &self.client,
                 &self.opts,
                 repo,
                 revision.as_deref(),
-                hf::Want::File(file),
+                Want::File(file),
             )?,
             ModelRef::HfRepo {
                 repo,
                 revision,
                 quant,
-            } => hf::resolve_remote(
+            } => hf_remote(
                 &self.client,
                 &self.opts,
                 repo,
                 revision.as_deref(),
-                hf::Want::Repo(quant.as_deref()),
+                Want::Repo(quant.as_deref()),
             )?,
             ModelRef::Ollama {
                 host,
                 namespace,
                 model,
                 tag,
-            } => ollama::resolve_remote(
+            } => ollama_remote(
                 &self.client,
                 &self.opts,
-                ollama::Name {
+                Name {
                     host: host.as_deref(),
                     namespace,
                     model,

@@ -1,5 +1,8 @@
-//! What the GGUF reader and the BitNet type resolution share, below both: a tensor info as
-//! read (before its type id is interpreted) and alignment arithmetic.
+//! What the GGUF reader, the BitNet type resolution and split models share, below them
+//! all: a tensor info as read (before its type id is interpreted), alignment arithmetic,
+//! and a split model's part.
+
+use std::path::PathBuf;
 
 /// A tensor info as read, before its type id is interpreted.
 #[derive(Debug, Clone)]
@@ -14,4 +17,17 @@ pub(crate) struct RawTensor {
 pub fn align_up(x: u64, align: u64) -> Option<u64> {
     let mask = align.checked_sub(1)?;
     Some(x.checked_add(mask)? & !mask)
+}
+
+/// One part of a split model, as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    /// The part's path or URL.
+    pub path: PathBuf,
+    /// Its length in bytes.
+    pub file_bytes: u64,
+    /// Where its tensor data starts.
+    pub data_offset: u64,
+    /// Its tensors.
+    pub n_tensors: usize,
 }

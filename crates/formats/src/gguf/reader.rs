@@ -4,7 +4,7 @@
 
 use super::bitnet::resolve_types;
 pub use super::layout::align_up;
-use super::layout::RawTensor;
+use super::layout::{Part, RawTensor};
 use super::value::{Array, Value, ValueType};
 use crate::error::{Error, Result};
 use crate::ggml_type::GgmlType;
@@ -81,7 +81,7 @@ pub struct GgufFile {
     pub tensors: Vec<TensorInfo>,
     /// The parts of a split model ([`super::split`]), in order, when this view joins
     /// several files; empty for a single file.
-    pub parts: Vec<super::split::Part>,
+    pub parts: Vec<Part>,
     pub(super) metadata: Vec<(String, Value)>,
     pub(super) key_index: HashMap<String, usize>,
     pub(super) tensor_index: HashMap<String, usize>,

@@ -17,18 +17,7 @@ pub const KEY_SPLIT_COUNT: &str = "split.count";
 /// `split.tensors.count`: the tensors of all parts together (i32).
 pub const KEY_SPLIT_TENSORS: &str = "split.tensors.count";
 
-/// One part of a split model, as read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Part {
-    /// The part's path or URL.
-    pub path: PathBuf,
-    /// Its length in bytes.
-    pub file_bytes: u64,
-    /// Where its tensor data starts.
-    pub data_offset: u64,
-    /// Its tensors.
-    pub n_tensors: usize,
-}
+pub use super::layout::Part;
 
 /// What a GGUF's `split.*` keys say about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
