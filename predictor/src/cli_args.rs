@@ -13,15 +13,45 @@ use std::path::PathBuf;
 
 /// The model to predict for: a file or a preset.
 #[derive(Debug, Clone, clap::Args)]
-#[group(required = true, multiple = false)]
 pub struct ModelArgs {
-    /// Model file: .gguf, .safetensors (config.json beside it), a
-    /// model.safetensors.index.json, or a directory holding one of those.
+    /// Model file: .gguf (a split model by its first part), .safetensors (config.json
+    /// beside it), a model.safetensors.index.json, or a directory holding one of those;
+    /// or a reference read before the download, header only: an http(s):// URL of a
+    /// .gguf or .safetensors file, `hf://OWNER/REPO[@REV]/FILE`,
+    /// `hf://OWNER/REPO[@REV][:QUANT]` (a GGUF picked by tag as llama.cpp's -hf does; a
+    /// SafeTensors repository whole), `ollama://[NAMESPACE/]MODEL[:TAG]`.
+    #[arg(required_unless_present = "preset", conflicts_with = "preset")]
     pub file: Option<PathBuf>,
     /// A built-in model shape instead of a file (see `predictor presets`); append
     /// `:TYPE` to choose the weight type, e.g. `llama-3.1-8b:Q4_0`.
     #[arg(long)]
     pub preset: Option<String>,
+    /// How model references are read.
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+/// How model references (URLs, hf://, ollama://) are read: endpoints from HF_ENDPOINT,
+/// HF_TOKEN, MEMCAL_OLLAMA_REGISTRY, HTTPS_PROXY; local stores from OLLAMA_MODELS and
+/// HF_HUB_CACHE/HF_HOME; the header cache in MEMCAL_CACHE_DIR or the platform cache.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RemoteArgs {
+    /// Neither read nor write the header cache of remote models.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Ask the network again for a remote model, replacing its cached headers.
+    #[arg(long)]
+    pub refresh: bool,
+}
+
+impl RemoteArgs {
+    /// The library's options.
+    pub fn options(&self) -> predictor::model_ref::RefOptions {
+        predictor::model_ref::RefOptions {
+            no_cache: self.no_cache,
+            refresh: self.refresh,
+        }
+    }
 }
 
 /// A run configuration on the command line: the engine knobs that change memory, spelled

@@ -12,6 +12,7 @@ fn class_name(e: &anyhow::Error) -> &'static str {
             return match p {
                 predictor::Error::Format(f) => format_class(f),
                 predictor::Error::Table { .. } => "TableError",
+                predictor::Error::Remote(_) => "ModelReadError",
                 _ => "ConfigError",
             };
         }

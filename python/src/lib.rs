@@ -34,6 +34,7 @@ fn inspect(py: Python<'_>, path: PathBuf) -> PyResult<String> {
         to_json(&cli::inspect::inspect(&InspectArgs {
             file: path,
             json: true,
+            remote: Default::default(),
         })?)
     })
 }

@@ -92,5 +92,9 @@ impl Options {
 /// The model: a file, or a preset (the Python side refuses both at once; a missing one
 /// is the command's own error).
 pub fn model_args(file: Option<PathBuf>, preset: Option<String>) -> ModelArgs {
-    ModelArgs { file, preset }
+    ModelArgs {
+        file,
+        preset,
+        remote: Default::default(),
+    }
 }

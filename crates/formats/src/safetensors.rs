@@ -5,16 +5,18 @@
 
 use crate::error::{Error, Result};
 use crate::hf_config::read_small_file;
+use crate::source::{read_to, FileSource, ReadAt};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
-use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// Largest JSON header accepted (huggingface/safetensors' limit).
 pub const MAX_HEADER_BYTES: u64 = 100_000_000;
 /// Largest index.json read.
 pub const MAX_INDEX_BYTES: u64 = 64 << 20;
+/// What [`SafeTensorsFile::open_from`] reads first: the whole header of most files (a
+/// shard of a 70B model lists a few hundred tensors in some 50 KB).
+pub const INITIAL_HEADER_READ: u64 = 256 << 10;
 
 /// A SafeTensors element type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -177,27 +179,49 @@ pub struct SafeTensorsFile {
 }
 
 impl SafeTensorsFile {
-    /// Reads and validates the header of `path`.
+    /// Reads and validates the header of `path` ([`SafeTensorsFile::read_from`] over a
+    /// [`FileSource`]).
     pub fn open(path: &Path) -> Result<SafeTensorsFile> {
-        let io = |source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        let mut f = File::open(path).map_err(io)?;
-        let file_len = f.metadata().map_err(io)?.len();
-        let mut n = [0u8; 8];
+        SafeTensorsFile::open_from(&FileSource::open(path)?)
+    }
+
+    /// Reads and validates a header from any positioned-read source (a file, or HTTP
+    /// range requests) with a first read of [`INITIAL_HEADER_READ`] bytes.
+    pub fn open_from(src: &dyn ReadAt) -> Result<SafeTensorsFile> {
+        SafeTensorsFile::read_from(src, INITIAL_HEADER_READ)
+    }
+
+    /// Reads a header from `src`: first `first_chunk` bytes (at least the 8-byte length,
+    /// at most the file), then, if the declared header runs past them, exactly the rest.
+    pub fn read_from(src: &dyn ReadAt, first_chunk: u64) -> Result<SafeTensorsFile> {
+        let path = src.name();
+        let file_len = src.len();
         if file_len < 8 {
             return Err(Error::malformed(
                 path,
                 format!("file is {file_len} bytes, too short for a SafeTensors header length"),
             ));
         }
-        f.read_exact(&mut n).map_err(io)?;
-        let n = header_len(path, u64::from_le_bytes(n), file_len)?;
+        let mut buf = Vec::new();
+        let cut_off = |buf: &[u8]| Error::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("the file ended after {} bytes", buf.len()),
+            ),
+        };
+        let first = first_chunk.clamp(8, file_len.min(8 + MAX_HEADER_BYTES));
+        if !read_to(src, &mut buf, first)? {
+            return Err(cut_off(&buf));
+        }
+        let mut len = [0u8; 8];
+        len.copy_from_slice(&buf[..8]);
+        let n = header_len(path, u64::from_le_bytes(len), file_len)?;
         // n <= MAX_HEADER_BYTES and n + 8 <= file_len: bounded by the file.
-        let mut header = vec![0u8; n as usize];
-        f.read_exact(&mut header).map_err(io)?;
-        parse_header(path, &header, file_len)
+        if !read_to(src, &mut buf, 8 + n)? {
+            return Err(cut_off(&buf));
+        }
+        parse_header(path, &buf[8..8 + n as usize], file_len)
     }
 
     /// Parses a whole file (or a prefix holding its header) from memory; `file_len` is the
@@ -398,13 +422,27 @@ impl Checkpoint {
     /// in two shards.
     pub fn open_index(index: &Path) -> Result<Checkpoint> {
         let text = read_small_file(index, MAX_INDEX_BYTES, "the index")?;
-        let json: Value = serde_json::from_slice(&text)
+        let dir = index.parent().unwrap_or(Path::new("."));
+        Checkpoint::from_index(index, &text, |shard| {
+            SafeTensorsFile::open(&dir.join(shard))
+        })
+    }
+
+    /// A checkpoint from an index's text (`index` names it in errors) and each shard's
+    /// header as `open_shard` reads it from the shard's plain file name (local files, or
+    /// HTTP range requests beside the index), with the checks of
+    /// [`Checkpoint::open_index`]. Shards are opened in name order.
+    pub fn from_index(
+        index: &Path,
+        text: &[u8],
+        mut open_shard: impl FnMut(&str) -> Result<SafeTensorsFile>,
+    ) -> Result<Checkpoint> {
+        let json: Value = serde_json::from_slice(text)
             .map_err(|e| Error::malformed(index, format!("index is not valid JSON: {e}")))?;
         let map = json
             .get("weight_map")
             .and_then(Value::as_object)
             .ok_or_else(|| Error::malformed(index, "index has no weight_map object"))?;
-        let dir = index.parent().unwrap_or(Path::new("."));
         let mut by_shard: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for (tensor, shard) in map {
             let shard = shard.as_str().ok_or_else(|| {
@@ -428,7 +466,7 @@ impl Checkpoint {
         let mut notes = Vec::new();
         let mut seen: HashMap<String, String> = HashMap::new();
         for (shard, listed) in &by_shard {
-            let file = SafeTensorsFile::open(&dir.join(shard))?;
+            let file = open_shard(shard)?;
             let names: HashMap<&str, ()> =
                 file.tensors.iter().map(|t| (t.name.as_str(), ())).collect();
             if let Some(missing) = listed.iter().find(|n| !names.contains_key(**n)) {

@@ -7,7 +7,6 @@
 
 mod support;
 
-use memcal_formats::ggml_type::GgmlType;
 use memcal_formats::gguf::writer::GgufWriter;
 use memcal_formats::gguf::{GgufFile, Value};
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -31,56 +30,6 @@ unsafe impl GlobalAlloc for Counting {
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-fn llama3_8b_header(merges: bool) -> GgufWriter {
-    let mut w = GgufWriter::new();
-    let ok = "header";
-    w.add_string("general.architecture", "llama").expect(ok);
-    w.add_u32("llama.block_count", 32).expect(ok);
-    w.add_u32("llama.context_length", 8192).expect(ok);
-    w.add_u32("llama.embedding_length", 4096).expect(ok);
-    w.add_u32("llama.feed_forward_length", 14336).expect(ok);
-    w.add_u32("llama.attention.head_count", 32).expect(ok);
-    w.add_u32("llama.attention.head_count_kv", 8).expect(ok);
-    w.add_u32("llama.vocab_size", 128256).expect(ok);
-    w.add_string("tokenizer.ggml.model", "gpt2").expect(ok);
-    w.add_string_array(
-        "tokenizer.ggml.tokens",
-        (0..128256u32).map(|i| format!("Ġtok{i}")),
-    )
-    .expect(ok);
-    w.add_f32_array("tokenizer.ggml.scores", &vec![0.0; 128256])
-        .expect(ok);
-    w.add_i32_array("tokenizer.ggml.token_type", &vec![1; 128256])
-        .expect(ok);
-    if merges {
-        let merges = (0..280147u32).map(|i| format!("Ġa{i} b{i}"));
-        w.add_string_array("tokenizer.ggml.merges", merges)
-            .expect(ok);
-    }
-    let (h, f, kv, v) = (4096u64, 14336u64, 1024u64, 128256u64);
-    w.add_tensor_info("token_embd.weight", &[h, v], GgmlType::Q4K)
-        .expect(ok);
-    for l in 0..32 {
-        let mut t = |n: &str, d: &[u64], ty| {
-            w.add_tensor_info(&format!("blk.{l}.{n}"), d, ty).expect(ok);
-        };
-        t("attn_norm.weight", &[h], GgmlType::F32);
-        t("attn_q.weight", &[h, h], GgmlType::Q4K);
-        t("attn_k.weight", &[h, kv], GgmlType::Q4K);
-        t("attn_v.weight", &[h, kv], GgmlType::Q6K);
-        t("attn_output.weight", &[h, h], GgmlType::Q4K);
-        t("ffn_norm.weight", &[h], GgmlType::F32);
-        t("ffn_gate.weight", &[h, f], GgmlType::Q4K);
-        t("ffn_up.weight", &[h, f], GgmlType::Q4K);
-        t("ffn_down.weight", &[f, h], GgmlType::Q6K);
-    }
-    w.add_tensor_info("output_norm.weight", &[h], GgmlType::F32)
-        .expect(ok);
-    w.add_tensor_info("output.weight", &[h, v], GgmlType::Q6K)
-        .expect(ok);
-    w
-}
 
 /// Median and minimum time of 7 parses of `w` written sparse (after a warm-up parse), and
 /// the allocations of one parse.
@@ -111,7 +60,7 @@ fn time_parse(w: &GgufWriter, name: &str) -> (Duration, Duration, u64, GgufFile)
 #[test]
 fn seven_b_header_parses_fast() {
     for merges in [false, true] {
-        let w = llama3_8b_header(merges);
+        let w = support::llama3_8b_header(merges);
         let header = w.header_bytes().expect("header").len();
         let (median, min, allocations, g) = time_parse(&w, "llama3-8b-q4_k.gguf");
         eprintln!(

@@ -21,6 +21,10 @@ pub enum Error {
     /// (the readers' [`memcal_formats::Error`], naming the file).
     #[error(transparent)]
     Format(#[from] memcal_formats::Error),
+    /// A model reference that could not be resolved or read (`memcal-remote`'s error,
+    /// naming the URL and the fault).
+    #[error(transparent)]
+    Remote(Box<dyn std::error::Error + Send + Sync + 'static>),
     /// A calibration table that cannot be used.
     #[error("calibration table {name}: {what}")]
     Table {

@@ -101,9 +101,13 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
         let p = crate::read::profile_without_config(&ck);
         return Ok(inspection(ck.path.display().to_string(), p, None));
     }
-    let opened = open_model(path)?;
+    inspect_opened(&open_model(path)?)
+}
+
+/// Reports what an opened model holds (a file, or a model reference's headers).
+pub fn inspect_opened(opened: &OpenedModel) -> Result<Inspection> {
     let p = opened.profile()?;
-    let (shown, gguf) = match &opened {
+    let (shown, gguf) = match opened {
         OpenedModel::Gguf(g) => (
             g.path.display().to_string(),
             Some(GgufDetails {

@@ -1,13 +1,13 @@
 //! memcal's predictor: how much RAM and GPU memory a model will take, read from its file's
 //! header, per component, in bytes, calibrated against measurements.
 //!
-//! The flow is one way: model file -> [`profile::ModelProfile`] -> the engine's analytic
+//! The flow is one way: model file -> [`read`] -> [`profile::ModelProfile`] -> the engine's analytic
 //! [`components::Estimate`] ([`backend::Backend`]: llama.cpp, bitnet.cpp, BitNet-rs or the
 //! reference runtime) -> calibrated estimate -> [`planner`]. [`Predictor`] holds one
 //! engine's model and tables for repeated questions.
 //! This crate also owns the types the profiler and calibration crates share: the run
 //! configuration, the components, the measurement [`record`] schema and the calibration
-//! [`table`] format.
+//! [`calibrate::table`] format.
 
 #![warn(missing_docs)]
 
@@ -20,6 +20,7 @@ pub mod config;
 pub mod device;
 pub mod error;
 pub mod inspect;
+pub mod model_ref;
 pub mod planner;
 pub mod portable;
 pub mod predictor;

@@ -1,7 +1,7 @@
 //! The layout rules of the workspace's library crates, checked on their source:
 //!
-//! - no import circle between the modules of memcal-predict, memcal-formats or
-//!   memcal-runtime (a module that names an item of another imports it; re-exports are
+//! - no import circle between the modules of memcal-predict, memcal-formats,
+//!   memcal-runtime or memcal-remote (a module that names an item of another imports it; re-exports are
 //!   followed to the module that defines the item; test modules are left out);
 //! - no file in memcal-predict over [`MAX_FILE_LINES`] lines and no function there over
 //!   [`MAX_FN_LINES`] lines (from its `fn` line to its closing brace, tests included).
@@ -624,17 +624,20 @@ fn circles_of(krate: &str) -> Vec<String> {
 }
 
 #[test]
-#[ignore = "issue 25: holds once memcal-predict is restructured"]
 fn no_import_circles_in_the_library_crates() {
     let mut found = Vec::new();
-    for krate in ["crates/predict", "crates/formats", "crates/runtime"] {
+    for krate in [
+        "crates/predict",
+        "crates/formats",
+        "crates/runtime",
+        "crates/remote",
+    ] {
         found.extend(circles_of(krate));
     }
     assert!(found.is_empty(), "import circles:\n{}", found.join("\n"));
 }
 
 #[test]
-#[ignore = "issue 25: holds once memcal-predict is restructured"]
 fn predict_files_and_functions_are_short() {
     let c = read_crate(&workspace().join("crates/predict/src"));
     let mut bad = Vec::new();

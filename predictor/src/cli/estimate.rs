@@ -120,14 +120,17 @@ impl Estimated {
 
 /// The estimate `predictor estimate` gives for these arguments.
 pub fn estimate(a: &EstimateArgs) -> anyhow::Result<Estimated> {
-    let profile = super::load_model(&a.model)?;
+    let (profile, defaults) = super::load_model_with_defaults(&a.model)?;
     let backend = a.tables.backend(&profile)?;
-    let config = a.config.to_config(profile.shape.ctx_train)?;
-    let estimate = if a.tables.uncalibrated {
+    let mut config_args = a.config.clone();
+    let default_notes = defaults.apply(&mut config_args.ctx);
+    let config = config_args.to_config(profile.shape.ctx_train)?;
+    let mut estimate = if a.tables.uncalibrated {
         backend.analytic(&profile, &config)?
     } else {
         predictor::calibrate::calibrated_for(backend, &profile, &config, &a.tables.load()?)?
     };
+    estimate.notes.extend(default_notes);
     Ok(Estimated {
         profile,
         backend,

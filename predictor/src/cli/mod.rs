@@ -84,12 +84,23 @@ where
     }
 }
 
-/// The profile of a file or preset.
+/// The profile of a file, model reference or preset.
 pub fn load_model(m: &ModelArgs) -> anyhow::Result<ModelProfile> {
-    // The reader's errors name the file and what is wrong.
+    Ok(load_model_with_defaults(m)?.0)
+}
+
+/// The profile of a file, model reference or preset, with the run defaults a reference
+/// gives (an Ollama model's `num_ctx`).
+pub fn load_model_with_defaults(
+    m: &ModelArgs,
+) -> anyhow::Result<(ModelProfile, predictor::model_ref::RunDefaults)> {
+    // The reader's errors name the file (or URL) and what is wrong.
     match (&m.file, &m.preset) {
-        (Some(path), _) => Ok(predictor::read::load_profile(path)?),
-        (None, Some(name)) => Ok(predictor::presets::profile(name)?),
+        (Some(path), _) => Ok(predictor::model_ref::load_reference(
+            path,
+            m.remote.options(),
+        )?),
+        (None, Some(name)) => Ok((predictor::presets::profile(name)?, Default::default())),
         (None, None) => anyhow::bail!("give a model file or --preset NAME"),
     }
 }

@@ -104,9 +104,12 @@ fn budget(a: &PlanArgs, device: predictor::Device) -> anyhow::Result<(Budget, Ve
 
 /// The plan `predictor plan` gives for these arguments.
 pub fn plan(a: &PlanArgs) -> anyhow::Result<Planned> {
-    let profile = super::load_model(&a.model)?;
-    let config = a.config.to_config(profile.shape.ctx_train)?;
-    let (budget, notes) = budget(a, config.device)?;
+    let (profile, defaults) = super::load_model_with_defaults(&a.model)?;
+    let mut config_args = a.config.clone();
+    let default_notes = defaults.apply(&mut config_args.ctx);
+    let config = config_args.to_config(profile.shape.ctx_train)?;
+    let (budget, mut notes) = budget(a, config.device)?;
+    notes.extend(default_notes);
     let tables = a.tables.load()?;
     let backend = a.tables.backend(&profile)?;
     let plan = planner::plan_for(backend, &profile, &config, budget, &tables)?;
@@ -160,8 +163,11 @@ fn split_plan(
     a: &PlanArgs,
     hosts: &[predictor::config::split::Host],
 ) -> anyhow::Result<SplitPlanned> {
-    let profile = super::load_model(&a.model)?;
-    let config = a.config.to_config(profile.shape.ctx_train)?;
+    let (profile, defaults) = super::load_model_with_defaults(&a.model)?;
+    let mut config_args = a.config.clone();
+    // The split plan's answer has no notes: the default applies all the same.
+    let _ = defaults.apply(&mut config_args.ctx);
+    let config = config_args.to_config(profile.shape.ctx_train)?;
     let tables = a.tables.load()?;
     let backend = a.tables.backend(&profile)?;
     let plan = planner::plan_hosts(backend, &profile, &config, hosts, &tables)?;

@@ -8,17 +8,8 @@
 //! was written with. When several readings fit (e.g. the ambiguous tensor is the last one),
 //! `general.architecture` breaks the tie.
 
-use super::reader::align_up;
+use super::layout::{align_up, RawTensor};
 use crate::ggml_type::GgmlType;
-
-/// A tensor info as read, before its type id is interpreted.
-#[derive(Debug, Clone)]
-pub(crate) struct RawTensor {
-    pub(crate) name: String,
-    pub(crate) dims: Vec<u64>,
-    pub(crate) type_id: u32,
-    pub(crate) offset: u64,
-}
 
 /// The outcome: each tensor's type and size, and notes on the readings chosen.
 pub(crate) struct Resolved {

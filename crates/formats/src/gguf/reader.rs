@@ -2,12 +2,14 @@
 //! little more), never reads tensor data, and allocates nothing in proportion to a count
 //! before checking that the file can hold that many items.
 
-use super::bitnet::{resolve_types, RawTensor};
+use super::bitnet::resolve_types;
+pub use super::layout::align_up;
+use super::layout::{Part, RawTensor};
 use super::value::{Array, Value, ValueType};
 use crate::error::{Error, Result};
 use crate::ggml_type::GgmlType;
+use crate::source::{read_to, FileSource, ReadAt};
 use std::collections::HashMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -21,6 +23,8 @@ pub const INITIAL_HEADER_READ: u64 = 4 << 20;
 /// The largest header [`GgufFile::open`] reads (metadata and tensor table; the largest
 /// real vocabularies take tens of MiB).
 pub const MAX_HEADER_BYTES: u64 = 1 << 30;
+/// The smallest first read [`GgufFile::read_from`] makes (the fixed preamble and then some).
+const MIN_FIRST_READ: u64 = 4096;
 /// ggml's `GGML_MAX_NAME`: tensor names must be shorter than this many bytes.
 pub const MAX_TENSOR_NAME: usize = 64;
 /// ggml's `GGML_MAX_DIMS`.
@@ -31,6 +35,11 @@ pub const MAX_ARRAY_DEPTH: u32 = 8;
 const MIN_KV_BYTES: u64 = 13;
 /// Smallest possible tensor info: name length (8), n_dims (4), type (4), offset (8).
 const MIN_TENSOR_INFO_BYTES: u64 = 24;
+/// A typical key-value pair's bytes (a 30-byte key and a number), to guess how far a
+/// header goes before it is read.
+const KV_GUESS_BYTES: u64 = 56;
+/// A typical tensor info's bytes (`blk.12.attn_output.weight`, two dimensions).
+const TENSOR_GUESS_BYTES: u64 = 72;
 
 /// One tensor of the tensor table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,55 +79,71 @@ pub struct GgufFile {
     pub file_bytes: u64,
     /// The tensor table, in file order.
     pub tensors: Vec<TensorInfo>,
-    metadata: Vec<(String, Value)>,
-    key_index: HashMap<String, usize>,
-    tensor_index: HashMap<String, usize>,
-    type_notes: Vec<String>,
+    /// The parts of a split model ([`super::split`]), in order, when this view joins
+    /// several files; empty for a single file.
+    pub parts: Vec<Part>,
+    pub(super) metadata: Vec<(String, Value)>,
+    pub(super) key_index: HashMap<String, usize>,
+    pub(super) tensor_index: HashMap<String, usize>,
+    pub(super) type_notes: Vec<String>,
 }
 
 impl GgufFile {
-    /// Reads `path`'s header with plain positioned reads and parses it: a prefix of the
-    /// file ([`INITIAL_HEADER_READ`], grown fourfold while the header runs past it, up to
-    /// [`MAX_HEADER_BYTES`]). No mapping: a file truncated or replaced while it is read is
-    /// an error, never a SIGBUS.
+    /// Reads `path`'s header with plain positioned reads and parses it
+    /// ([`GgufFile::read_from`] over a [`FileSource`]). No mapping: a file truncated or
+    /// replaced while it is read is an error, never a SIGBUS.
     pub fn open(path: impl AsRef<Path>) -> Result<GgufFile> {
-        use std::os::unix::fs::FileExt;
-        let path = path.as_ref();
-        let io = |source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        let file = File::open(path).map_err(io)?;
-        let len = file.metadata().map_err(io)?.len();
-        let mut want = len.min(INITIAL_HEADER_READ);
+        GgufFile::read_from(&FileSource::open(path)?, INITIAL_HEADER_READ)
+    }
+
+    /// Reads a header from any positioned-read source (a file, or HTTP range requests)
+    /// with a first read of [`INITIAL_HEADER_READ`] bytes.
+    pub fn open_from(src: &dyn ReadAt) -> Result<GgufFile> {
+        GgufFile::read_from(src, INITIAL_HEADER_READ)
+    }
+
+    /// Reads a header from `src`: first `first_chunk` bytes (or the whole file, if
+    /// shorter), then, while the header runs past what was read, the rest as the parse
+    /// measures it: exactly, where a declared count of fixed-size items says how far it
+    /// goes, else from the sizes of the items already read (the strings of the vocabulary
+    /// so far, the tensor infos so far) with a slack of at most half a first read, never
+    /// past [`MAX_HEADER_BYTES`]. Every byte is read once: each read continues the previous one.
+    pub fn read_from(src: &dyn ReadAt, first_chunk: u64) -> Result<GgufFile> {
+        let path = src.name();
+        let len = src.len();
+        let limit = len.min(MAX_HEADER_BYTES);
+        let mut buf = Vec::new();
+        let mut want = limit.min(first_chunk.max(MIN_FIRST_READ));
         loop {
-            let mut buf = vec![0u8; want as usize];
-            let mut got = 0usize;
-            while got < buf.len() {
-                match file.read_at(&mut buf[got..], got as u64) {
-                    Ok(0) => break,
-                    Ok(n) => got += n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(io(e)),
-                }
-            }
-            buf.truncate(got);
-            match GgufFile::parse(path, &buf, len) {
+            let complete = read_to(src, &mut buf, want)?;
+            let got = buf.len() as u64;
+            let failure = match parse_prefix(path, &buf, len) {
                 Ok(g) => return Ok(g),
-                // The header runs past what was read: read more of it.
-                Err(_) if (got as u64) < len && want < MAX_HEADER_BYTES => {
-                    want = (want * 4).min(len).min(MAX_HEADER_BYTES);
-                }
-                Err(e) if (got as u64) < len => {
-                    return Err(Error::malformed(
-                        path,
-                        format!(
-                            "header not parsed within its first {MAX_HEADER_BYTES} bytes ({e})"
-                        ),
-                    ))
-                }
-                Err(e) => return Err(e),
+                Err(f) => f,
+            };
+            let need = match failure.need {
+                // The header runs past what was read, and there is more to read.
+                Some(need) if complete && got < len => need,
+                _ => return Err(failure.error),
+            };
+            if got >= limit || (need.at_least > limit && limit < len) {
+                return Err(Error::malformed(
+                    path,
+                    format!(
+                        "header not parsed within its first {MAX_HEADER_BYTES} bytes ({})",
+                        failure.error
+                    ),
+                ));
             }
+            let guess = need.guess.max(need.at_least);
+            // Slack against a guess a little short, within half a first read (so that the
+            // bytes read stay within the header and one first read).
+            let slack = (guess / 8).min(first_chunk / 2).max(MIN_FIRST_READ);
+            want = guess
+                .saturating_add(slack)
+                .max(need.at_least)
+                .max(got + 1)
+                .min(limit);
         }
     }
 
@@ -126,89 +151,7 @@ impl GgufFile {
     /// the whole header); `file_len` is the file's full length, used to check that every
     /// tensor's data lies inside the file. `path_for_errors` names the file in errors.
     pub fn parse(path_for_errors: &Path, bytes: &[u8], file_len: u64) -> Result<GgufFile> {
-        let file_len = file_len.max(bytes.len() as u64);
-        let mut c = Cursor {
-            path: path_for_errors,
-            bytes,
-            pos: 0,
-        };
-        let version = read_preamble(&mut c, file_len)?;
-        let n_tensors = c.u64(|| "tensor count".into())?;
-        let n_kv = c.u64(|| "key-value count".into())?;
-        let remaining = c.remaining() as u64;
-        let needed = n_kv.checked_mul(MIN_KV_BYTES).and_then(|kv| {
-            n_tensors
-                .checked_mul(MIN_TENSOR_INFO_BYTES)?
-                .checked_add(kv)
-        });
-        if !matches!(needed, Some(n) if n <= remaining) {
-            return Err(c.err(format!(
-                "header declares {n_kv} key-value pairs and {n_tensors} tensors, but only \
-                 {remaining} header bytes follow (each pair needs at least {MIN_KV_BYTES}, \
-                 each tensor info {MIN_TENSOR_INFO_BYTES})"
-            )));
-        }
-
-        let raw_kv = read_kv_section(&mut c, n_kv)?;
-        let kv_end = c.pos;
-        let shared: Arc<[u8]> = Arc::from(bytes.get(..kv_end).unwrap_or(&[]));
-        let mut metadata = Vec::with_capacity(raw_kv.len());
-        let mut key_index = HashMap::with_capacity(raw_kv.len());
-        for (i, (key, raw)) in raw_kv.into_iter().enumerate() {
-            let value = match raw {
-                RawValue::Scalar(v) => v,
-                RawValue::Array {
-                    elem,
-                    len,
-                    start,
-                    end,
-                } => Value::Array(Array::new(elem, len, shared.clone(), start, end)),
-            };
-            key_index.insert(key.clone(), i);
-            metadata.push((key, value));
-        }
-
-        let alignment = read_alignment(path_for_errors, &metadata, &key_index)?;
-        let (raws, tensor_index) = read_tensor_infos(&mut c, n_tensors)?;
-        let data_offset = align_up(c.pos as u64, alignment)
-            .ok_or_else(|| c.err("data offset overflows".to_string()))?;
-
-        let lookup = |k: &str| key_index.get(k).map(|&i| &metadata[i].1);
-        let arch = lookup("general.architecture").and_then(Value::as_str);
-        let file_type = lookup("general.file_type").and_then(Value::as_u64);
-        let data_room = file_len.saturating_sub(data_offset);
-        let resolved = resolve_types(&raws, alignment, data_room, arch, file_type)
-            .map_err(|what| Error::malformed(path_for_errors, what))?;
-        if data_offset > file_len && !raws.is_empty() {
-            return Err(Error::malformed(
-                path_for_errors,
-                format!("data section would start at {data_offset}, past the end of the file ({file_len} bytes)"),
-            ));
-        }
-        let tensors = raws
-            .into_iter()
-            .zip(resolved.types)
-            .map(|(r, (ggml_type, nbytes))| TensorInfo {
-                name: r.name,
-                dims: r.dims,
-                ggml_type,
-                offset: r.offset,
-                nbytes,
-            })
-            .collect();
-
-        Ok(GgufFile {
-            path: path_for_errors.to_path_buf(),
-            version,
-            alignment,
-            data_offset,
-            file_bytes: file_len,
-            tensors,
-            metadata,
-            key_index,
-            tensor_index,
-            type_notes: resolved.notes,
-        })
+        parse_prefix(path_for_errors, bytes, file_len).map_err(|f| f.error)
     }
 
     /// The value of a metadata key.
@@ -268,10 +211,137 @@ impl GgufFile {
     }
 }
 
-/// `x` rounded up to a multiple of `align` (a power of two), `None` on overflow.
-pub fn align_up(x: u64, align: u64) -> Option<u64> {
-    let mask = align.checked_sub(1)?;
-    Some(x.checked_add(mask)? & !mask)
+/// Why a parse failed: the error, and, when the bytes ran out before the header did, how
+/// far the header goes.
+struct Failure {
+    error: Error,
+    need: Option<Need>,
+}
+
+/// How far a header that ran past the bytes read goes.
+#[derive(Debug, Clone, Copy)]
+struct Need {
+    /// It certainly reaches this offset.
+    at_least: u64,
+    /// It probably ends about here (from the sizes of what was read).
+    guess: u64,
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Failure {
+        Failure { error, need: None }
+    }
+}
+
+/// [`GgufFile::parse`], saying when the failure is the end of `bytes` inside the header.
+fn parse_prefix(
+    path_for_errors: &Path,
+    bytes: &[u8],
+    file_len: u64,
+) -> std::result::Result<GgufFile, Failure> {
+    let file_len = file_len.max(bytes.len() as u64);
+    let mut c = Cursor {
+        path: path_for_errors,
+        bytes,
+        pos: 0,
+        need: None,
+        tail: 0,
+        prefix: (bytes.len() as u64) < file_len,
+    };
+    let result = parse_cursor(&mut c, file_len);
+    result.map_err(|error| Failure {
+        error,
+        need: c.need,
+    })
+}
+
+/// The parse itself, over a cursor that records where the bytes ran out.
+fn parse_cursor(c: &mut Cursor<'_>, file_len: u64) -> Result<GgufFile> {
+    let path_for_errors = c.path;
+    let version = read_preamble(c, file_len)?;
+    let n_tensors = c.u64(|| "tensor count".into())?;
+    let n_kv = c.u64(|| "key-value count".into())?;
+    let remaining = c.remaining() as u64;
+    let needed = n_kv.checked_mul(MIN_KV_BYTES).and_then(|kv| {
+        n_tensors
+            .checked_mul(MIN_TENSOR_INFO_BYTES)?
+            .checked_add(kv)
+    });
+    if !matches!(needed, Some(n) if n <= remaining) {
+        let at_least = (c.pos as u64).saturating_add(needed.unwrap_or(u64::MAX));
+        return Err(c.short(
+            at_least,
+            at_least,
+            format!(
+                "header declares {n_kv} key-value pairs and {n_tensors} tensors, but only \
+                 {remaining} header bytes follow (each pair needs at least {MIN_KV_BYTES}, \
+                 each tensor info {MIN_TENSOR_INFO_BYTES})"
+            ),
+        ));
+    }
+
+    c.tail = n_tensors.saturating_mul(TENSOR_GUESS_BYTES);
+    let raw_kv = read_kv_section(c, n_kv)?;
+    let kv_end = c.pos;
+    let shared: Arc<[u8]> = Arc::from(c.bytes.get(..kv_end).unwrap_or(&[]));
+    let mut metadata = Vec::with_capacity(raw_kv.len());
+    let mut key_index = HashMap::with_capacity(raw_kv.len());
+    for (i, (key, raw)) in raw_kv.into_iter().enumerate() {
+        let value = match raw {
+            RawValue::Scalar(v) => v,
+            RawValue::Array {
+                elem,
+                len,
+                start,
+                end,
+            } => Value::Array(Array::new(elem, len, shared.clone(), start, end)),
+        };
+        key_index.insert(key.clone(), i);
+        metadata.push((key, value));
+    }
+
+    let alignment = read_alignment(path_for_errors, &metadata, &key_index)?;
+    let (raws, tensor_index) = read_tensor_infos(c, n_tensors)?;
+    let data_offset = align_up(c.pos as u64, alignment)
+        .ok_or_else(|| c.err("data offset overflows".to_string()))?;
+
+    let lookup = |k: &str| key_index.get(k).map(|&i| &metadata[i].1);
+    let arch = lookup("general.architecture").and_then(Value::as_str);
+    let file_type = lookup("general.file_type").and_then(Value::as_u64);
+    let data_room = file_len.saturating_sub(data_offset);
+    let resolved = resolve_types(&raws, alignment, data_room, arch, file_type)
+        .map_err(|what| Error::malformed(path_for_errors, what))?;
+    if data_offset > file_len && !raws.is_empty() {
+        return Err(Error::malformed(
+            path_for_errors,
+            format!("data section would start at {data_offset}, past the end of the file ({file_len} bytes)"),
+        ));
+    }
+    let tensors = raws
+        .into_iter()
+        .zip(resolved.types)
+        .map(|(r, (ggml_type, nbytes))| TensorInfo {
+            name: r.name,
+            dims: r.dims,
+            ggml_type,
+            offset: r.offset,
+            nbytes,
+        })
+        .collect();
+
+    Ok(GgufFile {
+        path: path_for_errors.to_path_buf(),
+        version,
+        alignment,
+        data_offset,
+        file_bytes: file_len,
+        tensors,
+        parts: Vec::new(),
+        metadata,
+        key_index,
+        tensor_index,
+        type_notes: resolved.notes,
+    })
 }
 
 /// A bounds-checked little-endian reader over the header bytes.
@@ -279,6 +349,13 @@ struct Cursor<'a> {
     path: &'a Path,
     bytes: &'a [u8],
     pos: usize,
+    /// Set when the bytes ran out inside the header: how far it goes.
+    need: Option<Need>,
+    /// A guess of the header's bytes after the item being read (the key-value pairs and
+    /// tensor infos still to come), for [`Need::guess`].
+    tail: u64,
+    /// Whether `bytes` is a prefix of the file (the header may run past it).
+    prefix: bool,
 }
 
 impl<'a> Cursor<'a> {
@@ -290,6 +367,16 @@ impl<'a> Cursor<'a> {
         Error::malformed(self.path, what)
     }
 
+    /// The error for bytes that ran out inside the header, which reaches at least offset
+    /// `at_least` and probably about `item_end` plus what follows the current item.
+    fn short(&mut self, at_least: u64, item_end: u64, what: String) -> Error {
+        self.need = Some(Need {
+            at_least,
+            guess: item_end.max(at_least).saturating_add(self.tail),
+        });
+        self.err(what)
+    }
+
     fn take(&mut self, n: usize, what: impl FnOnce() -> String) -> Result<&'a [u8]> {
         let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len());
         match end {
@@ -298,12 +385,16 @@ impl<'a> Cursor<'a> {
                 self.pos = end;
                 Ok(s)
             }
-            None => Err(self.err(format!(
-                "unexpected end of file at offset {} reading {}: {n} bytes needed, {} left",
-                self.pos,
-                what(),
-                self.remaining()
-            ))),
+            None => {
+                let end = (self.pos as u64).saturating_add(n as u64);
+                let what = format!(
+                    "unexpected end of file at offset {} reading {}: {n} bytes needed, {} left",
+                    self.pos,
+                    what(),
+                    self.remaining()
+                );
+                Err(self.short(end, end, what))
+            }
         }
     }
 
@@ -326,11 +417,13 @@ impl<'a> Cursor<'a> {
         let at = self.pos;
         let len = self.u64(&what)?;
         if len > self.remaining() as u64 {
-            return Err(self.err(format!(
+            let end = (self.pos as u64).saturating_add(len);
+            let what = format!(
                 "{} at offset {at} declares {len} bytes, but only {} bytes remain",
                 what(),
                 self.remaining()
-            )));
+            );
+            return Err(self.short(end, end, what));
         }
         self.take(len as usize, what)
     }
@@ -393,7 +486,11 @@ fn read_kv_section(c: &mut Cursor, n_kv: u64) -> Result<Vec<(String, RawValue)>>
     // n_kv * MIN_KV_BYTES fits in what is left (checked by the caller).
     let mut out: Vec<(String, RawValue)> = Vec::with_capacity(n_kv as usize);
     let mut seen: HashMap<&[u8], u64> = HashMap::with_capacity(n_kv as usize);
+    let tensors_guess = c.tail;
     for i in 0..n_kv {
+        c.tail = (n_kv - i - 1)
+            .saturating_mul(KV_GUESS_BYTES)
+            .saturating_add(tensors_guess);
         let at = c.pos;
         let key_bytes = c.str_bytes(|| format!("key of pair {i}"))?;
         if let Some(prev) = seen.insert(key_bytes, i) {
@@ -412,6 +509,21 @@ fn read_kv_section(c: &mut Cursor, n_kv: u64) -> Result<Vec<(String, RawValue)>>
                 "key '{key}' has unknown value type {type_id} at offset {type_at}"
             ))
         })?;
+        if key == "tokenizer.ggml.tokens" {
+            // llama.cpp's converters write a score and a type (4 bytes each) per token after
+            // the tokens: count them in the guess of how far the header goes.
+            let per_token: u64 = ["tokenizer.ggml.scores", "tokenizer.ggml.token_type"]
+                .iter()
+                .filter(|k| !seen.contains_key(k.as_bytes()))
+                .map(|_| 4)
+                .sum();
+            let n_tokens = c
+                .bytes
+                .get(c.pos + 4..c.pos + 12)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map_or(0, u64::from_le_bytes);
+            c.tail = c.tail.saturating_add(n_tokens.saturating_mul(per_token));
+        }
         let value = read_value(c, ty, &key)?;
         out.push((key, value));
     }
@@ -460,11 +572,17 @@ fn skip_array(c: &mut Cursor, key: &str, depth: u32) -> Result<(ValueType, u64, 
     })?;
     let len = c.u64(|| format!("array length of key '{key}'"))?;
     let remaining = c.remaining() as u64;
-    if !matches!(len.checked_mul(elem.min_size() as u64), Some(n) if n <= remaining) {
-        return Err(c.err(format!(
+    let least = len.checked_mul(elem.min_size() as u64);
+    // In a prefix of the file, a string array's strings are scanned up to the end of the
+    // bytes (a scan allocates nothing), so that their sizes so far measure the rest.
+    let scan = elem == ValueType::String && c.prefix;
+    if !scan && !matches!(least, Some(n) if n <= remaining) {
+        let end = (c.pos as u64).saturating_add(least.unwrap_or(u64::MAX));
+        let what = format!(
             "key '{key}': array at offset {at} declares {len} {elem} elements, \
              but only {remaining} bytes remain"
-        )));
+        );
+        return Err(c.short(end, end, what));
     }
     let start = c.pos;
     match elem {
@@ -473,23 +591,38 @@ fn skip_array(c: &mut Cursor, key: &str, depth: u32) -> Result<(ValueType, u64, 
             // no allocation, one length check per string.
             let bytes = c.bytes;
             let mut pos = c.pos;
+            // Where the array probably ends, from the strings read so far.
+            let projected = |pos: usize, i: u64| {
+                let avg = match i {
+                    0 => 16,
+                    _ => ((pos - start) as u64 / i).max(8),
+                };
+                (pos as u64).saturating_add((len - i).saturating_mul(avg))
+            };
             for i in 0..len {
                 let Some(n) = bytes.get(pos..pos + 8) else {
                     c.pos = pos;
-                    return Err(c.err(format!(
+                    let what = format!(
                         "unexpected end of file at offset {pos} reading the length of \
                          string {i} of key '{key}'"
-                    )));
+                    );
+                    let at_least = (pos as u64).saturating_add((len - i).saturating_mul(8));
+                    return Err(c.short(at_least, projected(pos, i), what));
                 };
                 let mut le = [0u8; 8];
                 le.copy_from_slice(n);
                 let n = u64::from_le_bytes(le);
                 let left = (bytes.len() - pos - 8) as u64;
                 if n > left {
-                    return Err(c.err(format!(
+                    let what = format!(
                         "key '{key}': string {i} at offset {pos} declares {n} bytes, \
                          but only {left} bytes remain"
-                    )));
+                    );
+                    let at_least = (pos as u64)
+                        .saturating_add(8)
+                        .saturating_add(n)
+                        .saturating_add((len - i - 1).saturating_mul(8));
+                    return Err(c.short(at_least, projected(pos, i), what));
                 }
                 pos += 8 + n as usize;
             }
@@ -545,15 +678,26 @@ fn read_tensor_infos(
     n_tensors: u64,
 ) -> Result<(Vec<RawTensor>, HashMap<String, usize>)> {
     let remaining = c.remaining() as u64;
-    if !matches!(n_tensors.checked_mul(MIN_TENSOR_INFO_BYTES), Some(n) if n <= remaining) {
-        return Err(c.err(format!(
+    let least = n_tensors.checked_mul(MIN_TENSOR_INFO_BYTES);
+    if !matches!(least, Some(n) if n <= remaining) {
+        let end = (c.pos as u64).saturating_add(least.unwrap_or(u64::MAX));
+        let guess = (c.pos as u64).saturating_add(n_tensors.saturating_mul(TENSOR_GUESS_BYTES));
+        let what = format!(
             "header declares {n_tensors} tensors, but only {remaining} bytes remain for their infos"
-        )));
+        );
+        c.tail = 0;
+        return Err(c.short(end, guess, what));
     }
+    let start = c.pos;
     let mut raws = Vec::with_capacity(n_tensors as usize);
     let mut index = HashMap::with_capacity(n_tensors as usize);
     for i in 0..n_tensors {
         let at = c.pos;
+        let avg = match i {
+            0 => TENSOR_GUESS_BYTES,
+            _ => ((at - start) as u64 / i).max(MIN_TENSOR_INFO_BYTES),
+        };
+        c.tail = (n_tensors - i - 1).saturating_mul(avg);
         let name_bytes = c.str_bytes(|| format!("name of tensor {i}"))?;
         if name_bytes.len() >= MAX_TENSOR_NAME {
             return Err(c.err(format!(

@@ -7,7 +7,8 @@
 //! 64 bytes, at most 4 dimensions, sizes that exist for the type), so what it writes reads
 //! back.
 
-use super::reader::{align_up, DEFAULT_ALIGNMENT, GGUF_MAGIC, MAX_DIMS, MAX_TENSOR_NAME};
+use super::layout::align_up;
+use super::reader::{DEFAULT_ALIGNMENT, GGUF_MAGIC, MAX_DIMS, MAX_TENSOR_NAME};
 use super::value::{OwnedArray, OwnedValue, Value, ValueType};
 use crate::ggml_type::GgmlType;
 use std::collections::HashSet;

@@ -246,3 +246,55 @@ pub fn hf_llama_tensors(
     }
     t
 }
+
+/// A Llama-3-8B-shaped header (291 Q4_K/Q6_K/F32 tensors, 128,256 tokens with scores and
+/// types, optionally 280,147 merges); no tensor data.
+pub fn llama3_8b_header(merges: bool) -> GgufWriter {
+    let mut w = GgufWriter::new();
+    let ok = "header";
+    w.add_string("general.architecture", "llama").expect(ok);
+    w.add_u32("llama.block_count", 32).expect(ok);
+    w.add_u32("llama.context_length", 8192).expect(ok);
+    w.add_u32("llama.embedding_length", 4096).expect(ok);
+    w.add_u32("llama.feed_forward_length", 14336).expect(ok);
+    w.add_u32("llama.attention.head_count", 32).expect(ok);
+    w.add_u32("llama.attention.head_count_kv", 8).expect(ok);
+    w.add_u32("llama.vocab_size", 128256).expect(ok);
+    w.add_string("tokenizer.ggml.model", "gpt2").expect(ok);
+    w.add_string_array(
+        "tokenizer.ggml.tokens",
+        (0..128256u32).map(|i| format!("Ġtok{i}")),
+    )
+    .expect(ok);
+    w.add_f32_array("tokenizer.ggml.scores", &vec![0.0; 128256])
+        .expect(ok);
+    w.add_i32_array("tokenizer.ggml.token_type", &vec![1; 128256])
+        .expect(ok);
+    if merges {
+        let merges = (0..280147u32).map(|i| format!("Ġa{i} b{i}"));
+        w.add_string_array("tokenizer.ggml.merges", merges)
+            .expect(ok);
+    }
+    let (h, f, kv, v) = (4096u64, 14336u64, 1024u64, 128256u64);
+    w.add_tensor_info("token_embd.weight", &[h, v], GgmlType::Q4K)
+        .expect(ok);
+    for l in 0..32 {
+        let mut t = |n: &str, d: &[u64], ty| {
+            w.add_tensor_info(&format!("blk.{l}.{n}"), d, ty).expect(ok);
+        };
+        t("attn_norm.weight", &[h], GgmlType::F32);
+        t("attn_q.weight", &[h, h], GgmlType::Q4K);
+        t("attn_k.weight", &[h, kv], GgmlType::Q4K);
+        t("attn_v.weight", &[h, kv], GgmlType::Q6K);
+        t("attn_output.weight", &[h, h], GgmlType::Q4K);
+        t("ffn_norm.weight", &[h], GgmlType::F32);
+        t("ffn_gate.weight", &[h, f], GgmlType::Q4K);
+        t("ffn_up.weight", &[h, f], GgmlType::Q4K);
+        t("ffn_down.weight", &[f, h], GgmlType::Q6K);
+    }
+    w.add_tensor_info("output_norm.weight", &[h], GgmlType::F32)
+        .expect(ok);
+    w.add_tensor_info("output.weight", &[h, v], GgmlType::Q6K)
+        .expect(ok);
+    w
+}

@@ -4,7 +4,7 @@
 //! mapped file and repacked copies, bitnet.cpp is an older llama.cpp fork with ternary
 //! kernels, BitNet-rs converts and grows its buffers, and memcal's own reference runtime
 //! (`memcal-candle`) holds exactly what it needs. Each engine is a module
-//! ([`llama_cpp`] for llama.cpp and its bitnet.cpp fork, [`bitnet_rs`], [`reference`])
+//! ([`llama_cpp`] for llama.cpp and its bitnet.cpp fork, [`bitnet_rs`], [`mod@reference`])
 //! with a [`MemoryModel`]; [`Backend`] names them and the registry below lists them;
 //! calibration tables are looked up by the engine's exact name.
 

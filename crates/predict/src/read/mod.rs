@@ -1,7 +1,7 @@
 //! Opens any model path (a `.gguf` file, a `.safetensors` file with its `config.json`, a
 //! `model.safetensors.index.json`, or a directory holding one of these) and builds its
 //! [`ModelProfile`]: shapes from the header keys ([`gguf`]) or config.json
-//! ([`safetensors`]), sizes from the tensor table ([`sizes`]), exact to the byte.
+//! ([`safetensors`]), sizes from the tensor table (`sizes.rs`), exact to the byte.
 //!
 //! BitNet SafeTensors checkpoints (`quantization_config.quant_method: "bitnet"`) store their
 //! ternary projections packed four weights per byte in U8 tensors. Those are reported under
@@ -64,7 +64,7 @@ pub fn open_model(path: &Path) -> Result<OpenedModel> {
         path.to_path_buf()
     };
     Ok(match kind_of(&target)? {
-        Kind::Gguf => OpenedModel::Gguf(GgufFile::open(&target)?),
+        Kind::Gguf => OpenedModel::Gguf(GgufFile::open_all_parts(&target)?),
         Kind::SafeTensors => {
             OpenedModel::SafeTensors(Checkpoint::open_file(&target)?, config_beside(&target)?)
         }
@@ -145,7 +145,13 @@ fn find_in_dir(dir: &Path) -> Result<PathBuf> {
     };
     match gguf.len() {
         1 => return Ok(gguf.remove(0)),
-        n if n > 1 => return Err(several("GGUF", &gguf)),
+        n if n > 1 => {
+            // The parts of one split model: its first part (the others are read with it).
+            if let Some(first) = crate::gguf::split::first_part(&gguf) {
+                return Ok(first);
+            }
+            return Err(several("GGUF", &gguf));
+        }
         _ => {}
     }
     let index = dir.join(INDEX_NAME);

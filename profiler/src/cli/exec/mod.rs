@@ -347,6 +347,18 @@ pub fn run(args: &ExecArgs) -> anyhow::Result<bool> {
         args.engine.is_some() || !args.command.is_empty(),
         "nothing to run: give --engine PATH (with --model) or the command after --"
     );
+    if let Some(p) = args
+        .model
+        .as_deref()
+        .filter(|p| predictor::model_ref::is_reference(p))
+    {
+        anyhow::bail!(
+            "--model {}: exec runs the engine on a file on disk and measures it; a model \
+             reference (URL, hf://, ollama://) is read for its header only by `predictor \
+             estimate`: download the model and give its path",
+            p.display()
+        );
+    }
     let model = match &args.model {
         Some(p) => {
             Some(ModelInfo::read(p).with_context(|| format!("reading model {}", p.display()))?)

@@ -60,7 +60,7 @@ pub struct Family {
     /// since late 2025; the 2024 fork's server has none.
     pub server_prompt_cache: bool,
     /// Whether a quantized KV cache is wrapped in Hadamard rotations (upstream builds 10001
-    /// and 11434; not the 2024 fork): see [`super::compute_buffer::kv_rotation`].
+    /// and 11434; not the 2024 fork): see [`super::cparams::kv_rotation`].
     pub kv_rotation: bool,
     /// The build from which its CUDA backend has no split buffers, so `-sm row` over GPUs
     /// fails to load ("device CUDA0 does not support split buffers"): upstream removed

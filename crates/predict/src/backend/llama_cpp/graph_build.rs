@@ -35,7 +35,7 @@ pub struct WorkerSplit {
     /// Whether attention runs as flash attention (one fused node, an f16 mask).
     pub flash_attn: bool,
     /// The Hadamard rotations of a quantized KV cache: the sizes of the K and V rotation
-    /// matrices (0: none). See [`kv_rotation`].
+    /// matrices (0: none). See [`super::cparams::kv_rotation`].
     pub rotation: (u64, u64),
 }
 
