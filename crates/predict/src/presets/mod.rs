@@ -8,6 +8,21 @@
 //! type for every matrix and F32 for norms and biases. Where a type cannot hold a tensor
 //! (a row width that is not a multiple of its block, as llama.cpp also finds), the tensor
 //! falls back to Q8_0, or F16 when even that does not fit, as llama.cpp's quantizer does.
+//!
+//! A llama.cpp file type instead of a ggml type (`llama-3.1-8b:Q4_K_M`, `:Q5_K_S`,
+//! `:IQ3_M`, `:MOSTLY_IQ4_XS`, `:"Q4_K - Medium"`) builds the file `llama-quantize` would
+//! write from the unquantized model: every tensor typed by llama.cpp's mix
+//! ([`quant_mix`], no importance matrix), in its write order, through [`shape::header`].
+//! A name that is both a ggml type and a file type (`Q4_0`, `Q8_0`, `Q2_K`, `IQ4_NL`,
+//! `IQ4_XS`, `F16`...) keeps its ggml-type meaning; spell the file type `MOSTLY_Q4_0`.
+
+pub mod ftype;
+pub mod quant_mix;
+pub mod shape;
+
+pub use ftype::Ftype;
+pub use quant_mix::{tensor_type, tensor_types, MixContext, MixOptions, TensorDesc};
+pub use shape::Shape;
 
 use crate::error::{Error, Result};
 use crate::ggml_type::GgmlType;
@@ -107,8 +122,48 @@ pub fn all() -> Vec<Preset> {
     TABLE.to_vec()
 }
 
-/// The preset of `spec` (`NAME` or `NAME:TYPE`, case-insensitive) and its weight type.
-pub fn find(spec: &str) -> Result<(Preset, GgmlType)> {
+/// What a preset's `:TYPE` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Weights {
+    /// Every matrix in one ggml type (norms and biases F32), as presets always did.
+    Type(GgmlType),
+    /// A llama.cpp file type: each tensor typed as `llama-quantize` types it.
+    Mix(Ftype),
+}
+
+impl Weights {
+    /// Reads `:TYPE`: a ggml type name (`Q4_K`, `Q4_0`, `I2_S`) first, so every spelling
+    /// that named a type still does; then a llama.cpp file type ([`Ftype::parse`]: `Q4_K_M`,
+    /// `IQ3_M`, `15`). An explicit file-type spelling (`MOSTLY_Q4_0`, `Q4_K - Medium`) is
+    /// always a file type.
+    pub fn parse(s: &str) -> Option<Weights> {
+        let s = s.trim();
+        if Ftype::is_explicit_spelling(s) {
+            return Ftype::parse(s).map(Weights::Mix);
+        }
+        match GgmlType::from_name(s).filter(|t| *t != GgmlType::I8S) {
+            Some(t) => Some(Weights::Type(t)),
+            None => Ftype::parse(s).map(Weights::Mix),
+        }
+    }
+
+    /// The `TYPE` a profile is labelled with, read back by [`Weights::parse`]: the ggml
+    /// type's name, the file type's (`Q4_K_M`), or `MOSTLY_Q4_0` for a file type whose
+    /// name is also a ggml type's.
+    pub fn label(self) -> String {
+        match self {
+            Weights::Type(t) => t.name().to_string(),
+            Weights::Mix(f) if GgmlType::from_name(f.name()).is_some() => {
+                format!("MOSTLY_{}", f.name())
+            }
+            Weights::Mix(f) => f.name().to_string(),
+        }
+    }
+}
+
+/// The preset of `spec` (`NAME` or `NAME:TYPE`, case-insensitive) and what its `TYPE`
+/// asks for ([`Weights::parse`]).
+pub fn find_weights(spec: &str) -> Result<(Preset, Weights)> {
     let (name, ty) = match spec.split_once(':') {
         Some((n, t)) => (n, Some(t)),
         None => (spec, None),
@@ -118,12 +173,64 @@ pub fn find(spec: &str) -> Result<(Preset, GgmlType)> {
         .find(|p| p.name.eq_ignore_ascii_case(name.trim()))
         .ok_or_else(|| Error::UnknownPreset(spec.to_string()))?;
     let ty_name = ty.unwrap_or(preset.default_type);
-    let ty = GgmlType::from_name(ty_name.trim())
-        .filter(|t| *t != GgmlType::I8S)
-        .ok_or_else(|| {
-            Error::InvalidConfig(format!("preset {spec:?}: unknown weight type {ty_name:?}"))
-        })?;
-    Ok((preset, ty))
+    let weights = Weights::parse(ty_name).ok_or_else(|| {
+        Error::InvalidConfig(format!("preset {spec:?}: unknown weight type {ty_name:?}"))
+    })?;
+    Ok((preset, weights))
+}
+
+/// The preset of `spec` (`NAME` or `NAME:TYPE`, case-insensitive) and its weight type.
+/// A llama.cpp file type such as `Q4_K_M` is refused here (it is no single type): use
+/// [`find_weights`] and [`header_for`].
+pub fn find(spec: &str) -> Result<(Preset, GgmlType)> {
+    match find_weights(spec)? {
+        (preset, Weights::Type(ty)) => Ok((preset, ty)),
+        (_, Weights::Mix(f)) => Err(Error::InvalidConfig(format!(
+            "preset {spec:?}: {f} is a llama.cpp file type (a per-tensor mix), not one \
+             weight type; use presets::find_weights and presets::header_for"
+        ))),
+    }
+}
+
+impl Preset {
+    /// This preset as a [`Shape`] for [`shape::header`]: Llama 3.1 and 3.2 carry the
+    /// `rope_freqs.weight` their llama3 rope scaling makes the converter write.
+    pub fn shape(&self) -> Result<Shape> {
+        if !shape::SHAPE_ARCHS.contains(&self.arch) {
+            return Err(Error::InvalidConfig(format!(
+                "preset {}: llama.cpp file-type mixes are built for {:?}, not {}",
+                self.name,
+                shape::SHAPE_ARCHS,
+                self.arch
+            )));
+        }
+        let heads = (self.heads, self.kv_heads);
+        let mut s = Shape::new(
+            self.arch,
+            self.layers,
+            self.hidden,
+            heads,
+            self.ffn,
+            self.vocab,
+        );
+        s.name = self.name.to_string();
+        s.head_dim = self.head_dim;
+        s.ctx_train = self.ctx;
+        s.tied = self.tied;
+        s.qkv_bias = self.qkv_bias;
+        s.qk_norm = false;
+        s.rope_freqs = self.name.starts_with("llama-3.1") || self.name.starts_with("llama-3.2");
+        Ok(s)
+    }
+}
+
+/// The GGUF header of `preset` with `weights`: [`header`] for one type, else the
+/// file `llama-quantize` makes ([`shape::header`], no importance matrix).
+pub fn header_for(preset: &Preset, weights: Weights) -> Result<GgufWriter> {
+    match weights {
+        Weights::Type(ty) => header(preset, ty),
+        Weights::Mix(f) => shape::header(&preset.shape()?, f, MixOptions::default()),
+    }
 }
 
 /// The type a tensor of row width `ne0` is stored in when `wanted` cannot hold it.
@@ -204,16 +311,16 @@ pub fn header(preset: &Preset, ty: GgmlType) -> Result<GgufWriter> {
 
 /// The profile of preset `spec` (`NAME` or `NAME:TYPE`).
 pub fn profile(spec: &str) -> Result<ModelProfile> {
-    let (preset, ty) = find(spec)?;
-    let w = header(&preset, ty)?;
+    let (preset, weights) = find_weights(spec)?;
+    let w = header_for(&preset, weights)?;
     let map =
         |e: crate::gguf::writer::WriteError| Error::InvalidConfig(format!("preset {spec}: {e}"));
     let bytes = w.header_bytes().map_err(map)?;
     let (_, data_len) = w.layout().map_err(map)?;
-    let label = format!("preset:{}:{}", preset.name, ty.name());
+    let label = format!("preset:{}:{}", preset.name, weights.label());
     let file = GgufFile::parse(Path::new(&label), &bytes, bytes.len() as u64 + data_len)?;
     let mut profile = crate::read::profile_from_gguf(&file)?;
-    profile.name = format!("{}:{}", preset.name, ty.name());
+    profile.name = format!("{}:{}", preset.name, weights.label());
     profile.format = crate::profile::ModelFormat::Preset;
     profile.file_bytes = 0;
     Ok(profile)
