@@ -118,7 +118,7 @@ impl Shape {
         if self.n_head == 0 || self.n_head_kv == 0 || self.head_dim == 0 {
             return bad("n_head, n_head_kv and head_dim must be above 0".into());
         }
-        if self.n_head % self.n_head_kv != 0 {
+        if !self.n_head.is_multiple_of(self.n_head_kv) {
             return bad(format!(
                 "n_head {} is not a multiple of n_head_kv {}",
                 self.n_head, self.n_head_kv

@@ -213,15 +213,13 @@ fn attn_v(q: &Q, new_type: GgmlType) -> GgmlType {
         } else {
             G::IQ3XXS
         };
-    } else if q.is(&[F::IQ3XS, F::IQ3S]) && gqa >= 4 {
-        ty = G::Q4K;
-    } else if q.ftype == F::IQ3M {
+    } else if (q.is(&[F::IQ3XS, F::IQ3S]) && gqa >= 4) || q.ftype == F::IQ3M {
+        // llama.cpp's two adjacent branches (IQ3_XS/IQ3_S with GQA, then IQ3_M), one type.
         ty = G::Q4K;
     } else if q.ftype == F::Q3KM {
         ty = if i < 2 { G::Q5K } else { G::Q4K };
-    } else if q.ftype == F::Q3KL {
-        ty = G::Q5K;
-    } else if q.is(&[F::IQ4NL, F::IQ4XS]) && gqa >= 4 {
+    } else if q.ftype == F::Q3KL || (q.is(&[F::IQ4NL, F::IQ4XS]) && gqa >= 4) {
+        // Q3_K_L, then IQ4_NL/IQ4_XS with GQA: adjacent branches of one type.
         ty = G::Q5K;
     } else if q.is(&[F::Q4KM, F::Q5KM]) && use_more_bits(i64::from(i), i64::from(n)) {
         ty = G::Q6K;
