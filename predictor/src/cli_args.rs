@@ -96,7 +96,9 @@ pub struct ConfigArgs {
     /// Tokens generated per sequence after the prompt (default 0; `profiler run`: 4).
     #[arg(long)]
     pub decode: Option<u32>,
-    /// Transformer blocks on the GPU (default: all of them on CUDA; llama.cpp: `-ngl`).
+    /// Layers on the GPU (default: all of them on CUDA). For llama.cpp this is its `-ngl`,
+    /// where the output layer counts as one more (33 puts all of a 32-block model there);
+    /// for memcal's runtime, blocks.
     #[arg(long)]
     pub gpu_layers: Option<u32>,
     /// Safety margin in percent, kept as headroom on top of the prediction together with
@@ -166,6 +168,24 @@ pub struct ConfigArgs {
     /// llama.cpp build number to plan for (e.g. 11434); default: the newest measured.
     #[arg(long = "engine-build")]
     pub engine_build: Option<u32>,
+    /// Tensors placed against --gpu-layers, as llama.cpp's `-ot PATTERN=BUFFER_TYPE`
+    /// (regular expressions over tensor names; CPU, CUDA0, ROCm1...; repeatable): e.g.
+    /// `-ot exps=CPU` keeps every routed expert in host memory.
+    #[arg(
+        long = "override-tensor",
+        value_name = "PATTERN=BUFT",
+        help_heading = "GPU placement (llama.cpp)"
+    )]
+    pub override_tensor: Vec<String>,
+    /// Keep every block's routed experts in host memory (llama.cpp's `--cpu-moe`).
+    #[arg(long, help_heading = "GPU placement (llama.cpp)")]
+    pub cpu_moe: bool,
+    /// Keep the routed experts of the first N blocks in host memory (`--n-cpu-moe N`).
+    #[arg(long, value_name = "N", help_heading = "GPU placement (llama.cpp)")]
+    pub n_cpu_moe: Option<u32>,
+    /// Keep the KV cache in host memory (llama.cpp's `-nkvo` / `--no-kv-offload`).
+    #[arg(long, help_heading = "GPU placement (llama.cpp)")]
+    pub no_kv_offload: bool,
 }
 
 impl ConfigArgs {}
@@ -205,6 +225,12 @@ impl ConfigArgs {
     /// The configuration, with the context defaulting to `min(trained, 4096)`.
     pub fn to_config(&self, ctx_train: u64) -> Result<RunConfig> {
         let device: Device = self.device.parse()?;
+        if let Some(n) = self.gpu_layers.filter(|&n| n > 0 && !device.is_gpu()) {
+            return Err(predictor::error::Error::InvalidConfig(format!(
+                "--gpu-layers {n} puts layers on a GPU, but the device is {device}: add \
+                 --device cuda (or rocm, cuda:N)"
+            )));
+        }
         let kv_dtype: KvDtype = self.kv_dtype.parse()?;
         let flash_attn: FlashAttn = self.flash_attn.parse()?;
         let ctx = match self.ctx {
@@ -238,6 +264,12 @@ impl ConfigArgs {
                 other => other.map(str::parse).transpose()?,
             },
             engine_build: self.engine_build,
+            tensor_overrides: crate::tensor_overrides::overrides(
+                &self.override_tensor,
+                self.cpu_moe,
+                self.n_cpu_moe,
+            )?,
+            kv_offload: !self.no_kv_offload,
         };
         c.validate()?;
         Ok(c)
@@ -272,16 +304,21 @@ impl ConfigArgs {
                 None => Ok(None),
                 Some(ts) => {
                     let device: Device = self.device.parse()?;
-                    if !device.is_cuda() {
+                    if !device.is_gpu() {
                         return Err(predictor::Error::InvalidConfig(
-                            "--tensor-split splits a model over local GPUs (--device cuda) or \
-                             over RPC workers (--hosts)"
+                            "--tensor-split splits a model over local GPUs (--device cuda or \
+                             rocm) or over RPC workers (--hosts)"
                                 .into(),
                         ));
                     }
                     let shares = parse_tensor_split(ts)?;
                     let mode = self.split_mode.parse::<SplitMode>()?;
-                    Ok(Some(SplitOptions::gpus(shares.len(), &shares, mode)?))
+                    Ok(Some(SplitOptions::gpus(
+                        device,
+                        shares.len(),
+                        &shares,
+                        mode,
+                    )?))
                 }
             };
         };

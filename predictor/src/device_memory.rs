@@ -63,3 +63,35 @@ pub fn cuda_memory(ordinal: u32) -> Result<Option<CudaMemory>, String> {
 pub fn cuda_memory(_ordinal: u32) -> Result<Option<CudaMemory>, String> {
     Ok(None)
 }
+
+/// The free/total memory of every CUDA device, in ordinal order. `Ok(None)` when there is
+/// no CUDA driver (or the command was built without `cuda-probe`).
+pub fn cuda_devices() -> Result<Option<Vec<CudaMemory>>, String> {
+    let Some(n) = cuda_device_count()? else {
+        return Ok(None);
+    };
+    let mut out = Vec::new();
+    for i in 0..n {
+        match cuda_memory(i)? {
+            Some(m) => out.push(m),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(out))
+}
+
+#[cfg(feature = "cuda-probe")]
+fn cuda_device_count() -> Result<Option<u32>, String> {
+    // SAFETY: as in `cuda_memory`.
+    if !unsafe { cudarc::driver::sys::is_culib_present() } {
+        return Ok(None);
+    }
+    let n = cudarc::driver::CudaContext::device_count()
+        .map_err(|e| format!("cannot count CUDA devices: {e}"))?;
+    Ok(Some(u32::try_from(n).unwrap_or(0)))
+}
+
+#[cfg(not(feature = "cuda-probe"))]
+fn cuda_device_count() -> Result<Option<u32>, String> {
+    Ok(None)
+}

@@ -9,3 +9,4 @@
 pub mod cli;
 pub mod cli_args;
 pub mod device_memory;
+pub mod tensor_overrides;

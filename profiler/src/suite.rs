@@ -419,7 +419,7 @@ pub fn build(name: &str, devices: &[Device]) -> Result<Suite, MeasureError> {
                 .iter()
                 .find_map(|d| match d {
                     Device::Cuda(o) => Some(*o),
-                    Device::Cpu => None,
+                    Device::Cpu | Device::Rocm(_) => None,
                 })
                 .unwrap_or(0);
             Ok(cuda_default(ordinal))

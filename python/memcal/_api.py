@@ -71,6 +71,10 @@ def estimate(
     split_mode: Optional[Union[int, str]] = None,
     isa: Optional[str] = None,
     engine_build: Optional[int] = None,
+    override_tensor: Optional[Union[Sequence[str], str]] = None,
+    cpu_moe: bool = False,
+    n_cpu_moe: Optional[int] = None,
+    offload_kqv: Optional[bool] = None,
     model_path: Optional[PathLike] = None,
     n_ctx: Optional[int] = None,
     n_batch: Optional[int] = None,
@@ -126,6 +130,14 @@ def estimate(
             ``neon-i8mm``, ..., or ``native``; default avx2, the measured build's).
         engine_build: the llama.cpp build number to plan for (default: the newest
             measured).
+        override_tensor: llama.cpp's ``-ot``: ``"PATTERN=BUFT"`` rules (a list, or one
+            string of rules joined by ``,``), first match wins; ``BUFT`` is ``CPU`` or
+            ``CUDAn``.
+        cpu_moe: keep every block's routed experts in host memory (``--cpu-moe``).
+        n_cpu_moe: keep the routed experts of the first N blocks in host memory
+            (``--n-cpu-moe``).
+        offload_kqv: ``Llama()``'s name: ``False`` keeps the KV cache in host memory
+            (``-nkvo``; default ``True``).
         model_path, n_ctx, n_batch, n_ubatch, n_gpu_layers, use_mmap, type_k, type_v:
             llama-cpp-python's ``Llama()`` names, with its meanings: ``n_ctx`` is the
             total context over all sequences (0: the trained context), ``n_batch`` caps
@@ -148,6 +160,7 @@ def plan(
     *,
     budget: Optional[Size] = None,
     gpu_budget: Optional[Size] = None,
+    gpus: Optional[Sequence[Size]] = None,
     preset: Optional[str] = None,
     backend: Optional[str] = None,
     device: Optional[str] = None,
@@ -175,6 +188,10 @@ def plan(
     split_mode: Optional[Union[int, str]] = None,
     isa: Optional[str] = None,
     engine_build: Optional[int] = None,
+    override_tensor: Optional[Union[Sequence[str], str]] = None,
+    cpu_moe: bool = False,
+    n_cpu_moe: Optional[int] = None,
+    offload_kqv: Optional[bool] = None,
     model_path: Optional[PathLike] = None,
     n_ctx: Optional[int] = None,
     n_batch: Optional[int] = None,
@@ -199,13 +216,21 @@ def plan(
     needs (``predictor plan --hosts ... --json``). ``device="cuda"`` with
     ``tensor_split`` plans local GPUs the same way, each with ``gpu_budget``.
 
+    For llama.cpp on GPUs (``device="cuda"``) the answer is a :class:`SplitPlan` over the
+    GPUs, each with its budget: ``gpus=["24G", "24G"]`` (or ``gpu_budget`` for one GPU;
+    without either, the free memory of the GPUs present). It gives ``-ngl``,
+    ``--tensor-split`` and, for a mixture of experts that does not fit whole,
+    ``--n-cpu-moe`` (``n_cpu_moe``) in ``flags``.
+
     Raises what :func:`estimate` raises, and :class:`~memcal.errors.MemcalError` when a
     GPU budget must be read and there is no CUDA driver.
     """
     args = _call(locals())
+    gpu_sizes = [] if gpus is None else [_options.size("gpus", g) for g in gpus]
     answer = _native.plan(
         budget=_options.size("budget", budget),
         gpu_budget=_options.size("gpu_budget", gpu_budget),
+        gpus=[g for g in gpu_sizes if g is not None],
         **args,
     )
     content = json.loads(answer)

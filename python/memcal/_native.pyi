@@ -38,6 +38,10 @@ class Options(TypedDict):
     split_mode: Optional[str]
     isa: Optional[str]
     engine_build: Optional[int]
+    override_tensor: List[str]
+    cpu_moe: bool
+    n_cpu_moe: Optional[int]
+    no_kv_offload: bool
 
 def inspect(path: str) -> str: ...
 def estimate(path: Optional[str], preset: Optional[str], options: Options) -> str: ...
@@ -47,6 +51,7 @@ def plan(
     options: Options,
     budget: Optional[str],
     gpu_budget: Optional[str],
+    gpus: List[str],
 ) -> str: ...
 def presets() -> str: ...
 def backends() -> str: ...

@@ -25,6 +25,8 @@ The mapping (read from llama-cpp-python's ``Llama.__init__``):
 ``tensor_split``    ``tensor_split`` (a list of proportions, as ``Llama()`` takes)
 ``split_mode``      ``split_mode``: ``llama_cpp.LLAMA_SPLIT_MODE_LAYER`` (1) or
                     ``..._ROW`` (2), or ``"layer"``/``"row"``
+``offload_kqv``     ``offload_kqv=False`` keeps the KV cache in host memory
+                    (llama.cpp's ``-nkvo``)
 ==================  ===========================================================
 
 Serving (``llama-server``): ``serve=True`` with ``slots`` (the same as ``batch``,
@@ -38,7 +40,7 @@ A name and its alias may both be given only when they agree; otherwise
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 from . import _native
 from .errors import ConfigError
@@ -318,7 +320,38 @@ def options(file: Optional[str], preset: Optional[str], kw: Mapping[str, Any]) -
         "split_mode": _split_mode(kw["split_mode"]),
         "isa": _text("isa", kw["isa"]),
         "engine_build": _uint("engine_build", kw["engine_build"]),
+        "override_tensor": _override_tensor(kw["override_tensor"]),
+        "cpu_moe": _bool("cpu_moe", kw["cpu_moe"]),
+        "n_cpu_moe": _uint("n_cpu_moe", kw["n_cpu_moe"]),
+        "no_kv_offload": _no_kv_offload(kw["offload_kqv"]),
     }
+
+
+def _bool(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name} must be a bool, got {value!r}")
+    return value
+
+
+def _override_tensor(value: Any) -> List[str]:
+    """``override_tensor``: ``-ot`` rules as a list of ``"PATTERN=BUFT"`` or one string
+    of rules joined by ``,`` (as the command line takes them)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise ConfigError(
+        f"override_tensor must be 'PATTERN=BUFT' or a list of them, got {value!r}"
+    )
+
+
+def _no_kv_offload(offload_kqv: Any) -> bool:
+    """``offload_kqv`` (``Llama()``'s name): ``False`` is ``-nkvo``."""
+    if offload_kqv is None:
+        return False
+    return not _bool("offload_kqv", offload_kqv)
 
 
 def size(name: str, value: Any) -> Optional[str]:

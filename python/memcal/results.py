@@ -26,6 +26,8 @@ __all__ = [
     "Requirements",
     "Calibration",
     "EngineBuffer",
+    "RuntimeMemory",
+    "TensorOverride",
     "Estimate",
     "Budget",
     "PlannedEstimate",
@@ -150,6 +152,22 @@ class RunConfig(_Answer):
     """The CPU instruction sets planned for (None: the measured build's, avx2)."""
     engine_build: Optional[int] = _omitted(None)
     """The llama.cpp build planned for (None: the newest measured)."""
+    tensor_overrides: Tuple["TensorOverride", ...] = _omitted(())
+    """Tensors placed against ``gpu_layers`` (``-ot``, ``--cpu-moe``, ``--n-cpu-moe``)."""
+    kv_offload: bool = _omitted(True)
+    """False: the KV cache stays in host memory (``-nkvo``)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TensorOverride(_Answer):
+    """One tensor placement: a part of one block (every block when ``layer`` is None) in
+    host memory or on a GPU."""
+
+    part: str
+    """``block``, ``attention``, ``ffn``, ``ffn_dense`` or ``experts``."""
+    target: Any
+    """``"host"``, or ``{"gpu": N}``."""
+    layer: Optional[int] = _omitted(None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -219,6 +237,10 @@ class SplitDeviceComponents(DeviceComponents):
     n_layers: int
     output_layer: bool
     calibration: Optional["Calibration"]
+    buffers: Tuple["EngineBuffer", ...] = _omitted(())
+    """The buffers the engine prints for it, under its names."""
+    runtime: Tuple["RuntimeMemory", ...] = _omitted(())
+    """What it holds beyond them (a GPU's context, workspaces, memory pool)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -271,6 +293,8 @@ class Estimate(_Answer):
     model: ModelSummary
     config: RunConfig
     gpu_layers: int
+    """Layers on the GPU as the engine counts them (llama.cpp: blocks and the output
+    layer, so all of them is ``model.n_layers + 1``)."""
     components: ComponentsByDevice
     host_bytes: int
     """Host RAM to plan for (headroom included)."""
@@ -320,6 +344,20 @@ class PlannedDevice(_Answer):
     calibration: Optional[Calibration]
     buffers: Tuple[EngineBuffer, ...]
     """The buffers the engine will report for it, as it names them."""
+    runtime: Tuple["RuntimeMemory", ...] = _omitted(())
+    """What a GPU holds beyond the engine's buffers (see :class:`RuntimeMemory`)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RuntimeMemory(_Answer):
+    """Memory a device holds beyond the engine's buffers (the CUDA context, cuBLAS
+    workspaces, ggml-cuda's pool), modelled from the engine's source, with how far it may
+    be off either way."""
+
+    name: str
+    bytes: int
+    uncertainty_bytes: int
+    basis: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -388,7 +426,11 @@ class SplitPlan(_Answer):
     ctx_limit: int
     flags: str
     """The llama.cpp flags that give this placement."""
+    n_cpu_moe: Optional[int] = _omitted(None)
+    """``--n-cpu-moe``: blocks whose routed experts stay in host memory (local GPUs)."""
     serve: Optional[ServePlan] = _omitted(None)
+    notes: Tuple[str, ...] = _omitted(())
+    """Where budgets read from this machine came from."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -475,6 +517,10 @@ class Preset(_Answer):
     default_type: str
     qkv_bias: bool
     source: str
+    experts: int = _omitted(0)
+    """Routed experts per block (0: a dense model)."""
+    experts_used: int = _omitted(0)
+    expert_ffn: int = _omitted(0)
 
 
 @dataclasses.dataclass(frozen=True)

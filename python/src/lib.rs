@@ -59,10 +59,11 @@ fn estimate(
     })
 }
 
-/// `predictor plan (FILE | --preset NAME) [--budget SIZE] [--gpu-budget SIZE] [options]
-/// --json`: one machine's plan, or a split's (`--hosts`, or `--tensor-split` over GPUs).
+/// `predictor plan (FILE | --preset NAME) [--budget SIZE] [--gpu-budget SIZE] [--gpus
+/// SIZE,...] [options] --json`: one machine's plan, or a split's (`--hosts`, or llama.cpp
+/// over GPUs).
 #[pyfunction]
-#[pyo3(signature = (path, preset, options, budget, gpu_budget))]
+#[pyo3(signature = (path, preset, options, budget, gpu_budget, gpus))]
 fn plan(
     py: Python<'_>,
     path: Option<PathBuf>,
@@ -70,8 +71,13 @@ fn plan(
     options: Options,
     budget: Option<String>,
     gpu_budget: Option<String>,
+    gpus: Vec<String>,
 ) -> PyResult<String> {
     answer(py, || {
+        let gpus = gpus
+            .iter()
+            .map(|b| predictor_cli::cli_args::parse_size(b))
+            .collect::<Result<Vec<u64>, _>>()?;
         let args = PlanArgs {
             model: model_args(path, preset),
             config: options.config(),
@@ -81,6 +87,7 @@ fn plan(
             gpu_budget: gpu_budget
                 .map(|b| predictor_cli::cli_args::parse_size(&b))
                 .transpose()?,
+            gpus,
             tables: options.tables(),
             json: true,
         };

@@ -45,6 +45,12 @@ pub struct Options {
     split_mode: Option<String>,
     isa: Option<String>,
     engine_build: Option<u32>,
+    /// `-ot` rules, `PATTERN=BUFT` each.
+    override_tensor: Vec<String>,
+    cpu_moe: bool,
+    n_cpu_moe: Option<u32>,
+    /// `-nkvo` (`offload_kqv=False` on the Python side).
+    no_kv_offload: bool,
 }
 
 impl Options {
@@ -76,6 +82,10 @@ impl Options {
             split_mode: self.split_mode.clone().unwrap_or(d.split_mode),
             isa: self.isa.clone().or(d.isa),
             engine_build: self.engine_build.or(d.engine_build),
+            override_tensor: self.override_tensor.clone(),
+            cpu_moe: self.cpu_moe,
+            n_cpu_moe: self.n_cpu_moe.or(d.n_cpu_moe),
+            no_kv_offload: self.no_kv_offload,
         }
     }
 

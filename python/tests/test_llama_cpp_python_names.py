@@ -55,7 +55,8 @@ def test_n_gpu_layers_puts_layers_on_the_gpu(smollm2: Path, predictor) -> None:
         ["estimate", str(smollm2), "--device", "cuda", "--gpu-layers", "10"]
     )
     every = memcal.estimate(smollm2, n_gpu_layers=-1)
-    assert every.gpu_layers == every.model.n_layers and every.config.gpu_layers is None
+    # Every block and the output layer, as llama.cpp counts them ("offloaded 31/31 layers").
+    assert every.gpu_layers == every.model.n_layers + 1 and every.config.gpu_layers is None
     # 0 keeps everything on the host, as llama-cpp-python's default does.
     assert memcal.estimate(smollm2, n_gpu_layers=0).config.device == "cpu"
     # An explicit device wins.

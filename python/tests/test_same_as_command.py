@@ -86,7 +86,37 @@ def test_plan_on_a_gpu_budget(predictor) -> None:
          "--gpu-budget", "4G"]
     )
     assert p.to_dict() == expected
-    assert 0 < p.gpu_layers < p.n_layers
+    # llama.cpp on a GPU: a split over it, -ngl counting the output layer as one more.
+    assert isinstance(p, memcal.SplitPlan)
+    assert 0 < p.gpu_layers < p.model.n_layers
+    assert p.flags == f"-ngl {p.gpu_layers}"
+    assert [m.role for m in p.machines] == ["client", "gpu"]
+
+
+def test_plan_over_gpus_moves_experts(predictor) -> None:
+    p = memcal.plan(preset="qwen3-30b-a3b:Q4_K_M", device="cuda", budget="64G", gpus=["8G"],
+                    ctx=8192)
+    expected = predictor.json(
+        ["plan", "--preset", "qwen3-30b-a3b:Q4_K_M", "--device", "cuda", "--budget", "64G",
+         "--gpus", "8G", "--ctx", "8192"]
+    )
+    assert p.to_dict() == expected
+    assert isinstance(p, memcal.SplitPlan)
+    assert p.n_cpu_moe is not None and p.flags.endswith(f"--n-cpu-moe {p.n_cpu_moe}")
+
+
+def test_gpu_placement_options_are_the_command_line_flags(model: Path, predictor) -> None:
+    e = memcal.estimate(preset="qwen3-30b-a3b:Q4_K_M", device="cuda", n_cpu_moe=4,
+                        override_tensor=["blk\\.4[0-7]\\.ffn_.*_exps=CPU"], offload_kqv=False)
+    expected = predictor.json(
+        ["estimate", "--preset", "qwen3-30b-a3b:Q4_K_M", "--device", "cuda", "--n-cpu-moe", "4",
+         "-ot", "blk\\.4[0-7]\\.ffn_.*_exps=CPU", "-nkvo"]
+    )
+    assert e.to_dict() == expected
+    assert e.config.kv_offload is False and len(e.config.tensor_overrides) == 12
+    gpu = e.components.devices[0]
+    assert {b.buffer for b in gpu.buffers} >= {"CUDA0"}
+    assert {r.name for r in gpu.runtime} >= {"gpu_context", "memory_pool"}
 
 
 def test_a_served_plan_sizes_the_prompt_cache(predictor) -> None:

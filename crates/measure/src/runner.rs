@@ -150,6 +150,9 @@ impl Runner {
                 let info = self.open_gpu(ordinal)?.baseline.info.clone();
                 Ok(machine::with_gpu(&self.cpu_machine, info))
             }
+            predictor::Device::Rocm(_) => Err(MeasureError::Invalid(
+                "the profiler measures GPUs through CUDA only (no ROCm memory readings)".into(),
+            )),
         }
     }
 
@@ -172,7 +175,7 @@ impl Runner {
         let machine = self.machine_for(&job.config)?;
         let gpu = match job.config.device {
             predictor::Device::Cuda(o) => self.gpus.get(&o).map(|g| &g.monitor),
-            predictor::Device::Cpu => None,
+            predictor::Device::Cpu | predictor::Device::Rocm(_) => None,
         };
         let spec = ChildSpec {
             model: PathBuf::from(&job.model.file.path),

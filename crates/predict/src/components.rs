@@ -67,7 +67,9 @@ pub struct Estimate {
     pub backend: String,
     /// The configuration predicted for.
     pub config: RunConfig,
-    /// Transformer blocks placed on the GPU.
+    /// Layers placed on the GPU, counted as the engine counts them: for llama.cpp and its
+    /// forks the blocks and the output layer (all of them is `n_layers + 1`, as its
+    /// "offloaded 31/31 layers" line says), for the other engines blocks.
     pub gpu_layers: u32,
     /// Components held in host RAM.
     pub host: Components,
@@ -107,6 +109,25 @@ pub struct DeviceEstimate {
     pub calibration: Option<CalibrationInfo>,
     /// The buffers the engine will report for it, as it names them.
     pub buffers: Vec<crate::buffer::EngineBuffer>,
+    /// What the device holds beyond the engine's buffers (a GPU's context, library
+    /// workspaces, the engine's memory pool), each with its uncertainty: included in
+    /// `memory.overhead`, never in the engine's own printed figures.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runtime: Vec<RuntimeMemory>,
+}
+
+/// One part of what a device holds beyond an engine's buffers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuntimeMemory {
+    /// What it is (`cuda_context`, `cublas_workspace`, `memory_pool`).
+    pub name: String,
+    /// The estimate, bytes.
+    pub bytes: u64,
+    /// How far the figure may be off either way, bytes (it is modelled from the engine's
+    /// source and varies with the GPU, the driver and the kernels chosen).
+    pub uncertainty_bytes: u64,
+    /// Where the figure comes from.
+    pub basis: String,
 }
 
 impl Estimate {

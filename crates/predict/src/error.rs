@@ -5,8 +5,8 @@ use std::path::PathBuf;
 /// Everything that can go wrong reading a model or computing an estimate.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A device string that is not `cpu`, `gpu`, `cuda` or `cuda:N`.
-    #[error("unknown device {0:?} (expected cpu, gpu, cuda or cuda:N)")]
+    /// A device string that is not `cpu`, `gpu`, `cuda`, `rocm` or one of those with `:N`.
+    #[error("unknown device {0:?} (expected cpu, cuda, cuda:N, rocm or rocm:N; gpu means cuda)")]
     UnknownDevice(String),
     /// A run configuration value out of range.
     #[error("invalid configuration: {0}")]

@@ -156,6 +156,13 @@ impl Model {
                 })?;
                 Model::load_on(path, Some(&dev), opts.gpu_layers)
             }
+            predictor::Device::Rocm(_) => Err(RuntimeError::unsupported(
+                path,
+                format!(
+                    "device {}: the reference runtime runs on candle, which has no ROCm backend",
+                    opts.device
+                ),
+            )),
         }
     }
 

@@ -34,7 +34,7 @@ pub struct EstimateJson<'a> {
     model: render::ModelSummary<'a>,
     config: &'a predictor::RunConfig,
     gpu_layers: u32,
-    components: render::ComponentsJson,
+    components: render::ComponentsJson<'a>,
     host_bytes: u64,
     gpu_bytes: Option<u64>,
     requirements: MemoryRequirements,

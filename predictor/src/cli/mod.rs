@@ -7,6 +7,7 @@
 pub mod backends;
 pub mod estimate;
 pub mod inspect;
+mod llama_spellings;
 pub mod plan;
 pub mod presets;
 mod render;
@@ -65,7 +66,7 @@ where
     let parsed = Cli::command()
         .name(name)
         .bin_name(name)
-        .try_get_matches_from(args)
+        .try_get_matches_from(llama_spellings::rewrite(args))
         .and_then(|m| Cli::from_arg_matches(&m));
     let cli = match parsed {
         Ok(cli) => cli,

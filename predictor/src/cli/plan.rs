@@ -25,6 +25,11 @@ pub struct PlanArgs {
     /// CUDA driver when one is present.
     #[arg(long, value_parser = parse_size_arg)]
     pub gpu_budget: Option<u64>,
+    /// One budget per GPU, in device order (e.g. 24G,24G): llama.cpp on these GPUs, planned
+    /// as `-ngl`, `--tensor-split` and, for a mixture of experts that does not fit whole,
+    /// `--n-cpu-moe`. Default with --device cuda: the free memory of every GPU present.
+    #[arg(long, value_name = "SIZE,...", value_delimiter = ',', value_parser = parse_size_arg)]
+    pub gpus: Vec<u64>,
     /// The engine and its tables.
     #[command(flatten)]
     pub tables: super::estimate::TableArgs,
@@ -60,20 +65,22 @@ fn parse_size_arg(s: &str) -> Result<u64, String> {
     parse_size(s).map_err(|e| e.to_string())
 }
 
+/// The host budget: --budget, or what this machine has available now (with a note).
+fn host_budget(a: &PlanArgs, notes: &mut Vec<String>) -> u64 {
+    a.budget.unwrap_or_else(|| {
+        let b = device_memory::host_available_bytes();
+        notes.push(format!(
+            "host budget: {} available now (sysinfo)",
+            human_bytes(b)
+        ));
+        b
+    })
+}
+
 /// The budget: given on the command line, or read from this machine.
 fn budget(a: &PlanArgs, device: predictor::Device) -> anyhow::Result<(Budget, Vec<String>)> {
     let mut notes = Vec::new();
-    let host_bytes = match a.budget {
-        Some(b) => b,
-        None => {
-            let b = device_memory::host_available_bytes();
-            notes.push(format!(
-                "host budget: {} available now (sysinfo)",
-                human_bytes(b)
-            ));
-            b
-        }
-    };
+    let host_bytes = host_budget(a, &mut notes);
     let gpu_bytes = match (device, a.gpu_budget) {
         (predictor::Device::Cpu, _) => None,
         (_, Some(b)) => Some(b),
@@ -92,6 +99,10 @@ fn budget(a: &PlanArgs, device: predictor::Device) -> anyhow::Result<(Budget, Ve
             ),
             Err(e) => return Err(anyhow::anyhow!(e)).context("cannot read free GPU memory"),
         },
+        (predictor::Device::Rocm(_), None) => anyhow::bail!(
+            "the free memory of a ROCm GPU is not read here: give the GPU budget with \
+             --gpu-budget SIZE (or --gpus)"
+        ),
     };
     Ok((
         Budget {
@@ -147,6 +158,8 @@ pub struct SplitPlanned {
     pub backend: Backend,
     /// The plan.
     pub plan: planner::HostPlan,
+    /// Where the budgets came from, when they were read from this machine.
+    pub notes: Vec<String>,
 }
 
 /// The JSON answer of `predictor plan --hosts ... --json`.
@@ -156,6 +169,8 @@ pub struct SplitPlanJson<'a> {
     model: render::ModelSummary<'a>,
     #[serde(flatten)]
     plan: &'a planner::HostPlan,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    notes: &'a [String],
 }
 
 /// `predictor plan --hosts`: a split over RPC workers, each machine with its budget.
@@ -175,6 +190,73 @@ fn split_plan(
         profile,
         backend,
         plan,
+        notes: Vec::new(),
+    })
+}
+
+/// Each GPU's budget: `--gpus`, else `--gpu-budget` for each GPU of `--tensor-split` (one
+/// without it), else the free memory of every CUDA device present.
+fn gpu_budgets(a: &PlanArgs, device: predictor::Device) -> anyhow::Result<(Vec<u64>, Vec<String>)> {
+    if !a.gpus.is_empty() {
+        return Ok((a.gpus.clone(), Vec::new()));
+    }
+    if let Some(b) = a.gpu_budget {
+        let k = match &a.config.tensor_split {
+            Some(ts) => predictor::config::split::parse_tensor_split(ts)?.len(),
+            None => 1,
+        };
+        return Ok((vec![b; k.max(1)], Vec::new()));
+    }
+    if !matches!(device, predictor::Device::Cuda(_)) {
+        anyhow::bail!("the free memory of a {device} GPU is not read here: give each GPU's budget with --gpus SIZE,...");
+    }
+    match device_memory::cuda_devices() {
+        Ok(Some(devs)) if !devs.is_empty() => {
+            let notes = devs
+                .iter()
+                .enumerate()
+                .map(|(i, m)| {
+                    format!(
+                        "GPU budget of cuda:{i}: {} free of {} on {} (cuMemGetInfo)",
+                        human_bytes(m.free_bytes),
+                        human_bytes(m.total_bytes),
+                        m.name
+                    )
+                })
+                .collect();
+            Ok((devs.iter().map(|m| m.free_bytes).collect(), notes))
+        }
+        Ok(_) => anyhow::bail!(
+            "no CUDA device on this machine: give each GPU's budget with --gpus SIZE,... \
+             (e.g. --gpus 24G,24G)"
+        ),
+        Err(e) => Err(anyhow::anyhow!(e)).context("cannot read free GPU memory"),
+    }
+}
+
+/// `predictor plan --device cuda` for a llama.cpp-family engine: its placement over the
+/// GPUs, each with its budget.
+fn gpus_plan(
+    a: &PlanArgs,
+    profile: ModelProfile,
+    defaults: predictor::model_ref::RunDefaults,
+    backend: Backend,
+) -> anyhow::Result<SplitPlanned> {
+    let mut config_args = a.config.clone();
+    let mut notes = defaults.apply(&mut config_args.ctx);
+    // The planner places the layers itself: a --tensor-split given only counts the GPUs.
+    config_args.tensor_split = None;
+    let config = config_args.to_config(profile.shape.ctx_train)?;
+    let (gpus, gpu_notes) = gpu_budgets(a, config.device)?;
+    notes.extend(gpu_notes);
+    let host = host_budget(a, &mut notes);
+    let tables = a.tables.load()?;
+    let plan = planner::plan_gpus(backend, &profile, &config, host, &gpus, &tables)?;
+    Ok(SplitPlanned {
+        profile,
+        backend,
+        plan,
+        notes,
     })
 }
 
@@ -185,6 +267,7 @@ impl SplitPlanned {
             backend: self.backend.name(),
             model: render::ModelSummary::of(&self.profile),
             plan: &self.plan,
+            notes: &self.notes,
         }
     }
 
@@ -212,7 +295,7 @@ fn split_text(p: &SplitPlanned) -> String {
             "does NOT fit"
         }
     );
-    let _ = writeln!(s, "split:   {}", plan.flags);
+    let _ = writeln!(s, "flags:   {}", plan.flags);
     let _ = writeln!(
         s,
         "\n{:<14} {:<11} {:>10} {:>14} {:>14}  fits",
@@ -247,7 +330,7 @@ fn split_text(p: &SplitPlanned) -> String {
     if let Some(sp) = &plan.serve {
         cache_line(&mut s, sp);
     }
-    for n in &plan.requested.notes {
+    for n in p.notes.iter().chain(&plan.requested.notes) {
         let _ = writeln!(s, "note: {n}");
     }
     s
@@ -301,6 +384,22 @@ pub fn plan_answer(a: &PlanArgs) -> anyhow::Result<PlanAnswer> {
             .into());
         }
         return Ok(PlanAnswer::Split(split_plan(a, &hosts)?));
+    }
+    // llama.cpp on this machine's GPUs: its placement over them, each with its budget.
+    let device: predictor::Device = a.config.device.parse()?;
+    if device.is_gpu() {
+        let (profile, defaults) = super::load_model_with_defaults(&a.model)?;
+        let backend = a.tables.backend(&profile)?;
+        if matches!(backend, Backend::LlamaCpp | Backend::BitnetCpp) {
+            return Ok(PlanAnswer::Split(gpus_plan(a, profile, defaults, backend)?));
+        }
+        if !a.gpus.is_empty() {
+            return Err(invalid(&format!(
+                "--gpus plans llama.cpp's placement over GPUs; {} is planned with --gpu-budget",
+                backend.name()
+            ))
+            .into());
+        }
     }
     // A model split over local GPUs: each GPU's budget, and the host's.
     if a.config.hosts.is_none() && a.config.tensor_split.is_some() {

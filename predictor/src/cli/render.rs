@@ -54,17 +54,17 @@ impl DeviceJson {
 
 /// Components per device, in bytes.
 #[derive(Serialize)]
-pub struct ComponentsJson {
+pub struct ComponentsJson<'a> {
     host: DeviceJson,
     gpu: Option<DeviceJson>,
     /// Each device of a split (RPC workers, GPUs), by name.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    devices: Vec<SplitDeviceJson>,
+    devices: Vec<SplitDeviceJson<'a>>,
 }
 
 /// One device of a split: where it sits in the model and what it needs.
 #[derive(Serialize)]
-pub struct SplitDeviceJson {
+pub struct SplitDeviceJson<'a> {
     name: String,
     kind: predictor::config::SplitDeviceKind,
     first_layer: u32,
@@ -73,11 +73,17 @@ pub struct SplitDeviceJson {
     #[serde(flatten)]
     memory: DeviceJson,
     calibration: Option<predictor::components::CalibrationInfo>,
+    /// The buffers the engine prints for this device, under its names.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    buffers: &'a [predictor::buffer::EngineBuffer],
+    /// What the device holds beyond them (a GPU's context, workspaces, memory pool).
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    runtime: &'a [predictor::components::RuntimeMemory],
 }
 
-impl ComponentsJson {
+impl<'a> ComponentsJson<'a> {
     /// The components of an estimate.
-    pub fn of(e: &Estimate) -> ComponentsJson {
+    pub fn of(e: &'a Estimate) -> ComponentsJson<'a> {
         ComponentsJson {
             host: DeviceJson::of(&e.host),
             gpu: e.gpu.as_ref().map(DeviceJson::of),
@@ -92,6 +98,8 @@ impl ComponentsJson {
                     output_layer: d.output_layer,
                     memory: DeviceJson::of(&d.memory),
                     calibration: d.calibration.clone(),
+                    buffers: &d.buffers,
+                    runtime: &d.runtime,
                 })
                 .collect(),
         }
@@ -130,15 +138,17 @@ pub fn component_table(p: &ModelProfile, e: &Estimate) -> String {
     let mut s = String::new();
     let mut cols: Vec<(String, Components)> = Vec::new();
     let split = !e.devices.is_empty();
+    let remote = e.devices.iter().any(|d| !d.kind.is_gpu());
     cols.push((
-        if split {
+        if remote {
             predictor::config::split::CLIENT.to_string()
         } else {
             "host".to_string()
         },
         e.host,
     ));
-    if let Some(g) = e.gpu {
+    // The GPUs' sum, unless one device column already says it.
+    if let Some(g) = e.gpu.filter(|_| e.devices.len() != 1 || remote) {
         cols.push(("gpu".into(), g));
     }
     for d in &e.devices {
@@ -215,6 +225,12 @@ pub fn estimate_text(p: &ModelProfile, e: &Estimate, uncalibrated: bool) -> Stri
             p.shape.n_layers + 1,
             split.devices.len()
         ),
+        // llama.cpp counts the output layer as one more (`offloaded 33/33 layers`).
+        None if !e.devices.is_empty() => format!(
+            "{} of {} layers (blocks and the output layer) on GPU",
+            e.gpu_layers,
+            p.shape.n_layers + 1
+        ),
         None => format!("{} of {} layers on GPU", e.gpu_layers, p.shape.n_layers),
     };
     let deployment = match &c.serve {
@@ -264,8 +280,54 @@ pub fn estimate_text(p: &ModelProfile, e: &Estimate, uncalibrated: bool) -> Stri
     }
     let _ = writeln!(s);
     s.push_str(&component_table(p, e));
+    s.push_str(&buffer_lines(e));
     for n in p.notes.iter().chain(e.notes.iter()) {
         let _ = writeln!(s, "note: {n}");
+    }
+    s
+}
+
+/// The engine's buffers as its log prints them (`CUDA0 model buffer size = ... MiB`), the
+/// host's then each device's, and what each device holds beyond them.
+fn buffer_lines(e: &Estimate) -> String {
+    use predictor::buffer::BufferKind;
+    let mut s = String::new();
+    let all = e
+        .buffers
+        .iter()
+        .chain(e.devices.iter().flat_map(|d| d.buffers.iter()));
+    let printed: Vec<_> = all
+        .filter(|b| !matches!(b.component, BufferKind::KvK | BufferKind::KvV))
+        .collect();
+    if printed.is_empty() {
+        return s;
+    }
+    let _ = writeln!(s, "\nbuffers (as the engine's log names them):");
+    for b in printed {
+        let kind = match b.component {
+            BufferKind::Kv => "KV",
+            BufferKind::PromptCache => "prompt cache",
+            k => k.as_str(),
+        };
+        let _ = writeln!(
+            s,
+            "  {:>12} {kind:<7} buffer size = {:>10.2} MiB",
+            b.buffer,
+            b.bytes as f64 / (1u64 << 20) as f64
+        );
+    }
+    for d in e.devices.iter().filter(|d| !d.runtime.is_empty()) {
+        let _ = writeln!(s, "beyond the buffers on {}:", d.name);
+        for r in &d.runtime {
+            let _ = writeln!(
+                s,
+                "  {:<20} {:>12} +/- {}  ({})",
+                r.name,
+                human_bytes(r.bytes),
+                human_bytes(r.uncertainty_bytes),
+                r.basis
+            );
+        }
     }
     s
 }

@@ -36,6 +36,7 @@ pub fn run(args: &CudaCheckArgs) -> anyhow::Result<()> {
     let ordinal = match device {
         predictor::Device::Cuda(o) => Some(o),
         predictor::Device::Cpu => None,
+        predictor::Device::Rocm(_) => anyhow::bail!("cuda-check checks CUDA devices only"),
     };
     let monitor = match ordinal {
         Some(o) => {

@@ -113,6 +113,7 @@ pub fn calibrated_for(
         let (role, kind) = match d.kind {
             SplitDeviceKind::Rpc => (Role::RpcServer, DeviceKind::Cpu),
             SplitDeviceKind::Cuda => (Role::Cli, DeviceKind::Cuda),
+            SplitDeviceKind::Rocm => (Role::Cli, DeviceKind::Rocm),
         };
         let m = tables.find(name, role, kind, q, bpw);
         d.memory = correct(&d.memory, m.as_ref(), margin);

@@ -6,6 +6,7 @@
 pub mod device;
 pub mod isa;
 pub mod kv;
+pub mod overrides;
 pub mod role;
 pub mod run;
 pub mod serve;
@@ -14,6 +15,7 @@ pub mod toggles;
 
 pub use device::{Device, DeviceKind};
 pub use kv::KvDtype;
+pub use overrides::{OverrideTarget, TensorOverride, TensorOverrides, TensorPart};
 pub use role::Role;
 pub use run::{RunConfig, MAX_BATCH, MAX_CTX};
 pub use serve::ServeOptions;

@@ -3,6 +3,7 @@
 use super::device::Device;
 use super::isa::{Isa, IsaSpec};
 use super::kv::KvDtype;
+use super::overrides::TensorOverrides;
 use super::serve::ServeOptions;
 use super::split::SplitOptions;
 use super::toggles::FlashAttn;
@@ -64,6 +65,18 @@ pub struct RunConfig {
     /// `None`: the newest measured build.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub engine_build: Option<u32>,
+    /// llama.cpp's `-ot`, `--cpu-moe` and `--n-cpu-moe`: parts of blocks placed against
+    /// `-ngl`'s placement (empty: none).
+    #[serde(default, skip_serializing_if = "TensorOverrides::is_empty")]
+    pub tensor_overrides: TensorOverrides,
+    /// Whether the KV cache goes with each block's device (llama.cpp's default; `-nkvo`
+    /// keeps every block's KV in host memory).
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub kv_offload: bool,
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 impl Default for RunConfig {
@@ -85,6 +98,8 @@ impl Default for RunConfig {
             split: None,
             isa: None,
             engine_build: None,
+            tensor_overrides: TensorOverrides::default(),
+            kv_offload: true,
         }
     }
 }
@@ -170,7 +185,7 @@ impl RunConfig {
     pub fn gpu_layers_for(&self, n_layers: u32) -> u32 {
         match self.device {
             Device::Cpu => 0,
-            Device::Cuda(_) => self.gpu_layers.unwrap_or(n_layers).min(n_layers),
+            Device::Cuda(_) | Device::Rocm(_) => self.gpu_layers.unwrap_or(n_layers).min(n_layers),
         }
     }
 }

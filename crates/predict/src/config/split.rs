@@ -6,6 +6,7 @@
 //! every block that is not offloaded (`-ngl`); the offloaded blocks and, when every block is
 //! offloaded, the output layer are spread over the split's devices in order.
 
+use super::device::Device;
 use crate::error::Error;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -61,6 +62,33 @@ pub enum SplitDeviceKind {
     Rpc,
     /// A local CUDA GPU.
     Cuda,
+    /// A local ROCm GPU.
+    Rocm,
+}
+
+impl SplitDeviceKind {
+    /// Whether it is a local GPU.
+    pub fn is_gpu(&self) -> bool {
+        matches!(self, SplitDeviceKind::Cuda | SplitDeviceKind::Rocm)
+    }
+
+    /// The kind of a local GPU `device` (None for the CPU).
+    pub fn of_gpu(device: Device) -> Option<SplitDeviceKind> {
+        match device {
+            Device::Cpu => None,
+            Device::Cuda(_) => Some(SplitDeviceKind::Cuda),
+            Device::Rocm(_) => Some(SplitDeviceKind::Rocm),
+        }
+    }
+
+    /// The run device of GPU `n` of this kind (the CPU for an RPC worker).
+    pub fn device(&self, n: u32) -> Device {
+        match self {
+            SplitDeviceKind::Rpc => Device::Cpu,
+            SplitDeviceKind::Cuda => Device::Cuda(n),
+            SplitDeviceKind::Rocm => Device::Rocm(n),
+        }
+    }
 }
 
 /// One device of a split.
@@ -108,14 +136,22 @@ impl SplitOptions {
         Ok(s)
     }
 
-    /// `k` local GPUs (`cuda:0` ... `cuda:k-1`, llama.cpp's device order) with proportions
-    /// `tensor_split` (one per GPU, equal shares when empty).
-    pub fn gpus(k: usize, tensor_split: &[f64], mode: SplitMode) -> Result<SplitOptions, Error> {
+    /// `k` local GPUs of `device`'s API (`cuda:0` ... `cuda:k-1`, llama.cpp's device order)
+    /// with proportions `tensor_split` (one per GPU, equal shares when empty).
+    pub fn gpus(
+        device: Device,
+        k: usize,
+        tensor_split: &[f64],
+        mode: SplitMode,
+    ) -> Result<SplitOptions, Error> {
+        let kind = SplitDeviceKind::of_gpu(device).ok_or_else(|| {
+            Error::InvalidConfig("a split over GPUs needs a GPU device (cuda, rocm)".into())
+        })?;
         let s = SplitOptions {
             devices: (0..k)
                 .map(|i| SplitDevice {
-                    name: format!("cuda:{i}"),
-                    kind: SplitDeviceKind::Cuda,
+                    name: kind.device(i as u32).to_string(),
+                    kind,
                 })
                 .collect(),
             tensor_split: if tensor_split.is_empty() {
@@ -131,7 +167,7 @@ impl SplitOptions {
 
     /// Whether every device is a local GPU (one process; no RPC worker).
     pub fn on_gpus(&self) -> bool {
-        self.devices.iter().all(|d| d.kind == SplitDeviceKind::Cuda)
+        self.devices.iter().all(|d| d.kind.is_gpu())
     }
 
     /// The same devices with other proportions.
@@ -183,9 +219,7 @@ impl SplitOptions {
                 self.tensor_split
             ));
         }
-        if self.mode == SplitMode::Row
-            && self.devices.iter().any(|d| d.kind != SplitDeviceKind::Cuda)
-        {
+        if self.mode == SplitMode::Row && self.devices.iter().any(|d| !d.kind.is_gpu()) {
             return bad("-sm row splits rows over local GPUs only, not over RPC workers".into());
         }
         Ok(())

@@ -14,17 +14,47 @@ pub const CONTEXT_BYTES: u64 = 520 << 20;
 /// Bytes the CUDA driver and libraries add to the host process (analytic).
 pub const HOST_BYTES: u64 = 280 << 20;
 
-/// A CUDA GPU.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Cuda;
+/// Alignment of a tensor in a CUDA buffer (`ggml_backend_cuda_buffer_type_get_alignment`).
+pub const ALIGNMENT: u64 = 128;
+/// Elements a quantized tensor in a CUDA buffer is padded to a multiple of, once per
+/// tensor (ggml-cuda's `MATRIX_ROW_PADDING`, `ggml_backend_cuda_buffer_type_get_alloc_size`).
+pub const MATRIX_ROW_PADDING: u64 = 512;
 
-impl DeviceModel for Cuda {
+/// A GPU driven by ggml-cuda's code: an NVIDIA GPU through CUDA ([`CUDA`]), or an AMD GPU
+/// through ROCm/HIP ([`super::rocm::ROCM`]), the same buffer rules under another prefix.
+#[derive(Debug, Clone, Copy)]
+pub struct GgmlCuda {
+    /// Which API.
+    pub kind: DeviceKind,
+    /// Its buffer types' prefix: `CUDA` (`CUDA0`, `CUDA_Host`) or `ROCm`.
+    pub prefix: &'static str,
+}
+
+/// An NVIDIA GPU through CUDA.
+pub const CUDA: GgmlCuda = GgmlCuda {
+    kind: DeviceKind::Cuda,
+    prefix: "CUDA",
+};
+
+impl DeviceModel for GgmlCuda {
     fn kind(&self) -> DeviceKind {
-        DeviceKind::Cuda
+        self.kind
     }
 
     fn buffer_name(&self, index: usize, _name: &str) -> String {
-        format!("CUDA{index}")
+        format!("{}{index}", self.prefix)
+    }
+
+    fn host_buffer_name(&self) -> Option<String> {
+        Some(format!("{}_Host", self.prefix))
+    }
+
+    fn buffer_alignment(&self) -> u64 {
+        ALIGNMENT
+    }
+
+    fn row_padding_elements(&self) -> u64 {
+        MATRIX_ROW_PADDING
     }
 
     fn context_bytes(&self) -> u64 {

@@ -17,6 +17,7 @@
 
 pub mod cpu;
 pub mod cuda;
+pub mod rocm;
 pub mod rpc;
 
 use crate::config::{Device, DeviceKind, SplitDeviceKind};
@@ -37,6 +38,23 @@ pub trait DeviceModel: Sync {
     /// Bytes the device's driver and libraries add to the host process.
     fn host_bytes(&self) -> u64;
 
+    /// The name of the pinned host buffer type its engines stage through (`CUDA_Host`),
+    /// where it has one: llama.cpp's CPU backend then keeps its compute buffer there.
+    fn host_buffer_name(&self) -> Option<String> {
+        None
+    }
+
+    /// Alignment of every tensor in its buffers, bytes.
+    fn buffer_alignment(&self) -> u64 {
+        32
+    }
+
+    /// Elements a quantized tensor's size is padded by in its buffers when its row width
+    /// is not a multiple of this (ggml-cuda's `MATRIX_ROW_PADDING`); 0: none.
+    fn row_padding_elements(&self) -> u64 {
+        0
+    }
+
     /// Whether blocks offloaded to it live in memory of its own (a GPU's, an RPC worker's)
     /// rather than the host's.
     fn holds_offloaded_layers(&self) -> bool;
@@ -55,7 +73,8 @@ pub trait DeviceModel: Sync {
 pub fn for_device(device: Device) -> &'static dyn DeviceModel {
     match device {
         Device::Cpu => &cpu::Cpu,
-        Device::Cuda(_) => &cuda::Cuda,
+        Device::Cuda(_) => &cuda::CUDA,
+        Device::Rocm(_) => &rocm::ROCM,
     }
 }
 
@@ -63,6 +82,7 @@ pub fn for_device(device: Device) -> &'static dyn DeviceModel {
 pub fn for_split(kind: SplitDeviceKind) -> &'static dyn DeviceModel {
     match kind {
         SplitDeviceKind::Rpc => &rpc::Rpc,
-        SplitDeviceKind::Cuda => &cuda::Cuda,
+        SplitDeviceKind::Cuda => &cuda::CUDA,
+        SplitDeviceKind::Rocm => &rocm::ROCM,
     }
 }

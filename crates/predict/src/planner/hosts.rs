@@ -61,6 +61,10 @@ pub struct HostPlan {
     pub ctx_limit: u32,
     /// The llama.cpp flags that give this placement (with the workers' `--rpc` list).
     pub flags: String,
+    /// `--n-cpu-moe`: the first blocks whose routed experts stay in host memory so that
+    /// every layer fits on the GPUs (local GPUs, mixture-of-experts models).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub n_cpu_moe: Option<u32>,
     /// With a served client (`llama-server --rpc`): the prompt cache's limit with which a
     /// split still fits every machine (the cache lives on the client's machine).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -68,10 +72,13 @@ pub struct HostPlan {
 }
 
 /// A placement: the layers each worker takes (fewest on the client).
-struct Assignment {
-    counts: Vec<u32>,
-    estimate: Estimate,
-    fits: bool,
+pub(super) struct Assignment {
+    /// Layers per device, in split order.
+    pub(super) counts: Vec<u32>,
+    /// The estimate with them.
+    pub(super) estimate: Estimate,
+    /// Whether every machine fits its budget.
+    pub(super) fits: bool,
 }
 
 /// `config` with the layer counts `counts` on the split's devices (RPC workers named
@@ -94,8 +101,9 @@ fn with_split(config: &RunConfig, names: &[String], counts: &[u32]) -> Result<Ru
     })
 }
 
-/// Fills the workers from the last one backwards and checks every machine.
-fn assign(
+/// Fills the workers from the last one backwards and checks every machine; at most
+/// `config.gpu_layers` layers are offloaded where it is set.
+pub(super) fn assign(
     backend: Backend,
     profile: &ModelProfile,
     config: &RunConfig,
@@ -105,7 +113,8 @@ fn assign(
     let names: Vec<String> = hosts[1..].iter().map(|h| h.name.clone()).collect();
     let budget = |h: &Host| h.budget.unwrap_or(u64::MAX);
     let est = |c: &RunConfig| calibrate::calibrated_for(backend, profile, c, tables);
-    let layers = profile.shape.n_layers + 1;
+    let all = profile.shape.n_layers + 1;
+    let layers = config.gpu_layers.map_or(all, |g| g.min(all));
     // A worker's share is sized while the workers before it hold nothing, but its memory
     // also depends on what they take (once every layer is offloaded the scheduler keeps
     // pipeline copies of its inputs): a worker found over its budget in the whole split
@@ -170,7 +179,7 @@ fn machine_plans(profile: &ModelProfile, hosts: &[Host], a: &Assignment) -> Vec<
     for h in &hosts[1..] {
         let d = e.device(&h.name);
         let needs = d.map_or(0, |d| d.memory.total());
-        let gpu = d.is_some_and(|d| d.kind == crate::config::SplitDeviceKind::Cuda);
+        let gpu = d.is_some_and(|d| d.kind.is_gpu());
         machines.push(MachinePlan {
             name: h.name.clone(),
             role: if gpu { "gpu" } else { "rpc-server" }.into(),
@@ -184,8 +193,8 @@ fn machine_plans(profile: &ModelProfile, hosts: &[Host], a: &Assignment) -> Vec<
     machines
 }
 
-/// The llama.cpp flags that give an assignment.
-fn split_flags(a: &Assignment) -> String {
+/// The llama.cpp flags that give an assignment (with `--n-cpu-moe n_cpu_moe`).
+pub(super) fn split_flags(a: &Assignment, n_cpu_moe: Option<u32>) -> String {
     let offloaded: u32 = a.counts.iter().sum();
     let split = a
         .counts
@@ -199,7 +208,12 @@ fn split_flags(a: &Assignment) -> String {
         .as_ref()
         .is_some_and(SplitOptions::on_gpus)
     {
-        format!("-ngl {offloaded} --tensor-split {split}")
+        let moe = n_cpu_moe.map_or(String::new(), |n| format!(" --n-cpu-moe {n}"));
+        if a.counts.len() == 1 {
+            format!("-ngl {offloaded}{moe}")
+        } else {
+            format!("-ngl {offloaded} --tensor-split {split}{moe}")
+        }
     } else {
         format!(
             "--rpc <worker host:port, in --hosts order> -ngl {offloaded} --tensor-split {split}"
@@ -256,7 +270,7 @@ pub fn plan_hosts(
     };
     let offloaded: u32 = a.counts.iter().sum();
     let machines = machine_plans(profile, hosts, &a);
-    let flags = split_flags(&a);
+    let flags = split_flags(&a, None);
     Ok(HostPlan {
         requested_fits: a.fits,
         gpu_layers: offloaded,
@@ -267,6 +281,7 @@ pub fn plan_hosts(
         max_batch,
         ctx_limit,
         flags,
+        n_cpu_moe: None,
         serve,
     })
 }

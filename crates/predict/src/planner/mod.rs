@@ -15,10 +15,12 @@ use crate::profile::ModelProfile;
 use serde::Serialize;
 
 pub mod budget;
+pub mod gpus;
 pub mod hosts;
 pub mod serve;
 
 pub use budget::{fits, largest, Budget};
+pub use gpus::plan_gpus;
 pub use hosts::{plan_hosts, HostPlan};
 
 /// The planner's answer.

@@ -63,6 +63,19 @@ pub struct Preset {
     pub qkv_bias: bool,
     /// Where the shape comes from.
     pub source: &'static str,
+    /// Routed experts per block (0: a dense model).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub experts: u32,
+    /// Experts used per token.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub experts_used: u32,
+    /// An expert's feed-forward width.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub expert_ffn: u64,
+}
+
+fn is_zero<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 /// A preset from its table row: (name, arch, layers, hidden, heads, kv heads, head_dim,
@@ -99,11 +112,25 @@ const fn row(
         default_type,
         qkv_bias,
         source,
+        experts: 0,
+        experts_used: 0,
+        expert_ffn: 0,
+    }
+}
+
+/// `p` as a mixture of experts: `experts` routed experts of width `expert_ffn` per block,
+/// `used` of them per token (merged `ffn_{gate,up,down}_exps`, an F32 router).
+const fn moe(p: Preset, experts: u32, used: u32, expert_ffn: u64) -> Preset {
+    Preset {
+        experts,
+        experts_used: used,
+        expert_ffn,
+        ..p
     }
 }
 
 #[rustfmt::skip]
-const TABLE: [Preset; 11] = [
+const TABLE: [Preset; 13] = [
     row("bitnet-b1.58-2b-4t", "bitnet-b1.58", 30, 2560, 20, 5, 128, 6912, 128256, 4096, true, "I2_S", false, "microsoft/bitnet-b1.58-2B-4T config.json"),
     row("bitnet-b1.58-large", "bitnet", 24, 1536, 16, 16, 96, 4096, 32002, 2048, true, "I2_S", false, "1bitLLM/bitnet_b1_58-large config.json"),
     row("bitnet-b1.58-3b", "bitnet", 26, 3200, 32, 32, 100, 8640, 32002, 2048, true, "I2_S", false, "1bitLLM/bitnet_b1_58-3B config.json"),
@@ -115,6 +142,8 @@ const TABLE: [Preset; 11] = [
     row("mistral-7b-v0.3", "llama", 32, 4096, 32, 8, 128, 14336, 32768, 32768, false, "Q4_0", false, "mistralai/Mistral-7B-v0.3 config.json"),
     row("qwen2.5-7b", "qwen2", 28, 3584, 28, 4, 128, 18944, 152064, 32768, false, "Q4_0", true, "Qwen/Qwen2.5-7B config.json"),
     row("llama-3.1-70b", "llama", 80, 8192, 64, 8, 128, 28672, 128256, 131072, false, "Q4_0", false, "meta-llama/Llama-3.1-70B config.json"),
+    moe(row("qwen3-30b-a3b", "qwen3moe", 48, 2048, 32, 4, 128, 6144, 151936, 40960, false, "Q4_K_M", false, "Qwen/Qwen3-30B-A3B config.json"), 128, 8, 768),
+    moe(row("qwen3-235b-a22b", "qwen3moe", 94, 4096, 64, 4, 128, 12288, 151936, 40960, false, "Q4_K_M", false, "Qwen/Qwen3-235B-A22B config.json"), 128, 8, 1536),
 ];
 
 /// Every preset, in display order.
@@ -218,8 +247,11 @@ impl Preset {
         s.ctx_train = self.ctx;
         s.tied = self.tied;
         s.qkv_bias = self.qkv_bias;
-        s.qk_norm = false;
+        s.qk_norm = self.arch.starts_with("qwen3");
         s.rope_freqs = self.name.starts_with("llama-3.1") || self.name.starts_with("llama-3.2");
+        if self.experts > 0 {
+            s = s.with_experts(self.experts, self.experts_used, self.expert_ffn);
+        }
         Ok(s)
     }
 }
@@ -233,16 +265,12 @@ pub fn header_for(preset: &Preset, weights: Weights) -> Result<GgufWriter> {
     }
 }
 
-/// The type a tensor of row width `ne0` is stored in when `wanted` cannot hold it.
-fn storable(wanted: GgmlType, dims: &[u64]) -> GgmlType {
-    [wanted, GgmlType::Q8_0, GgmlType::F16]
-        .into_iter()
-        .find(|t| t.nbytes(dims).is_some())
-        .unwrap_or(GgmlType::F32)
-}
-
 /// The GGUF header a conversion of `preset` with projections in `ty` would have.
 pub fn header(preset: &Preset, ty: GgmlType) -> Result<GgufWriter> {
+    if preset.experts > 0 || preset.arch.starts_with("qwen3") {
+        // Laid out as llama.cpp's loader creates these architectures' tensors.
+        return shape::header_one_type(&preset.shape()?, ty);
+    }
     let p = preset;
     let err = |e: crate::gguf::writer::WriteError| {
         Error::InvalidConfig(format!("preset {}: {e}", p.name))
@@ -276,7 +304,7 @@ pub fn header(preset: &Preset, ty: GgmlType) -> Result<GgufWriter> {
     let kv = p.kv_heads as u64 * p.head_dim as u64;
     let embed_ty = if bitnet { GgmlType::F16 } else { ty };
     let mut t = |name: &str, dims: &[u64], want: GgmlType| -> Result<()> {
-        w.add_tensor_info(name, dims, storable(want, dims))
+        w.add_tensor_info(name, dims, shape::storable(want, dims))
             .map(|_| ())
             .map_err(err)
     };

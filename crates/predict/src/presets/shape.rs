@@ -219,11 +219,40 @@ pub fn header(shape: &Shape, ftype: Ftype, options: MixOptions) -> Result<GgufWr
     shape.validate()?;
     let err = |e: WriteError| Error::InvalidConfig(format!("shape {}: {e}", shape.name));
     let mut w = GgufWriter::new();
-    add_keys(&mut w, shape, ftype).map_err(err)?;
+    add_keys(&mut w, shape, Some(ftype)).map_err(err)?;
     for (t, ty) in shape.quantized(ftype, options) {
         w.add_tensor_info(&t.name, &t.dims, ty).map_err(err)?;
     }
     Ok(w)
+}
+
+/// The GGUF header of `shape` with every matrix in `ty` (norms, biases and the router
+/// F32; a matrix `ty` cannot hold as llama.cpp's quantizer falls back), as a preset's
+/// `NAME:TYPE` with a ggml type asks. No `general.file_type` is written.
+pub fn header_one_type(shape: &Shape, ty: GgmlType) -> Result<GgufWriter> {
+    shape.validate()?;
+    let err = |e: WriteError| Error::InvalidConfig(format!("shape {}: {e}", shape.name));
+    let mut w = GgufWriter::new();
+    add_keys(&mut w, shape, None).map_err(err)?;
+    for t in shape.tensors() {
+        let want = if t.source == GgmlType::F32 {
+            GgmlType::F32
+        } else {
+            ty
+        };
+        let stored = storable(want, &t.dims);
+        w.add_tensor_info(&t.name, &t.dims, stored).map_err(err)?;
+    }
+    Ok(w)
+}
+
+/// The type a tensor of row width `ne0` is stored in when `wanted` cannot hold
+/// it (its rows are not whole blocks of `wanted`): Q8_0, then F16, then F32.
+pub(crate) fn storable(wanted: GgmlType, dims: &[u64]) -> GgmlType {
+    [wanted, GgmlType::Q8_0, GgmlType::F16]
+        .into_iter()
+        .find(|t| t.nbytes(dims).is_some())
+        .unwrap_or(GgmlType::F32)
 }
 
 /// A u32 key's value, or an error naming it.
@@ -232,13 +261,19 @@ fn u32_of(key: &str, v: u64) -> std::result::Result<u32, WriteError> {
 }
 
 /// The metadata keys of [`header`].
-fn add_keys(w: &mut GgufWriter, s: &Shape, ftype: Ftype) -> std::result::Result<(), WriteError> {
+fn add_keys(
+    w: &mut GgufWriter,
+    s: &Shape,
+    ftype: Option<Ftype>,
+) -> std::result::Result<(), WriteError> {
     let a = s.arch.as_str();
     let k = |n: &str| format!("{a}.{n}");
     w.add_string("general.architecture", a)?;
     w.add_string("general.name", &s.name)?;
-    w.add_u32("general.file_type", ftype.id())?;
-    w.add_u32("general.quantization_version", 2)?;
+    if let Some(ftype) = ftype {
+        w.add_u32("general.file_type", ftype.id())?;
+        w.add_u32("general.quantization_version", 2)?;
+    }
     w.add_u32(&k("block_count"), s.n_layer)?;
     w.add_u32(&k("context_length"), u32_of("context_length", s.ctx_train)?)?;
     w.add_u32(

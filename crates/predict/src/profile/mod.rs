@@ -7,7 +7,9 @@ pub mod shape;
 pub mod tensors;
 
 pub use shape::{Experts, ModelShape};
-pub use tensors::{BlockNorms, HeaderStats, MatmulWeight, TensorRole, TensorSpans, TypeStats};
+pub use tensors::{
+    BlockNorms, HeaderStats, LayerParts, MatmulWeight, TensorRole, TensorSpans, TypeStats,
+};
 
 use crate::error::{Error, Result};
 use crate::weight_type::WeightType;
@@ -106,6 +108,9 @@ pub struct ModelProfile {
     /// only the range of tensors its mapped buffer keeps).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trailing_weights: Vec<MatmulWeight>,
+    /// Each block's tensors by part (empty in records written before they were kept).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layer_parts: Vec<LayerParts>,
     /// Norm weights per block (`None` in records written before they were kept).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub block_norms: Option<BlockNorms>,

@@ -135,6 +135,41 @@ pub struct MatmulWeight {
     pub bytes: u64,
 }
 
+/// A block's tensors by the part of the block they belong to, as llama.cpp's tensor
+/// overrides name them (`-ot blk\.3\.ffn_.*_exps=CPU`, `--n-cpu-moe`): bytes and the
+/// tensors holding them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerParts {
+    /// `attn_*` tensors (norm, projections, biases, sinks).
+    pub attention: u64,
+    /// `ffn_*` tensors other than the routed experts (norms, router, dense or shared FFN).
+    pub ffn: u64,
+    /// The routed experts (`ffn_{gate,up,down,gate_up}_exps`, their biases and scales).
+    pub experts: u64,
+    /// Everything else in the block.
+    pub other: u64,
+    /// Tensors in the block.
+    pub tensors: u32,
+}
+
+impl LayerParts {
+    /// The part of a block tensor `name` (of `bytes`) is in, added.
+    pub fn add(&mut self, name: &str, bytes: u64) {
+        let n = name.to_ascii_lowercase();
+        let part = n.split('.').nth(2).unwrap_or("");
+        if part.starts_with("ffn_") && part.contains("_exps") {
+            self.experts += bytes;
+        } else if part.starts_with("ffn_") {
+            self.ffn += bytes;
+        } else if part.starts_with("attn_") {
+            self.attention += bytes;
+        } else {
+            self.other += bytes;
+        }
+        self.tensors += 1;
+    }
+}
+
 /// Normalisation weights inside a transformer block: which per-token rows a block's graph
 /// normalises, read from the tensors (the most of any block), not from the architecture.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

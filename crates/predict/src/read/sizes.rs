@@ -1,8 +1,8 @@
 //! The tensor table summed into a profile's size fields, the same way for every format.
 
 use crate::profile::{
-    BlockNorms, HeaderStats, MatmulWeight, ModelFormat, ModelProfile, ModelShape, TensorRole,
-    TensorSpans, TypeStats,
+    BlockNorms, HeaderStats, LayerParts, MatmulWeight, ModelFormat, ModelProfile, ModelShape,
+    TensorRole, TensorSpans, TypeStats,
 };
 use crate::weight_type::WeightType;
 use std::collections::BTreeMap;
@@ -29,6 +29,7 @@ pub(super) struct Sizes {
     by_type: BTreeMap<WeightType, TypeStats>,
     by_role: BTreeMap<TensorRole, u64>,
     layer_bytes: Vec<u64>,
+    layer_parts: Vec<LayerParts>,
     largest_bytes: u64,
     largest_elements: u64,
     load_peak: u64,
@@ -53,6 +54,7 @@ impl Sizes {
             by_type: BTreeMap::new(),
             by_role: BTreeMap::new(),
             layer_bytes: vec![0; n_layers as usize],
+            layer_parts: vec![LayerParts::default(); n_layers as usize],
             largest_bytes: 0,
             largest_elements: 0,
             load_peak: 0,
@@ -129,7 +131,10 @@ impl Sizes {
         self.by_type.entry(ty).or_default().add(elements, bytes);
         *self.by_role.entry(role).or_default() += bytes;
         match layer_index(name) {
-            Some(l) if l < self.layer_bytes.len() => self.layer_bytes[l] += bytes,
+            Some(l) if l < self.layer_bytes.len() => {
+                self.layer_bytes[l] += bytes;
+                self.layer_parts[l].add(name, bytes);
+            }
             Some(_) => self.beyond.push(name.to_string()),
             None => {}
         }
@@ -233,6 +238,7 @@ pub(super) fn assemble(
         by_type: sizes.by_type,
         by_role: sizes.by_role,
         layer_bytes: sizes.layer_bytes,
+        layer_parts: sizes.layer_parts,
         largest_tensor_bytes: sizes.largest_bytes,
         largest_tensor_elements: sizes.largest_elements,
         sequential_load_peak_bytes: sizes.load_peak,

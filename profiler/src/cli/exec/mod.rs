@@ -176,7 +176,8 @@ impl RunContext<'_> {
             argv,
             gpu: match self.config.device {
                 predictor::Device::Cuda(o) => Some(o),
-                predictor::Device::Cpu => None,
+                // The GPU sampler reads CUDA only: a ROCm run is measured on the host.
+                predictor::Device::Cpu | predictor::Device::Rocm(_) => None,
             },
             watch: self.watch(),
             log: Some(log.to_path_buf()),
@@ -522,7 +523,7 @@ fn run_command(
         argv: argv.clone(),
         gpu: match config.device {
             predictor::Device::Cuda(o) => Some(o),
-            predictor::Device::Cpu => None,
+            predictor::Device::Cpu | predictor::Device::Rocm(_) => None,
         },
         watch: WatchOptions {
             poll: Duration::from_millis(args.poll_ms.max(1)),

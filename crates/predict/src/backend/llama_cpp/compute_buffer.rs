@@ -23,8 +23,6 @@ use super::graph_build::{build, WorkerSplit};
 use super::kv_cache::KvGeometry;
 use crate::profile::ModelProfile;
 
-/// Alignment of a CPU (and RPC) buffer's tensors.
-const ALIGN: u64 = 32;
 /// Page size the touched bytes are counted in.
 const PAGE: u64 = 4096;
 
@@ -63,7 +61,7 @@ pub fn compute(
         };
     }
     let plan = build(profile, split, geo, reserved);
-    let layout: Layout = allocate(&plan.tensors, ALIGN);
+    let layout: Layout = allocate(&plan.tensors, split.align.max(1));
     let mut touched = 0;
     let mut union: Vec<u64> = Vec::new();
     // Graph i writes input copy i % copies; the other copies keep what earlier graphs wrote.
@@ -216,6 +214,9 @@ mod tests {
             mixed_embd_inputs: true,
             flash_attn: true,
             rotation: (0, 0),
+            align: 32,
+            mask_pad: 64,
+            fa_f16_scratch: false,
         }
     }
 

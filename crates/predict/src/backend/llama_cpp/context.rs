@@ -6,7 +6,7 @@ use super::build::Family;
 use super::compute_buffer;
 use super::cparams::Cparams;
 use super::graph::{reserved_graph, run_graphs, Graph};
-use super::graph_build::WorkerSplit;
+use super::graph_build::{WorkerSplit, CPU_ALIGN};
 use super::live_set::graph_bytes;
 use super::server;
 use crate::backend::common::context_note;
@@ -33,6 +33,9 @@ pub(crate) fn reserved_compute(cp: &Cparams, gpu_layers: u32) -> u64 {
         mixed_embd_inputs: fam.mixed_embd_inputs,
         flash_attn: cp.flash_attn,
         rotation: cp.rotation,
+        align: CPU_ALIGN,
+        mask_pad: cp.build.kq_mask_pad,
+        fa_f16_scratch: false,
     };
     compute_buffer::compute(profile, &split, &cp.kv, reserved, &[]).reserved
 }

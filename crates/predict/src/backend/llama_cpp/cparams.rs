@@ -42,7 +42,7 @@ impl<'a> Cparams<'a> {
     pub fn new(build: &'a Family, profile: &'a ModelProfile, config: &'a RunConfig) -> Cparams<'a> {
         let flash_attn = build.flash_attn(config);
         let n_ubatch = config.effective_ubatch() as u64;
-        let n_outputs_max = if config.serve.is_some() {
+        let n_outputs_max = if config.serve.is_some() && build.server_limits_outputs {
             (config.batch.max(1) as u64).min(n_ubatch)
         } else {
             n_ubatch

@@ -9,8 +9,8 @@ use super::kv_cache::KvGeometry;
 use crate::profile::ModelProfile;
 
 const F32: u64 = 4;
-/// ggml's `GGML_KQ_MASK_PAD`: mask rows are padded to this many tokens.
-const MASK_PAD: u64 = 64;
+/// Alignment of a CPU buffer's tensors (and an RPC worker's).
+pub const CPU_ALIGN: u64 = 32;
 
 /// What one device of a split holds, as its graph sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +37,13 @@ pub struct WorkerSplit {
     /// The Hadamard rotations of a quantized KV cache: the sizes of the K and V rotation
     /// matrices (0: none). See [`super::cparams::kv_rotation`].
     pub rotation: (u64, u64),
+    /// Alignment of the device's buffer (32 on a CPU, 128 on a GPU).
+    pub align: u64,
+    /// Tokens a KV mask's rows are padded to (the build's `GGML_KQ_MASK_PAD`).
+    pub mask_pad: u64,
+    /// Whether each flash-attention node holds the F16 copies of a quantized K and V
+    /// (ggml-cuda's FLASH_ATTN_EXT alloc size from b9295).
+    pub fa_f16_scratch: bool,
 }
 
 /// A device's graph as tensors, with which of them are copies of the split's inputs.
@@ -76,9 +83,10 @@ impl Builder {
 }
 
 /// Bytes of one mask over `n_kv` cells for `t` tokens in `streams` streams.
-fn mask_bytes(n_kv: u64, t: u64, streams: u64, flash_attn: bool) -> u64 {
+fn mask_bytes(n_kv: u64, t: u64, streams: u64, flash_attn: bool, pad: u64) -> u64 {
+    let pad = pad.max(1);
     let s = streams.clamp(1, t.max(1));
-    let rows = t.div_ceil(s).div_ceil(MASK_PAD) * MASK_PAD * s;
+    let rows = t.div_ceil(s).div_ceil(pad) * pad * s;
     n_kv * rows * if flash_attn { 2 } else { F32 }
 }
 
@@ -141,7 +149,13 @@ fn attn_inputs(
         at.idx[usize::from(k)] = inputs.len();
         inputs.extend([t * 8, t * 8]);
         at.mask[usize::from(k)] = inputs.len();
-        inputs.push(mask_bytes(kv, t, geo.streams, split.flash_attn));
+        inputs.push(mask_bytes(
+            kv,
+            t,
+            geo.streams,
+            split.flash_attn,
+            split.mask_pad,
+        ));
     }
     at
 }
@@ -219,6 +233,16 @@ fn build_client(profile: &ModelProfile, split: &WorkerSplit, geo: &KvGeometry, g
         b.plan.idle[rows] = true;
     }
     b.plan
+}
+
+/// Bytes a flash-attention node holds beyond its output where the device keeps F16 copies
+/// of a quantized K and V in it (`ggml_cuda_flash_attn_ext_get_alloc_size`): each copy
+/// aligned to 128 bytes.
+fn fa_scratch(split: &WorkerSplit, hkv: u64, n_kv: u64, dk: u64, dv: u64) -> u64 {
+    if !split.fa_f16_scratch {
+        return 0;
+    }
+    2 * (dk + dv) * hkv * n_kv + 2 * 128
 }
 
 /// The sizes one graph's tensors are made of.
@@ -393,7 +417,11 @@ fn block(
     b.push(Tensor::external(vec![k, kidx]));
     b.push(Tensor::external(vec![v, vidx]));
     let attn = if split.flash_attn {
-        b.node(t * h * dv * F32, vec![q, mask], false)
+        b.node(
+            t * h * dv * F32 + fa_scratch(split, hkv, n_kv, dk, dv),
+            vec![q, mask],
+            false,
+        )
     } else {
         let kq = b.node(n_kv * t * h * F32, vec![q], false);
         let probs = b.node(n_kv * t * h * F32, vec![kq, mask], true);

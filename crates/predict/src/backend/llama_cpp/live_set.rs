@@ -49,6 +49,8 @@ pub struct GraphParts {
     pub residual: u64,
     /// One block's attention: q, k, v, scores, masks, output.
     pub attention: u64,
+    /// Of `attention`, the KV masks.
+    pub mask: u64,
     /// One block's feed-forward.
     pub ffn: u64,
     /// The feed-forward activation's product as a tensor of its own (`t x ffn` f32): in
@@ -69,6 +71,7 @@ impl GraphParts {
         GraphParts {
             residual: t.residual,
             attention: t.attention,
+            mask: t.mask,
             ffn: t.ffn,
             ffn_product: t.ffn_product,
             head: t.head,
@@ -107,6 +110,7 @@ pub fn graph_parts(cp: &Cparams, g: Graph, reserved: Graph) -> GraphParts {
 struct GraphTerms {
     residual: u64,
     attention: u64,
+    mask: u64,
     ffn: u64,
     ffn_product: u64,
     head: u64,
@@ -150,7 +154,7 @@ fn graph_terms(cp: &Cparams, g: Graph) -> GraphTerms {
     let scores = if fa { 0 } else { k * t * h * F32 };
     // One mask, and a second one over the sliding-window cache where layers slide.
     let masks = 1 + u64::from(profile.shape.is_swa_any());
-    let mask = masks * k * pad(t, 64) * if fa { 2 } else { F32 };
+    let mask = masks * k * pad(t, cp.build.kq_mask_pad as u32) * if fa { 2 } else { F32 };
     let attn_out = 2 * t * h * dv * F32;
     let attention = qkv + scores + mask + attn_out;
     let wt = crate::profile::weight_type(&profile.by_type);
@@ -189,6 +193,7 @@ fn graph_terms(cp: &Cparams, g: Graph) -> GraphTerms {
     GraphTerms {
         residual,
         attention,
+        mask,
         ffn,
         // The activation's product (one row of `ffn x used experts` per token).
         ffn_product: t

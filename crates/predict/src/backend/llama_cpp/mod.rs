@@ -37,6 +37,7 @@ pub mod compute_buffer;
 pub mod context;
 pub mod cparams;
 pub mod ggml_alloc;
+pub mod gpu;
 pub mod graph;
 pub mod graph_build;
 pub mod kv_cache;
@@ -62,10 +63,20 @@ pub fn estimate(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> Res
     config.validate()?;
     profile.check_estimable()?;
     let cp = cparams::Cparams::new(fam, profile, config);
-    if let Some(split) = &config.split {
-        return split::estimate(&cp, split);
+    match &config.split {
+        Some(split) if split.on_gpus() => gpu::estimate(&cp, split),
+        Some(split) => split::estimate(&cp, split),
+        None => match config.device.ordinal() {
+            // One GPU: a split over it alone, named as llama.cpp names its first device.
+            Some(_) => gpu::estimate(&cp, &one_gpu(config)?),
+            None => one_device::estimate(&cp),
+        },
     }
-    one_device::estimate(&cp)
+}
+
+/// The run's one GPU as a split over it (llama.cpp numbers the devices it uses from 0).
+fn one_gpu(config: &RunConfig) -> Result<crate::config::SplitOptions> {
+    crate::config::SplitOptions::gpus(config.device, 1, &[1.0], Default::default())
 }
 
 /// Upstream llama.cpp (also under Ollama, LM Studio, llama-cpp-python): the rules of the
@@ -200,9 +211,17 @@ mod tests {
         let (f, note) = Family::upstream_for(Some(10500));
         assert_eq!(f, Family::UPSTREAM_10001);
         assert!(note.unwrap().contains("using build 10001"));
+        // Older than every measured build: 10001's rules less what came after 9000.
         let (f, note) = Family::upstream_for(Some(9000));
-        assert_eq!(f, Family::UPSTREAM_10001);
-        assert!(note.is_some());
+        let note = note.unwrap();
+        assert!(note.contains("using build 10001"), "{note}");
+        assert!(
+            note.contains("an F32 KV mask with flash attention"),
+            "{note}"
+        );
+        assert!(!f.gpu.fa_f16_scratch && !f.gpu.kq_f32_pool && !f.gpu.fa_mask_f16);
+        assert!(!f.server_limits_outputs && f.output_layer_first);
+        assert_eq!(f.extra_buffers, Family::UPSTREAM_10001.extra_buffers);
         let (f, _) = Family::upstream_for(Some(12000));
         assert_eq!(f, Family::UPSTREAM);
     }

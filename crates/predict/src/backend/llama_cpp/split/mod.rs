@@ -32,9 +32,18 @@ use crate::error::Result;
 
 const F32: u64 = 4;
 
+/// The note of a `-sm row` estimate on a build that still loads it.
+pub(crate) const ROW_AS_LAYER: &str = "-sm row (a build before llama.cpp#24216) is modelled \
+     as -sm layer (whole blocks per GPU); row splitting spreads each block's matrices instead \
+     and keeps the KV cache on the main GPU";
+
 /// `-sm row` over GPUs on a build whose CUDA backend has no split buffers: the engine
 /// refuses to load, so there is no memory to predict.
-fn refuse_missing_row_split(fam: &Family, config: &RunConfig, split: &SplitOptions) -> Result<()> {
+pub(crate) fn refuse_missing_row_split(
+    fam: &Family,
+    config: &RunConfig,
+    split: &SplitOptions,
+) -> Result<()> {
     let Some(at) = fam.cuda_row_split_removed_at else {
         return Ok(());
     };
@@ -55,7 +64,12 @@ fn refuse_missing_row_split(fam: &Family, config: &RunConfig, split: &SplitOptio
 pub fn estimate(cp: &Cparams, split: &SplitOptions) -> Result<Estimate> {
     let (fam, profile, config) = (cp.build, cp.profile, cp.config);
     refuse_missing_row_split(fam, config, split)?;
-    let place = placement(profile.shape.n_layers, config.gpu_layers, split);
+    let place = placement(
+        profile.shape.n_layers,
+        config.gpu_layers,
+        split,
+        fam.output_layer_first,
+    );
     let run = graphs_of(cp);
     let graphs = Graphs {
         run: &run,
@@ -246,6 +260,7 @@ fn device_estimate(
             EngineBuffer::new(BufferKind::Kv, &name, s.kv),
             EngineBuffer::new(BufferKind::Compute, &name, s.compute_reserved),
         ],
+        runtime: Vec::new(),
     }
 }
 
@@ -260,12 +275,7 @@ fn split_notes(cp: &Cparams, split: &SplitOptions, place: &Placement) -> Vec<Str
         ));
     }
     if split.mode == SplitMode::Row {
-        notes.push(
-            "-sm row (a build before llama.cpp#24216) is modelled as -sm layer (whole blocks \
-             per GPU); row splitting spreads each block's matrices instead and keeps the KV \
-             cache on the main GPU"
-                .into(),
-        );
+        notes.push(ROW_AS_LAYER.into());
     }
     let (_, client_blocks) = place.range_on(None);
     if config.mmap && client_blocks == 0 && !split.on_gpus() {
@@ -293,7 +303,7 @@ mod tests {
         let config = RunConfig {
             device: Device::Cuda(0),
             ctx: 2048,
-            split: Some(SplitOptions::gpus(2, &[1.0, 1.0], mode).unwrap()),
+            split: Some(SplitOptions::gpus(Device::Cuda(0), 2, &[1.0, 1.0], mode).unwrap()),
             engine_build,
             ..RunConfig::default()
         };

@@ -40,11 +40,23 @@ pub fn offloaded(n_layers: u32, gpu_layers: Option<u32>) -> u32 {
     gpu_layers.map_or(n_layers + 1, |g| g.min(n_layers + 1))
 }
 
-/// llama.cpp's placement of `n_layers` blocks and the output layer over `split`'s devices.
-pub fn placement(n_layers: u32, gpu_layers: Option<u32>, split: &SplitOptions) -> Placement {
+/// llama.cpp's placement of `n_layers` blocks and the output layer over `split`'s devices:
+/// with `output_first` (builds from ≈b7460) `-ngl N` takes the output layer and the last
+/// `N - 1` blocks, before it the last `N` blocks and the output layer only when `N` exceeds
+/// the blocks.
+pub fn placement(
+    n_layers: u32,
+    gpu_layers: Option<u32>,
+    split: &SplitOptions,
+    output_first: bool,
+) -> Placement {
     let n = n_layers as usize;
     let act = offloaded(n_layers, gpu_layers) as usize;
-    let start = n + 1 - act;
+    let start = if output_first {
+        n + 1 - act
+    } else {
+        n.saturating_sub(gpu_layers.map_or(n + 1, |g| g as usize))
+    };
     // Cumulative shares, normalised, in f32 like the engine.
     let mut cum: Vec<f32> = Vec::with_capacity(split.tensor_split.len());
     let mut sum = 0f32;
@@ -143,7 +155,9 @@ pub(super) fn output_first(profile: &ModelProfile, place: &Placement, d: usize) 
 pub fn pipeline_copies(cp: &Cparams, split: &SplitOptions) -> u32 {
     let n = cp.profile.shape.n_layers;
     let all = offloaded(n, cp.config.gpu_layers) > n;
-    if split.devices.len() > 1 && all && split.mode == SplitMode::Layer {
+    // llama.cpp turns it off with -nkvo and with any tensor override too.
+    let plain = cp.config.kv_offload && cp.config.tensor_overrides.is_empty();
+    if split.devices.len() > 1 && all && split.mode == SplitMode::Layer && plain {
         cp.build.pipeline_copies.max(1)
     } else {
         1

@@ -5,7 +5,7 @@ use super::placement::{output_layer_bytes, output_norm_bytes, Placement};
 use crate::backend::llama_cpp::compute_buffer;
 use crate::backend::llama_cpp::cparams::Cparams;
 use crate::backend::llama_cpp::graph::{run_sequence, Graph};
-use crate::backend::llama_cpp::graph_build::WorkerSplit;
+use crate::backend::llama_cpp::graph_build::{WorkerSplit, CPU_ALIGN};
 use crate::backend::llama_cpp::kv_cache::kv_bytes_of;
 use crate::backend::llama_cpp::live_set::graph_parts;
 use crate::profile::{ModelProfile, TensorRole};
@@ -120,6 +120,9 @@ fn replayed_compute(
         mixed_embd_inputs: cp.build.mixed_embd_inputs,
         flash_attn: cp.flash_attn,
         rotation: cp.rotation,
+        align: CPU_ALIGN,
+        mask_pad: cp.build.kq_mask_pad,
+        fa_f16_scratch: false,
     };
     // The run's graphs in order (the input copy each writes follows from its place).
     // A server evaluates many graphs as requests interleave: any of its bounding graphs

@@ -1,0 +1,161 @@
+//! The host side of a GPU run: the weights left in host memory (the mapped file's span,
+//! or pinned buffers without mmap), the KV of blocks kept there, the output buffer and the
+//! CPU backend's compute buffer, which llama.cpp allocates in the GPU's pinned host buffer
+//! type (`CUDA_Host`) and which holds every graph input.
+
+use super::residence::Residence;
+use crate::backend::llama_cpp::context::process_bytes;
+use crate::backend::llama_cpp::cparams::Cparams;
+use crate::backend::llama_cpp::kv_cache::kv_bytes_of;
+use crate::buffer::{BufferKind, EngineBuffer};
+use crate::components::Components;
+use crate::config::overrides::BlockPart;
+use crate::device::DeviceModel;
+use crate::profile::{TensorRole, TensorSpans};
+
+const F32: u64 = 4;
+
+/// Bytes of the host's compute buffer: the graph inputs (token ids, positions, the KV
+/// mask of each attention kind, the KV cell indices, the output ids, the rotation
+/// matrices of a quantized cache) and the embedding rows the CPU gathers, with the
+/// placeholders of the build's other input branches (docs/llama-cpp-cuda-memory.md, C5;
+/// checked against five printed `CUDA_Host compute` lines of builds 5192-5622).
+pub fn host_compute_bytes(cp: &Cparams) -> u64 {
+    let s = &cp.profile.shape;
+    let (t, e) = (cp.n_ubatch, s.hidden);
+    let n_kv = cp.kv.cells;
+    let streams = cp.kv.streams.max(1);
+    let rows = t.div_ceil(streams).div_ceil(cp.build.kq_mask_pad) * cp.build.kq_mask_pad * streams;
+    let mask_elem = if cp.flash_attn && cp.build.gpu.fa_mask_f16 {
+        2
+    } else {
+        F32
+    };
+    let kinds = 1 + u64::from(s.is_swa_any());
+    let swa_kv = n_kv.min(cp.kv.swa_cells.max(1));
+    let masks = if kinds == 2 { n_kv + swa_kv } else { n_kv } * rows * mask_elem;
+    let (rk, rv) = cp.rotation;
+    let rotations = kinds * (rk * rk + rv * rv) * F32;
+    // Token ids, positions, output ids; K and V cell indices (i64) per attention kind.
+    let small = 3 * 4 * t + kinds * 2 * 8 * t;
+    let mut rows_e = 1; // the embedding rows gathered
+    if cp.build.gpu.embd_input_placeholder {
+        rows_e += 1;
+    }
+    let mut mixed = 0;
+    if cp.build.mixed_embd_inputs {
+        // The mixed batch's token ids, slots and embeddings; their duplicate and rows.
+        rows_e += 3;
+        mixed = 4 * t + 8 * t;
+    }
+    masks + rotations + small + mixed + rows_e * F32 * e * t
+}
+
+/// The file span of the tensors the host keeps (what stays mapped and resident: llama.cpp
+/// unmaps the rest after uploading it): the token embedding, every block with a part on
+/// the host, the output layer when it stays. Without the file's layout, the whole file
+/// once any block part stays.
+fn host_span(cp: &Cparams, res: &Residence) -> u64 {
+    let p = cp.profile;
+    let file = p.file_bytes.max(p.tensor_data_bytes);
+    let host_blocks: Vec<usize> = (0..res.parts.len())
+        .filter(|&l| res.host_holds_part_of(l))
+        .collect();
+    let Some(sp) = &p.spans else {
+        return if host_blocks.is_empty() {
+            p.role_bytes(TensorRole::Embedding)
+        } else {
+            file
+        };
+    };
+    let mut parts = vec![sp.embedding];
+    parts.extend(
+        host_blocks
+            .iter()
+            .filter_map(|&l| sp.layers.get(l).copied()),
+    );
+    if res.place.output.is_none() {
+        parts.push(sp.output);
+    }
+    let c = TensorSpans::covering(parts);
+    c[1] - c[0]
+}
+
+/// Host weight bytes that stay there only by a tensor override (their block is on a GPU).
+fn overridden_host_bytes(cp: &Cparams, res: &Residence) -> u64 {
+    (0..res.parts.len())
+        .filter(|&l| res.place.layers[l].is_some())
+        .map(|l| {
+            let lp = Residence::layer_parts(cp.profile, l);
+            BlockPart::ALL
+                .into_iter()
+                .zip(res.parts[l])
+                .filter(|(_, d)| d.is_none())
+                .map(|(p, _)| match p {
+                    BlockPart::Attention => lp.attention,
+                    BlockPart::Ffn => lp.ffn,
+                    BlockPart::Experts => lp.experts,
+                    BlockPart::Other => lp.other,
+                })
+                .sum::<u64>()
+        })
+        .sum()
+}
+
+/// The host's components and buffers on a GPU run whose first GPU is `gpu0`.
+pub fn host_process(
+    cp: &Cparams,
+    res: &Residence,
+    gpu0: &dyn DeviceModel,
+) -> (Components, Vec<EngineBuffer>) {
+    let (profile, config) = (cp.profile, cp.config);
+    let pinned = gpu0.host_buffer_name().unwrap_or_else(|| "CPU".into());
+    let (weights, _) = res.weights_on(profile, None);
+    let mut buffers = Vec::new();
+    let resident_weights = if config.mmap {
+        let span = host_span(cp, res);
+        buffers.push(EngineBuffer::new(BufferKind::Model, "CPU_Mapped", span));
+        span
+    } else {
+        let overridden = overridden_host_bytes(cp, res);
+        if cp.build.gpu.override_host_pinned {
+            buffers.push(EngineBuffer::new(BufferKind::Model, &pinned, weights));
+        } else {
+            buffers.push(EngineBuffer::new(
+                BufferKind::Model,
+                &pinned,
+                weights - overridden,
+            ));
+            if overridden > 0 {
+                buffers.push(EngineBuffer::new(BufferKind::Model, "CPU", overridden));
+            }
+        }
+        weights
+    };
+    let n = profile.shape.n_layers as usize;
+    let kv_layers: Vec<usize> = (0..n)
+        .filter(|&l| !config.kv_offload || res.place.layers[l].is_none())
+        .collect();
+    let kv = kv_bytes_of(profile, config, &cp.kv, kv_layers.iter().copied());
+    if kv > 0 {
+        buffers.push(EngineBuffer::new(BufferKind::Kv, "CPU", kv));
+    }
+    let output = cp.n_seq * profile.shape.vocab * F32;
+    let output_buft = if res.place.output.is_some() {
+        pinned.as_str()
+    } else {
+        "CPU"
+    };
+    buffers.push(EngineBuffer::new(BufferKind::Output, output_buft, output));
+    let compute = host_compute_bytes(cp);
+    buffers.push(EngineBuffer::new(BufferKind::Compute, &pinned, compute));
+    // Pinned buffers are resident whole.
+    let host = Components {
+        weights: resident_weights,
+        kv_cache: kv,
+        activations: compute + output,
+        overhead: process_bytes(cp) + gpu0.host_bytes(),
+        headroom: 0,
+    };
+    (host, buffers)
+}
