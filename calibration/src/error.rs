@@ -41,6 +41,14 @@ pub enum CalibrationError {
         /// Why.
         what: String,
     },
+    /// A file of the public GPU log corpus that is not a run.
+    #[error("{path}: not a corpus run: {what}")]
+    GpuLog {
+        /// The corpus file.
+        path: PathBuf,
+        /// What is wrong.
+        what: String,
+    },
     /// A plot that could not be drawn or saved.
     #[error("plot {name}: {what}")]
     Plot {

@@ -54,6 +54,7 @@ pub mod diagnosis;
 pub mod engines;
 pub mod error;
 pub mod fit;
+pub mod gpu_logs;
 pub mod linalg;
 pub mod meaning;
 pub mod migrate;

@@ -73,6 +73,14 @@ enum Command {
         #[arg(long)]
         backend: Option<String>,
     },
+    /// Replay the public GPU log corpus (calibration/gpu-logs) through the estimate: which
+    /// runs the model covers and why the others are left out, then each printed buffer
+    /// against the predicted one.
+    GpuLogs {
+        /// The corpus folder.
+        #[arg(long, default_value_os_t = calibration::paths::workspace_root().join("calibration/gpu-logs"))]
+        dir: PathBuf,
+    },
 }
 
 /// Refuses records of dirty builds that are not accepted (see
@@ -159,7 +167,16 @@ fn readme(cli: &Cli, check: bool, file: &Path) -> Result<()> {
     let table = calibration::readme::accuracy_table(&groups);
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let runs = calibration::gpu_logs::load(
+        &calibration::paths::workspace_root().join("calibration/gpu-logs"),
+    )?;
+    let gpu =
+        calibration::readme::gpu_logs_table(&calibration::gpu_logs::report::replay_all(&runs));
     let new = calibration::readme::splice(&text, &table)
+        .and_then(|t| {
+            use calibration::readme::{splice_between, GPU_BEGIN, GPU_END};
+            splice_between(&t, GPU_BEGIN, GPU_END, &gpu)
+        })
         .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
     if new == text {
         println!(
@@ -170,8 +187,8 @@ fn readme(cli: &Cli, check: bool, file: &Path) -> Result<()> {
     }
     if check {
         bail!(
-            "{}: the accuracy table differs from what the records give; run `cargo run \
-             --release -p calibration -- readme` and commit the result",
+            "{}: the accuracy or GPU log table differs from what the records and the corpus \
+             give; run `cargo run --release -p calibration -- readme` and commit the result",
             file.display()
         );
     }
@@ -342,6 +359,38 @@ fn migrate_records(check: bool, dirs: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
+/// Prints the GPU corpus replay.
+fn gpu_logs(dir: &Path) -> Result<()> {
+    let runs = calibration::gpu_logs::load(dir)?;
+    for r in &runs {
+        match calibration::gpu_logs::cover(r) {
+            Err(why) => println!("{:<32} left out: {why}", r.id),
+            Ok(c) => match calibration::gpu_logs::replay(&c) {
+                Err(e) => println!("{:<32} estimate failed: {e}", r.id),
+                Ok(outcomes) => {
+                    println!(
+                        "{:<32} b{} {}",
+                        r.id,
+                        r.build.number.unwrap_or(0),
+                        r.source_url
+                    );
+                    for o in outcomes {
+                        println!(
+                            "    {:<12} {:<8} printed {:>10.2} MiB  predicted {:>10.2} MiB  {:+7.2}%",
+                            o.device,
+                            o.kind,
+                            o.printed / 1048576.0,
+                            o.predicted / 1048576.0,
+                            100.0 * o.rel()
+                        );
+                    }
+                }
+            },
+        }
+    }
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
@@ -351,5 +400,6 @@ fn main() -> Result<()> {
         Command::Readme { check, ref file } => readme(&cli, check, file),
         Command::Residuals { ref backend } => residuals(&cli, backend.as_deref()),
         Command::MigrateRecords { check, ref dirs } => migrate_records(check, dirs),
+        Command::GpuLogs { ref dir } => gpu_logs(dir),
     }
 }

@@ -630,5 +630,21 @@ pub fn write_report(
     let mut written = vec![REPORT_FILE.to_string()];
     let plots = crate::plots::render_all(groups, &dir.join(PLOTS_DIR))?;
     written.extend(plots.into_iter().map(|p| format!("{PLOTS_DIR}/{p}")));
+    written.extend(write_gpu_logs(dir)?);
+    Ok(written)
+}
+
+/// Writes the GPU log corpus's report (`gpu-logs.md`) and its plot into `dir`.
+fn write_gpu_logs(dir: &Path) -> Result<Vec<String>> {
+    use crate::gpu_logs::report::{markdown, replay_all, REPORT_FILE as GPU_REPORT};
+    let corpus = crate::paths::workspace_root().join("calibration/gpu-logs");
+    let runs = crate::gpu_logs::load(&corpus)?;
+    let replayed = replay_all(&runs);
+    let plot = crate::plots::gpu_logs::GpuLogsError::new(&replayed);
+    let stem = format!("{PLOTS_DIR}/gpu_logs_error");
+    crate::paths::write_atomic(&dir.join(GPU_REPORT), markdown(&replayed, &stem))?;
+    let mut written = vec![GPU_REPORT.to_string()];
+    let files = crate::plots::render(&plot, &dir.join(PLOTS_DIR))?;
+    written.extend(files.into_iter().map(|p| format!("{PLOTS_DIR}/{p}")));
     Ok(written)
 }

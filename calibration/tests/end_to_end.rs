@@ -91,10 +91,10 @@ fn outputs_are_deterministic_and_checked() {
         generate(root);
     }
     let (fa, fb) = (files(a.path()), files(b.path()));
-    // 3 tables, the report and 6 plots (PNG and SVG each).
+    // 3 tables, the report, the GPU log corpus's report and 7 plots (PNG and SVG each).
     assert_eq!(
         fa.len(),
-        3 + 1 + 12,
+        3 + 2 + 14,
         "{:?}",
         fa.iter().map(|f| &f.0).collect::<Vec<_>>()
     );
@@ -133,7 +133,7 @@ fn outputs_are_deterministic_and_checked() {
     };
     let ok = run();
     assert!(ok.passed(), "{:?}", ok.problems);
-    assert_eq!(ok.checked.len(), 3 + 1 + 12);
+    assert_eq!(ok.checked.len(), 3 + 2 + 14);
 
     // A hand-edited table figure is caught, with the field named.
     let table = root.join("tables/memcal-candle.cpu.Q4_0.json");

@@ -3,7 +3,7 @@
 //! weight type's table of the reference runtime), signed relative error against the
 //! measured peak on a log axis, with the -2% and +-5% lines.
 
-use super::{draw_empty, draw_error, draw_legend, log_span, Plot, FAMILY, PALETTE};
+use super::{draw_empty, draw_error, draw_error_lines, draw_point_series, log_span, Plot, FAMILY};
 use crate::analysis::GroupAnalysis;
 use crate::records::{is_engine, ALL_TYPES};
 use crate::stats::mib;
@@ -71,29 +71,7 @@ impl Plot for EnginesError {
             .label_style((FAMILY, 13))
             .draw()
             .map_err(draw_error)?;
-        let ends = [span.start, span.end];
-        for (y, style) in [
-            (0.0, BLACK.stroke_width(1)),
-            (5.0, BLACK.mix(0.35).stroke_width(1)),
-            (-5.0, BLACK.mix(0.35).stroke_width(1)),
-            (-2.0, RED.mix(0.6).stroke_width(1)),
-        ] {
-            chart
-                .draw_series(LineSeries::new(ends.map(|x| (x, y)), style))
-                .map_err(draw_error)?;
-        }
-        for (i, (label, points)) in self.series.iter().enumerate() {
-            let c = PALETTE[i % PALETTE.len()];
-            chart
-                .draw_series(
-                    points
-                        .iter()
-                        .map(move |&p| Circle::new(p, 3, c.mix(0.8).filled())),
-                )
-                .map_err(draw_error)?
-                .label(format!("{label} ({} held-out predictions)", points.len()))
-                .legend(move |(x, y)| Circle::new((x + 8, y), 4, c.filled()));
-        }
-        draw_legend(&mut chart, SeriesLabelPosition::UpperRight, 14)
+        draw_error_lines(&mut chart, (span.start, span.end), &[5.0, -5.0], &[-2.0])?;
+        draw_point_series(&mut chart, &self.series, 3, "held-out predictions")
     }
 }

@@ -10,6 +10,7 @@ pub mod breakdown;
 pub mod context;
 pub mod engines;
 pub mod error_distribution;
+pub mod gpu_logs;
 pub mod predicted_vs_measured;
 pub mod serving;
 
@@ -256,6 +257,56 @@ pub fn draw_legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
         .border_style(BLACK)
         .draw()
         .map_err(draw_error)
+}
+
+/// Draws the horizontal reference lines of a signed-error chart from `x0` to `x1`: 0 in
+/// black, each of `grey` in light grey, each of `red` in red (the under-prediction limit).
+pub fn draw_error_lines<'a, DB: DrawingBackend + 'a, X, Y>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    (x0, x1): (f64, f64),
+    grey: &[f64],
+    red: &[f64],
+) -> Result<(), String>
+where
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    let lines = std::iter::once((0.0, BLACK.stroke_width(1)))
+        .chain(grey.iter().map(|&y| (y, BLACK.mix(0.35).stroke_width(1))))
+        .chain(red.iter().map(|&y| (y, RED.mix(0.6).stroke_width(1))));
+    for (y, style) in lines {
+        chart
+            .draw_series(LineSeries::new([(x0, y), (x1, y)], style))
+            .map_err(draw_error)?;
+    }
+    Ok(())
+}
+
+/// Draws each labelled series of points as filled circles of `radius` in the palette's
+/// colours, its legend entry naming how many `unit` it has, then the legend.
+pub fn draw_point_series<'a, DB: DrawingBackend + 'a, X, Y>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    series: &[(String, Vec<(f64, f64)>)],
+    radius: i32,
+    unit: &str,
+) -> Result<(), String>
+where
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    for (i, (label, points)) in series.iter().enumerate() {
+        let c = PALETTE[i % PALETTE.len()];
+        chart
+            .draw_series(
+                points
+                    .iter()
+                    .map(move |&p| Circle::new(p, radius, c.mix(0.8).filled())),
+            )
+            .map_err(draw_error)?
+            .label(format!("{label} ({} {unit})", points.len()))
+            .legend(move |(x, y)| Circle::new((x + 8, y), 4, c.filled()));
+    }
+    draw_legend(chart, SeriesLabelPosition::UpperRight, 14)
 }
 
 /// Draws a centred note on an empty area (a figure with no data to show).

@@ -1,0 +1,327 @@
+//! A corpus run replayed through memcal's estimate: which runs the model covers (and why
+//! the others are left out), the run configuration its flags give, and each printed
+//! buffer held against the predicted one.
+
+use super::corpus::Run;
+use super::rebuild::rebuild;
+use predictor::backend::Backend;
+use predictor::config::{Device, FlashAttn, KvDtype, RunConfig, SplitMode, SplitOptions};
+use predictor::profile::ModelProfile;
+use std::collections::BTreeMap;
+
+/// The oldest build whose GPU rules memcal has read (the KV-mask padding of 64 came about
+/// b4600; older rules differ in ways not read).
+pub const OLDEST_COVERED_BUILD: u32 = 4600;
+const MIB: f64 = (1u64 << 20) as f64;
+
+/// One printed buffer held against the prediction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// The run.
+    pub run: String,
+    /// Its build.
+    pub build: u32,
+    /// Its first GPU's name.
+    pub gpu: String,
+    /// The buffer type (`CUDA0`, `CUDA_Host`, `CPU_Mapped`, ...).
+    pub device: String,
+    /// `model`, `kv`, `output` or `compute`.
+    pub kind: String,
+    /// Printed bytes (the lines of this device and kind summed).
+    pub printed: f64,
+    /// Predicted bytes.
+    pub predicted: f64,
+    /// Where the printed figure comes from: a buffer line, or a row of the exit memory
+    /// breakdown (whole MiB, rounded down by the engine).
+    pub source: Source,
+}
+
+/// Where a printed figure comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// `CUDA0 model buffer size = ... MiB`.
+    BufferLine,
+    /// A row of `llama_memory_breakdown_print`'s table.
+    Breakdown,
+}
+
+impl Outcome {
+    /// (predicted - printed) / printed; for a breakdown row (a whole MiB rounded down, held
+    /// as its middle) the distance from that MiB, 0 inside it.
+    pub fn rel(&self) -> f64 {
+        match self.source {
+            Source::BufferLine => (self.predicted - self.printed) / self.printed.max(1.0),
+            Source::Breakdown => {
+                let (lo, hi) = (self.printed - MIB / 2.0, self.printed + MIB / 2.0);
+                let off = if self.predicted < lo {
+                    self.predicted - lo
+                } else if self.predicted >= hi {
+                    self.predicted - hi
+                } else {
+                    0.0
+                };
+                off / lo.max(MIB / 2.0)
+            }
+        }
+    }
+
+    /// Whether this is a GPU's or the host's compute buffer.
+    pub fn is_compute(&self) -> bool {
+        self.kind == "compute"
+    }
+}
+
+/// A run the model covers: its rebuilt model and configuration.
+#[derive(Debug, Clone)]
+pub struct Covered {
+    /// The run.
+    pub run: Run,
+    /// Its model rebuilt from the log.
+    pub profile: ModelProfile,
+    /// Its configuration.
+    pub config: RunConfig,
+}
+
+fn flash_attn(v: &Option<serde_json::Value>) -> Result<FlashAttn, String> {
+    let s = match v {
+        None | Some(serde_json::Value::Null) => return Ok(FlashAttn::Auto),
+        Some(serde_json::Value::Bool(b)) => {
+            return Ok(if *b { FlashAttn::On } else { FlashAttn::Off })
+        }
+        Some(serde_json::Value::Number(n)) => n.to_string(),
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    };
+    let head = s
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .trim_matches(|c| c == '(' || c == ')');
+    match head {
+        "-fa" => Ok(FlashAttn::On),
+        h => h.parse::<FlashAttn>().map_err(|e| e.to_string()),
+    }
+}
+
+/// The GPUs a run's buffers name (`CUDA0`, `ROCm1`...), by index.
+fn gpus_used(run: &Run, api: &str) -> Vec<u32> {
+    let mut v: Vec<u32> = run
+        .buffers
+        .iter()
+        .filter_map(|b| b.device.strip_prefix(api)?.parse::<u32>().ok())
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// The micro-batch: printed, or llama.cpp's default (512) where the printed command line
+/// does not set one.
+fn ubatch_of(f: &super::corpus::Flags) -> Result<u32, String> {
+    if let Some(u) = f.n_ubatch {
+        return Ok(u);
+    }
+    match f.command_line.as_deref() {
+        Some(c)
+            if !c
+                .split_whitespace()
+                .any(|w| w == "-ub" || w.starts_with("--ubatch")) =>
+        {
+            Ok(512)
+        }
+        _ => Err("the log prints no n_ubatch".into()),
+    }
+}
+
+/// The configuration a run's flags give.
+fn config_of(run: &Run) -> Result<RunConfig, String> {
+    let f = &run.flags;
+    let (device, api) = match run.backend.as_str() {
+        "CUDA" => (Device::Cuda(0), "CUDA"),
+        "ROCm" => (Device::Rocm(0), "ROCm"),
+        b => return Err(format!("GPU API {b} is not modelled")),
+    };
+    let n_ctx = f.n_ctx.ok_or("the log prints no n_ctx")?;
+    let n_seq = f.n_seq_max.unwrap_or(1).max(1);
+    let (k, v) = (
+        f.type_k.clone().unwrap_or("f16".into()),
+        f.type_v.clone().unwrap_or("f16".into()),
+    );
+    if k != v {
+        return Err(format!(
+            "K and V caches of different types ({k}, {v}) are not modelled"
+        ));
+    }
+    // `offloaded X/Y layers` where printed, else the -ngl given (negative: every layer).
+    let ngl = f
+        .offloaded_printed
+        .as_deref()
+        .and_then(|s| s.split_whitespace().find(|w| w.contains('/')))
+        .and_then(|w| w.split('/').next()?.parse::<u32>().ok())
+        .or_else(|| f.n_gpu_layers.and_then(|n| u32::try_from(n).ok()));
+    let used = gpus_used(run, api);
+    let split = if used.len() > 1 {
+        let free: Vec<f64> = used
+            .iter()
+            .map(|&i| {
+                run.gpus
+                    .iter()
+                    .find(|g| g.index == i)
+                    .and_then(|g| g.free_mib)
+                    .unwrap_or(1.0)
+            })
+            .collect();
+        Some(
+            SplitOptions::gpus(device, used.len(), &free, SplitMode::Layer)
+                .map_err(|e| e.to_string())?,
+        )
+    } else {
+        None
+    };
+    let overrides = predictor_cli::tensor_overrides::overrides(
+        f.override_tensor.as_deref().unwrap_or(&[]),
+        false,
+        None,
+    )
+    .map_err(|e| e.to_string())?;
+    let no_kvo = matches!(f.no_kv_offload, Some(serde_json::Value::Bool(true)));
+    // A llama-server run: its slots are the sequences, with their KV unified or not as the
+    // log printed.
+    let serve = f
+        .command_line
+        .as_deref()
+        .is_some_and(|c| c.contains("llama-server"))
+        .then(|| predictor::config::ServeOptions {
+            kv_unified: matches!(f.kv_unified, Some(serde_json::Value::Bool(true))),
+            ..Default::default()
+        });
+    Ok(RunConfig {
+        device,
+        batch: n_seq,
+        ctx: (n_ctx / n_seq as u64) as u32,
+        ubatch: ubatch_of(f)?,
+        kv_dtype: k.parse::<KvDtype>().map_err(|e| e.to_string())?,
+        gpu_layers: ngl,
+        margin_pct: 0.0,
+        flash_attn: flash_attn(&f.flash_attn)?,
+        mmap: f.mmap.unwrap_or(true),
+        split,
+        engine_build: run.build.number,
+        tensor_overrides: overrides,
+        kv_offload: !no_kvo,
+        serve,
+        ..RunConfig::default()
+    })
+}
+
+/// Whether the model covers `run`, with what it needs to replay it; else why not.
+pub fn cover(run: &Run) -> Result<Covered, String> {
+    if run.engine != "llama.cpp" {
+        return Err(format!(
+            "engine {:?}: not upstream llama.cpp (a fork, or a wrapper on a build of its own)",
+            run.engine
+        ));
+    }
+    if !matches!(run.backend.as_str(), "CUDA" | "ROCm") {
+        return Err(format!("GPU API {} is not modelled", run.backend));
+    }
+    let build = run.build.number.ok_or("the log prints no build number")?;
+    if build < OLDEST_COVERED_BUILD {
+        return Err(format!(
+            "build {build} is older than the GPU rules read (b{OLDEST_COVERED_BUILD} on)"
+        ));
+    }
+    if run.buffers.is_empty() && super::breakdown::exit_table(run).is_none() {
+        return Err("no buffer line and no exit memory breakdown was printed".into());
+    }
+    // With a GPU, llama.cpp gives the CPU backend the GPU's pinned host buffer type: a
+    // `CPU compute buffer` beside `CUDA_Host compute` is an ACCEL backend's (GGML_BLAS),
+    // which takes ops from the CPU backend and is not modelled.
+    let host_compute = |name: &str| {
+        run.buffers
+            .iter()
+            .any(|b| b.kind == "compute" && b.device == name)
+    };
+    if host_compute("CPU") && (host_compute("CUDA_Host") || host_compute("ROCm_Host")) {
+        return Err(
+            "the build has an ACCEL backend (BLAS: a `CPU compute buffer` beside the pinned \
+             host one), whose buffer and ops are not modelled"
+                .into(),
+        );
+    }
+    let profile = rebuild(run)?;
+    let config = config_of(run)?;
+    Ok(Covered {
+        run: run.clone(),
+        profile,
+        config,
+    })
+}
+
+/// The printed kind a buffer is compared as (the SWA cache's lines are KV).
+fn kind_of(kind: &str) -> Option<&'static str> {
+    match kind {
+        "model" => Some("model"),
+        "kv" | "kv_swa" => Some("kv"),
+        "compute" => Some("compute"),
+        "output" => Some("output"),
+        _ => None,
+    }
+}
+
+/// Every printed buffer of a covered run against its prediction (per buffer type and
+/// kind, the lines summed).
+pub fn replay(c: &Covered) -> Result<Vec<Outcome>, String> {
+    let est = Backend::LlamaCpp
+        .analytic(&c.profile, &c.config)
+        .map_err(|e| e.to_string())?;
+    let mut out = buffer_lines(c, &est);
+    out.extend(super::breakdown::outcomes(c, &est));
+    Ok(out)
+}
+
+/// The printed buffer lines against the predicted buffers.
+fn buffer_lines(c: &Covered, est: &predictor::components::Estimate) -> Vec<Outcome> {
+    let mut predicted: BTreeMap<(String, &str), f64> = BTreeMap::new();
+    let all = est
+        .buffers
+        .iter()
+        .chain(est.devices.iter().flat_map(|d| d.buffers.iter()));
+    for b in all {
+        if let Some(k) = kind_of(b.component.as_str()) {
+            *predicted.entry((b.buffer.clone(), k)).or_default() += b.bytes as f64;
+        }
+    }
+    let mut printed: BTreeMap<(String, &str), f64> = BTreeMap::new();
+    for b in &c.run.buffers {
+        if let Some(k) = kind_of(&b.kind) {
+            *printed.entry((b.device.clone(), k)).or_default() += b.mib * MIB;
+        }
+    }
+    let gpu = gpu_name(&c.run);
+    printed
+        .into_iter()
+        .filter(|(_, bytes)| *bytes > 0.0)
+        .map(|((device, kind), bytes)| Outcome {
+            run: c.run.id.clone(),
+            build: c.run.build.number.unwrap_or(0),
+            gpu: gpu.clone(),
+            predicted: predicted
+                .get(&(device.clone(), kind))
+                .copied()
+                .unwrap_or(0.0),
+            device,
+            kind: kind.to_string(),
+            printed: bytes,
+            source: Source::BufferLine,
+        })
+        .collect()
+}
+
+/// The run's first GPU's name.
+pub(super) fn gpu_name(run: &Run) -> String {
+    run.gpus
+        .first()
+        .and_then(|g| g.name.clone())
+        .unwrap_or_default()
+}
