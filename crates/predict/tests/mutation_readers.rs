@@ -1,5 +1,5 @@
-//! Bounded, seeded mutation test of both readers (the CI guard; cargo-fuzz targets live in
-//! predictor/fuzz). Thousands of corrupted files: byte flips, truncation at every header
+//! Bounded, seeded mutation test of both readers (on stable; the cargo-fuzz targets live in
+//! fuzz/). Thousands of corrupted files: byte flips, truncation at every header
 //! offset, huge counts and lengths, bad type ids, misaligned/overlapping offsets,
 //! overflowing dims, corrupted JSON. Each must give Ok or Err, never panic, finish quickly,
 //! and never allocate more than a bound tied to the file's size (checked with a counting
