@@ -164,16 +164,16 @@ pub(super) fn assign(
 /// What each machine of a split holds and needs, the client first.
 fn machine_plans(profile: &ModelProfile, hosts: &[Host], a: &Assignment) -> Vec<MachinePlan> {
     let e = &a.estimate;
-    let offloaded: u32 = a.counts.iter().sum();
+    // What the estimate placed elsewhere, not a formula of `-ngl`: whether `-ngl` takes the
+    // output layer first or last is the build's rule.
+    let elsewhere: u32 = e.devices.iter().map(|d| d.n_layers).sum();
     let mut machines = vec![MachinePlan {
         name: hosts[0].name.clone(),
         role: "client".into(),
         budget_bytes: hosts[0].budget.unwrap_or(0),
         needs_bytes: e.host.total(),
-        blocks: (profile.shape.n_layers + 1)
-            .saturating_sub(offloaded)
-            .min(profile.shape.n_layers),
-        output_layer: offloaded == 0,
+        blocks: profile.shape.n_layers.saturating_sub(elsewhere),
+        output_layer: !e.devices.iter().any(|d| d.output_layer),
         fits: e.host.total() <= hosts[0].budget.unwrap_or(0),
     }];
     for h in &hosts[1..] {
