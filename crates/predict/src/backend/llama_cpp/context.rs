@@ -13,14 +13,14 @@ use crate::backend::common::context_note;
 use crate::config::KvDtype;
 use crate::profile::ModelProfile;
 
-/// The compute buffer the engine reserves (and prints) for a run on one device: for dense
-/// blocks of an upstream build with every block on the CPU, ggml's allocator replayed over
+/// The compute buffer the engine reserves (and prints) for a run on one CPU: for dense
+/// blocks of an upstream build, ggml's allocator replayed over
 /// the whole graph ([`super::compute_buffer`], one device holding every block and the
 /// output); otherwise the live-set estimate of the reserved graph.
-pub(crate) fn reserved_compute(cp: &Cparams, gpu_layers: u32) -> u64 {
+pub(crate) fn reserved_compute(cp: &Cparams) -> u64 {
     let (fam, profile) = (cp.build, cp.profile);
     let reserved = reserved_graph(cp);
-    if gpu_layers > 0 || !fam.keeps_reserved_layout || !compute_buffer::supported(profile) {
+    if !fam.keeps_reserved_layout || !compute_buffer::supported(profile) {
         return graph_bytes(cp, reserved);
     }
     let split = WorkerSplit {

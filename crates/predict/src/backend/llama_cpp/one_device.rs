@@ -1,5 +1,5 @@
-//! llama.cpp on one machine: the host's buffers, and with `--gpu-layers` the blocks
-//! offloaded to one GPU.
+//! llama.cpp on one CPU machine: the host's buffers. (GPUs, one or several, are
+//! [`super::gpu`]'s; RPC workers [`super::split`]'s.)
 
 use super::context::{config_notes, graphs_of, process_bytes, reserved_compute};
 use super::cparams::Cparams;
@@ -9,7 +9,6 @@ use super::live_set::touched_bytes;
 use super::model::{extra_buffer_bytes, read_buffers_retained, unmapped_tail};
 use super::repack::ExtraBuffers;
 use super::server;
-use crate::backend::offload::{self, WeightSplit};
 use crate::buffer::{BufferKind, EngineBuffer};
 use crate::components::{Components, Estimate};
 use crate::error::Result;
@@ -19,12 +18,7 @@ const F32: u64 = 4;
 /// The host's model buffers as the engine names them, and the weight bytes they keep
 /// resident: the mapped file (less the tail given back) or the `CPU` buffer, and the
 /// extra buffers' copies.
-fn model_buffers(
-    cp: &Cparams,
-    extra: &ExtraBuffers,
-    split: &WeightSplit,
-    tail: u64,
-) -> (Vec<EngineBuffer>, u64) {
+fn model_buffers(cp: &Cparams, extra: &ExtraBuffers, tail: u64) -> (Vec<EngineBuffer>, u64) {
     let mut buffers = Vec::new();
     let repack = extra.repack;
     let host_weights = if cp.config.mmap {
@@ -37,9 +31,9 @@ fn model_buffers(
         buffers.push(EngineBuffer::new(
             BufferKind::Model,
             "CPU",
-            split.host.saturating_sub(moved),
+            cp.profile.tensor_data_bytes.saturating_sub(moved),
         ));
-        split.host - moved.min(split.host) + repack + extra.amx
+        cp.profile.tensor_data_bytes.saturating_sub(moved) + repack + extra.amx
     };
     if extra.amx > 0 {
         buffers.push(EngineBuffer::new(BufferKind::Model, "AMX", extra.amx));
@@ -70,11 +64,7 @@ fn isa_note(cp: &Cparams, extra: &ExtraBuffers) -> String {
 
 /// What one machine's estimate adds up, for its components.
 struct Sizes {
-    /// Blocks offloaded.
-    g: usize,
     kv_host: u64,
-    kv_gpu: u64,
-    split: WeightSplit,
     /// The server's prompt cache.
     cache: u64,
     /// Compute bytes the run's graphs touch.
@@ -82,62 +72,23 @@ struct Sizes {
     logits: u64,
     /// The process's fixed part.
     fixed: u64,
-    /// The compute buffer reserved.
-    reserved: u64,
     /// Weight bytes resident on the host with every block there.
     host_weights: u64,
     /// The mapped file's tail given back after loading.
     tail: u64,
 }
 
-/// The host's components and, where the run's device holds offloaded blocks, the
-/// device's.
-fn components(
-    cp: &Cparams,
-    s: &Sizes,
-    notes: &mut Vec<String>,
-) -> (Components, Option<Components>) {
-    let (fam, profile, config) = (cp.build, cp.profile, cp.config);
-    let device = crate::device::for_device(config.device);
-    if device.holds_offloaded_layers() {
-        notes.push(format!(
-            "{} on CUDA is analytic only: no GPU records of this engine yet",
-            fam.name
-        ));
-        let host = Components {
-            weights: if config.mmap {
-                profile.tensor_data_bytes
-            } else {
-                s.split.host
-            },
-            kv_cache: s.kv_host + s.cache,
-            activations: s.touched + s.logits,
-            overhead: s.fixed,
-            headroom: 0,
-        };
-        let gpu = Components {
-            weights: s.split.gpu,
-            kv_cache: s.kv_gpu,
-            activations: if s.g > 0 {
-                device.compute_resident(s.reserved, s.touched)
-            } else {
-                0
-            },
-            overhead: device.context_bytes(),
-            headroom: 0,
-        };
-        return (host, Some(gpu));
-    }
+/// The host's components.
+fn components(cp: &Cparams, s: &Sizes) -> Components {
     // The load's peak (the whole file and the copies) where it exceeds the run's.
     let load_excess = s.tail.saturating_sub(s.kv_host + s.touched + s.logits);
-    let host = Components {
+    Components {
         weights: s.host_weights,
         kv_cache: s.kv_host + s.cache,
         activations: s.touched + s.logits,
         overhead: s.fixed + load_excess + read_buffers_retained(cp),
         headroom: 0,
-    };
-    (host, None)
+    }
 }
 
 /// The analytic estimate of a llama.cpp-family engine on one machine (the configuration
@@ -145,26 +96,19 @@ fn components(
 pub fn estimate(cp: &Cparams) -> Result<Estimate> {
     let (fam, profile, config) = (cp.build, cp.profile, cp.config);
     let n = profile.shape.n_layers as usize;
-    let g = config.gpu_layers_for(profile.shape.n_layers) as usize;
-    let (k_host, v_host) = kv_bytes(profile, config, &cp.kv, 0..n - g);
-    let (k_gpu, v_gpu) = kv_bytes(profile, config, &cp.kv, n - g..n);
-    let split = offload::split(profile, g as u32);
-    let extra = if g == 0 {
-        extra_buffer_bytes(cp)
-    } else {
-        ExtraBuffers::default()
-    };
+    let (k_host, v_host) = kv_bytes(profile, config, &cp.kv, 0..n);
+    let extra = extra_buffer_bytes(cp);
     // Loading maps and populates the whole file and copies the moved tensors out of it;
     // then the tail that moved is unmapped, before the cache and compute buffers exist.
-    let tail = if g == 0 { unmapped_tail(cp) } else { 0 };
-    let (mut buffers, host_weights) = model_buffers(cp, &extra, &split, tail);
+    let tail = unmapped_tail(cp);
+    let (mut buffers, host_weights) = model_buffers(cp, &extra, tail);
     buffers.push(EngineBuffer::new(BufferKind::Kv, "CPU", k_host + v_host));
     buffers.push(EngineBuffer::new(BufferKind::KvK, "CPU", k_host));
     buffers.push(EngineBuffer::new(BufferKind::KvV, "CPU", v_host));
     // One output row per sequence is reserved, and written.
     let logits = cp.n_seq * profile.shape.vocab * F32;
     buffers.push(EngineBuffer::new(BufferKind::Output, "CPU", logits));
-    let reserved = reserved_compute(cp, g as u32);
+    let reserved = reserved_compute(cp);
     buffers.push(EngineBuffer::new(BufferKind::Compute, "CPU", reserved));
     // A server's prompt cache and checkpoints: copies of KV rows in host RAM.
     let cache = server::cache_bytes(cp);
@@ -178,29 +122,25 @@ pub fn estimate(cp: &Cparams) -> Result<Estimate> {
         .unwrap_or(0);
     let fixed = process_bytes(cp);
     let mut notes = config_notes(cp);
-    if fam.extra_buffers.is_some() && config.repack && g == 0 {
+    if fam.extra_buffers.is_some() && config.repack {
         notes.push(isa_note(cp, &extra));
     }
     let sizes = Sizes {
-        g,
         kv_host: k_host + v_host,
-        kv_gpu: k_gpu + v_gpu,
-        split,
         cache,
         touched,
         logits,
         fixed,
-        reserved,
         host_weights,
         tail,
     };
-    let (host, gpu) = components(cp, &sizes, &mut notes);
+    let host = components(cp, &sizes);
     Ok(Estimate {
         backend: fam.name.to_string(),
         config: config.clone(),
-        gpu_layers: g as u32,
+        gpu_layers: 0,
         host: host.with_headroom(config.margin_pct),
-        gpu: gpu.map(|c| c.with_headroom(config.margin_pct)),
+        gpu: None,
         calibration: None,
         notes,
         buffers,
