@@ -10,21 +10,23 @@
 //! - [`device`]: each GPU's model buffer (padded as its buffer type pads), its blocks'
 //!   KV, its compute buffer, and its context, cuBLAS workspace and memory pool
 //!   ([`runtime`]).
+//! - [`row_split`]: `-sm row`, refused where the build has no split buffers.
 //! - [`host`]: the mapped or pinned weights left on the host, the KV of host blocks, the
 //!   output buffer and the pinned host compute buffer of the graph inputs.
 
 pub mod device;
 pub mod host;
 pub mod residence;
+pub mod row_split;
 pub mod runtime;
 
 use self::device::device_estimate;
 use self::host::host_process;
 use self::residence::Residence;
+use self::row_split::{refuse_missing_row_split, ROW_AS_LAYER};
 use super::context::config_notes;
 use super::cparams::Cparams;
 use super::split::placement::{offloaded, pipeline_copies};
-use super::split::{refuse_missing_row_split, ROW_AS_LAYER};
 use crate::components::{Components, DeviceEstimate, Estimate};
 use crate::config::{SplitMode, SplitOptions};
 use crate::device as devices;

@@ -17,7 +17,6 @@ use self::placement::{
     client_mapped, offloaded, output_first, pipeline_copies, placement, Placement,
 };
 use self::share::{block_tensor_sizes, share, Graphs, Share};
-use super::build::Family;
 use super::context::{config_notes, graphs_of, process_bytes};
 use super::cparams::Cparams;
 use super::graph::reserved_graph;
@@ -26,44 +25,16 @@ use super::model::extra_buffer_bytes;
 use super::server;
 use crate::buffer::{BufferKind, EngineBuffer};
 use crate::components::{Components, DeviceEstimate, Estimate};
-use crate::config::{RunConfig, SplitMode, SplitOptions};
+use crate::config::SplitOptions;
 use crate::device;
 use crate::error::Result;
 
 const F32: u64 = 4;
 
-/// The note of a `-sm row` estimate on a build that still loads it.
-pub(crate) const ROW_AS_LAYER: &str = "-sm row (a build before llama.cpp#24216) is modelled \
-     as -sm layer (whole blocks per GPU); row splitting spreads each block's matrices instead \
-     and keeps the KV cache on the main GPU";
-
-/// `-sm row` over GPUs on a build whose CUDA backend has no split buffers: the engine
-/// refuses to load, so there is no memory to predict.
-pub(crate) fn refuse_missing_row_split(
-    fam: &Family,
-    config: &RunConfig,
-    split: &SplitOptions,
-) -> Result<()> {
-    let Some(at) = fam.cuda_row_split_removed_at else {
-        return Ok(());
-    };
-    let removed = config.engine_build.is_none_or(|b| b >= at);
-    if split.mode == SplitMode::Row && split.on_gpus() && removed {
-        return Err(crate::error::Error::InvalidConfig(format!(
-            "-sm row: {} from build {at} on fails to load it (\"device CUDA0 does not support \
-             split buffers\"): its CUDA backend dropped split buffers \
-             (ggml-org/llama.cpp#24216); use -sm layer, or give --engine-build below {at}",
-            fam.name
-        )));
-    }
-    Ok(())
-}
-
 /// The analytic estimate of a llama.cpp-family engine split over `split`'s devices: the
 /// client's process as `host`, each device in `devices`.
 pub fn estimate(cp: &Cparams, split: &SplitOptions) -> Result<Estimate> {
     let (fam, profile, config) = (cp.build, cp.profile, cp.config);
-    refuse_missing_row_split(fam, config, split)?;
     let place = placement(
         profile.shape.n_layers,
         config.gpu_layers,
@@ -93,7 +64,7 @@ pub fn estimate(cp: &Cparams, split: &SplitOptions) -> Result<Estimate> {
         host: host.with_headroom(config.margin_pct),
         gpu: None,
         calibration: None,
-        notes: split_notes(cp, split, &place),
+        notes: split_notes(cp, &place),
         buffers,
         devices,
     })
@@ -265,20 +236,11 @@ fn device_estimate(
 }
 
 /// The notes of a split estimate.
-fn split_notes(cp: &Cparams, split: &SplitOptions, place: &Placement) -> Vec<String> {
+fn split_notes(cp: &Cparams, place: &Placement) -> Vec<String> {
     let (profile, config) = (cp.profile, cp.config);
     let mut notes = config_notes(cp);
-    if split.on_gpus() {
-        notes.push(format!(
-            "{} split over GPUs is analytic only: no GPU records of this engine yet",
-            cp.build.name
-        ));
-    }
-    if split.mode == SplitMode::Row {
-        notes.push(ROW_AS_LAYER.into());
-    }
     let (_, client_blocks) = place.range_on(None);
-    if config.mmap && client_blocks == 0 && !split.on_gpus() {
+    if config.mmap && client_blocks == 0 {
         let file = profile.file_bytes.max(profile.tensor_data_bytes);
         notes.push(format!(
             "the client maps and reads the whole file ({}) while it loads, then keeps only the \
@@ -287,46 +249,4 @@ fn split_notes(cp: &Cparams, split: &SplitOptions, place: &Placement) -> Vec<Str
         ));
     }
     notes
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::backend::Backend;
-    use crate::calibrate::calibrated_for;
-    use crate::calibrate::TableSet;
-    use crate::config::Device;
-    use crate::presets;
-
-    fn over_gpus(mode: SplitMode, engine_build: Option<u32>) -> Result<Estimate> {
-        let p = presets::profile("llama-3.2-1b:Q4_0").unwrap();
-        let config = RunConfig {
-            device: Device::Cuda(0),
-            ctx: 2048,
-            split: Some(SplitOptions::gpus(Device::Cuda(0), 2, &[1.0, 1.0], mode).unwrap()),
-            engine_build,
-            ..RunConfig::default()
-        };
-        calibrated_for(Backend::LlamaCpp, &p, &config, &TableSet::empty())
-    }
-
-    #[test]
-    fn row_split_over_gpus_is_refused_where_the_build_has_no_split_buffers() {
-        for build in [None, Some(9890), Some(11434), Some(20000)] {
-            let e = over_gpus(SplitMode::Row, build).unwrap_err().to_string();
-            assert!(
-                e.contains("does not support split buffers"),
-                "{build:?}: {e}"
-            );
-        }
-        // Before the removal the estimate is given (as a layer split, with a note).
-        let old = over_gpus(SplitMode::Row, Some(9000)).unwrap();
-        assert!(
-            old.notes.iter().any(|n| n.contains("-sm row")),
-            "{:?}",
-            old.notes
-        );
-        assert_eq!(old.devices.len(), 2);
-        assert!(over_gpus(SplitMode::Layer, None).is_ok());
-    }
 }
