@@ -75,7 +75,10 @@ struct Route {
 struct State {
     routes: HashMap<String, Route>,
     log: Vec<Logged>,
+    /// Connections accepted and not yet answered in full.
     in_flight: usize,
+    /// Of those, the ones held on purpose (`Behaviour::Stall`): nobody waits for them.
+    stalled: usize,
 }
 
 /// A local HTTP server on 127.0.0.1 and a free port; stops when dropped.
@@ -157,21 +160,34 @@ impl Server {
         }
     }
 
-    /// Every request so far (once the answers in flight have ended, waiting up to 2 s:
-    /// a stalled answer is left out).
+    /// Every request so far (once the answers in flight have ended, waiting up to 2 s;
+    /// a stalled answer is left out, unwaited).
     pub fn log(&self) -> Vec<Logged> {
+        self.settle();
+        lock(&self.state).log.clone()
+    }
+
+    /// Forgets the requests so far, once the answers in flight have ended (up to 2 s).
+    /// A handler logs its request after its answer is written, so a client may have read
+    /// the answer and exited while the entry is still to come: without the wait it would
+    /// land after the clear.
+    pub fn clear_log(&self) {
+        self.settle();
+        lock(&self.state).log.clear();
+    }
+
+    /// Waits up to 2 s for the connections in flight, stalls aside, to end.
+    fn settle(&self) {
         for _ in 0..200 {
-            if lock(&self.state).in_flight == 0 {
+            let settled = {
+                let st = lock(&self.state);
+                st.in_flight <= st.stalled
+            };
+            if settled {
                 break;
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        lock(&self.state).log.clone()
-    }
-
-    /// Forgets the requests so far.
-    pub fn clear_log(&self) {
-        lock(&self.state).log.clear();
     }
 
     /// Serves a Hugging Face-like repository `repo` (`owner/name`) at commit `commit`
@@ -452,7 +468,9 @@ fn handle(mut stream: TcpStream, state: &Mutex<State>) {
         return;
     }
     if let Behaviour::Stall(d) = behaviour {
+        lock(state).stalled += 1;
         std::thread::sleep(d);
+        lock(state).stalled -= 1;
     }
     let limit = match behaviour {
         Behaviour::Truncate(n) => (n as u64).min(total),
