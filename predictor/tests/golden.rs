@@ -432,6 +432,22 @@ fn cases(models: &[Model]) -> Vec<Case> {
         }
         push("text", m, "estimate", "estimate", "--ctx 2048", false);
         push("text", m, "plan", "plan", "--budget 3G", false);
+        push(
+            "text",
+            m,
+            "plan-serve",
+            "plan",
+            "--serve --ctx 2048 --budget 2G --cache-ram 256",
+            false,
+        );
+        push(
+            "text",
+            m,
+            "plan-hosts",
+            "plan",
+            "--hosts a=2G,b=1G --ctx 4096",
+            false,
+        );
     }
     out
 }

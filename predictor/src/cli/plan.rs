@@ -313,23 +313,17 @@ fn split_text(p: &SplitPlanned) -> String {
             if m.fits { "yes" } else { "NO" }
         );
     }
-    let or_none = |v: Option<u32>| v.map_or("nothing fits".to_string(), |v| v.to_string());
-    let _ = writeln!(
-        s,
-        "\nmax context at {what} {}: {} (searched up to {})",
-        c.batch,
-        or_none(plan.max_ctx),
-        plan.ctx_limit
+    s.push('\n');
+    limit_lines(
+        &mut s,
+        c,
+        Limits {
+            max_ctx: plan.max_ctx,
+            max_batch: plan.max_batch,
+            ctx_limit: plan.ctx_limit,
+            serve: plan.serve.as_ref(),
+        },
     );
-    let _ = writeln!(
-        s,
-        "max {what} at context {}: {}",
-        c.ctx,
-        or_none(plan.max_batch)
-    );
-    if let Some(sp) = &plan.serve {
-        cache_line(&mut s, sp);
-    }
     for n in p.notes.iter().chain(&plan.requested.notes) {
         let _ = writeln!(s, "note: {n}");
     }
@@ -440,6 +434,36 @@ pub fn run(a: &PlanArgs) -> anyhow::Result<()> {
     }
 }
 
+/// The searched limits of a plan (one device or a split).
+struct Limits<'a> {
+    max_ctx: Option<u32>,
+    max_batch: Option<u32>,
+    ctx_limit: u32,
+    serve: Option<&'a planner::serve::ServePlan>,
+}
+
+/// The largest context and batch (or slots) that fit, and a served plan's prompt cache.
+fn limit_lines(s: &mut String, c: &predictor::RunConfig, l: Limits<'_>) {
+    let what = if c.serve.is_some() { "slots" } else { "batch" };
+    let or_none = |v: Option<u32>| v.map_or("nothing fits".to_string(), |v| v.to_string());
+    let _ = writeln!(
+        s,
+        "max context at {what} {}: {} (searched up to {})",
+        c.batch,
+        or_none(l.max_ctx),
+        l.ctx_limit
+    );
+    let _ = writeln!(
+        s,
+        "max {what} at context {}: {}",
+        c.ctx,
+        or_none(l.max_batch)
+    );
+    if let Some(sp) = l.serve {
+        cache_line(s, sp);
+    }
+}
+
 /// The prompt cache a served plan leaves room for.
 fn cache_line(s: &mut String, sp: &planner::serve::ServePlan) {
     let _ = writeln!(
@@ -497,23 +521,16 @@ fn plan_text(p: &Planned) -> String {
             .unwrap_or_default(),
         human_bytes(plan.headroom_bytes)
     );
-    let or_none = |v: Option<u32>| v.map_or("nothing fits".to_string(), |v| v.to_string());
-    let _ = writeln!(
-        s,
-        "max context at {what} {}: {} (searched up to {})",
-        c.batch,
-        or_none(plan.max_ctx),
-        plan.ctx_limit
+    limit_lines(
+        &mut s,
+        c,
+        Limits {
+            max_ctx: plan.max_ctx,
+            max_batch: plan.max_batch,
+            ctx_limit: plan.ctx_limit,
+            serve: plan.serve.as_ref(),
+        },
     );
-    let _ = writeln!(
-        s,
-        "max {what} at context {}: {}",
-        c.ctx,
-        or_none(plan.max_batch)
-    );
-    if let Some(sp) = &plan.serve {
-        cache_line(&mut s, sp);
-    }
     if let Some(cal) = &plan.requested.calibration {
         let _ = writeln!(
             s,

@@ -164,13 +164,7 @@ fn attn_inputs(
 fn attention_kinds(profile: &ModelProfile, blocks: &[usize]) -> Vec<bool> {
     let mut kinds: Vec<bool> = Vec::new();
     for &l in blocks {
-        let swa = profile.shape.sliding_window.is_some()
-            && profile
-                .shape
-                .sliding_layers
-                .get(l)
-                .copied()
-                .unwrap_or(false);
+        let swa = profile.shape.is_swa(l);
         if !kinds.contains(&swa) {
             kinds.push(swa);
         }

@@ -64,20 +64,17 @@ pub(crate) fn kv_bytes(
     let mut k = 0u64;
     let mut v = 0u64;
     for l in layers {
-        let heads = profile.shape.n_kv_heads.get(l).copied().unwrap_or(0) as u64;
-        let swa = profile.shape.sliding_window.is_some()
-            && profile
-                .shape
-                .sliding_layers
-                .get(l)
-                .copied()
-                .unwrap_or(false);
-        let cells = geo.streams * if swa { geo.swa_cells } else { geo.cells };
+        let cells = geo.streams
+            * if profile.shape.is_swa(l) {
+                geo.swa_cells
+            } else {
+                geo.cells
+            };
         k += dt
-            .bytes_for(heads * profile.shape.head_dim_k as u64)
+            .bytes_for(profile.shape.n_embd_k_gqa(l))
             .saturating_mul(cells);
         v += dt
-            .bytes_for(heads * profile.shape.head_dim_v as u64)
+            .bytes_for(profile.shape.n_embd_v_gqa(l))
             .saturating_mul(cells);
     }
     (k, v)
