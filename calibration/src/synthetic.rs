@@ -129,6 +129,7 @@ pub fn synthetic_profile(shape: usize, qtype: &str) -> ModelProfile {
         matmul_weights: Vec::new(),
         trailing_weights: Vec::new(),
         block_norms: None,
+        fused_gate_up: false,
         notes: Vec::new(),
     }
 }

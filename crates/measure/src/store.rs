@@ -227,6 +227,7 @@ pub(crate) mod tests {
                 matmul_weights: Vec::new(),
                 trailing_weights: Vec::new(),
                 block_norms: None,
+                fused_gate_up: false,
                 notes: vec![],
             },
             config: RunConfig::default(),

@@ -114,6 +114,11 @@ pub struct ModelProfile {
     /// Norm weights per block (`None` in records written before they were kept).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub block_norms: Option<BlockNorms>,
+    /// Whether the dense blocks' gate and up projections are one `ffn_up` of twice the
+    /// feed-forward width with no `ffn_gate` (GLM-4, Phi-3, ChatGLM): llama.cpp's graph
+    /// then splits the product in two for its SwiGLU ([`crate::backend::llama_cpp`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fused_gate_up: bool,
     /// The header's tokenizer and size (zero for presets without one and older records).
     #[serde(default)]
     pub header: HeaderStats,

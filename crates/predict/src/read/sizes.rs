@@ -38,6 +38,8 @@ pub(super) struct Sizes {
     matmul: BTreeMap<(WeightType, u64, u64, u64), (u64, u64)>,
     /// Per block: the widths of its 1-D norm weights, and whether it has q and k norms.
     norms: Vec<(Vec<u64>, bool, bool)>,
+    /// Per block: the rows of its dense `ffn_up.weight`, and whether it has `ffn_gate`.
+    ffn_up: Vec<(Option<u64>, bool)>,
     /// The token embedding's type, dims and bytes.
     embedding: Option<(WeightType, Vec<u64>, u64)>,
     /// See [`ModelProfile::trailing_weights`].
@@ -61,6 +63,7 @@ impl Sizes {
             repack_candidates: BTreeMap::new(),
             matmul: BTreeMap::new(),
             norms: vec![(Vec::new(), false, false); n_layers as usize],
+            ffn_up: vec![(None, false); n_layers as usize],
             embedding: None,
             trailing: Vec::new(),
             beyond: Vec::new(),
@@ -93,6 +96,12 @@ impl Sizes {
             self.embedding = Some((ty, dims.to_vec(), bytes));
         }
         if let Some(l) = layer_index(name).filter(|&l| l < self.norms.len()) {
+            let part = name.split('.').nth(2).unwrap_or("");
+            if dims.len() == 2 && part == "ffn_up" {
+                self.ffn_up[l].0 = Some(dims[1]);
+            } else if part == "ffn_gate" {
+                self.ffn_up[l].1 = true;
+            }
             if dims.len() == 1 && role == TensorRole::Norm {
                 let n = &mut self.norms[l];
                 let lower = name.to_ascii_lowercase();
@@ -185,6 +194,16 @@ impl Sizes {
         out
     }
 
+    /// Whether a block holds its gate and up projections as one `ffn_up` of `2 * ffn`
+    /// rows and no `ffn_gate` (see [`ModelProfile::fused_gate_up`]).
+    fn fused_gate_up(&self, ffn: u64) -> bool {
+        ffn > 0
+            && self
+                .ffn_up
+                .iter()
+                .any(|&(up, gate)| !gate && up == Some(2 * ffn))
+    }
+
     /// The model's weight type (see [`crate::profile::weight_type`]).
     fn dominant(&self) -> Option<WeightType> {
         crate::profile::weight_type(&self.by_type)
@@ -226,6 +245,7 @@ pub(super) fn assemble(
         sizes.tie_output();
     }
     let block_norms = Some(sizes.block_norms(shape.hidden));
+    let fused_gate_up = sizes.fused_gate_up(shape.ffn);
     let matmul_weights = sizes.matmul_weights();
     ModelProfile {
         name: short_name(path),
@@ -246,6 +266,7 @@ pub(super) fn assemble(
         trailing_weights: sizes.trailing,
         repack_candidates: sizes.repack_candidates,
         block_norms,
+        fused_gate_up,
         header,
         spans: Some(sizes.spans),
         notes,

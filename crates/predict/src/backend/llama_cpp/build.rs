@@ -83,6 +83,10 @@ pub struct Family {
     /// (`i_gpu_start = n_layer + 1 - N`, ggml-org/llama.cpp#18148, ≈b7460) rather than the
     /// last `N` blocks first and the output layer only when `N > n_layer`.
     pub output_layer_first: bool,
+    /// Whether a fused gate/up projection's SwiGLU is one `ggml_swiglu` node over the
+    /// product (ggml-org/llama.cpp#14158) rather than ggml's four: both halves copied out
+    /// (`ggml_cont` of a view), the SiLU, the product.
+    pub glu_op: bool,
     /// What the build's GPU (ggml-cuda) path does differently (docs/llama-cpp-cuda-memory.md).
     pub gpu: GpuRules,
 }
@@ -152,6 +156,9 @@ mod since {
     /// `-ngl` offloads the output layer first (ggml-org/llama.cpp#18148, opened 2025-12-17,
     /// the day after b7423; b8672 has it): ≈b7460.
     pub const OUTPUT_FIRST: u32 = 7460;
+    /// The GLU ops (ggml-org/llama.cpp#14158, merged 2025-06-29: after b5760 of 06-27,
+    /// before b5781 of 07-01; the boundary build is not read): b5781.
+    pub const GLU_OP: u32 = 5781;
 }
 
 impl Family {
@@ -183,6 +190,7 @@ impl Family {
         kq_mask_pad: 64,
         server_limits_outputs: true,
         output_layer_first: true,
+        glu_op: true,
         gpu: GpuRules::B11434,
     };
 
@@ -296,6 +304,11 @@ impl Family {
             "-ngl offloads the output layer last",
             &mut |f| f.output_layer_first = false,
         );
+        at(
+            since::GLU_OP,
+            "a fused gate/up projection split in four ops",
+            &mut |f| f.glu_op = false,
+        );
         (self, changed)
     }
 
@@ -327,6 +340,7 @@ impl Family {
         // per slot (rows it never writes hold no RSS on the CPU, where it runs).
         server_limits_outputs: true,
         output_layer_first: false,
+        glu_op: false,
         gpu: GpuRules {
             embd_input_placeholder: false,
             fa_f16_scratch: false,

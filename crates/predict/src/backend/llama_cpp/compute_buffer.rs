@@ -217,6 +217,8 @@ mod tests {
             align: 32,
             mask_pad: 64,
             fa_f16_scratch: false,
+            glu_op: true,
+            mask_cast: false,
         }
     }
 

@@ -36,6 +36,8 @@ pub(crate) fn reserved_compute(cp: &Cparams) -> u64 {
         align: CPU_ALIGN,
         mask_pad: cp.build.kq_mask_pad,
         fa_f16_scratch: false,
+        glu_op: cp.build.glu_op,
+        mask_cast: cp.flash_attn && !cp.build.gpu.fa_mask_f16,
     };
     compute_buffer::compute(profile, &split, &cp.kv, reserved, &[]).reserved
 }

@@ -123,6 +123,8 @@ fn replayed_compute(
         align: CPU_ALIGN,
         mask_pad: cp.build.kq_mask_pad,
         fa_f16_scratch: false,
+        glu_op: cp.build.glu_op,
+        mask_cast: cp.flash_attn && !cp.build.gpu.fa_mask_f16,
     };
     // The run's graphs in order (the input copy each writes follows from its place).
     // A server evaluates many graphs as requests interleave: any of its bounding graphs

@@ -8,6 +8,8 @@ use super::graph::Graph;
 use super::kv_cache::KvGeometry;
 use crate::profile::ModelProfile;
 
+mod block;
+
 const F32: u64 = 4;
 /// Alignment of a CPU buffer's tensors (and an RPC worker's).
 pub const CPU_ALIGN: u64 = 32;
@@ -44,6 +46,14 @@ pub struct WorkerSplit {
     /// Whether each flash-attention node holds the F16 copies of a quantized K and V
     /// (ggml-cuda's FLASH_ATTN_EXT alloc size from b9295).
     pub fa_f16_scratch: bool,
+    /// Whether a fused gate/up projection's SwiGLU is one node (the build's
+    /// [`super::build::Family::glu_op`]).
+    pub glu_op: bool,
+    /// Whether flash attention reads an F16 cast of an F32 mask input (builds before
+    /// [`super::build::GpuRules::fa_mask_f16`]): the cast is a node of the device that
+    /// first attends, computed there and held to its last attention, and the F32 input
+    /// it is cast from is freed after it.
+    pub mask_cast: bool,
 }
 
 /// A device's graph as tensors, with which of them are copies of the split's inputs.
@@ -59,6 +69,8 @@ pub(crate) struct Plan {
 
 struct Builder {
     plan: Plan,
+    /// The F16 cast of each attention kind's mask, once made ([`WorkerSplit::mask_cast`]).
+    casts: [Option<usize>; 2],
 }
 
 impl Builder {
@@ -67,6 +79,18 @@ impl Builder {
         self.plan.is_copy.push(false);
         self.plan.idle.push(false);
         self.plan.tensors.len() - 1
+    }
+
+    /// The F16 cast of attention kind `kind`'s F32 `mask` input, made at its first use
+    /// (half the input's bytes), the same node for every later block.
+    fn mask_cast(&mut self, kind: usize, mask: usize) -> usize {
+        if let Some(c) = self.casts[kind] {
+            return c;
+        }
+        let bytes = self.plan.tensors[mask].bytes / 2;
+        let c = self.node(bytes, vec![mask], false);
+        self.casts[kind] = Some(c);
+        c
     }
 
     fn node(&mut self, bytes: u64, srcs: Vec<usize>, inplace: bool) -> usize {
@@ -153,7 +177,7 @@ fn attn_inputs(
             kv,
             t,
             geo.streams,
-            split.flash_attn,
+            split.flash_attn && !split.mask_cast,
             split.mask_pad,
         ));
     }
@@ -188,6 +212,7 @@ fn build_client(profile: &ModelProfile, split: &WorkerSplit, geo: &KvGeometry, g
             copy_of: vec![Vec::new(); copies],
             idle: Vec::new(),
         },
+        casts: [None; 2],
     };
     let mut inputs: Vec<u64> = vec![t * 4, t * d * F32];
     let mixed_tokens = inputs.len();
@@ -227,16 +252,6 @@ fn build_client(profile: &ModelProfile, split: &WorkerSplit, geo: &KvGeometry, g
         b.plan.idle[rows] = true;
     }
     b.plan
-}
-
-/// Bytes a flash-attention node holds beyond its output where the device keeps F16 copies
-/// of a quantized K and V in it (`ggml_cuda_flash_attn_ext_get_alloc_size`): each copy
-/// aligned to 128 bytes.
-fn fa_scratch(split: &WorkerSplit, hkv: u64, n_kv: u64, dk: u64, dv: u64) -> u64 {
-    if !split.fa_f16_scratch {
-        return 0;
-    }
-    2 * (dk + dv) * hkv * n_kv + 2 * 128
 }
 
 /// The sizes one graph's tensors are made of.
@@ -358,88 +373,6 @@ fn device_inputs(
     }
 }
 
-/// One block's tensors over the residual `x`; returns the residual it leaves. `last_out`:
-/// the block is the device's last and the output head follows (only the output rows go on).
-#[allow(clippy::too_many_arguments)]
-fn block(
-    b: &mut Builder,
-    profile: &ModelProfile,
-    split: &WorkerSplit,
-    inp: &DeviceInputs,
-    dims: &Dims,
-    l: usize,
-    x: usize,
-    last_out: bool,
-) -> usize {
-    let (t, d, h, dk, dv, f) = (dims.t, dims.d, dims.h, dims.dk, dims.dv, dims.f);
-    let out_rows = dims.out_rows;
-    let input = |k: usize| inp.first_copy[k];
-    let hkv = u64::from(profile.shape.n_head_kv(l));
-    let swa = profile.shape.is_swa(l);
-    let kind = usize::from(swa);
-    let n_kv = if swa { dims.swa_kv } else { dims.n_kv };
-    let (kidx, vidx, mask) = (
-        input(inp.attn.idx[kind]),
-        input(inp.attn.idx[kind] + 1),
-        input(inp.attn.mask[kind]),
-    );
-    let pos = input(inp.pos_in);
-    let attn_norm = b.node(t * d * F32, vec![x], true);
-    // A rotation is one more product over the tensor (its reshaped view).
-    let rot = |b: &mut Builder, x: usize, r: usize, bytes: u64| {
-        let m = inp.attn.rot[kind][r];
-        if m == usize::MAX {
-            x
-        } else {
-            b.node(bytes, vec![x, input(m)], false)
-        }
-    };
-    let q = b.projected(t * h * dk * F32, attn_norm, pos);
-    let q = rot(b, q, 0, t * h * dk * F32);
-    // With a sliding-window cache the engine expands K before V; otherwise V first.
-    let (k, v) = if dims.iswa {
-        let k = b.projected(t * hkv * dk * F32, attn_norm, pos);
-        let k = rot(b, k, 0, t * hkv * dk * F32);
-        let v = b.node(t * hkv * dv * F32, vec![attn_norm], false);
-        (k, rot(b, v, 1, t * hkv * dv * F32))
-    } else {
-        let v = b.node(t * hkv * dv * F32, vec![attn_norm], false);
-        let v = rot(b, v, 1, t * hkv * dv * F32);
-        let k = b.projected(t * hkv * dk * F32, attn_norm, pos);
-        (rot(b, k, 0, t * hkv * dk * F32), v)
-    };
-    b.push(Tensor::external(vec![k, kidx]));
-    b.push(Tensor::external(vec![v, vidx]));
-    let attn = if split.flash_attn {
-        b.node(
-            t * h * dv * F32 + fa_scratch(split, hkv, n_kv, dk, dv),
-            vec![q, mask],
-            false,
-        )
-    } else {
-        let kq = b.node(n_kv * t * h * F32, vec![q], false);
-        let probs = b.node(n_kv * t * h * F32, vec![kq, mask], true);
-        let kqv = b.node(dv * t * h * F32, vec![probs], false);
-        b.node(t * h * dv * F32, vec![kqv], false)
-    };
-    let attn = rot(b, attn, 1, t * h * dv * F32);
-    let o = b.node(t * d * F32, vec![attn], false);
-    let (rows, ffn_inp) = if last_out {
-        let ids = input(inp.out_ids_in);
-        let og = b.node(out_rows * d * F32, vec![o, ids], false);
-        let xg = b.node(out_rows * d * F32, vec![x, ids], false);
-        (out_rows, b.node(out_rows * d * F32, vec![og, xg], true))
-    } else {
-        (t, b.node(t * d * F32, vec![o, x], true))
-    };
-    let ffn_norm = b.node(rows * d * F32, vec![ffn_inp], true);
-    let gate = b.node(rows * f * F32, vec![ffn_norm], false);
-    let up = b.node(rows * f * F32, vec![ffn_norm], false);
-    let act = b.node(rows * f * F32, vec![gate, up], false);
-    let down = b.node(rows * d * F32, vec![act], false);
-    b.node(rows * d * F32, vec![down, ffn_inp], true)
-}
-
 /// The tensors of the graph `g` a device of a split runs, in the engine's node order.
 pub(crate) fn build(
     profile: &ModelProfile,
@@ -459,6 +392,7 @@ pub(crate) fn build(
             copy_of: vec![Vec::new(); split.copies.max(1) as usize],
             idle: Vec::new(),
         },
+        casts: [None; 2],
     };
     let inp = device_inputs(&mut b, profile, split, geo, g, &dims);
     let input = |k: usize| inp.first_copy[k];
@@ -485,7 +419,7 @@ pub(crate) fn build(
     }
     let last = split.blocks.len().saturating_sub(1);
     for (n, &l) in split.blocks.iter().enumerate() {
-        x = block(
+        x = block::block(
             &mut b,
             profile,
             split,
