@@ -57,6 +57,8 @@ pub struct Model {
     pub n_expert_used: Option<u32>,
     #[serde(default, deserialize_with = "lenient")]
     pub n_ff_exp: Option<u64>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub n_rot: Option<u32>,
     #[serde(default, deserialize_with = "nullable")]
     pub type_counts: BTreeMap<String, u64>,
 }

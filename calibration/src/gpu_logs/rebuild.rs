@@ -1,7 +1,8 @@
 //! A run's model rebuilt from what its log printed: the shape of `print_info`, quantized
 //! with llama.cpp's mix for the printed file type, accepted only where the mix gives
 //! exactly the printed tensor counts per type (`llama_model_loader: - type q4_K: 193
-//! tensors`), so the rebuilt header holds the file's tensors to the byte.
+//! tensors`), with or without an importance matrix, so the rebuilt header holds the file's
+//! tensors to the byte.
 
 use super::corpus::Run;
 use predictor::gguf::GgufFile;
@@ -11,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// The architectures the header builder lays out.
-const ARCHS: &[&str] = &["llama", "qwen2", "qwen3", "qwen3moe"];
+const ARCHS: &[&str] = &["llama", "qwen2", "qwen3", "qwen3moe", "glm4"];
 
 /// The shape the log printed (untied, no rope factors: the caller tries the variants).
 fn shape_of(run: &Run) -> Result<Shape, String> {
@@ -45,6 +46,7 @@ fn shape_of(run: &Run) -> Result<Shape, String> {
     if let Some(d) = m.n_embd_head_k {
         s.head_dim = d;
     }
+    s.n_rot = m.n_rot;
     if let Some(c) = m.n_ctx_train {
         s.ctx_train = c;
     }
@@ -55,9 +57,9 @@ fn shape_of(run: &Run) -> Result<Shape, String> {
 }
 
 /// Tensors per type name (lower case) of a quantized shape.
-fn counts(shape: &Shape, ftype: Ftype) -> BTreeMap<String, u64> {
+fn counts(shape: &Shape, ftype: Ftype, mix: MixOptions) -> BTreeMap<String, u64> {
     let mut c = BTreeMap::new();
-    for (_, ty) in shape.quantized(ftype, MixOptions::default()) {
+    for (_, ty) in shape.quantized(ftype, mix) {
         *c.entry(ty.name().to_ascii_lowercase()).or_insert(0) += 1;
     }
     c
@@ -93,7 +95,7 @@ fn by_identity(run: &Run) -> Result<ModelProfile, String> {
             )
         })?;
     let shape = preset.shape().map_err(|e| e.to_string())?;
-    profile_of(&shape, ftype, &run.id)
+    profile_of(&shape, ftype, MixOptions::default(), &run.id)
 }
 
 /// The profile of `run`'s model, or why it cannot be rebuilt.
@@ -114,23 +116,31 @@ pub fn rebuild(run: &Run) -> Result<ModelProfile, String> {
     let ftype_name = run.model.ftype.as_deref().unwrap_or("");
     let ftype = Ftype::parse(ftype_name)
         .ok_or_else(|| format!("file type {ftype_name:?} is not one llama.cpp names"))?;
+    // Untied before tied, no rope factors before them, the plain mix before the one an
+    // importance matrix changes (`--imatrix`: no Q5_K in IQ4_XS's first ffn_down, ...).
     let mut tried = Vec::new();
-    for (tied, rope_freqs) in [(false, false), (true, false), (false, true), (true, true)] {
-        let mut s = base.clone();
-        s.tied = tied;
-        s.rope_freqs = rope_freqs;
-        if s.validate().is_err() {
-            continue;
+    for has_imatrix in [false, true] {
+        for (tied, rope_freqs) in [(false, false), (true, false), (false, true), (true, true)] {
+            let mut s = base.clone();
+            s.tied = tied;
+            s.rope_freqs = rope_freqs;
+            if s.validate().is_err() {
+                continue;
+            }
+            let mix = MixOptions {
+                has_imatrix,
+                ..MixOptions::default()
+            };
+            let c = counts(&s, ftype, mix);
+            if c == printed {
+                return profile_of(&s, ftype, mix, &run.id);
+            }
+            tried.push(c);
         }
-        let c = counts(&s, ftype);
-        if c == printed {
-            return profile_of(&s, ftype, &run.id);
-        }
-        tried.push(c);
     }
     Err(format!(
-        "llama.cpp's {} mix of the printed shape gives {:?}, the log {:?} (a custom or \
-         imatrix recipe)",
+        "llama.cpp's {} mix of the printed shape gives {:?}, the log {:?} (a custom recipe, \
+         with or without an importance matrix)",
         ftype.name(),
         tried.first().cloned().unwrap_or_default(),
         printed
@@ -138,9 +148,13 @@ pub fn rebuild(run: &Run) -> Result<ModelProfile, String> {
 }
 
 /// The profile of the header `shape` quantized to `ftype` would have.
-fn profile_of(shape: &Shape, ftype: Ftype, id: &str) -> Result<ModelProfile, String> {
-    let w = predictor::presets::shape::header(shape, ftype, MixOptions::default())
-        .map_err(|e| e.to_string())?;
+fn profile_of(
+    shape: &Shape,
+    ftype: Ftype,
+    mix: MixOptions,
+    id: &str,
+) -> Result<ModelProfile, String> {
+    let w = predictor::presets::shape::header(shape, ftype, mix).map_err(|e| e.to_string())?;
     let bytes = w.header_bytes().map_err(|e| e.to_string())?;
     let (_, data) = w.layout().map_err(|e| e.to_string())?;
     let label = format!("gpu-log:{id}");

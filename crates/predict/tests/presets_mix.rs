@@ -179,8 +179,44 @@ fn glm4_32b_iq4_xs_with_imatrix() {
     // GLM-4-32B-0414 IQ4_XS (imatrix): "f32: 245 / q5_K: 61 / q6_K: 1 / iq4_xs: 306",
     // https://github.com/ikawrakow/ik_llama.cpp/pull/344 (gpu-logs/mainline-ik344-b.json).
     // attn_v goes to Q5_K (GQA 24 >= 4); with an imatrix the first ffn_down stay IQ4_XS.
+    let t = glm4_32b_table();
+    let imatrix = MixOptions {
+        has_imatrix: true,
+        ..MixOptions::default()
+    };
+    let mut ctx = MixContext::new("glm4", 61, 48, 2, 0).with_options(imatrix);
+    let c = table_counts(Ftype::IQ4XS, &t, &mut ctx);
+    assert_eq!(
+        c,
+        counts(&[("f32", 245), ("q5_K", 61), ("q6_K", 1), ("iq4_xs", 306)])
+    );
+    // Without one, the first 61/8 = 7 ffn_down go to Q5_K too.
+    let mut ctx = MixContext::new("glm4", 61, 48, 2, 0);
+    let c = table_counts(Ftype::IQ4XS, &t, &mut ctx);
+    assert_eq!(
+        c,
+        counts(&[("f32", 245), ("q5_K", 68), ("q6_K", 1), ("iq4_xs", 299)])
+    );
+    // The shape builder lays out the same tensors, so gives the same mix.
+    let mut built: Vec<(String, Vec<u64>)> = glm4_32b()
+        .tensors()
+        .into_iter()
+        .map(|d| (d.name, d.dims))
+        .collect();
+    let mut listed: Vec<(String, Vec<u64>)> = t.into_iter().map(|d| (d.name, d.dims)).collect();
+    built.sort();
+    listed.sort();
+    assert_eq!(built, listed);
+    assert_eq!(
+        shape_counts(&glm4_32b(), Ftype::IQ4XS, imatrix),
+        counts(&[("f32", 245), ("q5_K", 61), ("q6_K", 1), ("iq4_xs", 306)])
+    );
+}
+
+/// GLM-4-32B-0414's tensor table.
+fn glm4_32b_table() -> Vec<TensorDesc> {
     let (h, kv, f, v) = (6144u64, 256u64, 23040u64, 151552u64);
-    let t = table(
+    table(
         &[
             ("token_embd.weight", &[h, v]),
             ("output_norm.weight", &[h]),
@@ -199,24 +235,7 @@ fn glm4_32b_iq4_xs_with_imatrix() {
             ("ffn_down.weight", &[f, h]),
             ("post_ffw_norm.weight", &[h]),
         ],
-    );
-    let imatrix = MixOptions {
-        has_imatrix: true,
-        ..MixOptions::default()
-    };
-    let mut ctx = MixContext::new("glm4", 61, 48, 2, 0).with_options(imatrix);
-    let c = table_counts(Ftype::IQ4XS, &t, &mut ctx);
-    assert_eq!(
-        c,
-        counts(&[("f32", 245), ("q5_K", 61), ("q6_K", 1), ("iq4_xs", 306)])
-    );
-    // Without one, the first 61/8 = 7 ffn_down go to Q5_K too.
-    let mut ctx = MixContext::new("glm4", 61, 48, 2, 0);
-    let c = table_counts(Ftype::IQ4XS, &t, &mut ctx);
-    assert_eq!(
-        c,
-        counts(&[("f32", 245), ("q5_K", 68), ("q6_K", 1), ("iq4_xs", 299)])
-    );
+    )
 }
 
 #[test]
@@ -746,4 +765,36 @@ fn shape_header_reads_back() {
     let mut bad = s;
     bad.n_expert_used = 0;
     assert!(presets::shape::header(&bad, Ftype::Q4KM, MixOptions::default()).is_err());
+}
+
+/// GLM-Z1-32B-0414 (bartowski's IQ4_XS, made with an importance matrix): separate q, k, v
+/// without biases, post-attention and post-FFN norms, and one `ffn_up` holding gate and up.
+fn glm4_32b() -> Shape {
+    let mut s = Shape::new("glm4", 61, 6144, (48, 2), 23040, 151552);
+    s.head_dim = 128;
+    s.n_rot = Some(64);
+    s.ctx_train = 32768;
+    s
+}
+
+#[test]
+fn a_fused_gate_up_projection_is_read_from_the_tensors() {
+    let profile = |s: &Shape| {
+        let w = presets::shape::header(s, ft("Q8_0"), MixOptions::default()).unwrap();
+        let bytes = w.header_bytes().unwrap();
+        let (_, data) = w.layout().unwrap();
+        let path = std::path::Path::new("shape.gguf");
+        let g =
+            memcal_predict::gguf::GgufFile::parse(path, &bytes, bytes.len() as u64 + data).unwrap();
+        memcal_predict::read::profile_from_gguf(&g).unwrap()
+    };
+    let glm4 = profile(&glm4_32b());
+    assert!(glm4.fused_gate_up);
+    let up = glm4.matmul_weights.iter().filter(|w| w.ne1 == 2 * 23040);
+    assert_eq!(up.map(|w| w.count).sum::<u64>(), 61);
+    assert_eq!(glm4.block_norms.map(|n| n.hidden), Some(4));
+    assert!(!profile(&llama_8b(false)).fused_gate_up);
+    // GLM-4 blocks are dense.
+    let moe = glm4_32b().with_experts(8, 2, 0);
+    assert!(presets::shape::header(&moe, ft("Q8_0"), MixOptions::default()).is_err());
 }

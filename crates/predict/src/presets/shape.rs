@@ -1,6 +1,6 @@
 //! The GGUF header of an arbitrary llama-family model quantized to a llama.cpp file type:
 //! tensor names and shapes as llama.cpp's loader creates them (`load_arch_tensors` in
-//! src/models/llama.cpp, qwen2.cpp, qwen3.cpp, qwen3moe.cpp), types from
+//! src/models/llama.cpp, qwen2.cpp, qwen3.cpp, qwen3moe.cpp, glm4.cpp), types from
 //! [`super::quant_mix`], in the order `llama-quantize` writes them. So the calibration
 //! crate can rebuild a model from a public log's `print_info` lines.
 
@@ -11,12 +11,13 @@ use crate::ggml_type::GgmlType;
 use crate::gguf::writer::{GgufWriter, WriteError};
 
 /// The architectures [`Shape`] builds.
-pub const SHAPE_ARCHS: [&str; 4] = ["llama", "qwen2", "qwen3", "qwen3moe"];
+pub const SHAPE_ARCHS: [&str; 5] = ["llama", "qwen2", "qwen3", "qwen3moe", "glm4"];
 
 /// A llama-family model's shape, as `print_info` prints it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shape {
-    /// GGUF architecture: `llama` (also Mistral and Mixtral), `qwen2`, `qwen3`, `qwen3moe`.
+    /// GGUF architecture: `llama` (also Mistral and Mixtral), `qwen2`, `qwen3`, `qwen3moe`,
+    /// `glm4` (GLM-4-0414).
     pub arch: String,
     /// `general.name`.
     pub name: String,
@@ -44,6 +45,14 @@ pub struct Shape {
     pub qk_norm: bool,
     /// `rope_freqs.weight` (Llama 3.1/3.2 and others with llama3 rope scaling).
     pub rope_freqs: bool,
+    /// `post_attention_norm.weight` and `post_ffw_norm.weight` after each block's attention
+    /// and feed-forward (GLM-4).
+    pub post_norms: bool,
+    /// One `ffn_up.weight` of twice `n_ff` holding the gate and the up projection, and no
+    /// `ffn_gate.weight` (GLM-4's fused SwiGLU input).
+    pub fused_up: bool,
+    /// Rotated dimensions per head (`n_rot`, `rope.dimension_count`); None: the whole head.
+    pub n_rot: Option<u32>,
     /// Experts (`n_expert`; 0 for a dense model).
     pub n_expert: u32,
     /// Experts used per token (`n_expert_used`).
@@ -55,7 +64,8 @@ pub struct Shape {
 impl Shape {
     /// A dense shape with `head_dim = n_embd / n_head`, untied, no rope factors, and the
     /// architecture's usual extras: q/k/v biases for qwen2, q/k norms for qwen3 and
-    /// qwen3moe. Set the other fields as the log says.
+    /// qwen3moe, post-norms and a fused gate/up projection for glm4. Set the other fields
+    /// as the log says.
     pub fn new(
         arch: &str,
         n_layer: u32,
@@ -79,6 +89,9 @@ impl Shape {
             qkv_bias: arch == "qwen2",
             qk_norm: matches!(arch, "qwen3" | "qwen3moe"),
             rope_freqs: false,
+            post_norms: arch == "glm4",
+            fused_up: arch == "glm4",
+            n_rot: None,
             n_expert: 0,
             n_expert_used: 0,
             n_ff_exp: 0,
@@ -127,6 +140,9 @@ impl Shape {
         if self.arch == "qwen3moe" && self.n_expert == 0 {
             return bad("qwen3moe needs experts".into());
         }
+        if self.fused_up && self.n_expert > 0 {
+            return bad("a fused gate/up projection (glm4) is a dense block: no experts".into());
+        }
         if self.n_expert > 0 && (self.n_expert_used == 0 || self.n_expert_used > self.n_expert) {
             return bad(format!(
                 "{} experts used of {}",
@@ -174,6 +190,10 @@ impl Shape {
                 t(n("attn_k_norm.weight"), &[hd]);
             }
             t(n("attn_output.weight"), &[q, h]);
+            if self.post_norms {
+                t(n("post_attention_norm.weight"), &[h]);
+                t(n("post_ffw_norm.weight"), &[h]);
+            }
             t(n("ffn_norm.weight"), &[h]);
             if self.n_expert > 0 {
                 let (e, f) = (self.n_expert as u64, self.expert_ff());
@@ -181,6 +201,9 @@ impl Shape {
                 t(n("ffn_gate_exps.weight"), &[h, f, e]);
                 t(n("ffn_down_exps.weight"), &[f, h, e]);
                 t(n("ffn_up_exps.weight"), &[h, f, e]);
+            } else if self.fused_up {
+                t(n("ffn_down.weight"), &[self.n_ff, h]);
+                t(n("ffn_up.weight"), &[h, 2 * self.n_ff]);
             } else {
                 t(n("ffn_gate.weight"), &[h, self.n_ff]);
                 t(n("ffn_down.weight"), &[self.n_ff, h]);
@@ -292,9 +315,13 @@ fn add_keys(
         w.add_u32(&k("attention.value_length"), s.head_dim)?;
     }
     // Required by these archs' load_arch_hparams; the converters' usual values.
-    let eps = if a == "llama" { 1e-5 } else { 1e-6 };
+    let eps = if matches!(a, "llama" | "glm4") {
+        1e-5
+    } else {
+        1e-6
+    };
     w.add_f32(&k("attention.layer_norm_rms_epsilon"), eps)?;
-    w.add_u32(&k("rope.dimension_count"), s.head_dim)?;
+    w.add_u32(&k("rope.dimension_count"), s.n_rot.unwrap_or(s.head_dim))?;
     w.add_u32(&k("vocab_size"), u32_of("vocab_size", s.n_vocab)?)?;
     if s.n_expert > 0 {
         w.add_u32(&k("expert_count"), s.n_expert)?;
