@@ -314,16 +314,7 @@ fn split_text(p: &SplitPlanned) -> String {
         );
     }
     s.push('\n');
-    limit_lines(
-        &mut s,
-        c,
-        Limits {
-            max_ctx: plan.max_ctx,
-            max_batch: plan.max_batch,
-            ctx_limit: plan.ctx_limit,
-            serve: plan.serve.as_ref(),
-        },
-    );
+    limit_lines(&mut s, c, limits_of!(plan));
     for n in p.notes.iter().chain(&plan.requested.notes) {
         let _ = writeln!(s, "note: {n}");
     }
@@ -434,6 +425,19 @@ pub fn run(a: &PlanArgs) -> anyhow::Result<()> {
     }
 }
 
+/// The [`Limits`] of a one-device plan or a split's (fields of the same names on both).
+macro_rules! limits_of {
+    ($plan:expr) => {
+        Limits {
+            max_ctx: $plan.max_ctx,
+            max_batch: $plan.max_batch,
+            ctx_limit: $plan.ctx_limit,
+            serve: $plan.serve.as_ref(),
+        }
+    };
+}
+use limits_of;
+
 /// The searched limits of a plan (one device or a split).
 struct Limits<'a> {
     max_ctx: Option<u32>,
@@ -521,16 +525,7 @@ fn plan_text(p: &Planned) -> String {
             .unwrap_or_default(),
         human_bytes(plan.headroom_bytes)
     );
-    limit_lines(
-        &mut s,
-        c,
-        Limits {
-            max_ctx: plan.max_ctx,
-            max_batch: plan.max_batch,
-            ctx_limit: plan.ctx_limit,
-            serve: plan.serve.as_ref(),
-        },
-    );
+    limit_lines(&mut s, c, limits_of!(plan));
     if let Some(cal) = &plan.requested.calibration {
         let _ = writeln!(
             s,
