@@ -186,6 +186,11 @@ pub struct ConfigArgs {
     /// Keep the KV cache in host memory (llama.cpp's `-nkvo` / `--no-kv-offload`).
     #[arg(long, help_heading = "GPU placement (llama.cpp)")]
     pub no_kv_offload: bool,
+    /// The llama.cpp build has the BLAS backend (built with GGML_BLAS=ON: OpenBLAS, MKL,
+    /// BLIS): it runs the large products of weights left in host memory and prints a
+    /// `CPU compute buffer` of its own beside the pinned host one. GPU runs only.
+    #[arg(long, help_heading = "GPU placement (llama.cpp)")]
+    pub blas: bool,
 }
 
 impl ConfigArgs {}
@@ -270,6 +275,7 @@ impl ConfigArgs {
                 self.n_cpu_moe,
             )?,
             kv_offload: !self.no_kv_offload,
+            blas: self.blas,
         };
         c.validate()?;
         Ok(c)

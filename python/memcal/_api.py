@@ -75,6 +75,7 @@ def estimate(
     cpu_moe: bool = False,
     n_cpu_moe: Optional[int] = None,
     offload_kqv: Optional[bool] = None,
+    blas: bool = False,
     model_path: Optional[PathLike] = None,
     n_ctx: Optional[int] = None,
     n_batch: Optional[int] = None,
@@ -138,6 +139,9 @@ def estimate(
             (``--n-cpu-moe``).
         offload_kqv: ``Llama()``'s name: ``False`` keeps the KV cache in host memory
             (``-nkvo``; default ``True``).
+        blas: the llama.cpp build has the BLAS backend (``GGML_BLAS=ON``: OpenBLAS, MKL,
+            BLIS), which runs the large products of weights left in host memory and keeps
+            a ``CPU`` compute buffer of its own (``--blas``; GPU runs only).
         model_path, n_ctx, n_batch, n_ubatch, n_gpu_layers, use_mmap, type_k, type_v:
             llama-cpp-python's ``Llama()`` names, with its meanings: ``n_ctx`` is the
             total context over all sequences (0: the trained context), ``n_batch`` caps
@@ -192,6 +196,7 @@ def plan(
     cpu_moe: bool = False,
     n_cpu_moe: Optional[int] = None,
     offload_kqv: Optional[bool] = None,
+    blas: bool = False,
     model_path: Optional[PathLike] = None,
     n_ctx: Optional[int] = None,
     n_batch: Optional[int] = None,

@@ -42,6 +42,7 @@ class Options(TypedDict):
     cpu_moe: bool
     n_cpu_moe: Optional[int]
     no_kv_offload: bool
+    blas: bool
 
 def inspect(path: str) -> str: ...
 def estimate(path: Optional[str], preset: Optional[str], options: Options) -> str: ...

@@ -324,6 +324,7 @@ def options(file: Optional[str], preset: Optional[str], kw: Mapping[str, Any]) -
         "cpu_moe": _bool("cpu_moe", kw["cpu_moe"]),
         "n_cpu_moe": _uint("n_cpu_moe", kw["n_cpu_moe"]),
         "no_kv_offload": _no_kv_offload(kw["offload_kqv"]),
+        "blas": _bool("blas", kw["blas"]),
     }
 
 

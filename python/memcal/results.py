@@ -156,6 +156,8 @@ class RunConfig(_Answer):
     """Tensors placed against ``gpu_layers`` (``-ot``, ``--cpu-moe``, ``--n-cpu-moe``)."""
     kv_offload: bool = _omitted(True)
     """False: the KV cache stays in host memory (``-nkvo``)."""
+    blas: bool = _omitted(False)
+    """True: the llama.cpp build has the BLAS backend (``--blas``)."""
 
 
 @dataclasses.dataclass(frozen=True)

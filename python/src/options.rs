@@ -51,6 +51,8 @@ pub struct Options {
     n_cpu_moe: Option<u32>,
     /// `-nkvo` (`offload_kqv=False` on the Python side).
     no_kv_offload: bool,
+    /// `--blas`: the llama.cpp build has the BLAS backend.
+    blas: bool,
 }
 
 impl Options {
@@ -86,6 +88,7 @@ impl Options {
             cpu_moe: self.cpu_moe,
             n_cpu_moe: self.n_cpu_moe.or(d.n_cpu_moe),
             no_kv_offload: self.no_kv_offload,
+            blas: self.blas,
         }
     }
 

@@ -119,6 +119,23 @@ def test_gpu_placement_options_are_the_command_line_flags(model: Path, predictor
     assert {r.name for r in gpu.runtime} >= {"gpu_context", "memory_pool"}
 
 
+def test_a_blas_build_is_the_command_line_flag(predictor) -> None:
+    ffn_on_cpu = "blk\\.[0-9]+\\.ffn.*=CPU"
+    e = memcal.estimate(preset="qwen3-30b-a3b:Q4_K_M", device="cuda",
+                        override_tensor=[ffn_on_cpu], blas=True)
+    expected = predictor.json(
+        ["estimate", "--preset", "qwen3-30b-a3b:Q4_K_M", "--device", "cuda", "-ot", ffn_on_cpu,
+         "--blas"]
+    )
+    assert e.to_dict() == expected
+    assert e.config.blas is True
+    # BLAS's own buffer: the router's product of the host blocks, with its input.
+    host = {(b.buffer, b.component): b.bytes for b in e.buffers}
+    assert host[("CPU", "compute")] > 0
+    with pytest.raises(memcal.ConfigError, match="GPU runs only"):
+        memcal.estimate(preset="qwen3-30b-a3b:Q4_K_M", blas=True)
+
+
 def test_a_served_plan_sizes_the_prompt_cache(predictor) -> None:
     p = memcal.plan(preset="llama-3.1-8b:Q4_K", serve=True, ctx=8192, budget="16G")
     expected = predictor.json(

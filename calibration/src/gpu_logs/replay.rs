@@ -235,27 +235,40 @@ pub fn cover(run: &Run) -> Result<Covered, String> {
         return Err("no buffer line and no exit memory breakdown was printed".into());
     }
     // With a GPU, llama.cpp gives the CPU backend the GPU's pinned host buffer type: a
-    // `CPU compute buffer` beside `CUDA_Host compute` is an ACCEL backend's (GGML_BLAS),
-    // which takes ops from the CPU backend and is not modelled.
+    // `CPU compute buffer` beside `CUDA_Host compute` is an ACCEL backend's (GGML_BLAS).
     let host_compute = |name: &str| {
         run.buffers
             .iter()
             .any(|b| b.kind == "compute" && b.device == name)
     };
-    if host_compute("CPU") && (host_compute("CUDA_Host") || host_compute("ROCm_Host")) {
+    let blas = host_compute("CPU") && (host_compute("CUDA_Host") || host_compute("ROCm_Host"));
+    let profile = rebuild(run)?;
+    let mut config = config_of(run)?;
+    config.blas = blas;
+    if blas && offloaded_fewer_than_all(run) {
         return Err(
-            "the build has an ACCEL backend (BLAS: a `CPU compute buffer` beside the pinned \
-             host one), whose buffer and ops are not modelled"
+            "a BLAS build with blocks on the CPU: the CPU backend's share of their attention \
+             beside BLAS is not modelled (the estimate says so in a note)"
                 .into(),
         );
     }
-    let profile = rebuild(run)?;
-    let config = config_of(run)?;
     Ok(Covered {
         run: run.clone(),
         profile,
         config,
     })
+}
+
+/// Whether the log prints `offloaded X/Y layers` with X below Y.
+fn offloaded_fewer_than_all(run: &Run) -> bool {
+    let printed = run.flags.offloaded_printed.as_deref().unwrap_or("");
+    printed
+        .split_whitespace()
+        .find_map(|w| {
+            let (x, y) = w.split_once('/')?;
+            Some(x.parse::<u32>().ok()? < y.parse::<u32>().ok()?)
+        })
+        .unwrap_or(false)
 }
 
 /// The printed kind a buffer is compared as (the SWA cache's lines are KV).

@@ -117,10 +117,12 @@ pub fn markdown(r: &Replayed, plot: &str) -> String {
          --test gpu_logs` fails when a model, KV or output buffer is off by more than 1%, a \
          compute buffer is under by more than 2%, or the compute buffers' p95 exceeds 5%.\n\n\
          These figures are not held out: the rules were read from llama.cpp's source, but \
-         three were settled while comparing with these same runs (the flash-attention mask \
+         four were settled while comparing with these same runs (the flash-attention mask \
          held twice on builds 5192-5622, as an F32 input and its F16 cast, first for the \
          MoE runs and then in the allocator replay for the GLM-4 runs, the only dense ones; \
-         the GLM-4 blocks' fused gate/up product; and the offload copy of a host-side \
+         the GLM-4 blocks' fused gate/up product; the BLAS backend's buffer, one product of \
+         a host weight with a copy of its input, read off the b5269 runs' sizes before the \
+         source confirmed which ops BLAS takes; and the offload copy of a host-side \
          weight, set by the `--fit` example's compute buffer). No run was kept aside, so \
          they say the model reproduces these logs, not how far it carries to other runs.\n",
         crate::report::GENERATED_BY

@@ -73,6 +73,12 @@ pub struct RunConfig {
     /// keeps every block's KV in host memory).
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub kv_offload: bool,
+    /// Whether the llama.cpp build has the BLAS backend (`GGML_BLAS=ON`: OpenBLAS, MKL,
+    /// BLIS...), which takes the large matrix products of weights in host memory from the
+    /// CPU backend and from op offload, with a compute buffer of its own (`CPU compute
+    /// buffer` beside the pinned host one). Modelled on GPU runs.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub blas: bool,
 }
 
 fn is_true(b: &bool) -> bool {
@@ -100,6 +106,7 @@ impl Default for RunConfig {
             engine_build: None,
             tensor_overrides: TensorOverrides::default(),
             kv_offload: true,
+            blas: false,
         }
     }
 }

@@ -62,6 +62,17 @@ use crate::profile::{ModelFormat, ModelProfile};
 pub fn estimate(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> Result<Estimate> {
     config.validate()?;
     profile.check_estimable()?;
+    let on_gpus = match &config.split {
+        Some(split) => split.on_gpus(),
+        None => config.device.ordinal().is_some(),
+    };
+    if config.blas && !on_gpus {
+        return Err(crate::error::Error::InvalidConfig(
+            "--blas: the BLAS backend is modelled on GPU runs only (on a CPU-only or RPC \
+             run it shares the graph with the CPU backend in a way memcal does not replay)"
+                .into(),
+        ));
+    }
     let cp = cparams::Cparams::new(fam, profile, config);
     match &config.split {
         Some(split) if split.on_gpus() => gpu::estimate(&cp, split),

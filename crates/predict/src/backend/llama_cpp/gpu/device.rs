@@ -90,8 +90,10 @@ fn offload_copy(cp: &Cparams, res: &Residence, reserved: Graph) -> u64 {
     let p = cp.profile;
     let vocab = p.shape.vocab;
     let experts_host = res.parts.iter().any(|x| x[2].is_none());
-    let dense_host = res.parts.iter().any(|x| x[0].is_none() || x[1].is_none());
-    let output_host = res.place.output.is_none();
+    // A build's BLAS backend takes the plain products of host weights (not the experts).
+    let blas = super::blas::takes_host_products(cp);
+    let dense_host = !blas && res.parts.iter().any(|x| x[0].is_none() || x[1].is_none());
+    let output_host = !blas && res.place.output.is_none();
     let largest = |head: bool| {
         p.matmul_weights
             .iter()

@@ -147,9 +147,15 @@ pub fn host_process(
         "CPU"
     };
     buffers.push(EngineBuffer::new(BufferKind::Output, output_buft, output));
-    let compute = host_compute_bytes(cp);
+    let mut compute = host_compute_bytes(cp);
     buffers.push(EngineBuffer::new(BufferKind::Compute, &pinned, compute));
-    // Pinned buffers are resident whole.
+    // The BLAS backend's buffer is a plain CPU one.
+    let blas = super::blas::blas_compute_bytes(cp, res);
+    if blas > 0 {
+        buffers.push(EngineBuffer::new(BufferKind::Compute, "CPU", blas));
+        compute += blas;
+    }
+    // Pinned buffers are resident whole (BLAS's plain one is counted whole too).
     let host = Components {
         weights: resident_weights,
         kv_cache: kv,

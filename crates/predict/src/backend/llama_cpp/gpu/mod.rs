@@ -13,7 +13,10 @@
 //! - [`row_split`]: `-sm row`, refused where the build has no split buffers.
 //! - [`host`]: the mapped or pinned weights left on the host, the KV of host blocks, the
 //!   output buffer and the pinned host compute buffer of the graph inputs.
+//! - [`blas`]: a build's BLAS backend (`--blas`): its compute buffer, and the products of
+//!   host weights it takes from op offload.
 
+pub mod blas;
 pub mod device;
 pub mod host;
 pub mod residence;
@@ -65,6 +68,7 @@ pub fn estimate(cp: &Cparams, split: &SplitOptions) -> Result<Estimate> {
     if split.mode == SplitMode::Row {
         notes.push(ROW_AS_LAYER.into());
     }
+    notes.extend(blas::note(cp, &res));
     if copies > 1 {
         notes.push(format!(
             "pipeline parallelism: the scheduler keeps {copies} copies of each split input"
