@@ -111,6 +111,7 @@ pub fn synthetic_profile(shape: usize, qtype: &str) -> ModelProfile {
             sliding_window: None,
             sliding_layers: Vec::new(),
             experts: None,
+            mla: None,
         },
         n_params,
         tensor_data_bytes,

@@ -39,6 +39,7 @@ __all__ = [
     "TypeStats",
     "Experts",
     "Hparams",
+    "MlaHeads",
     "GgufDetails",
     "Inspection",
     "Preset",
@@ -469,6 +470,16 @@ class Hparams(_Answer):
     sliding_window: Optional[int]
     sliding_layers: Tuple[bool, ...]
     experts: Optional[Experts]
+    mla: Optional["MlaHeads"] = _omitted(None)
+    """Multi-head latent attention's trained head widths (None for other attention)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class MlaHeads(_Answer):
+    """The trained key and value widths of a latent-attention head (DeepSeek-V2/V3)."""
+
+    k: int
+    v: int
 
 
 @dataclasses.dataclass(frozen=True)

@@ -209,6 +209,7 @@ pub(crate) mod tests {
                     sliding_window: None,
                     sliding_layers: vec![],
                     experts: None,
+                    mla: None,
                 },
                 n_params: 0,
                 tensor_data_bytes: 0,

@@ -2,7 +2,7 @@
 //! table.
 
 use crate::error::Result;
-use crate::profile::{Experts, ModelFormat, TensorRole, TypeStats};
+use crate::profile::{Experts, MlaHeads, ModelFormat, TensorRole, TypeStats};
 use crate::read::{open_model, OpenedModel};
 use crate::weight_type::WeightType;
 use serde::{Deserialize, Serialize};
@@ -39,6 +39,9 @@ pub struct Hparams {
     pub sliding_layers: Vec<bool>,
     /// MoE shape.
     pub experts: Option<Experts>,
+    /// Multi-head latent attention's trained head widths (absent for other attention).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mla: Option<MlaHeads>,
 }
 
 /// GGUF-specific header facts.
@@ -154,6 +157,7 @@ fn inspection(
             sliding_window: p.shape.sliding_window,
             sliding_layers: p.shape.sliding_layers,
             experts: p.shape.experts,
+            mla: p.shape.mla,
         },
         gguf,
         notes: p.notes,
@@ -294,6 +298,14 @@ fn render_hparams(s: &mut String, h: &Hparams) {
     }
     if let Some(e) = h.experts {
         let _ = writeln!(s, "  experts {} ({} per token)", e.total, e.active);
+    }
+    if let Some(m) = h.mla {
+        let _ = writeln!(
+            s,
+            "  latent attention (MLA): heads trained {}/{} wide, cached as one {}-wide row per \
+             token",
+            m.k, m.v, h.head_dim_k
+        );
     }
 }
 

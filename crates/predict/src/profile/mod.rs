@@ -6,7 +6,7 @@
 pub mod shape;
 pub mod tensors;
 
-pub use shape::{Experts, ModelShape};
+pub use shape::{Experts, MlaHeads, ModelShape};
 pub use tensors::{
     BlockNorms, HeaderStats, LayerParts, MatmulWeight, TensorRole, TensorSpans, TypeStats,
 };

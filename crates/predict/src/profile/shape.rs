@@ -47,12 +47,33 @@ pub struct ModelShape {
     pub sliding_layers: Vec<bool>,
     /// MoE shape, for mixture-of-experts models.
     pub experts: Option<Experts>,
+    /// Multi-head latent attention (DeepSeek-V2/V3, Kimi K2, GLM-4.7-Flash...): the key and
+    /// value widths of a head as the model was trained (`attention.key_length_mla`,
+    /// `value_length_mla`), the cache then holding one latent row per token
+    /// (`head_dim_k` wide, `head_dim_v` of it the values); None for other attention.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mla: Option<MlaHeads>,
+}
+
+/// The trained head widths of a multi-head latent attention model
+/// (`n_embd_head_k_mla`, `n_embd_head_v_mla`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MlaHeads {
+    /// Key width per head.
+    pub k: u32,
+    /// Value width per head.
+    pub v: u32,
 }
 
 impl ModelShape {
     /// Whether block `il` attends over a sliding window (`hparams.is_swa(il)`).
     pub fn is_swa(&self, il: usize) -> bool {
         self.sliding_window.is_some() && self.sliding_layers.get(il).copied().unwrap_or(false)
+    }
+
+    /// Whether the model attends with multi-head latent attention (`hparams.is_mla()`).
+    pub fn is_mla(&self) -> bool {
+        self.mla.is_some()
     }
 
     /// Whether any block slides (`hparams.is_swa_any()`).
@@ -97,7 +118,9 @@ impl ModelShape {
         u64::from(self.n_head_kv(il)) * u64::from(self.head_dim_v)
     }
 
-    /// Bytes of the K and V rows one cell of block `il` holds in the cache type `dtype`.
+    /// Bytes of the K and V rows one cell of block `il` holds in the cache type `dtype` (a
+    /// cache that keeps V: llama.cpp's for a latent-attention model keeps K alone, see its
+    /// backend's `KvGeometry::v_cache`).
     pub fn kv_cell_bytes(&self, il: usize, dtype: KvDtype) -> u64 {
         dtype.bytes_for(self.n_embd_k_gqa(il)) + dtype.bytes_for(self.n_embd_v_gqa(il))
     }

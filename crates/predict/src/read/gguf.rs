@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::ggml_type::GgmlType;
 use crate::gguf::{GgufFile, TensorInfo, Value};
 use crate::profile::{
-    Experts, HeaderStats, MatmulWeight, ModelFormat, ModelProfile, ModelShape, TensorRole,
+    Experts, HeaderStats, MatmulWeight, MlaHeads, ModelFormat, ModelProfile, ModelShape, TensorRole,
 };
 use crate::weight_type::WeightType;
 
@@ -68,6 +68,7 @@ fn shape(k: &ArchKeys, notes: &mut Vec<String>) -> Result<ModelShape> {
             0
         }
     };
+    let mla = mla_heads(k)?;
     let sliding_window = k.uint("attention.sliding_window")?.filter(|&w| w > 0);
     let sliding_layers = gguf_sliding_layers(k, n_layers, sliding_window, notes)?;
     Ok(ModelShape {
@@ -85,6 +86,22 @@ fn shape(k: &ArchKeys, notes: &mut Vec<String>) -> Result<ModelShape> {
         sliding_window,
         sliding_layers,
         experts,
+        mla,
+    })
+}
+
+/// The trained head widths of a multi-head latent attention file: both
+/// `attention.key_length_mla` and `value_length_mla` above 0 (llama.cpp's `is_mla()`).
+fn mla_heads(k: &ArchKeys) -> Result<Option<MlaHeads>> {
+    let path = k.g.path.as_path();
+    let key = k.uint("attention.key_length_mla")?.filter(|&w| w > 0);
+    let value = k.uint("attention.value_length_mla")?.filter(|&w| w > 0);
+    Ok(match (key, value) {
+        (Some(kw), Some(vw)) => Some(MlaHeads {
+            k: to_u32(path, "attention.key_length_mla", kw)?,
+            v: to_u32(path, "attention.value_length_mla", vw)?,
+        }),
+        _ => None,
     })
 }
 

@@ -111,6 +111,7 @@ pub fn profile_from_safetensors(ck: &Checkpoint, cfg: &HfConfig) -> Result<Model
             total,
             active: cfg.n_experts_used.unwrap_or(0),
         }),
+        mla: None,
     };
     Ok(assemble(
         path,
@@ -153,6 +154,7 @@ pub fn profile_without_config(ck: &Checkpoint) -> ModelProfile {
         sliding_window: None,
         sliding_layers: Vec::new(),
         experts: None,
+        mla: None,
     };
     let mut notes = ck.notes.clone();
     notes.push(

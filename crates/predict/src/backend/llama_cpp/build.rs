@@ -87,6 +87,10 @@ pub struct Family {
     /// product (ggml-org/llama.cpp#14158) rather than ggml's four: both halves copied out
     /// (`ggml_cont` of a view), the SiLU, the product.
     pub glu_op: bool,
+    /// Whether a multi-head latent attention model's cache holds K alone, its V being the
+    /// first `head_dim_v` of each latent K row (`has_v = !is_mla`, llama-kv-cache.cpp;
+    /// ggml-org/llama.cpp#19067), rather than K and a V cache of its own.
+    pub v_less_mla: bool,
     /// What the build's GPU (ggml-cuda) path does differently (docs/llama-cpp-cuda-memory.md).
     pub gpu: GpuRules,
 }
@@ -159,6 +163,10 @@ mod since {
     /// The GLU ops (ggml-org/llama.cpp#14158, merged 2025-06-29: after b5760 of 06-27,
     /// before b5781 of 07-01; the boundary build is not read): b5781.
     pub const GLU_OP: u32 = 5781;
+    /// The V-less cache of MLA models (ggml-org/llama.cpp#19067, merged 2026-01-24; b8672
+    /// and b11434 read have it, b5331's DeepSeek-V3 log prints K and V): ≈b7870, from the
+    /// release rate between b7423 (2025-12-16) and b8664 (2026-04-04).
+    pub const V_LESS_MLA: u32 = 7870;
 }
 
 impl Family {
@@ -191,6 +199,7 @@ impl Family {
         server_limits_outputs: true,
         output_layer_first: true,
         glu_op: true,
+        v_less_mla: true,
         gpu: GpuRules::B11434,
     };
 
@@ -305,6 +314,11 @@ impl Family {
             &mut |f| f.output_layer_first = false,
         );
         at(
+            since::V_LESS_MLA,
+            "an MLA model's V cached apart",
+            &mut |f| f.v_less_mla = false,
+        );
+        at(
             since::GLU_OP,
             "a fused gate/up projection split in four ops",
             &mut |f| f.glu_op = false,
@@ -341,6 +355,7 @@ impl Family {
         server_limits_outputs: true,
         output_layer_first: false,
         glu_op: false,
+        v_less_mla: false,
         gpu: GpuRules {
             embd_input_placeholder: false,
             fa_f16_scratch: false,

@@ -171,6 +171,7 @@ mod tests {
             streams: 1,
             cells: ctx,
             swa_cells: 1024,
+            v_cache: true,
         };
         let first = split(0..10, true, false);
         let f16 = compute(&p, &first, &geo(4096), reserved(4096), &[]);
@@ -226,6 +227,7 @@ mod tests {
         streams: 1,
         cells: 3072,
         swa_cells: 3072,
+        v_cache: true,
     };
     const RESERVED: Graph = Graph {
         tokens: 384,

@@ -19,6 +19,9 @@ pub struct KvGeometry {
     pub cells: u64,
     /// Cells per stream of a sliding-window layer.
     pub swa_cells: u64,
+    /// Whether the cache keeps V rows of their own (not for a multi-head latent attention
+    /// model on builds with [`Family::v_less_mla`]).
+    pub v_cache: bool,
 }
 
 /// The engine's KV geometry for a configuration.
@@ -50,6 +53,7 @@ pub fn kv_geometry(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> 
         streams,
         cells,
         swa_cells,
+        v_cache: !(fam.v_less_mla && profile.shape.is_mla()),
     }
 }
 
@@ -73,9 +77,11 @@ pub(crate) fn kv_bytes(
         k += dt
             .bytes_for(profile.shape.n_embd_k_gqa(l))
             .saturating_mul(cells);
-        v += dt
-            .bytes_for(profile.shape.n_embd_v_gqa(l))
-            .saturating_mul(cells);
+        if geo.v_cache {
+            v += dt
+                .bytes_for(profile.shape.n_embd_v_gqa(l))
+                .saturating_mul(cells);
+        }
     }
     (k, v)
 }

@@ -18,8 +18,9 @@
 //! - **KV cache.** `-c` is padded to 256 cells; with `-np N` (not unified) each of the N
 //!   streams has `pad(c / N, 256)` cells. Sliding-window layers keep
 //!   `pad(min(cells, n_swa + n_ubatch), 256)` cells per stream. K and V rows are
-//!   `kv_heads(layer) x head_dim` elements in the cache type. The buffer is cleared at
-//!   creation, so all of it is resident at once.
+//!   `kv_heads(layer) x head_dim` elements in the cache type; a multi-head latent
+//!   attention model (DeepSeek-V3) caches K alone on builds from ≈b7870. The buffer is
+//!   cleared at creation, so all of it is resident at once.
 //! - **Compute buffer.** Reserved for the worst case (`n_ubatch` tokens attending over
 //!   every cell, `n_ubatch` outputs); a run only touches what its real graphs need: the
 //!   tokens of each micro-batch over the cells in use so far (padded to 256). Prompt

@@ -81,9 +81,21 @@ pub fn graphs(cp: &Cparams) -> Vec<Graph> {
     out
 }
 
+/// Bytes of one cell of block `l` in the cache type: its K row, and its V row where the
+/// cache keeps one (`v_cache`, see [`super::kv_cache::KvGeometry::v_cache`]).
+fn cell_bytes(profile: &ModelProfile, config: &RunConfig, v_cache: bool, l: usize) -> u64 {
+    let k = config.kv_dtype.bytes_for(profile.shape.n_embd_k_gqa(l));
+    let v = config.kv_dtype.bytes_for(profile.shape.n_embd_v_gqa(l));
+    if v_cache {
+        k + v
+    } else {
+        k
+    }
+}
+
 /// Bytes of one saved sequence state of `tokens` tokens: its K and V rows in every block, in
 /// the cache type; a sliding-window block keeps only the window and the current token.
-pub fn state_bytes(profile: &ModelProfile, config: &RunConfig, tokens: u64) -> u64 {
+pub fn state_bytes(profile: &ModelProfile, config: &RunConfig, v_cache: bool, tokens: u64) -> u64 {
     let window = profile.shape.sliding_window.unwrap_or(u64::MAX);
     (0..profile.shape.n_layers as usize)
         .map(|l| {
@@ -92,10 +104,7 @@ pub fn state_bytes(profile: &ModelProfile, config: &RunConfig, tokens: u64) -> u
             } else {
                 tokens
             };
-            profile
-                .shape
-                .kv_cell_bytes(l, config.kv_dtype)
-                .saturating_mul(cells)
+            cell_bytes(profile, config, v_cache, l).saturating_mul(cells)
         })
         .sum()
 }
@@ -103,7 +112,7 @@ pub fn state_bytes(profile: &ModelProfile, config: &RunConfig, tokens: u64) -> u
 /// The checkpoints the server takes of one request (models with sliding-window blocks
 /// only): copies of the sliding-window blocks' cells, at most the window, taken before the
 /// prompt's last micro-batch and before its last 4 tokens (where the prompt is that long).
-pub fn request_checkpoint_bytes(profile: &ModelProfile, config: &RunConfig) -> u64 {
+pub fn request_checkpoint_bytes(profile: &ModelProfile, config: &RunConfig, v_cache: bool) -> u64 {
     let Some(window) = profile.shape.sliding_window else {
         return 0;
     };
@@ -111,7 +120,7 @@ pub fn request_checkpoint_bytes(profile: &ModelProfile, config: &RunConfig) -> u
     let ub = config.effective_ubatch() as u64;
     let per_cell: u64 = (0..profile.shape.n_layers as usize)
         .filter(|&l| profile.shape.is_swa(l))
-        .map(|l| profile.shape.kv_cell_bytes(l, config.kv_dtype))
+        .map(|l| cell_bytes(profile, config, v_cache, l))
         .sum();
     let max = config.serve.as_ref().map_or(0, |s| s.ctx_checkpoints) as usize;
     [p.checked_sub(4 + ub), p.checked_sub(4)]
@@ -136,11 +145,12 @@ pub fn cache_bytes(cp: &Cparams) -> u64 {
         return 0;
     };
     let n = cp.n_seq;
-    let ckpt = request_checkpoint_bytes(profile, config);
+    let v_cache = cp.kv.v_cache;
+    let ckpt = request_checkpoint_bytes(profile, config, v_cache);
     // A slot saves what it holds: the prompt and every generated token but the last, with
     // the request's checkpoints.
     let saved_tokens = (config.filled_tokens() as u64).saturating_sub(1).max(1);
-    let state = state_bytes(profile, config, saved_tokens) + ckpt;
+    let state = state_bytes(profile, config, v_cache, saved_tokens) + ckpt;
     let slots_now = n * ckpt;
     let limit = serve.cache_limit_bytes();
     if limit == Some(0) {
@@ -149,7 +159,7 @@ pub fn cache_bytes(cp: &Cparams) -> u64 {
     // Without a byte limit the cache holds at most `-c` tokens.
     let token_cap = || {
         let total_cells = config.ctx as u64 * n;
-        state_bytes(profile, config, total_cells)
+        state_bytes(profile, config, v_cache, total_cells)
     };
     let cached = match serve.requests_per_slot {
         // Every request after a slot's first saves the state before it.
@@ -190,8 +200,8 @@ mod tests {
             ..RunConfig::default()
         };
         let mib = |b: u64| b as f64 / 1048576.0;
-        assert!((mib(request_checkpoint_bytes(&p, &c)) - (4.570 + 7.500)).abs() < 0.02);
-        assert!((mib(state_bytes(&p, &c, 703)) - 9.574).abs() < 0.02);
+        assert!((mib(request_checkpoint_bytes(&p, &c, true)) - (4.570 + 7.500)).abs() < 0.02);
+        assert!((mib(state_bytes(&p, &c, true, 703)) - 9.574).abs() < 0.02);
     }
 
     use super::*;
