@@ -106,9 +106,10 @@ impl MemoryModel for LlamaCpp {
     }
 
     fn summary(&self) -> &'static str {
-        "llama.cpp CPU: model buffers per buffer type (mapped file pages, CPU_REPACK \
-         copies), padded KV cells incl. sliding-window caches, the touched part of the \
-         compute buffer, output buffer, vocabulary and process base"
+        "llama.cpp on CPUs and CUDA/ROCm GPUs: model buffers per buffer type (mapped file \
+         pages, CPU_REPACK copies, padded GPU weights), padded KV cells incl. \
+         sliding-window caches, compute buffers (ggml's allocator replayed; on a CPU the \
+         touched part), output buffer, vocabulary and process base"
     }
 
     fn analytic(&self, profile: &ModelProfile, config: &RunConfig) -> Result<Estimate> {
