@@ -170,7 +170,8 @@ pub struct ConfigArgs {
     pub engine_build: Option<u32>,
     /// Tensors placed against --gpu-layers, as llama.cpp's `-ot PATTERN=BUFFER_TYPE`
     /// (regular expressions over tensor names; CPU, CUDA0, ROCm1...; repeatable): e.g.
-    /// `-ot exps=CPU` keeps every routed expert in host memory.
+    /// `-ot exps=CPU` keeps every routed expert in host memory, `-ot
+    /// "^output\.weight$=CPU"` the output layer.
     #[arg(
         long = "override-tensor",
         value_name = "PATTERN=BUFT",

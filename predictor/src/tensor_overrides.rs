@@ -4,8 +4,10 @@
 //! A pattern is a regular expression searched in tensor names, as llama.cpp's
 //! `std::regex_search`; it is tried on the names llama.cpp gives each part of a block
 //! (`blk.3.attn_q.weight`, `blk.3.ffn_norm.weight`, `blk.3.ffn_up_exps.weight`, ...), and
-//! every part it matches goes to its buffer type. Overrides keep llama.cpp's order (the
-//! first that matches a tensor wins); `--n-cpu-moe` and `--cpu-moe` come after `-ot`.
+//! every part it matches goes to its buffer type, and so does the output layer where it
+//! matches `output.weight`. Moving the token embedding to a GPU is refused (not modelled;
+//! it stays on the host otherwise). Overrides keep llama.cpp's order (the first that
+//! matches a tensor wins); `--n-cpu-moe` and `--cpu-moe` come after `-ot`.
 
 use predictor::config::overrides::{OverrideTarget, TensorOverride, TensorOverrides, TensorPart};
 use predictor::error::{Error, Result};
@@ -78,6 +80,19 @@ pub fn parse_override(arg: &str) -> Result<TensorOverrides> {
         let re = regex_lite::Regex::new(pattern)
             .map_err(|e| Error::InvalidConfig(format!("-ot {pattern:?}: {e}")))?;
         let to = target(buft)?;
+        if re.is_match("token_embd.weight") && to != OverrideTarget::Host {
+            return Err(Error::InvalidConfig(format!(
+                "-ot {item:?}: the pattern moves token_embd.weight to a GPU, which memcal does \
+                 not model (llama.cpp keeps it in host memory otherwise); narrow the pattern"
+            )));
+        }
+        if re.is_match("output.weight") {
+            out.push(TensorOverride {
+                layer: None,
+                part: TensorPart::Output,
+                target: to,
+            });
+        }
         for (part, _) in parts(0) {
             let hits: Vec<u32> = (0..MAX_BLOCKS)
                 .filter(|&il| {
@@ -139,6 +154,15 @@ mod tests {
         assert_eq!(o.target(13, BlockPart::Attention), None);
         let o = parse_override(r"blk\.(0|1)\.ffn.*=CUDA1").unwrap();
         assert_eq!(o.target(1, BlockPart::Ffn), Some(OverrideTarget::Gpu(1)));
+        // The output layer, from a public -ot list; block patterns leave it alone.
+        let o = parse_override(r"^output\.weight$=CPU").unwrap();
+        assert_eq!(o.output_target(), Some(OverrideTarget::Host));
+        assert_eq!(o.target(0, BlockPart::Attention), None);
+        assert_eq!(parse_override("exps=CPU").unwrap().output_target(), None);
+        // A pattern that would move the token embedding to a GPU is refused.
+        let e = parse_override("token_embd=CUDA0").unwrap_err().to_string();
+        assert!(e.contains("token_embd.weight"), "{e}");
+        assert!(parse_override(".*=CPU").is_ok());
         assert!(parse_override("exps=Vulkan0").is_err());
         assert!(parse_override("exps").is_err());
         let all = overrides(&["blk\\.0\\.ffn.*=CUDA0".into()], false, Some(2)).unwrap();

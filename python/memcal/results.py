@@ -167,7 +167,8 @@ class TensorOverride(_Answer):
     host memory or on a GPU."""
 
     part: str
-    """``block``, ``attention``, ``ffn``, ``ffn_dense`` or ``experts``."""
+    """``block``, ``attention``, ``ffn``, ``ffn_dense``, ``experts`` or ``output`` (the output
+    layer, ``layer`` None)."""
     target: Any
     """``"host"``, or ``{"gpu": N}``."""
     layer: Optional[int] = _omitted(None)

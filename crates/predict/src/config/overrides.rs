@@ -1,6 +1,6 @@
 //! Where llama.cpp puts a block's tensors against `-ngl`'s placement: `-ot PATTERN=BUFT`
 //! (`--override-tensor`), `--cpu-moe` and `--n-cpu-moe N`, as typed overrides of whole
-//! parts of a block (its attention, its FFN, its routed experts).
+//! parts of a block (its attention, its FFN, its routed experts) and of the output layer.
 //!
 //! The command line turns regular expressions over tensor names into these (the library
 //! never sees a pattern); llama.cpp takes the first override whose pattern matches a
@@ -25,6 +25,9 @@ pub enum TensorPart {
     FfnDense,
     /// The routed experts only (`ffn_*_exps`: `--cpu-moe`, `exps=CPU`).
     Experts,
+    /// The output layer's projection (`output.weight`: `-ot "^output\.weight$=CPU"`); not a
+    /// part of any block.
+    Output,
 }
 
 impl TensorPart {
@@ -37,6 +40,7 @@ impl TensorPart {
             TensorPart::Ffn => matches!(p, BlockPart::Ffn | BlockPart::Experts),
             TensorPart::FfnDense => p == BlockPart::Ffn,
             TensorPart::Experts => p == BlockPart::Experts,
+            TensorPart::Output => false,
         }
     }
 }
@@ -134,6 +138,14 @@ impl TensorOverrides {
         self.0
             .iter()
             .find(|o| o.layer.is_none_or(|l| l == layer) && o.part.covers(p))
+            .map(|o| o.target)
+    }
+
+    /// Where the first override of the output layer sends it, if one does.
+    pub fn output_target(&self) -> Option<OverrideTarget> {
+        self.0
+            .iter()
+            .find(|o| o.part == TensorPart::Output)
             .map(|o| o.target)
     }
 

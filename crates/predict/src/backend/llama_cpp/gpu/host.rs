@@ -141,7 +141,7 @@ pub fn host_process(
         buffers.push(EngineBuffer::new(BufferKind::Kv, "CPU", kv));
     }
     let output = cp.n_seq * profile.shape.vocab * F32;
-    let output_buft = if res.place.output.is_some() {
+    let output_buft = if res.ngl_output.is_some() {
         pinned.as_str()
     } else {
         "CPU"

@@ -1,7 +1,9 @@
 //! Where each part of the model lives on a GPU run (`llama_model::load_tensors`,
 //! `select_weight_buft`): `-ngl`'s placement of the blocks and the output layer over the
 //! GPUs (the token embedding always on the host), then the tensor overrides of `-ot`,
-//! `--cpu-moe` and `--n-cpu-moe` on top.
+//! `--cpu-moe` and `--n-cpu-moe` on top. An override of `output.weight` moves the output
+//! layer: on the host, op offload computes a micro-batch's logits on the first GPU as for
+//! an output layer `-ngl` leaves on the host.
 
 use crate::backend::llama_cpp::split::placement::{output_layer_bytes, placement, Placement};
 use crate::config::overrides::{BlockPart, OverrideTarget};
@@ -15,6 +17,9 @@ pub struct Residence {
     pub place: Placement,
     /// Per block, where its attention, FFN, routed experts and other tensors live.
     pub parts: Vec<[Option<usize>; 4]>,
+    /// Where `-ngl` alone puts the output layer: llama.cpp's output device, whose pinned
+    /// host buffer holds the logits whatever an override does with the weights.
+    pub ngl_output: Option<usize>,
 }
 
 /// The bytes of part `p` of a block.
@@ -37,7 +42,13 @@ impl Residence {
         output_first: bool,
     ) -> Residence {
         let n = profile.shape.n_layers;
-        let place = placement(n, config.gpu_layers, split, output_first);
+        let mut place = placement(n, config.gpu_layers, split, output_first);
+        let ngl_output = place.output;
+        match config.tensor_overrides.output_target() {
+            Some(OverrideTarget::Host) => place.output = None,
+            Some(OverrideTarget::Gpu(g)) => place.output = Some(g as usize),
+            None => {}
+        }
         let parts = place
             .layers
             .iter()
@@ -50,7 +61,11 @@ impl Residence {
                 })
             })
             .collect();
-        Residence { place, parts }
+        Residence {
+            place,
+            parts,
+            ngl_output,
+        }
     }
 
     /// The parts of block `l` (from the profile, or the whole block as `other` for a
