@@ -38,7 +38,8 @@ fn attention_products(cp: &Cparams) -> Vec<Product> {
 }
 
 /// The plain products of a block's feed-forward part: the router of a mixture of experts
-/// (its experts are `MUL_MAT_ID`), else the gate, up (fused or not) and down products.
+/// (its experts are `MUL_MAT_ID`; a shared expert's products are not listed, its width not
+/// being in the shape), else the gate, up (fused or not) and down products.
 fn ffn_products(cp: &Cparams) -> Vec<Product> {
     let s = &cp.profile.shape;
     let (d, f) = (s.hidden, s.ffn);
