@@ -4,6 +4,7 @@
 
 use super::corpus::Run;
 use super::rebuild::rebuild;
+use predictor::backend::llama_cpp::gpu::blas::HOST_ATTENTION_NOTE;
 use predictor::backend::Backend;
 use predictor::config::{Device, FlashAttn, KvDtype, RunConfig, SplitMode, SplitOptions};
 use predictor::profile::ModelProfile;
@@ -245,7 +246,11 @@ pub fn cover(run: &Run) -> Result<Covered, String> {
     let profile = rebuild(run)?;
     let mut config = config_of(run)?;
     config.blas = blas;
-    if blas && offloaded_fewer_than_all(run) {
+    // Left out where the estimate itself says the run is outside what is modelled.
+    let est = Backend::LlamaCpp
+        .analytic(&profile, &config)
+        .map_err(|e| e.to_string())?;
+    if est.notes.iter().any(|n| n == HOST_ATTENTION_NOTE) {
         return Err(
             "a BLAS build with blocks on the CPU: the CPU backend's share of their attention \
              beside BLAS is not modelled (the estimate says so in a note)"
@@ -257,18 +262,6 @@ pub fn cover(run: &Run) -> Result<Covered, String> {
         profile,
         config,
     })
-}
-
-/// Whether the log prints `offloaded X/Y layers` with X below Y.
-fn offloaded_fewer_than_all(run: &Run) -> bool {
-    let printed = run.flags.offloaded_printed.as_deref().unwrap_or("");
-    printed
-        .split_whitespace()
-        .find_map(|w| {
-            let (x, y) = w.split_once('/')?;
-            Some(x.parse::<u32>().ok()? < y.parse::<u32>().ok()?)
-        })
-        .unwrap_or(false)
 }
 
 /// The printed kind a buffer is compared as (the SWA cache's lines are KV).

@@ -2,7 +2,6 @@
 //! that says which blocks slide, how many KV heads a block has, how wide its cache rows are
 //! and whether the blocks route experts.
 
-use crate::config::KvDtype;
 use serde::{Deserialize, Serialize};
 
 /// Mixture-of-experts shape.
@@ -116,13 +115,6 @@ impl ModelShape {
     /// Value elements per token of block `il` (`hparams.n_embd_v_gqa(il)`).
     pub fn n_embd_v_gqa(&self, il: usize) -> u64 {
         u64::from(self.n_head_kv(il)) * u64::from(self.head_dim_v)
-    }
-
-    /// Bytes of the K and V rows one cell of block `il` holds in the cache type `dtype` (a
-    /// cache that keeps V: llama.cpp's for a latent-attention model keeps K alone, see its
-    /// backend's `KvGeometry::v_cache`).
-    pub fn kv_cell_bytes(&self, il: usize, dtype: KvDtype) -> u64 {
-        dtype.bytes_for(self.n_embd_k_gqa(il)) + dtype.bytes_for(self.n_embd_v_gqa(il))
     }
 
     /// Total KV heads x head width summed over layers, for keys and values: the number

@@ -57,6 +57,23 @@ pub fn kv_geometry(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> 
     }
 }
 
+/// Bytes of one cell of block `l` in the cache type `dt`: its K row, and its V row (0 where
+/// the cache keeps none, see [`KvGeometry::v_cache`]).
+pub(crate) fn cell_bytes(
+    profile: &ModelProfile,
+    dt: KvDtype,
+    v_cache: bool,
+    l: usize,
+) -> (u64, u64) {
+    let k = dt.bytes_for(profile.shape.n_embd_k_gqa(l));
+    let v = if v_cache {
+        dt.bytes_for(profile.shape.n_embd_v_gqa(l))
+    } else {
+        0
+    };
+    (k, v)
+}
+
 /// KV cache bytes of blocks `layers` (K, V).
 pub(crate) fn kv_bytes(
     profile: &ModelProfile,
@@ -64,7 +81,6 @@ pub(crate) fn kv_bytes(
     geo: &KvGeometry,
     layers: impl IntoIterator<Item = usize>,
 ) -> (u64, u64) {
-    let dt: KvDtype = config.kv_dtype;
     let mut k = 0u64;
     let mut v = 0u64;
     for l in layers {
@@ -74,14 +90,9 @@ pub(crate) fn kv_bytes(
             } else {
                 geo.cells
             };
-        k += dt
-            .bytes_for(profile.shape.n_embd_k_gqa(l))
-            .saturating_mul(cells);
-        if geo.v_cache {
-            v += dt
-                .bytes_for(profile.shape.n_embd_v_gqa(l))
-                .saturating_mul(cells);
-        }
+        let (ck, cv) = cell_bytes(profile, config.kv_dtype, geo.v_cache, l);
+        k += ck.saturating_mul(cells);
+        v += cv.saturating_mul(cells);
     }
     (k, v)
 }

@@ -20,7 +20,7 @@
 
 use super::cparams::Cparams;
 use super::graph::Graph;
-use super::kv_cache::pad;
+use super::kv_cache::{self, pad};
 use crate::config::RunConfig;
 use crate::profile::ModelProfile;
 
@@ -81,16 +81,10 @@ pub fn graphs(cp: &Cparams) -> Vec<Graph> {
     out
 }
 
-/// Bytes of one cell of block `l` in the cache type: its K row, and its V row where the
-/// cache keeps one (`v_cache`, see [`super::kv_cache::KvGeometry::v_cache`]).
+/// Bytes of one cell of block `l`: K and V rows where the cache keeps V.
 fn cell_bytes(profile: &ModelProfile, config: &RunConfig, v_cache: bool, l: usize) -> u64 {
-    let k = config.kv_dtype.bytes_for(profile.shape.n_embd_k_gqa(l));
-    let v = config.kv_dtype.bytes_for(profile.shape.n_embd_v_gqa(l));
-    if v_cache {
-        k + v
-    } else {
-        k
-    }
+    let (k, v) = kv_cache::cell_bytes(profile, config.kv_dtype, v_cache, l);
+    k + v
 }
 
 /// Bytes of one saved sequence state of `tokens` tokens: its K and V rows in every block, in

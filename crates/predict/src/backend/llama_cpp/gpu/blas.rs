@@ -85,15 +85,16 @@ pub fn takes_host_products(cp: &Cparams) -> bool {
     cp.config.blas && cp.n_ubatch >= MIN_BATCH
 }
 
-/// A note where the model is thin: with a block's attention on the host, the CPU backend
-/// runs that attention beside BLAS, and its share of the pinned host compute buffer is not
+/// The note of a run with BLAS and blocks' attention in host memory: the CPU backend runs
+/// that attention beside BLAS, and its share of the pinned host compute buffer is not
 /// modelled (b5269 with no block offloaded printed 65.01 MiB there, memcal's inputs-only
-/// figure 40.09).
+/// figure 40.09). The corpus replay leaves out the runs whose estimate carries it.
+pub const HOST_ATTENTION_NOTE: &str = "--blas with blocks' attention in host memory: the CPU \
+     backend's share of the graph beside BLAS (their RoPE and attention) is not modelled; the \
+     pinned host compute buffer may be larger than shown";
+
+/// [`HOST_ATTENTION_NOTE`] where it applies: BLAS on, and a block's attention on the host.
 pub fn note(cp: &Cparams, res: &Residence) -> Option<String> {
-    (cp.config.blas && res.parts.iter().any(|p| p[0].is_none())).then(|| {
-        "--blas with blocks' attention in host memory: the CPU backend's share of the graph \
-         beside BLAS (their RoPE and attention) is not modelled; the pinned host compute \
-         buffer may be larger than shown"
-            .to_string()
-    })
+    (cp.config.blas && res.parts.iter().any(|p| p[0].is_none()))
+        .then(|| HOST_ATTENTION_NOTE.to_string())
 }
