@@ -258,71 +258,12 @@ impl Family {
     /// changed.
     fn before(mut self, b: u32) -> (Family, Vec<&'static str>) {
         let mut changed = Vec::new();
-        let mut at = |from: u32, what: &'static str, apply: &mut dyn FnMut(&mut Family)| {
-            if b < from {
+        for (from, what, apply) in LATER_RULES {
+            if b < *from {
                 apply(&mut self);
-                changed.push(what);
+                changed.push(*what);
             }
-        };
-        at(
-            since::CTX_PAD_256,
-            "cells padded to 32 without flash attention",
-            &mut |f| {
-                f.ctx_pad.1 = 32;
-                f.n_kv_pad.1 = 32;
-            },
-        );
-        at(since::FA_AUTO, "no -fa auto", &mut |f| {
-            f.auto_flash_attn = false
-        });
-        at(
-            since::EMBD_PLACEHOLDER,
-            "no inp_embd placeholder",
-            &mut |f| f.gpu.embd_input_placeholder = false,
-        );
-        at(
-            since::FA_SCRATCH,
-            "flash attention's F16 copies in the pool",
-            &mut |f| f.gpu.fa_f16_scratch = false,
-        );
-        at(
-            since::KQ_F32_POOL,
-            "Q to F16 for KQ in the pool",
-            &mut |f| f.gpu.kq_f32_pool = false,
-        );
-        at(since::CUBLAS_WORKSPACE, "no cuBLAS workspace", &mut |f| {
-            f.gpu.cublas_workspace = false
-        });
-        at(
-            since::FA_MASK_F16,
-            "an F32 KV mask with flash attention",
-            &mut |f| f.gpu.fa_mask_f16 = false,
-        );
-        at(
-            since::OVERRIDE_PINNED,
-            "-ot CPU weights in a CPU buffer",
-            &mut |f| f.gpu.override_host_pinned = false,
-        );
-        at(
-            since::SERVER_OUTPUTS,
-            "llama-server reserves a micro-batch of outputs",
-            &mut |f| f.server_limits_outputs = false,
-        );
-        at(
-            since::OUTPUT_FIRST,
-            "-ngl offloads the output layer last",
-            &mut |f| f.output_layer_first = false,
-        );
-        at(
-            since::V_LESS_MLA,
-            "an MLA model's V cached apart",
-            &mut |f| f.v_less_mla = false,
-        );
-        at(
-            since::GLU_OP,
-            "a fused gate/up projection split in four ops",
-            &mut |f| f.glu_op = false,
-        );
+        }
         (self, changed)
     }
 
@@ -375,6 +316,66 @@ impl Family {
         }
     }
 }
+
+/// The rules upstream llama.cpp took on after its oldest modelled builds: the build that
+/// brought each (see [`since`]), what a build before it does instead, and how that is
+/// applied to a newer build's [`Family`].
+type LaterRule = (u32, &'static str, fn(&mut Family));
+
+/// Every [`LaterRule`], in the order [`Family::upstream_for`]'s note lists them.
+const LATER_RULES: &[LaterRule] = &[
+    (
+        since::CTX_PAD_256,
+        "cells padded to 32 without flash attention",
+        |f| {
+            f.ctx_pad.1 = 32;
+            f.n_kv_pad.1 = 32;
+        },
+    ),
+    (since::FA_AUTO, "no -fa auto", |f| f.auto_flash_attn = false),
+    (since::EMBD_PLACEHOLDER, "no inp_embd placeholder", |f| {
+        f.gpu.embd_input_placeholder = false
+    }),
+    (
+        since::FA_SCRATCH,
+        "flash attention's F16 copies in the pool",
+        |f| f.gpu.fa_f16_scratch = false,
+    ),
+    (since::KQ_F32_POOL, "Q to F16 for KQ in the pool", |f| {
+        f.gpu.kq_f32_pool = false
+    }),
+    (since::CUBLAS_WORKSPACE, "no cuBLAS workspace", |f| {
+        f.gpu.cublas_workspace = false
+    }),
+    (
+        since::FA_MASK_F16,
+        "an F32 KV mask with flash attention",
+        |f| f.gpu.fa_mask_f16 = false,
+    ),
+    (
+        since::OVERRIDE_PINNED,
+        "-ot CPU weights in a CPU buffer",
+        |f| f.gpu.override_host_pinned = false,
+    ),
+    (
+        since::SERVER_OUTPUTS,
+        "llama-server reserves a micro-batch of outputs",
+        |f| f.server_limits_outputs = false,
+    ),
+    (
+        since::OUTPUT_FIRST,
+        "-ngl offloads the output layer last",
+        |f| f.output_layer_first = false,
+    ),
+    (since::V_LESS_MLA, "an MLA model's V cached apart", |f| {
+        f.v_less_mla = false
+    }),
+    (
+        since::GLU_OP,
+        "a fused gate/up projection split in four ops",
+        |f| f.glu_op = false,
+    ),
+];
 
 /// The architectures the llama.cpp fork of the measured bitnet.cpp knows (its
 /// `LLM_ARCH_NAMES`, Eddie-Wang1120/llama.cpp 406a5036, build 3947). Mixture-of-experts
