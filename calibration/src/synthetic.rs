@@ -131,6 +131,9 @@ pub fn synthetic_profile(shape: usize, qtype: &str) -> ModelProfile {
         trailing_weights: Vec::new(),
         block_norms: None,
         fused_gate_up: false,
+        fused_qkv: false,
+        ungated_ffn: false,
+        parallel_residual: false,
         notes: Vec::new(),
     }
 }

@@ -798,3 +798,37 @@ fn a_fused_gate_up_projection_is_read_from_the_tensors() {
     let moe = glm4_32b().with_experts(8, 2, 0);
     assert!(presets::shape::header(&moe, ft("Q8_0"), MixOptions::default()).is_err());
 }
+
+#[test]
+fn a_gptneox_block_is_read_as_fused_qkv_ungated_and_parallel() {
+    // Pythia 2.8B as ggml-ci's V100 logs print it; its Q4_0 file holds 258 F32, 129 Q4_0
+    // and one Q6_K tensor (the output).
+    let mut s = Shape::new("gptneox", 32, 2560, (32, 32), 10240, 50304);
+    s.n_rot = Some(20);
+    s.ctx_train = 2048;
+    let w = presets::shape::header(&s, ft("Q4_0"), MixOptions::default()).unwrap();
+    let bytes = w.header_bytes().unwrap();
+    let (_, data) = w.layout().unwrap();
+    let path = std::path::Path::new("pythia.gguf");
+    let g = memcal_predict::gguf::GgufFile::parse(path, &bytes, bytes.len() as u64 + data).unwrap();
+    let p = memcal_predict::read::profile_from_gguf(&g).unwrap();
+    assert!(p.fused_qkv && p.ungated_ffn && p.parallel_residual);
+    assert!(!p.fused_gate_up);
+    let tensors = |name: &str| {
+        p.by_type
+            .iter()
+            .find(|(t, _)| t.name() == name)
+            .map(|(_, s)| s.tensors)
+    };
+    assert_eq!(
+        (tensors("F32"), tensors("Q4_0"), tensors("Q6_K")),
+        (Some(258), Some(129), Some(1))
+    );
+    // A llama shape has none of the three.
+    let l = presets::shape::header(&llama_8b(false), ft("Q8_0"), MixOptions::default()).unwrap();
+    let lb = l.header_bytes().unwrap();
+    let (_, ld) = l.layout().unwrap();
+    let g = memcal_predict::gguf::GgufFile::parse(path, &lb, lb.len() as u64 + ld).unwrap();
+    let p = memcal_predict::read::profile_from_gguf(&g).unwrap();
+    assert!(!p.fused_qkv && !p.ungated_ffn && !p.parallel_residual);
+}

@@ -11,13 +11,14 @@ use crate::ggml_type::GgmlType;
 use crate::gguf::writer::{GgufWriter, WriteError};
 
 /// The architectures [`Shape`] builds.
-pub const SHAPE_ARCHS: [&str; 5] = ["llama", "qwen2", "qwen3", "qwen3moe", "glm4"];
+pub const SHAPE_ARCHS: [&str; 6] = ["llama", "qwen2", "qwen3", "qwen3moe", "glm4", "gptneox"];
 
 /// A llama-family model's shape, as `print_info` prints it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shape {
     /// GGUF architecture: `llama` (also Mistral and Mixtral), `qwen2`, `qwen3`, `qwen3moe`,
-    /// `glm4` (GLM-4-0414).
+    /// `glm4` (GLM-4-0414), `gptneox` (Pythia: LayerNorms with biases, one fused QKV
+    /// product, a GELU feed-forward, the parallel residual; src/models/gptneox.cpp).
     pub arch: String,
     /// `general.name`.
     pub name: String,
@@ -140,6 +141,11 @@ impl Shape {
         if self.arch == "qwen3moe" && self.n_expert == 0 {
             return bad("qwen3moe needs experts".into());
         }
+        if self.arch == "gptneox"
+            && (self.n_expert > 0 || self.tied || self.n_head_kv != self.n_head)
+        {
+            return bad("gptneox is dense, untied, with as many KV heads as heads".into());
+        }
         if self.fused_up && self.n_expert > 0 {
             return bad("a fused gate/up projection (glm4) is a dense block: no experts".into());
         }
@@ -155,6 +161,9 @@ impl Shape {
     /// The unquantized file's tensors (F32 norms, biases, router and rope factors, F16
     /// matrices), in [`loader_order`], the order `llama-quantize` writes.
     pub fn tensors(&self) -> Vec<TensorDesc> {
+        if self.arch == "gptneox" {
+            return self.neox_tensors();
+        }
         let (h, v, hd) = (self.n_embd, self.n_vocab, self.head_dim as u64);
         let (q, kv) = (self.n_head as u64 * hd, self.n_head_kv as u64 * hd);
         let mut out = Vec::new();
@@ -208,6 +217,46 @@ impl Shape {
                 t(n("ffn_gate.weight"), &[h, self.n_ff]);
                 t(n("ffn_down.weight"), &[self.n_ff, h]);
                 t(n("ffn_up.weight"), &[h, self.n_ff]);
+            }
+        }
+        let order = loader_order(&out);
+        order.into_iter().map(|i| out[i].clone()).collect()
+    }
+
+    /// [`Shape::tensors`] of a `gptneox` model, as its `load_arch_tensors` creates them.
+    fn neox_tensors(&self) -> Vec<TensorDesc> {
+        let (h, f) = (self.n_embd, self.n_ff);
+        let qkv = h + 2 * self.n_head_kv as u64 * self.head_dim as u64;
+        let mut out = Vec::new();
+        let mut t = |name: String, dims: &[u64]| {
+            let source = if dims.len() == 1 {
+                GgmlType::F32
+            } else {
+                GgmlType::F16
+            };
+            out.push(TensorDesc::new(name, dims, source));
+        };
+        t("token_embd.weight".into(), &[h, self.n_vocab]);
+        t("output_norm.weight".into(), &[h]);
+        t("output_norm.bias".into(), &[h]);
+        t("output.weight".into(), &[h, self.n_vocab]);
+        for l in 0..self.n_layer {
+            let n = |s: &str| format!("blk.{l}.{s}");
+            for (name, dims) in [
+                ("attn_norm.weight", vec![h]),
+                ("attn_norm.bias", vec![h]),
+                ("attn_qkv.weight", vec![h, qkv]),
+                ("attn_qkv.bias", vec![qkv]),
+                ("attn_output.weight", vec![h, h]),
+                ("attn_output.bias", vec![h]),
+                ("ffn_norm.weight", vec![h]),
+                ("ffn_norm.bias", vec![h]),
+                ("ffn_down.weight", vec![f, h]),
+                ("ffn_down.bias", vec![h]),
+                ("ffn_up.weight", vec![h, f]),
+                ("ffn_up.bias", vec![f]),
+            ] {
+                t(n(name), &dims);
             }
         }
         let order = loader_order(&out);
@@ -320,7 +369,13 @@ fn add_keys(
     } else {
         1e-6
     };
-    w.add_f32(&k("attention.layer_norm_rms_epsilon"), eps)?;
+    if a == "gptneox" {
+        // LayerNorm, and Pythia's parallel residual.
+        w.add_f32(&k("attention.layer_norm_epsilon"), 1e-5)?;
+        w.add_bool(&k("use_parallel_residual"), true)?;
+    } else {
+        w.add_f32(&k("attention.layer_norm_rms_epsilon"), eps)?;
+    }
     w.add_u32(&k("rope.dimension_count"), s.n_rot.unwrap_or(s.head_dim))?;
     w.add_u32(&k("vocab_size"), u32_of("vocab_size", s.n_vocab)?)?;
     if s.n_expert > 0 {

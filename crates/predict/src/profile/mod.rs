@@ -119,6 +119,21 @@ pub struct ModelProfile {
     /// then splits the product in two for its SwiGLU ([`crate::backend::llama_cpp`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub fused_gate_up: bool,
+    /// Whether each block's Q, K and V projections are one `attn_qkv.weight` (GPT-NeoX,
+    /// Phi-2 and Phi-3, Falcon, Bloom, MPT...): llama.cpp's graph takes Q, K and V from
+    /// one product ([`crate::backend::llama_cpp`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fused_qkv: bool,
+    /// Whether the dense blocks' feed-forward is one `ffn_up` of the feed-forward width
+    /// with no `ffn_gate` (GPT-NeoX, GPT-2, Phi-2, Falcon...): a plain activation of one
+    /// product, not a gated one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ungated_ffn: bool,
+    /// Whether attention and feed-forward both read the block's input, each through its
+    /// own norm, and add to the residual together (`<arch>.use_parallel_residual`,
+    /// GPT-NeoX).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub parallel_residual: bool,
     /// The header's tokenizer and size (zero for presets without one and older records).
     #[serde(default)]
     pub header: HeaderStats,

@@ -29,7 +29,13 @@ pub fn profile_from_gguf(g: &GgufFile) -> Result<ModelProfile> {
         merges: array_len("tokenizer.ggml.merges"),
         bytes: g.data_offset,
     };
-    Ok(assemble(
+    let parallel_residual = match g.get(&k.key("use_parallel_residual")) {
+        None => false,
+        Some(v) => v
+            .as_bool()
+            .ok_or_else(|| k.wrong("use_parallel_residual", "true or false", v))?,
+    };
+    let mut profile = assemble(
         path,
         ModelFormat::Gguf,
         shape,
@@ -37,7 +43,9 @@ pub fn profile_from_gguf(g: &GgufFile) -> Result<ModelProfile> {
         g.file_bytes,
         header,
         notes,
-    ))
+    );
+    profile.parallel_residual = parallel_residual;
+    Ok(profile)
 }
 
 /// The hyperparameters, each from its key or llama.cpp's fallback (with a note).

@@ -40,6 +40,8 @@ pub(super) struct Sizes {
     norms: Vec<(Vec<u64>, bool, bool)>,
     /// Per block: the rows of its dense `ffn_up.weight`, and whether it has `ffn_gate`.
     ffn_up: Vec<(Option<u64>, bool)>,
+    /// Whether a block holds a 2-D `attn_qkv.weight`.
+    qkv: bool,
     /// The token embedding's type, dims and bytes.
     embedding: Option<(WeightType, Vec<u64>, u64)>,
     /// See [`ModelProfile::trailing_weights`].
@@ -64,6 +66,7 @@ impl Sizes {
             matmul: BTreeMap::new(),
             norms: vec![(Vec::new(), false, false); n_layers as usize],
             ffn_up: vec![(None, false); n_layers as usize],
+            qkv: false,
             embedding: None,
             trailing: Vec::new(),
             beyond: Vec::new(),
@@ -101,6 +104,8 @@ impl Sizes {
                 self.ffn_up[l].0 = Some(dims[1]);
             } else if part == "ffn_gate" {
                 self.ffn_up[l].1 = true;
+            } else if dims.len() == 2 && part == "attn_qkv" {
+                self.qkv = true;
             }
             if dims.len() == 1 && role == TensorRole::Norm {
                 let n = &mut self.norms[l];
@@ -204,6 +209,16 @@ impl Sizes {
                 .any(|&(up, gate)| !gate && up == Some(2 * ffn))
     }
 
+    /// Whether the dense blocks hold one `ffn_up` of `ffn` rows and no `ffn_gate` (see
+    /// [`ModelProfile::ungated_ffn`]).
+    fn ungated_ffn(&self, ffn: u64) -> bool {
+        ffn > 0
+            && self
+                .ffn_up
+                .iter()
+                .any(|&(up, gate)| !gate && up == Some(ffn))
+    }
+
     /// The model's weight type (see [`crate::profile::weight_type`]).
     fn dominant(&self) -> Option<WeightType> {
         crate::profile::weight_type(&self.by_type)
@@ -246,6 +261,7 @@ pub(super) fn assemble(
     }
     let block_norms = Some(sizes.block_norms(shape.hidden));
     let fused_gate_up = sizes.fused_gate_up(shape.ffn);
+    let ungated_ffn = sizes.ungated_ffn(shape.ffn);
     let matmul_weights = sizes.matmul_weights();
     ModelProfile {
         name: short_name(path),
@@ -267,6 +283,9 @@ pub(super) fn assemble(
         repack_candidates: sizes.repack_candidates,
         block_norms,
         fused_gate_up,
+        fused_qkv: sizes.qkv,
+        ungated_ffn,
+        parallel_residual: false,
         header,
         spans: Some(sizes.spans),
         notes,

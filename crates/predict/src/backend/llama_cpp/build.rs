@@ -87,6 +87,10 @@ pub struct Family {
     /// product (ggml-org/llama.cpp#14158) rather than ggml's four: both halves copied out
     /// (`ggml_cont` of a view), the SiLU, the product.
     pub glu_op: bool,
+    /// Whether a fused QKV product's Q, K and V are views of it (ggml-org/llama.cpp#15662)
+    /// rather than contiguous copies of its three slices (`ggml_cont` of a 2-D view each,
+    /// the builders of early 2025).
+    pub qkv_views: bool,
     /// Whether a multi-head latent attention model's cache holds K alone, its V being the
     /// first `head_dim_v` of each latent K row (`has_v = !is_mla`, llama-kv-cache.cpp;
     /// ggml-org/llama.cpp#19067), rather than K and a V cache of its own.
@@ -167,6 +171,11 @@ mod since {
     /// and b11434 read have it, b5331's DeepSeek-V3 log prints K and V): ≈b7870, from the
     /// release rate between b7423 (2025-12-16) and b8664 (2026-04-04).
     pub const V_LESS_MLA: u32 = 7870;
+    /// A fused QKV product's Q, K and V as views (ggml-org/llama.cpp#15662, merged
+    /// 2025-09-08; b11434 reads them as views, the early-2025 builders copied each slice
+    /// out): ≈b6450, from the release rate between b5781 (2025-07-01) and b7423. For a
+    /// time before it Q and K were already views and V a copy; that form is not modelled.
+    pub const QKV_VIEWS: u32 = 6450;
 }
 
 impl Family {
@@ -199,6 +208,7 @@ impl Family {
         server_limits_outputs: true,
         output_layer_first: true,
         glu_op: true,
+        qkv_views: true,
         v_less_mla: true,
         gpu: GpuRules::B11434,
     };
@@ -296,6 +306,7 @@ impl Family {
         server_limits_outputs: true,
         output_layer_first: false,
         glu_op: false,
+        qkv_views: false,
         v_less_mla: false,
         gpu: GpuRules {
             embd_input_placeholder: false,
@@ -374,6 +385,11 @@ const LATER_RULES: &[LaterRule] = &[
         since::GLU_OP,
         "a fused gate/up projection split in four ops",
         |f| f.glu_op = false,
+    ),
+    (
+        since::QKV_VIEWS,
+        "a fused QKV product's slices copied out",
+        |f| f.qkv_views = false,
     ),
 ];
 

@@ -219,6 +219,7 @@ mod tests {
             mask_pad: 64,
             fa_f16_scratch: false,
             glu_op: true,
+            qkv_views: true,
             mask_cast: false,
         }
     }

@@ -37,6 +37,7 @@ pub(crate) fn reserved_compute(cp: &Cparams) -> u64 {
         mask_pad: cp.build.kq_mask_pad,
         fa_f16_scratch: false,
         glu_op: cp.build.glu_op,
+        qkv_views: cp.build.qkv_views,
         mask_cast: cp.flash_attn && !cp.build.gpu.fa_mask_f16,
     };
     compute_buffer::compute(profile, &split, &cp.kv, reserved, &[]).reserved

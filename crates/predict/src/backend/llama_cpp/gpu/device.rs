@@ -157,6 +157,7 @@ fn compute_bytes(
             mask_pad: cp.build.kq_mask_pad,
             fa_f16_scratch: cp.build.gpu.fa_f16_scratch && cp.config.kv_dtype.is_quantized(),
             glu_op: cp.build.glu_op,
+            qkv_views: cp.build.qkv_views,
             mask_cast: cp.flash_attn && !cp.build.gpu.fa_mask_f16,
         };
         compute_buffer::compute(cp.profile, &split, &cp.kv, reserved, &[]).reserved

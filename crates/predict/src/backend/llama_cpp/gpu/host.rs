@@ -165,3 +165,22 @@ pub fn host_process(
     };
     (host, buffers)
 }
+
+/// The note of a run with whole blocks in host memory (`-ngl` below the block count, or
+/// `-ot` moving a block's attention there) and no BLAS backend (see
+/// [`super::blas::HOST_ATTENTION_NOTE`] for that case): the CPU backend's share of those
+/// blocks' graph, which the pinned host compute buffer holds beside the graph inputs, and
+/// the CPU's repacked copies of their weights (`CPU_REPACK`, `CPU_AARCH64` before b5000)
+/// are not modelled. Found on the held-out ggml-ci runs of Pythia 2.8B with `-ngl 10`
+/// (b4893, b4935): `CUDA_Host compute` 29.01 MiB printed against 9.01, and a 928.12 MiB
+/// `CPU_AARCH64` buffer. The corpus replay leaves out the runs whose estimate carries it.
+pub const HOST_BLOCKS_NOTE: &str = "blocks' attention in host memory: the CPU backend's \
+     share of their graph (in the pinned host compute buffer) and the CPU's repacked copies \
+     of their weights (CPU_REPACK) are not modelled on GPU runs; both buffers may be larger \
+     than shown";
+
+/// [`HOST_BLOCKS_NOTE`] where it applies.
+pub fn host_blocks_note(cp: &Cparams, res: &Residence) -> Option<String> {
+    (!cp.config.blas && res.parts.iter().any(|p| p[0].is_none()))
+        .then(|| HOST_BLOCKS_NOTE.to_string())
+}

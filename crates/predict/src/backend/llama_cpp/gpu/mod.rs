@@ -69,6 +69,7 @@ pub fn estimate(cp: &Cparams, split: &SplitOptions) -> Result<Estimate> {
         notes.push(ROW_AS_LAYER.into());
     }
     notes.extend(blas::note(cp, &res));
+    notes.extend(host::host_blocks_note(cp, &res));
     if copies > 1 {
         notes.push(format!(
             "pipeline parallelism: the scheduler keeps {copies} copies of each split input"

@@ -32,7 +32,7 @@ pub(super) fn block(
         input(inp.attn.mask[kind]),
     );
     let pos = input(inp.pos_in);
-    let attn_norm = b.node(t * d * F32, vec![x], true);
+    let attn_norm = b.node(t * d * F32, vec![x], !dims.layer_norm);
     // A rotation is one more product over the tensor (its reshaped view).
     let rot = |b: &mut Builder, x: usize, r: usize, bytes: u64| {
         let m = inp.attn.rot[kind][r];
@@ -42,42 +42,103 @@ pub(super) fn block(
             b.node(bytes, vec![x, input(m)], false)
         }
     };
-    let q = b.projected(t * h * dk * F32, attn_norm, pos);
-    let q = rot(b, q, 0, t * h * dk * F32);
-    // With a sliding-window cache the engine expands K before V; otherwise V first.
-    let (k, v) = if dims.iswa {
-        let k = b.projected(t * hkv * dk * F32, attn_norm, pos);
-        let k = rot(b, k, 0, t * hkv * dk * F32);
-        let v = b.node(t * hkv * dv * F32, vec![attn_norm], false);
-        (k, rot(b, v, 1, t * hkv * dv * F32))
-    } else {
-        let v = b.node(t * hkv * dv * F32, vec![attn_norm], false);
-        let v = rot(b, v, 1, t * hkv * dv * F32);
-        let k = b.projected(t * hkv * dk * F32, attn_norm, pos);
-        (rot(b, k, 0, t * hkv * dk * F32), v)
-    };
+    let heads = Heads { h, hkv, dk, dv };
+    let (q, k, v) = qkv(b, profile, split, dims, &heads, (attn_norm, pos), &rot);
     b.push(Tensor::external(vec![k, kidx]));
     b.push(Tensor::external(vec![v, vidx]));
-    let heads = Heads { h, hkv, dk, dv };
     let attn = attention(b, split, &heads, (t, n_kv), q, (kind, mask));
     let attn = rot(b, attn, 1, t * h * dv * F32);
     let o = b.node(t * d * F32, vec![attn], false);
-    let (rows, ffn_inp) = if last_out {
+    // The last block of the output device goes on with the output rows only.
+    let (rows, o, x) = if last_out {
         let ids = input(inp.out_ids_in);
         let og = b.node(out_rows * d * F32, vec![o, ids], false);
         let xg = b.node(out_rows * d * F32, vec![x, ids], false);
-        (out_rows, b.node(out_rows * d * F32, vec![og, xg], true))
+        (out_rows, og, xg)
     } else {
-        (t, b.node(t * d * F32, vec![o, x], true))
+        (t, o, x)
     };
-    let ffn_norm = b.node(rows * d * F32, vec![ffn_inp], true);
+    // A parallel block's feed-forward reads the block's input; a sequential one the input
+    // plus the attention.
+    let ffn_inp = if profile.parallel_residual {
+        x
+    } else {
+        b.node(rows * d * F32, vec![o, x], true)
+    };
+    let ffn_norm = b.node(rows * d * F32, vec![ffn_inp], !dims.layer_norm);
     let act = if profile.fused_gate_up {
         fused_swiglu(b, split.glu_op, rows * f * F32, ffn_norm)
+    } else if profile.ungated_ffn {
+        // One product; its bias and activation in place.
+        b.node(rows * f * F32, vec![ffn_norm], false)
     } else {
         gated(b, rows * f * F32, ffn_norm)
     };
     let down = b.node(rows * d * F32, vec![act], false);
-    b.node(rows * d * F32, vec![down, ffn_inp], true)
+    let out = b.node(rows * d * F32, vec![down, ffn_inp], true);
+    if profile.parallel_residual {
+        b.node(rows * d * F32, vec![out, o], true)
+    } else {
+        out
+    }
+}
+
+/// Q, K and V over the normed input `x`, in the order the graph computes them (Q, then V
+/// and K, or K and V over an iSWA cache), each followed by its `rot`ation where a
+/// quantized cache has one: three projections, each with the first operation over its
+/// reshaped view (RoPE with `pos`); or one fused QKV product with Q and K roped from it and
+/// V read from it where the build takes [`WorkerSplit::qkv_views`], else each slice
+/// copied out of it first.
+fn qkv(
+    b: &mut Builder,
+    profile: &ModelProfile,
+    split: &WorkerSplit,
+    dims: &Dims,
+    hd: &Heads,
+    (x, pos): (usize, usize),
+    rot: &dyn Fn(&mut Builder, usize, usize, u64) -> usize,
+) -> (usize, usize, usize) {
+    let t = dims.t;
+    let (q_bytes, k_bytes, v_bytes) = (
+        t * hd.h * hd.dk * F32,
+        t * hd.hkv * hd.dk * F32,
+        t * hd.hkv * hd.dv * F32,
+    );
+    let fused = profile
+        .fused_qkv
+        .then(|| b.node(q_bytes + k_bytes + v_bytes, vec![x], false));
+    // A slice of the fused product: the product itself where it is a view, else its copy.
+    let slice = |b: &mut Builder, bytes: u64, f: usize| {
+        if split.qkv_views {
+            f
+        } else {
+            b.node(bytes, vec![f], false)
+        }
+    };
+    let roped = |b: &mut Builder, bytes: u64| match fused {
+        Some(f) => {
+            let s = slice(b, bytes, f);
+            b.node(bytes, vec![s, pos], false)
+        }
+        None => b.projected(bytes, x, pos),
+    };
+    let plain = |b: &mut Builder, bytes: u64| match fused {
+        Some(f) => slice(b, bytes, f),
+        None => b.node(bytes, vec![x], false),
+    };
+    let q = roped(b, q_bytes);
+    let q = rot(b, q, 0, q_bytes);
+    if dims.iswa {
+        let k = roped(b, k_bytes);
+        let k = rot(b, k, 0, k_bytes);
+        let v = plain(b, v_bytes);
+        (q, k, rot(b, v, 1, v_bytes))
+    } else {
+        let v = plain(b, v_bytes);
+        let v = rot(b, v, 1, v_bytes);
+        let k = roped(b, k_bytes);
+        (q, rot(b, k, 0, k_bytes), v)
+    }
 }
 
 /// Query and KV heads of a block, and their widths.

@@ -49,6 +49,9 @@ pub struct WorkerSplit {
     /// Whether a fused gate/up projection's SwiGLU is one node (the build's
     /// [`super::build::Family::glu_op`]).
     pub glu_op: bool,
+    /// Whether a fused QKV product's Q, K and V are views of it (the build's
+    /// [`super::build::Family::qkv_views`]) rather than copies of its slices.
+    pub qkv_views: bool,
     /// Whether flash attention reads an F16 cast of an F32 mask input (builds before
     /// [`super::build::GpuRules::fa_mask_f16`]): the cast is a node of the device that
     /// first attends, computed there and held to its last attention, and the F32 input
@@ -137,6 +140,35 @@ fn embedding_scale(arch: &str, mixed_embd_inputs: bool) -> EmbdScale {
         | "granitemoe" | "granitehybrid" => EmbdScale::Op,
         _ => EmbdScale::None,
     }
+}
+
+/// Whether llama.cpp's graph for `arch` normalises with LayerNorm (`LLM_NORM`, a
+/// `GGML_OP_NORM`, which ggml-alloc never computes in place) rather than an RMS norm: the
+/// builders in src/models of build 11434 that call `build_norm` with `LLM_NORM` only.
+fn layer_norm(arch: &str) -> bool {
+    matches!(
+        arch,
+        "bert"
+            | "bloom"
+            | "codeshell"
+            | "cohere2"
+            | "command-r"
+            | "dbrx"
+            | "falcon"
+            | "gpt2"
+            | "gptneox"
+            | "jais"
+            | "jais2"
+            | "modern-bert"
+            | "mpt"
+            | "nemotron"
+            | "olmo"
+            | "orion"
+            | "phi2"
+            | "stablelm"
+            | "starcoder"
+            | "starcoder2"
+    )
 }
 
 /// Where the inputs of each attention kind (`[full, sliding]`) sit in an input list.
@@ -272,6 +304,9 @@ struct Dims {
     /// Whether the KV lives in two caches (full and sliding-window), whose attention
     /// builds its nodes in another order.
     iswa: bool,
+    /// Whether the norms are LayerNorms (see [`layer_norm`]), which ggml computes into a
+    /// tensor of their own where an RMS norm may reuse its input's memory.
+    layer_norm: bool,
 }
 
 impl Dims {
@@ -289,6 +324,7 @@ impl Dims {
             n_kv: g.n_kv,
             swa_kv: g.n_kv.min(geo.swa_cells.max(1)),
             iswa: s.has_swa_cache(),
+            layer_norm: layer_norm(&s.architecture),
         }
     }
 }
@@ -436,7 +472,7 @@ pub(crate) fn build(
         } else {
             dims.out_rows
         };
-        let normed = b.node(rows * d * F32, vec![x], true);
+        let normed = b.node(rows * d * F32, vec![x], !dims.layer_norm);
         b.push(Tensor {
             output: true,
             ..Tensor::node(rows * profile.shape.vocab * F32, vec![normed], false)

@@ -124,6 +124,7 @@ fn replayed_compute(
         mask_pad: cp.build.kq_mask_pad,
         fa_f16_scratch: false,
         glu_op: cp.build.glu_op,
+        qkv_views: cp.build.qkv_views,
         mask_cast: cp.flash_attn && !cp.build.gpu.fa_mask_f16,
     };
     // The run's graphs in order (the input copy each writes follows from its place).
