@@ -155,6 +155,7 @@ pub fn outcomes(c: &Covered, est: &Estimate) -> Vec<Outcome> {
         out.push(Outcome {
             run: c.run.id.clone(),
             build: c.run.build.number.unwrap_or(0),
+            held_out: c.run.held_out,
             gpu: gpu_name(&c.run),
             device: device.to_string(),
             kind: kind.to_string(),

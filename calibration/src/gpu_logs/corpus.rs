@@ -124,6 +124,10 @@ pub struct Run {
     pub buffers: Vec<Buffer>,
     #[serde(default, deserialize_with = "nullable")]
     pub memory_breakdown: Vec<String>,
+    /// Whether the run was added after the rules it is replayed by were settled, and no
+    /// rule was changed after holding it against them: a held-out run.
+    #[serde(default)]
+    pub held_out: bool,
 }
 
 /// A number as the log gave it, or none where it gave something else (a per-layer list,

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// The architectures the header builder lays out.
-const ARCHS: &[&str] = &["llama", "qwen2", "qwen3", "qwen3moe", "glm4"];
+const ARCHS: &[&str] = &["llama", "qwen2", "qwen3", "qwen3moe", "glm4", "gptneox"];
 
 /// The shape the log printed (untied, no rope factors: the caller tries the variants).
 fn shape_of(run: &Run) -> Result<Shape, String> {

@@ -5,6 +5,7 @@
 use super::corpus::Run;
 use super::rebuild::rebuild;
 use predictor::backend::llama_cpp::gpu::blas::HOST_ATTENTION_NOTE;
+use predictor::backend::llama_cpp::gpu::host::HOST_BLOCKS_NOTE;
 use predictor::backend::Backend;
 use predictor::config::{Device, FlashAttn, KvDtype, RunConfig, SplitMode, SplitOptions};
 use predictor::profile::ModelProfile;
@@ -22,6 +23,8 @@ pub struct Outcome {
     pub run: String,
     /// Its build.
     pub build: u32,
+    /// Whether the run is held out (see [`Run::held_out`]).
+    pub held_out: bool,
     /// Its first GPU's name.
     pub gpu: String,
     /// The buffer type (`CUDA0`, `CUDA_Host`, `CPU_Mapped`, ...).
@@ -257,6 +260,13 @@ pub fn cover(run: &Run) -> Result<Covered, String> {
                 .into(),
         );
     }
+    if est.notes.iter().any(|n| n == HOST_BLOCKS_NOTE) {
+        return Err(
+            "blocks on the CPU: the CPU backend's share of their graph and the repacked \
+             copies of their weights are not modelled (the estimate says so in a note)"
+                .into(),
+        );
+    }
     Ok(Covered {
         run: run.clone(),
         profile,
@@ -311,6 +321,7 @@ fn buffer_lines(c: &Covered, est: &predictor::components::Estimate) -> Vec<Outco
         .map(|((device, kind), bytes)| Outcome {
             run: c.run.id.clone(),
             build: c.run.build.number.unwrap_or(0),
+            held_out: c.run.held_out,
             gpu: gpu.clone(),
             predicted: predicted
                 .get(&(device.clone(), kind))
