@@ -113,13 +113,26 @@ pub fn rebuild(run: &Run) -> Result<ModelProfile, String> {
     if printed.is_empty() {
         return Err("the log prints no tensor counts per type".into());
     }
-    let ftype_name = run.model.ftype.as_deref().unwrap_or("");
-    let ftype = Ftype::parse(ftype_name)
-        .ok_or_else(|| format!("file type {ftype_name:?} is not one llama.cpp names"))?;
+    let printed_name = run.model.ftype.as_deref().unwrap_or("");
+    // A file without `general.file_type` prints a guess ("all F32 (guessed)"): its type is
+    // then the one most of its non-F32 tensors have.
+    let guessed = printed_name.ends_with("(guessed)").then(|| {
+        printed
+            .iter()
+            .filter(|(t, _)| t.as_str() != "f32")
+            .max_by_key(|(_, &n)| n)
+            .map(|(t, _)| t.to_ascii_uppercase())
+    });
+    let ftype_name = guessed
+        .flatten()
+        .unwrap_or_else(|| printed_name.to_string());
+    let ftype = Ftype::parse(&ftype_name)
+        .ok_or_else(|| format!("file type {printed_name:?} is not one llama.cpp names"))?;
     // Untied before tied, no rope factors before them, the plain mix before the one an
-    // importance matrix changes (`--imatrix`: no Q5_K in IQ4_XS's first ffn_down, ...).
+    // importance matrix changes (`--imatrix`: no Q5_K in IQ4_XS's first ffn_down, ...), the
+    // current quantizer before the older one's fused-QKV rule (`legacy_qkv`).
     let mut tried = Vec::new();
-    for has_imatrix in [false, true] {
+    for (legacy_qkv, has_imatrix) in [(false, false), (false, true), (true, false), (true, true)] {
         for (tied, rope_freqs) in [(false, false), (true, false), (false, true), (true, true)] {
             let mut s = base.clone();
             s.tied = tied;
@@ -129,6 +142,7 @@ pub fn rebuild(run: &Run) -> Result<ModelProfile, String> {
             }
             let mix = MixOptions {
                 has_imatrix,
+                legacy_qkv,
                 ..MixOptions::default()
             };
             let c = counts(&s, ftype, mix);
@@ -140,7 +154,7 @@ pub fn rebuild(run: &Run) -> Result<ModelProfile, String> {
     }
     Err(format!(
         "llama.cpp's {} mix of the printed shape gives {:?}, the log {:?} (a custom recipe, \
-         with or without an importance matrix)",
+         with or without an importance matrix or the older quantizer's fused-QKV rule)",
         ftype.name(),
         tried.first().cloned().unwrap_or_default(),
         printed

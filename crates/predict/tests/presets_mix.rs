@@ -832,3 +832,29 @@ fn a_gptneox_block_is_read_as_fused_qkv_ungated_and_parallel() {
     let p = memcal_predict::read::profile_from_gguf(&g).unwrap();
     assert!(!p.fused_qkv && !p.ungated_ffn && !p.parallel_residual);
 }
+
+#[test]
+fn the_older_quantizer_types_a_fused_qkv_by_its_own_rule() {
+    // ggml-ci's Pythia 2.8B Q4_K_M of build 4893 prints 258 F32, 81 Q4_K, 32 Q5_K and 17
+    // Q6_K tensors: every attn_qkv in Q5_K. b11434's mix types attn_qkv as attn_v.
+    let mut s = Shape::new("gptneox", 32, 2560, (32, 32), 10240, 50304);
+    s.n_rot = Some(20);
+    let count = |legacy_qkv: bool| {
+        let mix = MixOptions {
+            legacy_qkv,
+            ..MixOptions::default()
+        };
+        let mut c = std::collections::BTreeMap::new();
+        for (_, ty) in s.quantized(ft("Q4_K_M"), mix) {
+            *c.entry(ty.name().to_string()).or_insert(0u32) += 1;
+        }
+        c
+    };
+    let old = count(true);
+    assert_eq!(
+        (old["F32"], old["Q4_K"], old["Q5_K"], old["Q6_K"]),
+        (258, 81, 32, 17)
+    );
+    let new = count(false);
+    assert_eq!((new.get("Q5_K"), new["Q6_K"]), (None, 33));
+}

@@ -197,6 +197,12 @@ pub struct MixOptions {
     pub output_type: Option<GgmlType>,
     /// `--token-embedding-type`.
     pub token_embd_type: Option<GgmlType>,
+    /// The quantizer of builds before `attn_qkv` was typed as `attn_v` (the
+    /// `category_is_attn_v` of b11434's llama-quant.cpp): a fused QKV weight then took its own
+    /// branch (Q3_K_M, Q3_K_L and IQ3_M to Q4_K, Q4_K_M to Q5_K, Q5_K_M to Q6_K) and no
+    /// `attn_v` rule. That branch is still in b11434's source, after the one that now takes
+    /// it. Files quantized by such a build (ggml-ci's Pythia files of b4893) carry that mix.
+    pub legacy_qkv: bool,
 }
 
 /// What the rules depend on: `quantize_state_impl` and the model's hparams.

@@ -23,6 +23,12 @@ struct Q<'a> {
 }
 
 impl Q<'_> {
+    /// Whether the tensor takes the `attn_v` rules ([`TensorCategory::is_attn_v_like`],
+    /// less a fused QKV weight for [`super::MixOptions::legacy_qkv`]).
+    fn attn_v_like(&self) -> bool {
+        self.cat.is_attn_v_like() && !(self.ctx.options.legacy_qkv && self.cat == C::AttentionQkv)
+    }
+
     fn is(&self, fs: &[Ftype]) -> bool {
         fs.contains(&self.ftype)
     }
@@ -78,7 +84,7 @@ pub(crate) fn impl_type(
         none(token_embd(&q, new_type))
     } else if q.is(&IQ_LOW) {
         iq_low(&q, new_type)
-    } else if cat.is_attn_v_like() {
+    } else if q.attn_v_like() {
         (attn_v(&q, new_type), Bump::AttentionWv)
     } else if cat == C::AttentionK {
         none(attn_k(&q, new_type))
@@ -162,7 +168,7 @@ fn token_embd(q: &Q, new_type: GgmlType) -> GgmlType {
 fn iq_low(q: &Q, new_type: GgmlType) -> (GgmlType, Bump) {
     let iq2sm = q.is(&[F::IQ2S, F::IQ2M]);
     let n_expert = q.ctx.n_expert;
-    if q.cat.is_attn_v_like() {
+    if q.attn_v_like() {
         let ty = if q.gqa() >= 4 || n_expert >= 4 {
             G::Q4K
         } else if iq2sm {
