@@ -50,23 +50,24 @@ pub enum Source {
 }
 
 impl Outcome {
-    /// (predicted - printed) / printed; for a breakdown row (a whole MiB rounded down, held
-    /// as its middle) the distance from that MiB, 0 inside it.
+    /// The distance of the prediction from the band of bytes the printed figure stands
+    /// for, over the figure: a buffer line's MiB rounded to two decimals (the band of one
+    /// line, ±0.005 MiB), a breakdown row's whole MiB rounded down and held as its middle
+    /// (±0.5 MiB); 0 inside the band.
     pub fn rel(&self) -> f64 {
-        match self.source {
-            Source::BufferLine => (self.predicted - self.printed) / self.printed.max(1.0),
-            Source::Breakdown => {
-                let (lo, hi) = (self.printed - MIB / 2.0, self.printed + MIB / 2.0);
-                let off = if self.predicted < lo {
-                    self.predicted - lo
-                } else if self.predicted >= hi {
-                    self.predicted - hi
-                } else {
-                    0.0
-                };
-                off / lo.max(MIB / 2.0)
-            }
-        }
+        let half = match self.source {
+            Source::BufferLine => MIB / 200.0,
+            Source::Breakdown => MIB / 2.0,
+        };
+        let (lo, hi) = (self.printed - half, self.printed + half);
+        let off = if self.predicted < lo {
+            self.predicted - lo
+        } else if self.predicted >= hi {
+            self.predicted - hi
+        } else {
+            0.0
+        };
+        off / lo.max(half)
     }
 
     /// Whether this is a GPU's or the host's compute buffer.

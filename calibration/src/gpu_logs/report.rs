@@ -132,7 +132,8 @@ pub fn markdown(r: &Replayed, plot: &str) -> String {
          named model's preset for an unquantized file), its flags become a run \
          configuration, and `estimate`'s analytic llama.cpp GPU model is held against every \
          buffer line and every row of the exit memory breakdown (whole MiB there, so a \
-         prediction inside the printed MiB counts as exact). `cargo test -p calibration \
+         prediction inside the printed MiB counts as exact, as one within a buffer line's \
+         rounding to two decimals does). `cargo test -p calibration \
          --test gpu_logs` fails when a model, KV or output buffer is off by more than 1%, a \
          compute buffer is under by more than 2%, or the compute buffers' p95 exceeds 5%.\n\n\
          Most of these figures are not held out: the rules were read from llama.cpp's \
