@@ -121,6 +121,7 @@ pub fn synthetic_profile(shape: usize, qtype: &str) -> ModelProfile {
         by_role,
         layer_bytes: vec![layer; n_layers as usize],
         layer_parts: Vec::new(),
+        block_weights: Vec::new(),
         largest_tensor_bytes: embd.max(bytes(hidden * ffn, bpw)),
         largest_tensor_elements: (vocab * hidden).max(hidden * ffn),
         sequential_load_peak_bytes: 0,

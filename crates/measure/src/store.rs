@@ -219,6 +219,7 @@ pub(crate) mod tests {
                 by_role: Default::default(),
                 layer_bytes: vec![0],
                 layer_parts: Vec::new(),
+                block_weights: Vec::new(),
                 largest_tensor_bytes: 0,
                 largest_tensor_elements: 0,
                 sequential_load_peak_bytes: 0,

@@ -8,7 +8,8 @@ pub mod tensors;
 
 pub use shape::{Experts, MlaHeads, ModelShape};
 pub use tensors::{
-    BlockNorms, HeaderStats, LayerParts, MatmulWeight, TensorRole, TensorSpans, TypeStats,
+    BlockNorms, BlockWeights, HeaderStats, LayerParts, MatmulWeight, TensorRole, TensorSpans,
+    TypeStats,
 };
 
 use crate::error::{Error, Result};
@@ -111,6 +112,11 @@ pub struct ModelProfile {
     /// Each block's tensors by part (empty in records written before they were kept).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub layer_parts: Vec<LayerParts>,
+    /// Each block's matrix-multiplication weights in file order (empty in records written
+    /// before they were kept: engines then share [`ModelProfile::matmul_weights`] out
+    /// evenly over the blocks).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub block_weights: Vec<BlockWeights>,
     /// Norm weights per block (`None` in records written before they were kept).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub block_norms: Option<BlockNorms>,

@@ -135,6 +135,25 @@ pub struct MatmulWeight {
     pub bytes: u64,
 }
 
+/// One block's matrix-multiplication weights (each `count` 1) in file order, and how many
+/// of the last of them end the block: no other tensor of the block follows them in the
+/// file. A mapped buffer that keeps the block's other tensors but not these ends before
+/// them ([`crate::backend::llama_cpp::gpu`]'s host span with repacked host blocks).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockWeights {
+    /// The weights, in file order.
+    pub weights: Vec<MatmulWeight>,
+    /// How many of the last `weights` end the block.
+    pub trailing: usize,
+}
+
+impl BlockWeights {
+    /// The trailing weights, last first.
+    pub fn trailing_last_first(&self) -> impl Iterator<Item = &MatmulWeight> {
+        self.weights.iter().rev().take(self.trailing)
+    }
+}
+
 /// A block's tensors by the part of the block they belong to, as llama.cpp's tensor
 /// overrides name them (`-ot blk\.3\.ffn_.*_exps=CPU`, `--n-cpu-moe`): bytes and the
 /// tensors holding them.

@@ -1,8 +1,8 @@
 //! The tensor table summed into a profile's size fields, the same way for every format.
 
 use crate::profile::{
-    BlockNorms, HeaderStats, LayerParts, MatmulWeight, ModelFormat, ModelProfile, ModelShape,
-    TensorRole, TensorSpans, TypeStats,
+    BlockNorms, BlockWeights, HeaderStats, LayerParts, MatmulWeight, ModelFormat, ModelProfile,
+    ModelShape, TensorRole, TensorSpans, TypeStats,
 };
 use crate::weight_type::WeightType;
 use std::collections::BTreeMap;
@@ -30,6 +30,7 @@ pub(super) struct Sizes {
     by_role: BTreeMap<TensorRole, u64>,
     layer_bytes: Vec<u64>,
     layer_parts: Vec<LayerParts>,
+    block_weights: Vec<BlockWeights>,
     largest_bytes: u64,
     largest_elements: u64,
     load_peak: u64,
@@ -59,6 +60,7 @@ impl Sizes {
             by_role: BTreeMap::new(),
             layer_bytes: vec![0; n_layers as usize],
             layer_parts: vec![LayerParts::default(); n_layers as usize],
+            block_weights: vec![BlockWeights::default(); n_layers as usize],
             largest_bytes: 0,
             largest_elements: 0,
             load_peak: 0,
@@ -92,9 +94,12 @@ impl Sizes {
         // Biases (gpt-oss's per-expert ones are 2-D) are added, never multiplied.
         let lookup = name.contains("embd") || name.contains("embed") || name.contains("wte");
         let bias = name.ends_with(".bias") || name.ends_with("_b");
-        if matches!(dims.len(), 2 | 3) && role != TensorRole::Embedding && !lookup && !bias {
+        let matmul =
+            matches!(dims.len(), 2 | 3) && role != TensorRole::Embedding && !lookup && !bias;
+        if matmul {
             self.add_matmul(ty, dims, bytes);
         }
+        self.add_to_block(name, matmul.then_some((ty, dims)), bytes);
         if role == TensorRole::Embedding && dims.len() == 2 && self.embedding.is_none() {
             self.embedding = Some((ty, dims.to_vec(), bytes));
         }
@@ -154,6 +159,28 @@ impl Sizes {
         }
         self.largest_bytes = self.largest_bytes.max(bytes);
         self.largest_elements = self.largest_elements.max(elements);
+    }
+
+    /// Adds a tensor to its block's weights in file order: a matmul weight (`matmul`: its
+    /// type and dims) extends the block's trailing run, any other tensor ends it.
+    fn add_to_block(&mut self, name: &str, matmul: Option<(WeightType, &[u64])>, bytes: u64) {
+        let Some(b) = layer_index(name).and_then(|l| self.block_weights.get_mut(l)) else {
+            return;
+        };
+        match matmul {
+            Some((ty, dims)) => {
+                b.weights.push(MatmulWeight {
+                    ty,
+                    ne0: dims[0],
+                    ne1: dims[1],
+                    ne2: dims.get(2).copied().unwrap_or(1),
+                    count: 1,
+                    bytes,
+                });
+                b.trailing += 1;
+            }
+            None => b.trailing = 0,
+        }
     }
 
     /// Counts one matrix-multiplication weight.
@@ -275,6 +302,7 @@ pub(super) fn assemble(
         by_role: sizes.by_role,
         layer_bytes: sizes.layer_bytes,
         layer_parts: sizes.layer_parts,
+        block_weights: sizes.block_weights,
         largest_tensor_bytes: sizes.largest_bytes,
         largest_tensor_elements: sizes.largest_elements,
         sequential_load_peak_bytes: sizes.load_peak,
@@ -306,4 +334,28 @@ fn short_name(path: &Path) -> String {
     path.file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or(stem)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_block_keeps_its_weights_in_file_order_and_the_run_that_ends_it() {
+        let q = |s: &str| s.parse::<WeightType>().unwrap();
+        let mut s = Sizes::new(2);
+        s.add("blk.0.attn_norm.weight", q("F32"), &[64], 256);
+        s.add("blk.0.attn_qkv.weight", q("Q4_0"), &[64, 192], 6912);
+        s.add("blk.0.attn_qkv.bias", q("F32"), &[192], 768);
+        s.add("blk.0.ffn_up.weight", q("Q4_0"), &[64, 256], 9216);
+        s.add("blk.0.ffn_down.weight", q("Q4_0"), &[256, 64], 9216);
+        s.add("blk.1.attn_norm.weight", q("F32"), &[64], 256);
+        let b = &s.block_weights;
+        assert_eq!(b[0].weights.len(), 3);
+        assert_eq!(b[0].trailing, 2);
+        let last: Vec<u64> = b[0].trailing_last_first().map(|w| w.ne1).collect();
+        assert_eq!(last, [64, 256]);
+        // A block whose last tensor is a norm ends with no weight.
+        assert_eq!((b[1].weights.len(), b[1].trailing), (0, 0));
+    }
 }
