@@ -119,9 +119,11 @@ pub fn gpu_logs_table(r: &crate::gpu_logs::report::Replayed) -> String {
     }
     let _ = writeln!(
         out,
-        "\n{} runs in the corpus, {} covered.",
+        "\n{} runs in the corpus, {} covered; {} printed buffers of covered runs not \
+         modelled, listed in the report and not scored.",
         r.covered.len() + r.left_out.len(),
-        r.covered.len()
+        r.covered.len(),
+        r.not_modelled.len()
     );
     out
 }

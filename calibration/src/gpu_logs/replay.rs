@@ -74,6 +74,12 @@ impl Outcome {
     pub fn is_compute(&self) -> bool {
         self.kind == "compute"
     }
+
+    /// Whether this is the host's compute buffer (pinned `CUDA_Host`, or a `CPU` one).
+    pub fn is_host_compute(&self) -> bool {
+        let d = &self.device;
+        self.is_compute() && (d.starts_with("CPU") || d.ends_with("_Host") || d == "Host")
+    }
 }
 
 /// A run the model covers: its rebuilt model and configuration.
@@ -85,6 +91,9 @@ pub struct Covered {
     pub profile: ModelProfile,
     /// Its configuration.
     pub config: RunConfig,
+    /// Whether its estimate says the host's compute buffer is not modelled (blocks on the
+    /// host: [`HOST_BLOCKS_NOTE`]); that buffer is then reported, not scored.
+    pub host_compute_unmodelled: bool,
 }
 
 fn flash_attn(v: &Option<serde_json::Value>) -> Result<FlashAttn, String> {
@@ -261,17 +270,12 @@ pub fn cover(run: &Run) -> Result<Covered, String> {
                 .into(),
         );
     }
-    if est.notes.iter().any(|n| n == HOST_BLOCKS_NOTE) {
-        return Err(
-            "blocks on the CPU: the CPU backend's share of their graph and the repacked \
-             copies of their weights are not modelled (the estimate says so in a note)"
-                .into(),
-        );
-    }
+    let host_compute_unmodelled = est.notes.iter().any(|n| n == HOST_BLOCKS_NOTE);
     Ok(Covered {
         run: run.clone(),
         profile,
         config,
+        host_compute_unmodelled,
     })
 }
 
@@ -287,14 +291,23 @@ fn kind_of(kind: &str) -> Option<&'static str> {
 }
 
 /// Every printed buffer of a covered run against its prediction (per buffer type and
-/// kind, the lines summed).
+/// kind, the lines summed), but those its estimate says are not modelled.
 pub fn replay(c: &Covered) -> Result<Vec<Outcome>, String> {
+    replay_split(c).map(|(scored, _)| scored)
+}
+
+/// A covered run's outcomes as (scored, not modelled): the host's compute buffer of a run
+/// whose estimate says it is not modelled ([`Covered::host_compute_unmodelled`]) goes to
+/// the second list, everything else to the first.
+pub fn replay_split(c: &Covered) -> Result<(Vec<Outcome>, Vec<Outcome>), String> {
     let est = Backend::LlamaCpp
         .analytic(&c.profile, &c.config)
         .map_err(|e| e.to_string())?;
     let mut out = buffer_lines(c, &est);
     out.extend(super::breakdown::outcomes(c, &est));
-    Ok(out)
+    Ok(out
+        .into_iter()
+        .partition(|o| !(c.host_compute_unmodelled && o.is_host_compute())))
 }
 
 /// The printed buffer lines against the predicted buffers.

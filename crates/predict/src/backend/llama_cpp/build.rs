@@ -123,6 +123,11 @@ pub struct GpuRules {
     /// `build_attn_inp_kq_mask`) rather than F32 with an F16 cast on the GPU (what builds
     /// 5192-5622 printed in `CUDA_Host compute`).
     pub fa_mask_f16: bool,
+    /// Whether the weights of blocks kept on the host go to the CPU's extra buffers
+    /// (`CPU_AARCH64`) beside a GPU, as the CPU buffer list put them before the GPU's
+    /// pinned host buffer type until ggml-org/llama.cpp#12498 (then #12632: ACCEL, GPU
+    /// host, CPU extra, CPU). Printed by the held-out ggml-ci runs with `-ngl 10`.
+    pub host_repack: bool,
 }
 
 impl GpuRules {
@@ -134,6 +139,7 @@ impl GpuRules {
         override_host_pinned: true,
         kq_f32_pool: true,
         fa_mask_f16: true,
+        host_repack: false,
     };
 }
 
@@ -176,6 +182,10 @@ mod since {
     /// out): ≈b6450, from the release rate between b5781 (2025-07-01) and b7423. For a
     /// time before it Q and K were already views and V a copy; that form is not modelled.
     pub const QKV_VIEWS: u32 = 6450;
+    /// No repacking of host blocks' weights with a GPU (ggml-org/llama.cpp#12498, opened
+    /// 2025-03-21, the day of b4935, which still repacks them; discussed as merged by
+    /// 2025-03-24): ≈b4950.
+    pub const NO_HOST_REPACK: u32 = 4950;
 }
 
 impl Family {
@@ -274,6 +284,17 @@ impl Family {
                 changed.push(*what);
             }
         }
+        if let Some(rules) = self.extra_buffers {
+            let at = rules.at_build(b);
+            if at
+                .repack
+                .iter()
+                .any(|r| r.since > at.build && r.since <= rules.build)
+            {
+                changed.push("the repacking kernels of its time");
+            }
+            self.extra_buffers = Some(at);
+        }
         (self, changed)
     }
 
@@ -315,6 +336,8 @@ impl Family {
             override_host_pinned: false,
             kq_f32_pool: false,
             fa_mask_f16: false,
+            // It has no extra buffers.
+            host_repack: false,
         },
     };
 
@@ -385,6 +408,11 @@ const LATER_RULES: &[LaterRule] = &[
         since::GLU_OP,
         "a fused gate/up projection split in four ops",
         |f| f.glu_op = false,
+    ),
+    (
+        since::NO_HOST_REPACK,
+        "host blocks' weights repacked beside a GPU",
+        |f| f.gpu.host_repack = true,
     ),
     (
         since::QKV_VIEWS,

@@ -57,6 +57,14 @@ pub fn unmapped_tail(cp: &Cparams) -> u64 {
         .map_or(0, |w| w.bytes.min(profile.tensor_data_bytes))
 }
 
+/// The name the build prints for its repacked weights' buffer (`CPU_REPACK`, or
+/// `CPU_AARCH64` on builds before the rename).
+pub fn repack_buffer_name(cp: &Cparams) -> &'static str {
+    cp.build
+        .extra_buffers
+        .map_or("CPU_REPACK", |r| r.repack_buffer_name())
+}
+
 /// Bytes of the weights repacked into `CPU_REPACK`.
 pub fn repacked_bytes(cp: &Cparams) -> u64 {
     extra_buffer_bytes(cp).repack

@@ -39,7 +39,11 @@ fn model_buffers(cp: &Cparams, extra: &ExtraBuffers, tail: u64) -> (Vec<EngineBu
         buffers.push(EngineBuffer::new(BufferKind::Model, "AMX", extra.amx));
     }
     if repack > 0 {
-        buffers.push(EngineBuffer::new(BufferKind::Model, "CPU_REPACK", repack));
+        buffers.push(EngineBuffer::new(
+            BufferKind::Model,
+            super::model::repack_buffer_name(cp),
+            repack,
+        ));
     }
     (buffers, host_weights)
 }

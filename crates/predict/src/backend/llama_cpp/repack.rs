@@ -39,6 +39,8 @@ pub struct RepackRule {
     pub needs: &'static [Feature],
     /// The interleave the row count must divide by.
     pub rows: u64,
+    /// The build its kernel came in (0: before the oldest build memcal keys rules by).
+    pub since: u32,
 }
 
 /// One `AMX` rule: 2-D weights of `ty` whose input width divides by `k_align` and whose
@@ -64,12 +66,43 @@ pub struct IsaRules {
     pub amx: &'static [AmxRule],
     /// Rows of an `AMX` weight must divide by this (`TILE_N * 2`).
     pub amx_rows: u64,
+    /// The build these rules are taken at: a `CPU_REPACK` rule whose kernel came later
+    /// ([`RepackRule::since`]) does not apply.
+    pub build: u32,
+}
+
+/// The builds from which a repacked layout's kernel is there, from ggml's history of
+/// `ggml-cpu-aarch64.cpp` / `repack.cpp` (the llama.cpp commits it syncs, by their dates),
+/// placed by the release rate between dated builds (b4935 2025-03-21, b5781 2025-07-01,
+/// b7423 2025-12-16, b8664 2026-04-04): estimates, not read at a build.
+pub mod since {
+    /// Q4_K on AVX2 (ggml-org/llama.cpp#12332, 2025-03-20).
+    pub const Q4_K_X86: u32 = 4930;
+    /// Q2_K on AVX-512 (#14373, 2025-08-01).
+    pub const Q2_K_X86: u32 = 6080;
+    /// IQ4_NL on AVX2 (#14904, 2025-08-13).
+    pub const IQ4_NL_X86: u32 = 6200;
+    /// Q4_K on ARM (#17494, 2025-11-27).
+    pub const Q4_K_ARM: u32 = 7240;
+    /// Q8_0 on ARM (#18096, 2025-12-17).
+    pub const Q8_0_ARM: u32 = 7430;
+    /// Q5_K on ARM (#18860, 2026-01-23).
+    pub const Q5_K_ARM: u32 = 7850;
+    /// Q6_K on ARM (#18888, 2026-01-27).
+    pub const Q6_K_ARM: u32 = 7900;
+    /// MXFP4 (#19738, 2026-02-27).
+    pub const MXFP4: u32 = 8250;
+    /// Q1_0 on ARM: in build 11434's `repack.cpp`, not in build 10001's.
+    pub const Q1_0: u32 = 10002;
+    /// The extra buffer named `CPU_REPACK` (ggml-org/llama.cpp#13892, 2025-06-09, which
+    /// moved `ggml-cpu-aarch64.cpp` to `repack.cpp`); `CPU_AARCH64` before.
+    pub const REPACK_NAME: u32 = 5600;
 }
 
 /// llama.cpp build 10001's rules: those of 11434 without the Q1_0 repacking (ARM), which
 /// its `repack.cpp` does not have yet (its x86 rules and `AMX` types are the same).
 pub const RULES_10001: IsaRules = IsaRules {
-    repack: RULES_11434.repack.split_at(RULES_11434.repack.len() - 1).0,
+    build: 10001,
     ..RULES_11434
 };
 
@@ -80,76 +113,91 @@ pub const RULES_11434: IsaRules = IsaRules {
             ty: GgmlType::Q4_0,
             needs: &[Avx2],
             rows: 8,
+            since: 0,
         },
         RepackRule {
             ty: GgmlType::Q4_0,
             needs: &[Sve256, I8mm],
             rows: 8,
+            since: 0,
         },
         RepackRule {
             ty: GgmlType::Q4_0,
             needs: &[Neon, I8mm],
             rows: 4,
+            since: 0,
         },
         RepackRule {
             ty: GgmlType::Q4_0,
             needs: &[Neon, Dotprod],
             rows: 4,
+            since: 0,
         },
         RepackRule {
             ty: GgmlType::Q4K,
             needs: &[Avx2],
             rows: 8,
+            since: since::Q4_K_X86,
         },
         RepackRule {
             ty: GgmlType::Q4K,
             needs: &[Neon, Dotprod],
             rows: 8,
+            since: since::Q4_K_ARM,
         },
         RepackRule {
             ty: GgmlType::Q2K,
             needs: &[Avx512],
             rows: 8,
+            since: since::Q2_K_X86,
         },
         RepackRule {
             ty: GgmlType::Q5K,
             needs: &[Neon, Dotprod],
             rows: 8,
+            since: since::Q5_K_ARM,
         },
         RepackRule {
             ty: GgmlType::Q6K,
             needs: &[Neon, Dotprod],
             rows: 8,
+            since: since::Q6_K_ARM,
         },
         RepackRule {
             ty: GgmlType::IQ4NL,
             needs: &[Avx2],
             rows: 8,
+            since: since::IQ4_NL_X86,
         },
         RepackRule {
             ty: GgmlType::IQ4NL,
             needs: &[Neon, Dotprod],
             rows: 4,
+            since: 0,
         },
         RepackRule {
             ty: GgmlType::MXFP4,
             needs: &[Avx2],
             rows: 8,
+            since: since::MXFP4,
         },
         RepackRule {
             ty: GgmlType::MXFP4,
             needs: &[Neon, Dotprod],
             rows: 4,
+            since: since::MXFP4,
         },
         RepackRule {
             ty: GgmlType::Q8_0,
             needs: &[Neon, Dotprod],
             rows: 4,
+            since: since::Q8_0_ARM,
         },
         RepackRule {
             ty: GgmlType::Q1_0,
             needs: &[Neon, Dotprod],
             rows: 4,
+            since: since::Q1_0,
         },
     ],
     amx: &[
@@ -203,6 +251,7 @@ pub const RULES_11434: IsaRules = IsaRules {
         },
     ],
     amx_rows: 32,
+    build: 11434,
 };
 
 /// Bytes of a model's weights in each extra buffer: `(AMX, CPU_REPACK)`.
@@ -227,9 +276,31 @@ impl ExtraBuffers {
 }
 
 impl IsaRules {
+    /// These rules as build `b` has them (no later than the build they were read at).
+    pub fn at_build(self, b: u32) -> IsaRules {
+        IsaRules {
+            build: self.build.min(b),
+            ..self
+        }
+    }
+
+    /// The `CPU_REPACK` rules of this build.
+    fn repack_rules(&self) -> impl Iterator<Item = &RepackRule> {
+        self.repack.iter().filter(|r| r.since <= self.build)
+    }
+
+    /// The name the engine prints for the repacked weights' buffer.
+    pub fn repack_buffer_name(&self) -> &'static str {
+        if self.build < since::REPACK_NAME {
+            "CPU_AARCH64"
+        } else {
+            "CPU_REPACK"
+        }
+    }
+
     /// Whether the `CPU_REPACK` buffer takes this weight.
     pub fn repacks(&self, isa: &Isa, w: &MatmulWeight) -> bool {
-        self.repack.iter().any(|r| {
+        self.repack_rules().any(|r| {
             w.ty == WeightType::Ggml(r.ty)
                 && r.needs.iter().all(|&f| isa.has(f))
                 && w.ne1.is_multiple_of(r.rows)
@@ -262,8 +333,7 @@ impl IsaRules {
         let mut out = ExtraBuffers::default();
         if profile.matmul_weights.is_empty() {
             let x86_types = self
-                .repack
-                .iter()
+                .repack_rules()
                 .filter(|r| r.rows == 8 && r.needs.iter().all(|&f| matches!(f, Avx2 | Avx512)));
             let mut seen: Vec<GgmlType> = Vec::new();
             for r in x86_types {
@@ -340,6 +410,37 @@ mod tests {
         assert!(!r.repacks(&avx512, &w("Q6_K", 4096, 4096, 1)));
         assert!(r.repacks(&arm, &w("Q6_K", 4096, 4096, 1)));
         assert!(r.repacks(&arm, &w("Q8_0", 4096, 4096, 1)));
+    }
+
+    #[test]
+    fn a_build_repacks_only_with_the_kernels_it_has_and_names_its_buffer() {
+        let avx2 = Isa::baseline();
+        let arm: Isa = "neon-dotprod".parse().unwrap();
+        let q4k = w("Q4_K", 4096, 4096, 1);
+        // Q4_0 on AVX2 throughout; Q4_K from #12332 (≈b4930); IQ4_NL on AVX2 from ≈b6200.
+        for b in [4600, 4935, 6000, 11434] {
+            assert!(RULES_11434
+                .at_build(b)
+                .repacks(&avx2, &w("Q4_0", 4096, 4096, 1)));
+        }
+        assert!(!RULES_11434.at_build(4900).repacks(&avx2, &q4k));
+        assert!(RULES_11434.at_build(4935).repacks(&avx2, &q4k));
+        let iq4 = w("IQ4_NL", 4096, 4096, 1);
+        assert!(!RULES_11434.at_build(6000).repacks(&avx2, &iq4));
+        assert!(RULES_11434.at_build(6200).repacks(&avx2, &iq4));
+        // Q1_0 on ARM: in 11434, not in 10001 (whose rules are 11434's at that build).
+        let q1 = w("Q1_0", 4096, 4096, 1);
+        assert!(RULES_11434.repacks(&arm, &q1) && !RULES_10001.repacks(&arm, &q1));
+        // A later build never gains what the rules were read without.
+        assert_eq!(RULES_10001.at_build(12000), RULES_10001);
+        assert_eq!(
+            RULES_11434.at_build(4935).repack_buffer_name(),
+            "CPU_AARCH64"
+        );
+        assert_eq!(
+            RULES_11434.at_build(5781).repack_buffer_name(),
+            "CPU_REPACK"
+        );
     }
 
     #[test]

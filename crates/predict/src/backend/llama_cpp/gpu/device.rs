@@ -82,7 +82,9 @@ fn live_set(cp: &Cparams, reserved: Graph, blocks: bool, output: bool) -> u64 {
 /// The largest weight op offload copies into the first GPU for one micro-batch, with what
 /// its product runs beside: a host-resident expert stack or block matrix with the block's
 /// FFN live set, the GPU's masks and the residual; the output projection with the logits
-/// of the reserved outputs and the normed residual it multiplies.
+/// of the reserved outputs and the normed rows it multiplies, or the residual's copy and
+/// its output rows where those are wider (printed: weight + logits + one micro-batch of
+/// normed rows on the held-out ggml-ci runs with `-ngl 10`, 203.99 MiB).
 fn offload_copy(cp: &Cparams, res: &Residence, reserved: Graph) -> u64 {
     if !res.host_matmul_weights() || cp.n_ubatch < 32 {
         return 0;
@@ -111,8 +113,13 @@ fn offload_copy(cp: &Cparams, res: &Residence, reserved: Graph) -> u64 {
     };
     let head = match largest(true) {
         w if w > 0 && output_host => {
-            let outputs = cp.n_outputs_max.min(cp.n_ubatch);
-            w + outputs * vocab * F32 + 2 * outputs * p.shape.hidden * F32
+            // The residual's copy and its output rows, then the normed rows and logits.
+            let (t, o, e) = (
+                cp.n_ubatch,
+                cp.n_outputs_max.min(cp.n_ubatch),
+                p.shape.hidden,
+            );
+            w + ((t + o) * e).max(o * (e + vocab)) * F32
         }
         _ => 0,
     };

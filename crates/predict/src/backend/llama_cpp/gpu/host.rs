@@ -3,6 +3,7 @@
 //! CPU backend's compute buffer, which llama.cpp allocates in the GPU's pinned host buffer
 //! type (`CUDA_Host`) and which holds every graph input.
 
+use super::host_repack::host_repack;
 use super::residence::Residence;
 use crate::backend::llama_cpp::context::process_bytes;
 use crate::backend::llama_cpp::cparams::Cparams;
@@ -53,9 +54,10 @@ pub fn host_compute_bytes(cp: &Cparams) -> u64 {
 
 /// The file span of the tensors the host keeps (what stays mapped and resident: llama.cpp
 /// unmaps the rest after uploading it): the token embedding, every block with a part on
-/// the host, the output layer when it stays. Without the file's layout, the whole file
-/// once any block part stays.
-fn host_span(cp: &Cparams, res: &Residence) -> u64 {
+/// the host (less the trailing weights `cut` of each moved into an extra buffer), the
+/// output layer when it stays. Without the file's layout, the whole file once any block
+/// part stays.
+fn host_span(cp: &Cparams, res: &Residence, cut: &[u64]) -> u64 {
     let p = cp.profile;
     let file = p.file_bytes.max(p.tensor_data_bytes);
     let host_blocks: Vec<usize> = (0..res.parts.len())
@@ -72,7 +74,14 @@ fn host_span(cp: &Cparams, res: &Residence) -> u64 {
     parts.extend(
         host_blocks
             .iter()
-            .filter_map(|&l| sp.layers.get(l).copied()),
+            .filter_map(|&l| sp.layers.get(l).copied())
+            .zip(host_blocks.iter())
+            .map(|(s, &l)| {
+                [
+                    s[0],
+                    s[1] - cut.get(l).copied().unwrap_or(0).min(s[1] - s[0]),
+                ]
+            }),
     );
     if res.place.output.is_none() {
         parts.push(sp.output);
@@ -110,28 +119,38 @@ pub fn host_process(
 ) -> (Components, Vec<EngineBuffer>) {
     let (profile, config) = (cp.profile, cp.config);
     let pinned = gpu0.host_buffer_name().unwrap_or_else(|| "CPU".into());
-    let (weights, _) = res.weights_on(profile, None);
+    let (all_weights, _) = res.weights_on(profile, None);
+    let repack = host_repack(cp, res).unwrap_or_default();
+    let weights = all_weights.saturating_sub(repack.moved);
     let mut buffers = Vec::new();
-    let resident_weights = if config.mmap {
-        let span = host_span(cp, res);
-        buffers.push(EngineBuffer::new(BufferKind::Model, "CPU_Mapped", span));
-        span
-    } else {
-        let overridden = overridden_host_bytes(cp, res);
-        if cp.build.gpu.override_host_pinned {
-            buffers.push(EngineBuffer::new(BufferKind::Model, &pinned, weights));
+    if repack.bytes > 0 {
+        buffers.push(EngineBuffer::new(
+            BufferKind::Model,
+            repack.name,
+            repack.bytes,
+        ));
+    }
+    let resident_weights = repack.bytes
+        + if config.mmap {
+            let span = host_span(cp, res, &repack.cut);
+            buffers.push(EngineBuffer::new(BufferKind::Model, "CPU_Mapped", span));
+            span
         } else {
-            buffers.push(EngineBuffer::new(
-                BufferKind::Model,
-                &pinned,
-                weights - overridden,
-            ));
-            if overridden > 0 {
-                buffers.push(EngineBuffer::new(BufferKind::Model, "CPU", overridden));
+            let overridden = overridden_host_bytes(cp, res);
+            if cp.build.gpu.override_host_pinned {
+                buffers.push(EngineBuffer::new(BufferKind::Model, &pinned, weights));
+            } else {
+                buffers.push(EngineBuffer::new(
+                    BufferKind::Model,
+                    &pinned,
+                    weights.saturating_sub(overridden),
+                ));
+                if overridden > 0 {
+                    buffers.push(EngineBuffer::new(BufferKind::Model, "CPU", overridden));
+                }
             }
-        }
-        weights
-    };
+            weights
+        };
     let n = profile.shape.n_layers as usize;
     let kv_layers: Vec<usize> = (0..n)
         .filter(|&l| !config.kv_offload || res.place.layers[l].is_none())
@@ -169,15 +188,14 @@ pub fn host_process(
 /// The note of a run with whole blocks in host memory (`-ngl` below the block count, or
 /// `-ot` moving a block's attention there) and no BLAS backend (see
 /// [`super::blas::HOST_ATTENTION_NOTE`] for that case): the CPU backend's share of those
-/// blocks' graph, which the pinned host compute buffer holds beside the graph inputs, and
-/// the CPU's repacked copies of their weights (`CPU_REPACK`, `CPU_AARCH64` before b5000)
-/// are not modelled. Found on the held-out ggml-ci runs of Pythia 2.8B with `-ngl 10`
-/// (b4893, b4935): `CUDA_Host compute` 29.01 MiB printed against 9.01, and a 928.12 MiB
-/// `CPU_AARCH64` buffer. The corpus replay leaves out the runs whose estimate carries it.
+/// blocks' graph, which the pinned host compute buffer holds beside the graph inputs, is
+/// not modelled. Found on the ggml-ci runs of Pythia 2.8B with `-ngl 10` (b4893, b4935):
+/// `CUDA_Host compute` 29.01 MiB printed against 9.01 for the inputs alone. The corpus
+/// replay reports that buffer of the runs whose estimate carries the note and does not
+/// score it.
 pub const HOST_BLOCKS_NOTE: &str = "blocks' attention in host memory: the CPU backend's \
-     share of their graph (in the pinned host compute buffer) and the CPU's repacked copies \
-     of their weights (CPU_REPACK) are not modelled on GPU runs; both buffers may be larger \
-     than shown";
+     share of their graph (in the pinned host compute buffer) is not modelled on GPU runs; \
+     that buffer may be larger than shown";
 
 /// [`HOST_BLOCKS_NOTE`] where it applies.
 pub fn host_blocks_note(cp: &Cparams, res: &Residence) -> Option<String> {

@@ -13,12 +13,14 @@
 //! - [`row_split`]: `-sm row`, refused where the build has no split buffers.
 //! - [`host`]: the mapped or pinned weights left on the host, the KV of host blocks, the
 //!   output buffer and the pinned host compute buffer of the graph inputs.
+//! - [`host_repack`]: the host blocks' weights older builds repack beside a GPU.
 //! - [`blas`]: a build's BLAS backend (`--blas`): its compute buffer, and the products of
 //!   host weights it takes from op offload.
 
 pub mod blas;
 pub mod device;
 pub mod host;
+pub mod host_repack;
 pub mod residence;
 pub mod row_split;
 pub mod runtime;

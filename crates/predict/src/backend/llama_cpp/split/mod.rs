@@ -117,7 +117,11 @@ fn client_process(
         EngineBuffer::new(BufferKind::Compute, "CPU", client.compute_reserved),
     ];
     if repack > 0 {
-        buffers.push(EngineBuffer::new(BufferKind::Model, "CPU_REPACK", repack));
+        buffers.push(EngineBuffer::new(
+            BufferKind::Model,
+            crate::backend::llama_cpp::model::repack_buffer_name(cp),
+            repack,
+        ));
     }
     if config.serve.is_some() {
         buffers.push(EngineBuffer::new(BufferKind::PromptCache, "CPU", cache));
