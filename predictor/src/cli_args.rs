@@ -192,6 +192,12 @@ pub struct ConfigArgs {
     /// `CPU compute buffer` of its own beside the pinned host one. GPU runs only.
     #[arg(long, help_heading = "GPU placement (llama.cpp)")]
     pub blas: bool,
+    /// llama.cpp's `--no-host`: weights left in host memory skip the GPU's pinned host
+    /// buffer, so the CPU's repacked layouts (`CPU_REPACK`) take those they can (their
+    /// products then run on the CPU) and the rest stay in a plain `CPU` buffer or the
+    /// mapped file. Without a GPU it changes nothing.
+    #[arg(long, help_heading = "GPU placement (llama.cpp)")]
+    pub no_host: bool,
 }
 
 impl ConfigArgs {}
@@ -277,6 +283,7 @@ impl ConfigArgs {
             )?,
             kv_offload: !self.no_kv_offload,
             blas: self.blas,
+            no_host: self.no_host,
         };
         c.validate()?;
         Ok(c)

@@ -76,6 +76,7 @@ def estimate(
     n_cpu_moe: Optional[int] = None,
     offload_kqv: Optional[bool] = None,
     blas: bool = False,
+    no_host: bool = False,
     model_path: Optional[PathLike] = None,
     n_ctx: Optional[int] = None,
     n_batch: Optional[int] = None,
@@ -142,6 +143,9 @@ def estimate(
         blas: the llama.cpp build has the BLAS backend (``GGML_BLAS=ON``: OpenBLAS, MKL,
             BLIS), which runs the large products of weights left in host memory and keeps
             a ``CPU`` compute buffer of its own (``--blas``; GPU runs only).
+        no_host: llama.cpp's ``--no-host``: weights left in host memory skip the GPU's
+            pinned host buffer, so the CPU's repacked layouts (``CPU_REPACK``) take those
+            they can and the rest stay in a plain ``CPU`` buffer or the mapped file.
         model_path, n_ctx, n_batch, n_ubatch, n_gpu_layers, use_mmap, type_k, type_v:
             llama-cpp-python's ``Llama()`` names, with its meanings: ``n_ctx`` is the
             total context over all sequences (0: the trained context), ``n_batch`` caps
@@ -197,6 +201,7 @@ def plan(
     n_cpu_moe: Optional[int] = None,
     offload_kqv: Optional[bool] = None,
     blas: bool = False,
+    no_host: bool = False,
     model_path: Optional[PathLike] = None,
     n_ctx: Optional[int] = None,
     n_batch: Optional[int] = None,

@@ -43,6 +43,7 @@ class Options(TypedDict):
     n_cpu_moe: Optional[int]
     no_kv_offload: bool
     blas: bool
+    no_host: bool
 
 def inspect(path: str) -> str: ...
 def estimate(path: Optional[str], preset: Optional[str], options: Options) -> str: ...

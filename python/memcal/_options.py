@@ -325,6 +325,7 @@ def options(file: Optional[str], preset: Optional[str], kw: Mapping[str, Any]) -
         "n_cpu_moe": _uint("n_cpu_moe", kw["n_cpu_moe"]),
         "no_kv_offload": _no_kv_offload(kw["offload_kqv"]),
         "blas": _bool("blas", kw["blas"]),
+        "no_host": _bool("no_host", kw["no_host"]),
     }
 
 

@@ -159,6 +159,8 @@ class RunConfig(_Answer):
     """False: the KV cache stays in host memory (``-nkvo``)."""
     blas: bool = _omitted(False)
     """True: the llama.cpp build has the BLAS backend (``--blas``)."""
+    no_host: bool = _omitted(False)
+    """True: host weights skip the GPU's pinned host buffer (``--no-host``)."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -53,6 +53,8 @@ pub struct Options {
     no_kv_offload: bool,
     /// `--blas`: the llama.cpp build has the BLAS backend.
     blas: bool,
+    /// `--no-host`: host weights skip the GPU's pinned host buffer.
+    no_host: bool,
 }
 
 impl Options {
@@ -89,6 +91,7 @@ impl Options {
             n_cpu_moe: self.n_cpu_moe.or(d.n_cpu_moe),
             no_kv_offload: self.no_kv_offload,
             blas: self.blas,
+            no_host: self.no_host,
         }
     }
 

@@ -136,6 +136,18 @@ def test_a_blas_build_is_the_command_line_flag(predictor) -> None:
         memcal.estimate(preset="qwen3-30b-a3b:Q4_K_M", blas=True)
 
 
+def test_no_host_is_the_command_line_flag(predictor) -> None:
+    e = memcal.estimate(preset="llama-3.2-1b:Q4_0", device="cuda", gpu_layers=4, no_host=True)
+    expected = predictor.json(
+        ["estimate", "--preset", "llama-3.2-1b:Q4_0", "--device", "cuda", "--gpu-layers", "4",
+         "--no-host"]
+    )
+    assert e.to_dict() == expected
+    assert e.config.no_host is True
+    host = {(b.buffer, b.component): b.bytes for b in e.buffers}
+    assert host[("CPU_REPACK", "model")] > 0
+
+
 def test_a_served_plan_sizes_the_prompt_cache(predictor) -> None:
     p = memcal.plan(preset="llama-3.1-8b:Q4_K", serve=True, ctx=8192, budget="16G")
     expected = predictor.json(

@@ -116,3 +116,45 @@ fn current_builds_keep_host_blocks_for_op_offload() {
         host_bytes(&run(None, false), "CPU_Mapped")
     );
 }
+
+fn no_host_run(mmap: bool, overrides: bool) -> memcal_predict::Result<Estimate> {
+    let p = presets::profile(MODEL).unwrap();
+    let mut config = RunConfig {
+        device: Device::Cuda(0),
+        gpu_layers: Some(4),
+        no_host: true,
+        mmap,
+        margin_pct: 0.0,
+        ..RunConfig::default()
+    };
+    if overrides {
+        config.tensor_overrides =
+            memcal_predict::config::TensorOverrides(vec![memcal_predict::config::TensorOverride {
+                layer: None,
+                part: memcal_predict::config::TensorPart::Output,
+                target: memcal_predict::config::OverrideTarget::Host,
+            }]);
+    }
+    Backend::LlamaCpp.analytic(&p, &config)
+}
+
+#[test]
+fn no_host_repacks_the_host_blocks_on_a_current_build() {
+    let p = presets::profile(MODEL).unwrap();
+    let n = p.shape.n_layers as usize;
+    // -ngl 4 on a current build: the output layer and the last three blocks on the GPU.
+    let host: u64 = (0..n - 3).map(|l| repackable(&p, l)).sum();
+    let e = no_host_run(true, false).unwrap();
+    assert_eq!(host_bytes(&e, "CPU_REPACK"), host);
+    // Without mmap the rest is a plain CPU buffer, not the pinned one.
+    let e = no_host_run(false, false).unwrap();
+    assert!(host_bytes(&e, "CPU") > 0);
+    assert_eq!(host_bytes(&e, "CUDA_Host"), 0);
+    assert_eq!(
+        e.host.weights,
+        host_bytes(&e, "CPU") + host_bytes(&e, "CPU_REPACK")
+    );
+    // Overridden weights' repacking is not modelled: refused, not guessed.
+    let err = no_host_run(true, true).unwrap_err().to_string();
+    assert!(err.contains("--no-host with tensor overrides"), "{err}");
+}

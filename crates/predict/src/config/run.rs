@@ -79,6 +79,12 @@ pub struct RunConfig {
     /// buffer` beside the pinned host one). Modelled on GPU runs.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub blas: bool,
+    /// llama.cpp's `--no-host`: weights kept in host memory skip the GPU's pinned host
+    /// buffer type, so the CPU's extra buffers (`CPU_REPACK`) take the ones they repack
+    /// and the rest stay in a plain `CPU` buffer (or the mapped file). Without a GPU it
+    /// changes nothing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_host: bool,
 }
 
 fn is_true(b: &bool) -> bool {
@@ -107,6 +113,7 @@ impl Default for RunConfig {
             tensor_overrides: TensorOverrides::default(),
             kv_offload: true,
             blas: false,
+            no_host: false,
         }
     }
 }

@@ -16,7 +16,7 @@ use crate::buffer::{BufferKind, EngineBuffer};
 use crate::components::{Components, DeviceEstimate};
 use crate::config::SplitOptions;
 use crate::device::{self, DeviceModel};
-use crate::profile::ModelProfile;
+use crate::profile::{MatmulWeight, ModelProfile};
 
 const F32: u64 = 4;
 
@@ -96,10 +96,14 @@ fn offload_copy(cp: &Cparams, res: &Residence, reserved: Graph) -> u64 {
     let blas = super::blas::takes_host_products(cp);
     let dense_host = !blas && res.parts.iter().any(|x| x[0].is_none() || x[1].is_none());
     let output_host = !blas && res.place.output.is_none();
+    // Repacked host weights are not host memory to the scheduler: op offload leaves them.
+    let repacked = |w: &MatmulWeight| {
+        super::host_repack::host_rules(cp).is_some_and(|r| r.repacks(&cp.isa, w))
+    };
     let largest = |head: bool| {
         p.matmul_weights
             .iter()
-            .filter(|w| w.count > 0)
+            .filter(|w| w.count > 0 && !repacked(w))
             .filter(|w| (w.ne1 == vocab || w.ne0 == vocab) == head)
             .filter(|w| head || (w.ne2 > 1 && experts_host) || (w.ne2 == 1 && dense_host))
             .map(|w| w.bytes / w.count)

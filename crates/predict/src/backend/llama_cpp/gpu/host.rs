@@ -137,7 +137,10 @@ pub fn host_process(
             span
         } else {
             let overridden = overridden_host_bytes(cp, res);
-            if cp.build.gpu.override_host_pinned {
+            if config.no_host {
+                // No pinned host buffer type for weights: a plain CPU buffer.
+                buffers.push(EngineBuffer::new(BufferKind::Model, "CPU", weights));
+            } else if cp.build.gpu.override_host_pinned {
                 buffers.push(EngineBuffer::new(BufferKind::Model, &pinned, weights));
             } else {
                 buffers.push(EngineBuffer::new(

@@ -6,7 +6,8 @@
 //!
 //! Before ggml-org/llama.cpp#12498 the CPU buffer list offered the CPU's extra buffer types
 //! before the GPU's pinned host type, so the weights of blocks left on the host (and the
-//! output layer, when it stays) were repacked as on a CPU-only run. The weights that move
+//! output layer, when it stays) were repacked as on a CPU-only run; later builds do the
+//! same with `--no-host`, which drops the host type from the list. The weights that move
 //! are no longer host memory to the scheduler, so op offload cannot copy them to the GPU:
 //! their products run on the CPU. Only the `CPU_REPACK` rules are applied here; an `AMX`
 //! build on such a machine is not modelled.
@@ -69,13 +70,20 @@ fn block_cut(cp: &Cparams, rules: &IsaRules, l: usize) -> u64 {
     })
 }
 
-/// What the build repacks of the host's blocks and output layer, or `None` where it
-/// repacks nothing beside a GPU (builds from #12498 on, `--no-repack`, no extra buffers).
-pub fn host_repack(cp: &Cparams, res: &Residence) -> Option<HostRepack> {
-    let rules = cp
-        .build
+/// The extra-buffer rules that apply to host weights beside a GPU: on builds that offer
+/// the CPU's extra buffers before the GPU's host type, or with `--no-host` (which drops the
+/// host type from the list); none with `--no-repack` or without extra buffers.
+pub fn host_rules(cp: &Cparams) -> Option<IsaRules> {
+    let before_host = cp.build.gpu.host_repack || cp.config.no_host;
+    cp.build
         .extra_buffers
-        .filter(|_| cp.build.gpu.host_repack && cp.config.repack)?;
+        .filter(|_| before_host && cp.config.repack)
+}
+
+/// What the build repacks of the host's blocks and output layer, or `None` where it
+/// repacks nothing beside a GPU ([`host_rules`]).
+pub fn host_repack(cp: &Cparams, res: &Residence) -> Option<HostRepack> {
+    let rules = host_rules(cp)?;
     let p = cp.profile;
     let host = |l: usize| res.place.layers.get(l).is_some_and(Option::is_none);
     let n = res.place.layers.len();
