@@ -7,6 +7,7 @@ use super::rebuild::rebuild;
 use predictor::backend::llama_cpp::gpu::blas::HOST_ATTENTION_NOTE;
 use predictor::backend::llama_cpp::gpu::host::HOST_BLOCKS_NOTE;
 use predictor::backend::Backend;
+use predictor::components::Estimate;
 use predictor::config::{Device, FlashAttn, KvDtype, RunConfig, SplitMode, SplitOptions};
 use predictor::profile::ModelProfile;
 use std::collections::BTreeMap;
@@ -94,6 +95,9 @@ pub struct Covered {
     /// Whether its estimate says the host's compute buffer is not modelled (blocks on the
     /// host: [`HOST_BLOCKS_NOTE`]); that buffer is then reported, not scored.
     pub host_compute_unmodelled: bool,
+    /// The analytic estimate of the rebuilt model under the configuration (made once,
+    /// for the leave-out checks and the replay).
+    pub estimate: Estimate,
 }
 
 fn flash_attn(v: &Option<serde_json::Value>) -> Result<FlashAttn, String> {
@@ -276,6 +280,7 @@ pub fn cover(run: &Run) -> Result<Covered, String> {
         profile,
         config,
         host_compute_unmodelled,
+        estimate: est,
     })
 }
 
@@ -300,18 +305,15 @@ pub fn replay(c: &Covered) -> Result<Vec<Outcome>, String> {
 /// whose estimate says it is not modelled ([`Covered::host_compute_unmodelled`]) goes to
 /// the second list, everything else to the first.
 pub fn replay_split(c: &Covered) -> Result<(Vec<Outcome>, Vec<Outcome>), String> {
-    let est = Backend::LlamaCpp
-        .analytic(&c.profile, &c.config)
-        .map_err(|e| e.to_string())?;
-    let mut out = buffer_lines(c, &est);
-    out.extend(super::breakdown::outcomes(c, &est));
+    let mut out = buffer_lines(c, &c.estimate);
+    out.extend(super::breakdown::outcomes(c, &c.estimate));
     Ok(out
         .into_iter()
         .partition(|o| !(c.host_compute_unmodelled && o.is_host_compute())))
 }
 
 /// The printed buffer lines against the predicted buffers.
-fn buffer_lines(c: &Covered, est: &predictor::components::Estimate) -> Vec<Outcome> {
+fn buffer_lines(c: &Covered, est: &Estimate) -> Vec<Outcome> {
     let mut predicted: BTreeMap<(String, &str), f64> = BTreeMap::new();
     let all = est
         .buffers
