@@ -91,6 +91,23 @@ fn an_older_build_repacks_the_host_blocks_and_maps_less() {
         host_bytes(&plain, "CPU_Mapped") - host_bytes(&old, "CPU_Mapped"),
         cut
     );
+    // Tensor overrides on such a build are refused, not guessed.
+    let mut config = RunConfig {
+        device: Device::Cuda(0),
+        engine_build: Some(4935),
+        ..RunConfig::default()
+    };
+    config.tensor_overrides =
+        memcal_predict::config::TensorOverrides(vec![memcal_predict::config::TensorOverride {
+            layer: None,
+            part: memcal_predict::config::TensorPart::Output,
+            target: memcal_predict::config::OverrideTarget::Host,
+        }]);
+    let err = Backend::LlamaCpp
+        .analytic(&p, &config)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("build 4935"), "{err}");
     // The host's weights: the mapped span and the repacked copies.
     assert_eq!(
         old.host.weights,
@@ -156,5 +173,8 @@ fn no_host_repacks_the_host_blocks_on_a_current_build() {
     );
     // Overridden weights' repacking is not modelled: refused, not guessed.
     let err = no_host_run(true, true).unwrap_err().to_string();
-    assert!(err.contains("--no-host with tensor overrides"), "{err}");
+    assert!(
+        err.contains("tensor overrides") && err.contains("--no-host"),
+        "{err}"
+    );
 }

@@ -74,13 +74,6 @@ pub fn estimate(fam: &Family, profile: &ModelProfile, config: &RunConfig) -> Res
                 .into(),
         ));
     }
-    if config.no_host && !config.tensor_overrides.is_empty() {
-        return Err(crate::error::Error::InvalidConfig(
-            "--no-host with tensor overrides (-ot, --cpu-moe, --n-cpu-moe): the overridden \
-             weights' repacking is not modelled (memcal repacks whole host blocks only)"
-                .into(),
-        ));
-    }
     let cp = cparams::Cparams::new(fam, profile, config);
     match &config.split {
         Some(split) if split.on_gpus() => gpu::estimate(&cp, split),

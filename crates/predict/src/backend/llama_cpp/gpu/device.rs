@@ -104,7 +104,7 @@ fn offload_copy(cp: &Cparams, res: &Residence, reserved: Graph) -> u64 {
         p.matmul_weights
             .iter()
             .filter(|w| w.count > 0 && !repacked(w))
-            .filter(|w| (w.ne1 == vocab || w.ne0 == vocab) == head)
+            .filter(|w| super::host_repack::is_head(p, w) == head)
             .filter(|w| head || (w.ne2 > 1 && experts_host) || (w.ne2 == 1 && dense_host))
             .map(|w| w.bytes / w.count)
             .max()

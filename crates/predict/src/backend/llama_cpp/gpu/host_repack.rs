@@ -15,6 +15,7 @@
 use super::residence::Residence;
 use crate::backend::llama_cpp::cparams::Cparams;
 use crate::backend::llama_cpp::repack::IsaRules;
+use crate::error::{Error, Result};
 use crate::profile::{MatmulWeight, ModelProfile};
 
 /// What the host's extra buffer takes on a GPU run.
@@ -33,7 +34,7 @@ pub struct HostRepack {
 }
 
 /// Whether `w` is the output projection (vocabulary-wide).
-fn is_head(p: &ModelProfile, w: &MatmulWeight) -> bool {
+pub(super) fn is_head(p: &ModelProfile, w: &MatmulWeight) -> bool {
     w.ne2 == 1 && (w.ne1 == p.shape.vocab || w.ne0 == p.shape.vocab)
 }
 
@@ -78,6 +79,29 @@ pub fn host_rules(cp: &Cparams) -> Option<IsaRules> {
     cp.build
         .extra_buffers
         .filter(|_| before_host && cp.config.repack)
+}
+
+/// Refuses tensor overrides where host weights are repacked ([`host_rules`]): the loader
+/// then picks an overridden weight's buffer by rules memcal does not follow (the plain
+/// `CPU` type on the older builds, the CPU list with `--no-host`), and this module repacks
+/// whole host blocks and an output layer that `-ngl` leaves on the host only. Without
+/// overrides, every host weight is one of those, which op offload's copy relies on too.
+pub fn refuse_overrides(cp: &Cparams) -> Result<()> {
+    if host_rules(cp).is_none() || cp.config.tensor_overrides.is_empty() {
+        return Ok(());
+    }
+    let why = if cp.config.no_host {
+        "--no-host".to_string()
+    } else {
+        format!(
+            "build {} (which repacks host blocks beside a GPU)",
+            cp.config.engine_build.unwrap_or_default()
+        )
+    };
+    Err(Error::InvalidConfig(format!(
+        "tensor overrides (-ot, --cpu-moe, --n-cpu-moe) with {why}: the overridden weights' \
+         buffers are not modelled there (memcal repacks whole host blocks only)"
+    )))
 }
 
 /// What the build repacks of the host's blocks and output layer, or `None` where it

@@ -43,6 +43,7 @@ pub fn estimate(cp: &Cparams, split: &SplitOptions) -> Result<Estimate> {
     let (fam, profile, config) = (cp.build, cp.profile, cp.config);
     refuse_missing_row_split(fam, config, split)?;
     config.tensor_overrides.validate(split.devices.len())?;
+    host_repack::refuse_overrides(cp)?;
     let res = Residence::new(profile, config, split, fam.output_layer_first);
     let copies = pipeline_copies(cp, split);
     let devices: Vec<DeviceEstimate> = (0..split.devices.len())
