@@ -117,13 +117,17 @@ pub fn gpu_logs_table(r: &crate::gpu_logs::report::Replayed) -> String {
             pct(abs[abs.len() - 1])
         );
     }
+    let unscored = match r.not_modelled.len() {
+        0 => "every printed buffer of a covered run is modelled and scored".to_string(),
+        n => format!(
+            "{n} printed buffers of covered runs not modelled, listed in the report and not scored"
+        ),
+    };
     let _ = writeln!(
         out,
-        "\n{} runs in the corpus, {} covered; {} printed buffers of covered runs not \
-         modelled, listed in the report and not scored.",
+        "\n{} runs in the corpus, {} covered; {unscored}.",
         r.covered.len() + r.left_out.len(),
         r.covered.len(),
-        r.not_modelled.len()
     );
     out
 }

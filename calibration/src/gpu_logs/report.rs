@@ -149,8 +149,10 @@ pub fn markdown(r: &Replayed, plot: &str) -> String {
          before the source confirmed which ops BLAS takes; and the offload copy of a \
          host-side weight, set by the `--fit` example's compute buffer); and, after the \
          first replay of the ggml-ci runs with `-ngl 10` (since no longer held out), their \
-         host blocks' repacked weights and mapped span on builds before llama.cpp#12498 \
-         and the output projection's offload copy. The runs marked \
+         host blocks' repacked weights and mapped span on builds before llama.cpp#12498, \
+         the output projection's offload copy, and the CPU's share of host blocks that op \
+         offload runs on the GPU (the K and V rows of their KV stores, a repacked product's \
+         input and result). The runs marked \
          held out (next section) were replayed once the rules they use were written, and no \
          rule was changed after comparing with them.\n",
         crate::report::GENERATED_BY
@@ -236,10 +238,18 @@ pub fn markdown(r: &Replayed, plot: &str) -> String {
     out.push_str(
         "\n## Not modelled\n\nPrinted figures of covered runs that their estimate says are \
          not modelled, reported and left out of every figure above: the host compute buffer \
-         of runs with blocks on the host (the CPU backend's share of those blocks' graph; \
-         the estimate's note says so).\n\n| run | build | buffer type | printed MiB | \
-         predicted MiB | error |\n|---|---|---|---|---|---|\n",
+         of runs with host blocks the CPU computes (a micro-batch under op offload's 32 \
+         tokens, or a block's attention alone moved to the host; the estimate's note says \
+         so).\n\n",
     );
+    if r.not_modelled.is_empty() {
+        out.push_str("None: every printed buffer of a covered run is scored above.\n");
+    } else {
+        out.push_str(
+            "| run | build | buffer type | printed MiB | predicted MiB | error |\n\
+             |---|---|---|---|---|---|\n",
+        );
+    }
     for o in &r.not_modelled {
         let _ = writeln!(
             out,

@@ -115,6 +115,7 @@ pub fn compute(
 #[cfg(test)]
 mod tests {
     use super::super::cparams::kv_rotation;
+    use super::super::graph_build::{HostBlock, ProductWeights};
     use super::*;
 
     /// Qwen2.5-Coder-0.5B's shapes (24 blocks, 896 wide, 14 heads of 64, 2 KV heads,
@@ -221,6 +222,7 @@ mod tests {
             glu_op: true,
             qkv_views: true,
             mask_cast: false,
+            host: Vec::new(),
         }
     }
 
@@ -235,6 +237,85 @@ mod tests {
         n_kv: 3072,
         outputs: 384,
     };
+
+    #[test]
+    fn a_host_block_run_by_op_offload_holds_its_copies_at_its_widest_point() {
+        // Without flash attention over a long context each block's score matrix is the
+        // widest point of the graph; a host block's attention (block 0, run here by op
+        // offload) reads copies of its K and V views, made just before it.
+        let p = qwen05();
+        let cells = 32768;
+        let geo = KvGeometry {
+            streams: 1,
+            cells,
+            swa_cells: cells,
+            v_cache: true,
+        };
+        let g = Graph {
+            tokens: 512,
+            n_kv: cells,
+            outputs: 512,
+        };
+        let gpu = WorkerSplit {
+            flash_attn: false,
+            copies: 1,
+            mixed_embd_inputs: false,
+            ..split(0..4, true, false)
+        };
+        // Cells x 2 KV heads x 64 wide, f16.
+        let view = cells * 2 * 64 * 2;
+        let host = WorkerSplit {
+            host: vec![HostBlock {
+                k_view: view,
+                v_view: view,
+                weights: ProductWeights::default(),
+            }],
+            ..gpu.clone()
+        };
+        let a = compute(&p, &gpu, &geo, g, &[]).reserved;
+        let b = compute(&p, &host, &geo, g, &[]).reserved;
+        assert_eq!(b - a, 2 * view, "{} -> {}", mib(a), mib(b));
+        // With flash attention over a short context the feed-forward is the widest point:
+        // a host block's up projection there reads the copy of its weight.
+        let short = Graph {
+            tokens: 512,
+            n_kv: 512,
+            outputs: 512,
+        };
+        let geo = KvGeometry {
+            cells: 512,
+            swa_cells: 512,
+            ..geo
+        };
+        let gpu = WorkerSplit {
+            flash_attn: true,
+            ..gpu
+        };
+        let weight = 64 << 20;
+        let host = WorkerSplit {
+            host: vec![HostBlock {
+                weights: ProductWeights {
+                    up: weight,
+                    ..ProductWeights::default()
+                },
+                ..HostBlock::default()
+            }],
+            ..gpu.clone()
+        };
+        let a = compute(&p, &gpu, &geo, short, &[]).reserved;
+        let b = compute(&p, &host, &geo, short, &[]).reserved;
+        // The copy, the product it is read by and the residual are live at once; the
+        // allocator extends a free block at the end of the buffer for the copy, so the
+        // buffer grows by at most the copy.
+        let (t, f, d) = (512, 4864, 896);
+        assert!(b >= weight + t * f * 4 + t * d * 4, "{}", mib(b));
+        assert!(
+            b - a <= weight && b - a > weight / 2,
+            "{} -> {}",
+            mib(a),
+            mib(b)
+        );
+    }
 
     #[test]
     fn the_reserved_buffers_match_what_build_11434_printed() {

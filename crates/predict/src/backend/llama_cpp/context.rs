@@ -39,6 +39,7 @@ pub(crate) fn reserved_compute(cp: &Cparams) -> u64 {
         glu_op: cp.build.glu_op,
         qkv_views: cp.build.qkv_views,
         mask_cast: cp.flash_attn && !cp.build.gpu.fa_mask_f16,
+        host: Vec::new(),
     };
     compute_buffer::compute(profile, &split, &cp.kv, reserved, &[]).reserved
 }

@@ -1,9 +1,10 @@
 //! What one GPU of a run holds: the weights placed on it (in its buffer type's padded
 //! sizes), the KV cache of its blocks, its compute buffer (ggml's allocator replayed over
-//! its part of the graph for dense blocks, the live set otherwise; on the first GPU the
-//! copy of the largest host weight op offload brings in), and what the device holds
-//! beyond llama.cpp's buffers.
+//! its part of the graph for dense blocks, the live set otherwise; on the first GPU what
+//! op offload brings in, see [`super::op_offload`]), and what the device holds beyond
+//! llama.cpp's buffers.
 
+use super::op_offload;
 use super::residence::Residence;
 use super::runtime::runtime_memory;
 use crate::backend::llama_cpp::compute_buffer;
@@ -16,7 +17,7 @@ use crate::buffer::{BufferKind, EngineBuffer};
 use crate::components::{Components, DeviceEstimate};
 use crate::config::SplitOptions;
 use crate::device::{self, DeviceModel};
-use crate::profile::{MatmulWeight, ModelProfile};
+use crate::profile::ModelProfile;
 
 const F32: u64 = 4;
 
@@ -79,60 +80,10 @@ fn live_set(cp: &Cparams, reserved: Graph, blocks: bool, output: bool) -> u64 {
     block.max(head)
 }
 
-/// The largest weight op offload copies into the first GPU for one micro-batch, with what
-/// its product runs beside: a host-resident expert stack or block matrix with the block's
-/// FFN live set, the GPU's masks and the residual; the output projection with the logits
-/// of the reserved outputs and the normed rows it multiplies, or the residual's copy and
-/// its output rows where those are wider (printed: weight + logits + one micro-batch of
-/// normed rows on the held-out ggml-ci runs with `-ngl 10`, 203.99 MiB).
-fn offload_copy(cp: &Cparams, res: &Residence, reserved: Graph) -> u64 {
-    if !res.host_matmul_weights() || cp.n_ubatch < 32 {
-        return 0;
-    }
-    let p = cp.profile;
-    let vocab = p.shape.vocab;
-    let experts_host = res.parts.iter().any(|x| x[2].is_none());
-    // A build's BLAS backend takes the plain products of host weights (not the experts).
-    let blas = super::blas::takes_host_products(cp);
-    let dense_host = !blas && res.parts.iter().any(|x| x[0].is_none() || x[1].is_none());
-    let output_host = !blas && res.place.output.is_none();
-    // Repacked host weights are not host memory to the scheduler: op offload leaves them.
-    let repacked = |w: &MatmulWeight| {
-        super::host_repack::host_rules(cp).is_some_and(|r| r.repacks(&cp.isa, w))
-    };
-    let largest = |head: bool| {
-        p.matmul_weights
-            .iter()
-            .filter(|w| w.count > 0 && !repacked(w))
-            .filter(|w| super::host_repack::is_head(p, w) == head)
-            .filter(|w| head || (w.ne2 > 1 && experts_host) || (w.ne2 == 1 && dense_host))
-            .map(|w| w.bytes / w.count)
-            .max()
-            .unwrap_or(0)
-    };
-    let residual = cp.n_ubatch * p.shape.hidden * F32;
-    let block = match largest(false) {
-        0 => 0,
-        w => w + graph_parts(cp, reserved, reserved).ffn + gpu_masks(cp) + residual,
-    };
-    let head = match largest(true) {
-        w if w > 0 && output_host => {
-            // The residual's copy and its output rows, then the normed rows and logits.
-            let (t, o, e) = (
-                cp.n_ubatch,
-                cp.n_outputs_max.min(cp.n_ubatch),
-                p.shape.hidden,
-            );
-            w + ((t + o) * e).max(o * (e + vocab)) * F32
-        }
-        _ => 0,
-    };
-    block.max(head)
-}
-
 /// GPU `i`'s compute buffer for the reserved graph: ggml's allocator replayed over its
-/// blocks where they are dense, their live set otherwise; on the first GPU at least what
-/// op offload's largest weight copy needs.
+/// blocks where they are dense (on the first GPU with the host blocks op offload runs
+/// there ahead of them), their live set otherwise; on the first GPU at least what op
+/// offload's largest weight copy needs ([`op_offload::offload_copy`]).
 fn compute_bytes(
     cp: &Cparams,
     res: &Residence,
@@ -148,15 +99,20 @@ fn compute_bytes(
     };
     let output = res.place.output == Some(i);
     let replay = cp.build.keeps_reserved_layout && compute_buffer::supported(cp.profile);
-    let activations = if blocks.is_empty() && !output {
+    let host: Vec<usize> = if i == 0 && replay {
+        op_offload::replayed_host_blocks(cp, res, blocks)
+    } else {
+        Vec::new()
+    };
+    let all: Vec<usize> = host.iter().chain(blocks).copied().collect();
+    let activations = if all.is_empty() && !output {
         0
     } else if replay {
         let split = WorkerSplit {
-            blocks: blocks.to_vec(),
-            first: blocks.first() == Some(&0),
+            first: all.first() == Some(&0),
             output,
             client: false,
-            after_cpu: blocks
+            after_cpu: all
                 .first()
                 .and_then(|&l| l.checked_sub(1))
                 .is_some_and(|prev| res.place.layers.get(prev) == Some(&None)),
@@ -170,13 +126,25 @@ fn compute_bytes(
             glu_op: cp.build.glu_op,
             qkv_views: cp.build.qkv_views,
             mask_cast: cp.flash_attn && !cp.build.gpu.fa_mask_f16,
+            host: host
+                .iter()
+                .map(|&l| op_offload::host_block(cp, l))
+                .collect(),
+            blocks: all,
         };
         compute_buffer::compute(cp.profile, &split, &cp.kv, reserved, &[]).reserved
     } else {
         live_set(cp, reserved, !blocks.is_empty(), output)
     };
     if i == 0 {
-        activations.max(offload_copy(cp, res, reserved))
+        let masks = gpu_masks(cp);
+        activations.max(op_offload::offload_copy(
+            cp,
+            res,
+            reserved,
+            masks,
+            !host.is_empty(),
+        ))
     } else {
         activations
     }

@@ -4,6 +4,7 @@
 //! type (`CUDA_Host`) and which holds every graph input.
 
 use super::host_repack::host_repack;
+use super::op_offload;
 use super::residence::Residence;
 use crate::backend::llama_cpp::context::process_bytes;
 use crate::backend::llama_cpp::cparams::Cparams;
@@ -20,8 +21,11 @@ const F32: u64 = 4;
 /// mask of each attention kind, the KV cell indices, the output ids, the rotation
 /// matrices of a quantized cache) and the embedding rows the CPU gathers, with the
 /// placeholders of the build's other input branches (docs/llama-cpp-cuda-memory.md, C5;
-/// checked against five printed `CUDA_Host compute` lines of builds 5192-5622).
-pub fn host_compute_bytes(cp: &Cparams) -> u64 {
+/// checked against the printed `CUDA_Host compute` lines of the corpus). The gathered
+/// rows are freed once the first GPU has their copy: with host blocks op offload runs on
+/// that GPU, what the CPU computes for them ([`op_offload::cpu_share`]) takes their place
+/// where it is wider.
+pub fn host_compute_bytes(cp: &Cparams, res: &Residence) -> u64 {
     let s = &cp.profile.shape;
     let (t, e) = (cp.n_ubatch, s.hidden);
     let n_kv = cp.kv.cells;
@@ -49,7 +53,9 @@ pub fn host_compute_bytes(cp: &Cparams) -> u64 {
         rows_e += 3;
         mixed = 4 * t + 8 * t;
     }
-    masks + rotations + small + mixed + rows_e * F32 * e * t
+    let gathered = F32 * e * t;
+    let share = op_offload::cpu_share(cp, res);
+    masks + rotations + small + mixed + (rows_e - 1) * gathered + gathered.max(share)
 }
 
 /// The file span of the tensors the host keeps (what stays mapped and resident: llama.cpp
@@ -169,7 +175,7 @@ pub fn host_process(
         "CPU"
     };
     buffers.push(EngineBuffer::new(BufferKind::Output, output_buft, output));
-    let mut compute = host_compute_bytes(cp);
+    let mut compute = host_compute_bytes(cp, res);
     buffers.push(EngineBuffer::new(BufferKind::Compute, &pinned, compute));
     // The BLAS backend's buffer is a plain CPU one.
     let blas = super::blas::blas_compute_bytes(cp, res);
@@ -188,20 +194,20 @@ pub fn host_process(
     (host, buffers)
 }
 
-/// The note of a run with whole blocks in host memory (`-ngl` below the block count, or
-/// `-ot` moving a block's attention there) and no BLAS backend (see
-/// [`super::blas::HOST_ATTENTION_NOTE`] for that case): the CPU backend's share of those
-/// blocks' graph, which the pinned host compute buffer holds beside the graph inputs, is
-/// not modelled. Found on the ggml-ci runs of Pythia 2.8B with `-ngl 10` (b4893, b4935):
-/// `CUDA_Host compute` 29.01 MiB printed against 9.01 for the inputs alone. The corpus
-/// replay reports that buffer of the runs whose estimate carries the note and does not
-/// score it.
-pub const HOST_BLOCKS_NOTE: &str = "blocks' attention in host memory: the CPU backend's \
-     share of their graph (in the pinned host compute buffer) is not modelled on GPU runs; \
-     that buffer may be larger than shown";
+/// The note of a run with blocks' attention in host memory that op offload does not run
+/// on the first GPU ([`op_offload::offloaded_blocks`]: a micro-batch under 32 tokens, or
+/// `-ot` moving the attention of a block whose other parts stay on a GPU) and no BLAS
+/// backend (see [`super::blas::HOST_ATTENTION_NOTE`] for that case): the CPU backend's share
+/// of those blocks' graph, which the pinned host compute buffer holds beside the graph
+/// inputs, is not modelled. The corpus replay reports that buffer of the runs whose
+/// estimate carries the note and does not score it.
+pub const HOST_BLOCKS_NOTE: &str = "blocks' attention in host memory that op offload leaves \
+     to the CPU: the CPU backend's share of their graph (in the pinned host compute buffer) \
+     is not modelled on GPU runs; that buffer may be larger than shown";
 
 /// [`HOST_BLOCKS_NOTE`] where it applies.
 pub fn host_blocks_note(cp: &Cparams, res: &Residence) -> Option<String> {
-    (!cp.config.blas && res.parts.iter().any(|p| p[0].is_none()))
-        .then(|| HOST_BLOCKS_NOTE.to_string())
+    let offloaded = op_offload::offloaded_blocks(cp, res);
+    let left = (0..res.parts.len()).any(|l| res.parts[l][0].is_none() && !offloaded.contains(&l));
+    (!cp.config.blas && left).then(|| HOST_BLOCKS_NOTE.to_string())
 }

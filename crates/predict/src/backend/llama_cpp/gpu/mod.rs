@@ -14,6 +14,8 @@
 //! - [`host`]: the mapped or pinned weights left on the host, the KV of host blocks, the
 //!   output buffer and the pinned host compute buffer of the graph inputs.
 //! - [`host_repack`]: the host blocks' weights older builds repack beside a GPU.
+//! - [`op_offload`]: what the first GPU computes for host weights (the graph of host
+//!   blocks, the output projection) and the copies it holds for that.
 //! - [`blas`]: a build's BLAS backend (`--blas`): its compute buffer, and the products of
 //!   host weights it takes from op offload.
 
@@ -21,6 +23,7 @@ pub mod blas;
 pub mod device;
 pub mod host;
 pub mod host_repack;
+pub mod op_offload;
 pub mod residence;
 pub mod row_split;
 pub mod runtime;

@@ -57,6 +57,51 @@ pub struct WorkerSplit {
     /// first attends, computed there and held to its last attention, and the F32 input
     /// it is cast from is freed after it.
     pub mask_cast: bool,
+    /// The host blocks this device computes by op offload, one per leading entry of
+    /// `blocks` (the first GPU with a micro-batch of 32 or more: see [`HostBlock`]);
+    /// empty for a device that computes only its own blocks.
+    pub host: Vec<HostBlock>,
+}
+
+/// What a block kept in host memory brings into the GPU that computes it by op offload.
+///
+/// With a micro-batch of at least `GGML_OP_OFFLOAD_MIN_BATCH` (32) tokens, ggml's
+/// scheduler gives every operation on a weight in host memory to the first GPU
+/// (`ggml_backend_sched_backend_id_from_cur`, "1.off"), and its expansion passes give that
+/// GPU the block's other operations; only the KV stores stay on the CPU, whose cache they
+/// write (and the products of weights the CPU repacked, which are not host memory to the
+/// scheduler). The GPU then holds a copy of each weight for its product (a split of its own
+/// starts at each such weight, so one copy at a time) and copies of the block's K and V
+/// cache views for its attention (seen as split inputs in the `GGML_SCHED` dump of
+/// ggml-org/llama.cpp#25800).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HostBlock {
+    /// Bytes of the weight copy each product reads (0: no copy, the product runs on the
+    /// CPU and its result arrives as a copy of the same size).
+    pub weights: ProductWeights,
+    /// Bytes of the copy of the block's K cache view.
+    pub k_view: u64,
+    /// Bytes of the copy of the block's V cache view.
+    pub v_view: u64,
+}
+
+/// Bytes of the weight of each of a block's products.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProductWeights {
+    /// The query projection (or the fused QKV projection).
+    pub q: u64,
+    /// The key projection.
+    pub k: u64,
+    /// The value projection.
+    pub v: u64,
+    /// The attention output projection.
+    pub o: u64,
+    /// The feed-forward gate.
+    pub gate: u64,
+    /// The feed-forward up projection (or the fused gate/up, or an ungated FFN's one).
+    pub up: u64,
+    /// The feed-forward down projection.
+    pub down: u64,
 }
 
 /// A device's graph as tensors, with which of them are copies of the split's inputs.
@@ -100,11 +145,22 @@ impl Builder {
         self.push(Tensor::node(bytes, srcs, inplace))
     }
 
+    /// A product of `x` of `bytes`, reading the copy of its `weight` where one is made
+    /// (op offload of a host weight: allocated at the start of the product's split and
+    /// freed after it).
+    fn product(&mut self, bytes: u64, x: usize, weight: u64) -> usize {
+        if weight == 0 {
+            return self.node(bytes, vec![x], false);
+        }
+        let w = self.node(weight, Vec::new(), false);
+        self.node(bytes, vec![x, w], false)
+    }
+
     /// A projection of `x` and the first operation over its reshaped view (RoPE with
     /// `pos`, or a q/k norm) in a tensor of its own: ggml never reuses a view's memory in
     /// place, so both exist until the projection is freed.
-    fn projected(&mut self, bytes: u64, x: usize, pos: usize) -> usize {
-        let m = self.node(bytes, vec![x], false);
+    fn projected(&mut self, bytes: u64, x: usize, pos: usize, weight: u64) -> usize {
+        let m = self.product(bytes, x, weight);
         self.node(bytes, vec![m, pos], false)
     }
 }
@@ -464,6 +520,7 @@ pub(crate) fn build(
             l,
             x,
             n == last && split.output,
+            split.host.get(n),
         );
     }
     if split.output {

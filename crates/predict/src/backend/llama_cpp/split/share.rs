@@ -126,6 +126,7 @@ fn replayed_compute(
         glu_op: cp.build.glu_op,
         qkv_views: cp.build.qkv_views,
         mask_cast: cp.flash_attn && !cp.build.gpu.fa_mask_f16,
+        host: Vec::new(),
     };
     // The run's graphs in order (the input copy each writes follows from its place).
     // A server evaluates many graphs as requests interleave: any of its bounding graphs
