@@ -198,6 +198,12 @@ pub struct ConfigArgs {
     /// mapped file. Without a GPU it changes nothing.
     #[arg(long, help_heading = "GPU placement (llama.cpp)")]
     pub no_host: bool,
+    /// llama.cpp's `--no-op-offload`: operations on weights left in host memory stay on the
+    /// CPU whatever the batch (by default a micro-batch of 32 tokens or more runs them on
+    /// the first GPU, which then holds copies of those weights and of host blocks' K and V).
+    /// Without a GPU it changes nothing.
+    #[arg(long, help_heading = "GPU placement (llama.cpp)")]
+    pub no_op_offload: bool,
 }
 
 impl ConfigArgs {}
@@ -284,6 +290,7 @@ impl ConfigArgs {
             kv_offload: !self.no_kv_offload,
             blas: self.blas,
             no_host: self.no_host,
+            no_op_offload: self.no_op_offload,
         };
         c.validate()?;
         Ok(c)

@@ -331,6 +331,11 @@ fn cases(models: &[Model]) -> Vec<Case> {
         ("hosts-serve", "--hosts client=4G,w1=2G --serve --slots 2"),
         ("cuda-all", "--device cuda --gpu-layers 99"),
         ("cuda-partial", "--device cuda --gpu-layers 2 --ctx 8192"),
+        ("cuda-ngl0", "--device cuda --gpu-layers 0 --ctx 4096"),
+        (
+            "cuda-ngl0-no-op-offload",
+            "--device cuda --gpu-layers 0 --ctx 4096 --no-op-offload",
+        ),
         (
             "cuda1-q8",
             "--device cuda:1 --kv-dtype q8_0 --flash-attn on",

@@ -77,6 +77,7 @@ def estimate(
     offload_kqv: Optional[bool] = None,
     blas: bool = False,
     no_host: bool = False,
+    no_op_offload: bool = False,
     model_path: Optional[PathLike] = None,
     n_ctx: Optional[int] = None,
     n_batch: Optional[int] = None,
@@ -146,6 +147,8 @@ def estimate(
         no_host: llama.cpp's ``--no-host``: weights left in host memory skip the GPU's
             pinned host buffer, so the CPU's repacked layouts (``CPU_REPACK``) take those
             they can and the rest stay in a plain ``CPU`` buffer or the mapped file.
+        no_op_offload: llama.cpp's ``--no-op-offload``: operations on weights left in
+            host memory stay on the CPU whatever the batch (no copies on the first GPU).
         model_path, n_ctx, n_batch, n_ubatch, n_gpu_layers, use_mmap, type_k, type_v:
             llama-cpp-python's ``Llama()`` names, with its meanings: ``n_ctx`` is the
             total context over all sequences (0: the trained context), ``n_batch`` caps
@@ -202,6 +205,7 @@ def plan(
     offload_kqv: Optional[bool] = None,
     blas: bool = False,
     no_host: bool = False,
+    no_op_offload: bool = False,
     model_path: Optional[PathLike] = None,
     n_ctx: Optional[int] = None,
     n_batch: Optional[int] = None,

@@ -44,6 +44,7 @@ class Options(TypedDict):
     no_kv_offload: bool
     blas: bool
     no_host: bool
+    no_op_offload: bool
 
 def inspect(path: str) -> str: ...
 def estimate(path: Optional[str], preset: Optional[str], options: Options) -> str: ...

@@ -326,6 +326,7 @@ def options(file: Optional[str], preset: Optional[str], kw: Mapping[str, Any]) -
         "no_kv_offload": _no_kv_offload(kw["offload_kqv"]),
         "blas": _bool("blas", kw["blas"]),
         "no_host": _bool("no_host", kw["no_host"]),
+        "no_op_offload": _bool("no_op_offload", kw["no_op_offload"]),
     }
 
 

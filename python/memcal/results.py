@@ -161,6 +161,8 @@ class RunConfig(_Answer):
     """True: the llama.cpp build has the BLAS backend (``--blas``)."""
     no_host: bool = _omitted(False)
     """True: host weights skip the GPU's pinned host buffer (``--no-host``)."""
+    no_op_offload: bool = _omitted(False)
+    """True: host weights' operations stay on the CPU (``--no-op-offload``)."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -55,6 +55,8 @@ pub struct Options {
     blas: bool,
     /// `--no-host`: host weights skip the GPU's pinned host buffer.
     no_host: bool,
+    /// `--no-op-offload`: host weights' operations stay on the CPU.
+    no_op_offload: bool,
 }
 
 impl Options {
@@ -92,6 +94,7 @@ impl Options {
             no_kv_offload: self.no_kv_offload,
             blas: self.blas,
             no_host: self.no_host,
+            no_op_offload: self.no_op_offload,
         }
     }
 

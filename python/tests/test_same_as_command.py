@@ -148,6 +148,20 @@ def test_no_host_is_the_command_line_flag(predictor) -> None:
     assert host[("CPU_REPACK", "model")] > 0
 
 
+def test_no_op_offload_is_the_command_line_flag(predictor) -> None:
+    e = memcal.estimate(
+        preset="llama-3.2-1b:Q4_0", device="cuda", gpu_layers=0, no_op_offload=True
+    )
+    expected = predictor.json(
+        ["estimate", "--preset", "llama-3.2-1b:Q4_0", "--device", "cuda", "--gpu-layers", "0",
+         "--no-op-offload"]
+    )
+    assert e.to_dict() == expected
+    assert e.config.no_op_offload is True
+    gpu = {(b.buffer, b.component): b.bytes for d in e.components.devices for b in d.buffers}
+    assert gpu[("CUDA0", "compute")] == 0
+
+
 def test_a_served_plan_sizes_the_prompt_cache(predictor) -> None:
     p = memcal.plan(preset="llama-3.1-8b:Q4_K", serve=True, ctx=8192, budget="16G")
     expected = predictor.json(

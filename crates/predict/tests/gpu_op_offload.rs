@@ -1,28 +1,40 @@
 //! Blocks `-ngl` leaves in host memory run on the first GPU for a micro-batch of 32 tokens
 //! or more (op offload): the GPU's compute buffer holds copies of their weights and of
 //! their K and V cache views, the CPU's the K and V rows their KV stores write. Below 32
-//! tokens the CPU computes them, which memcal does not model and says so.
+//! tokens, or with `--no-op-offload`, the CPU computes them, which memcal does not model
+//! and says so.
 
 use memcal_predict::backend::Backend;
 use memcal_predict::buffer::BufferKind;
 use memcal_predict::config::FlashAttn;
 use memcal_predict::{presets, Device, Estimate, RunConfig};
 
-const CTX: u32 = 32768;
+/// Llama 3.1 8B: 32 blocks, 8 KV heads of 128, an output layer of its own.
+const MODEL: &str = "llama-3.1-8b:Q4_0";
 
-fn run(model: &str, gpu_layers: u32, ubatch: u32, fa: FlashAttn) -> Estimate {
-    let config = RunConfig {
+fn config(ctx: u32, gpu_layers: u32, ubatch: u32, fa: FlashAttn) -> RunConfig {
+    RunConfig {
         device: Device::Cuda(0),
         gpu_layers: Some(gpu_layers),
         engine_build: Some(11434),
-        ctx: CTX,
+        ctx,
         ubatch,
         flash_attn: fa,
         margin_pct: 0.0,
         ..RunConfig::default()
-    };
+    }
+}
+
+fn estimate(model: &str, config: &RunConfig) -> Estimate {
     let p = presets::profile(model).unwrap();
-    Backend::LlamaCpp.analytic(&p, &config).unwrap()
+    Backend::LlamaCpp.analytic(&p, config).unwrap()
+}
+
+fn no_op_offload(config: RunConfig) -> RunConfig {
+    RunConfig {
+        no_op_offload: true,
+        ..config
+    }
 }
 
 fn compute(e: &Estimate, buffer: &str) -> u64 {
@@ -36,47 +48,81 @@ fn compute(e: &Estimate, buffer: &str) -> u64 {
 }
 
 fn noted(e: &Estimate) -> bool {
-    e.notes.iter().any(|n| n.contains("op offload leaves"))
+    e.notes
+        .iter()
+        .any(|n| n.contains("op offload leaves to the CPU"))
+}
+
+/// One block's f16 K (or V) over `ctx` cells: 8 KV heads of 128.
+fn view(ctx: u32) -> u64 {
+    u64::from(ctx) * 8 * 128 * 2
 }
 
 #[test]
 fn the_first_gpu_holds_a_host_blocks_kv_view_copies() {
-    // Llama 3.2 1B: 16 blocks, 8 KV heads of 64; one block's f16 K and V over 32768
-    // cells are 32 MiB each.
-    let model = "llama-3.2-1b:Q4_0";
-    let view = u64::from(CTX) * 8 * 64 * 2;
+    // Flash attention over 131072 cells: a host block's K and V copies (256 MiB each)
+    // outgrow everything the GPU's own blocks and the output head hold (the logits of
+    // 512 rows are 250.5 MiB).
+    let ctx = 131072;
+    let on = estimate(MODEL, &config(ctx, 10, 512, FlashAttn::On));
+    assert!(!noted(&on), "{:?}", on.notes);
+    assert!(
+        compute(&on, "CUDA0") >= 2 * view(ctx),
+        "{}",
+        compute(&on, "CUDA0")
+    );
+    let off = estimate(MODEL, &no_op_offload(config(ctx, 10, 512, FlashAttn::On)));
+    assert!(noted(&off));
+    assert!(
+        compute(&off, "CUDA0") < 2 * view(ctx),
+        "{}",
+        compute(&off, "CUDA0")
+    );
+    // Without flash attention each block's score matrix is the widest point, and the host
+    // block's copies come on top of it. The GPU's inputs differ by a micro-batch of rows
+    // and a few small ones: it starts from the embeddings (and the mixed-batch inputs)
+    // rather than the residual the CPU's last block hands over.
+    let ctx = 32768;
+    let on = estimate(MODEL, &config(ctx, 10, 512, FlashAttn::Off));
+    let off = estimate(MODEL, &no_op_offload(config(ctx, 10, 512, FlashAttn::Off)));
+    let more = compute(&on, "CUDA0") - compute(&off, "CUDA0");
+    let rows = 512 * 4096 * 4 + (64 << 10);
+    assert!(
+        more >= 2 * view(ctx) && more <= 2 * view(ctx) + rows,
+        "{more}"
+    );
+}
+
+#[test]
+fn below_the_offload_batch_the_cpu_computes_the_host_blocks() {
     for fa in [FlashAttn::On, FlashAttn::Off] {
-        let partial = run(model, 4, 512, fa);
-        assert!(!noted(&partial), "{:?}", partial.notes);
-        // With -ngl 0 the first GPU holds no block, only what op offload runs there.
-        let none = run(model, 0, 512, fa);
-        assert!(
-            compute(&none, "CUDA0") >= 2 * view,
-            "{}",
-            compute(&none, "CUDA0")
+        // With -ngl 0 the first GPU holds no block; under 32 tokens, or with op offload
+        // off, nothing reaches it.
+        assert_eq!(
+            compute(&estimate(MODEL, &config(8192, 0, 16, fa)), "CUDA0"),
+            0
         );
-        assert!(compute(&partial, "CUDA0") >= 2 * view);
-        // Under 32 tokens the CPU computes the host blocks: nothing for a GPU that holds
-        // none, and the note where memcal does not model the CPU's share.
-        assert_eq!(compute(&run(model, 0, 16, fa), "CUDA0"), 0);
-        assert!(noted(&run(model, 4, 16, fa)));
+        let off = estimate(MODEL, &no_op_offload(config(8192, 0, 512, fa)));
+        assert_eq!(compute(&off, "CUDA0"), 0);
+        assert!(noted(&off));
+        assert!(compute(&estimate(MODEL, &config(8192, 0, 512, fa)), "CUDA0") > 0);
+        assert!(noted(&estimate(MODEL, &config(8192, 10, 16, fa))));
     }
 }
 
 #[test]
 fn the_cpu_holds_the_rows_the_kv_stores_write_where_they_outgrow_the_embedding_rows() {
-    // Grouped KV heads: a micro-batch's K and V rows (2 x 512 wide) are narrower than the
-    // embedding rows (2048) whose place they take, so the host compute buffer is the
+    // Grouped KV heads: a micro-batch's K and V rows (2 x 1024 wide) are narrower than the
+    // embedding rows (4096) whose place they take, so the host compute buffer is the
     // graph inputs' as with every block on the GPU.
-    let gqa = "llama-3.2-1b:Q4_0";
-    let full = run(gqa, 17, 512, FlashAttn::On);
-    let partial = run(gqa, 4, 512, FlashAttn::On);
+    let full = estimate(MODEL, &config(4096, 33, 512, FlashAttn::On));
+    let partial = estimate(MODEL, &config(4096, 10, 512, FlashAttn::On));
     assert_eq!(compute(&partial, "CUDA_Host"), compute(&full, "CUDA_Host"));
     // One KV head per query head (BitNet b1.58 large's shape: 1536 wide, 16 heads of 96):
     // K and V rows of 2 x 1536 take the place of 1536-wide embedding rows.
     let mha = "bitnet-b1.58-large:Q4_0";
-    let full = run(mha, 25, 512, FlashAttn::On);
-    let partial = run(mha, 4, 512, FlashAttn::On);
+    let full = estimate(mha, &config(4096, 25, 512, FlashAttn::On));
+    let partial = estimate(mha, &config(4096, 4, 512, FlashAttn::On));
     assert_eq!(
         compute(&partial, "CUDA_Host") - compute(&full, "CUDA_Host"),
         512 * 1536 * 4

@@ -85,6 +85,11 @@ pub struct RunConfig {
     /// changes nothing.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub no_host: bool,
+    /// llama.cpp's `--no-op-offload`: operations on weights kept in host memory stay on
+    /// the CPU whatever the batch, so the first GPU neither copies those weights nor runs
+    /// the host blocks' graph. Without a GPU it changes nothing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_op_offload: bool,
 }
 
 fn is_true(b: &bool) -> bool {
@@ -114,6 +119,7 @@ impl Default for RunConfig {
             kv_offload: true,
             blas: false,
             no_host: false,
+            no_op_offload: false,
         }
     }
 }

@@ -3,7 +3,8 @@
 //! ggml-cuda's `offload_op`: a batch of at least `GGML_OP_OFFLOAD_MIN_BATCH`, 32 by
 //! default; `get_rows` never).
 //!
-//! An operation on a host weight goes to the first GPU for such a micro-batch, and the
+//! An operation on a host weight goes to the first GPU for such a micro-batch (unless
+//! `--no-op-offload`), and the
 //! scheduler's expansion passes give that GPU the neighbouring operations, so the whole
 //! graph of a block kept on the host runs there except its KV stores, which stay with the
 //! cache on the CPU (and the products of weights the CPU repacked, which are not host
@@ -30,10 +31,16 @@ const F32: u64 = 4;
 /// `GGML_OP_OFFLOAD_MIN_BATCH`'s default: the smallest batch ggml-cuda offloads.
 pub const MIN_BATCH: u64 = 32;
 
-/// Whether the first GPU takes the graph of host blocks for the reserved micro-batch: a
-/// batch op offload takes, and no BLAS backend taking the host weights' products first.
+/// Whether op offload takes operations on host weights for the reserved micro-batch: on
+/// (no `--no-op-offload`) and a batch ggml-cuda offloads.
+pub fn offloads(cp: &Cparams) -> bool {
+    !cp.config.no_op_offload && cp.n_ubatch >= MIN_BATCH
+}
+
+/// Whether the first GPU takes the graph of host blocks for the reserved micro-batch: op
+/// offload on ([`offloads`]), and no BLAS backend taking the host weights' products first.
 pub fn takes_host_blocks(cp: &Cparams) -> bool {
-    cp.n_ubatch >= MIN_BATCH && !blas::takes_host_products(cp)
+    offloads(cp) && !blas::takes_host_products(cp)
 }
 
 /// The blocks op offload runs on the first GPU: those kept whole in host memory (every
@@ -136,7 +143,7 @@ pub fn offload_copy(
     masks: u64,
     replayed: bool,
 ) -> u64 {
-    if !res.host_matmul_weights() || cp.n_ubatch < MIN_BATCH {
+    if !res.host_matmul_weights() || !offloads(cp) {
         return 0;
     }
     let p = cp.profile;
