@@ -128,3 +128,28 @@ fn the_cpu_holds_the_rows_the_kv_stores_write_where_they_outgrow_the_embedding_r
         512 * 1536 * 4
     );
 }
+
+#[test]
+fn a_block_an_override_keeps_on_the_host_has_its_cache_on_the_gpu() {
+    // `-ot blk\.5\.=CPU` with every layer offloaded: block 5's weights stay in host memory,
+    // but its cache follows `-ngl` to the GPU. Op offload runs it there with copies of its
+    // weights only: nothing for the CPU beyond the graph inputs, and nothing unmodelled;
+    // under 32 tokens the CPU computes it and the note says so.
+    use memcal_predict::config::overrides::{
+        OverrideTarget, TensorOverride, TensorOverrides, TensorPart,
+    };
+    let with = |ubatch| RunConfig {
+        tensor_overrides: TensorOverrides(vec![TensorOverride {
+            layer: Some(5),
+            part: TensorPart::Block,
+            target: OverrideTarget::Host,
+        }]),
+        ..config(8192, 33, ubatch, FlashAttn::On)
+    };
+    let kept = estimate(MODEL, &with(512));
+    let all = estimate(MODEL, &config(8192, 33, 512, FlashAttn::On));
+    assert!(!noted(&kept), "{:?}", kept.notes);
+    assert_eq!(compute(&kept, "CUDA_Host"), compute(&all, "CUDA_Host"));
+    assert!(compute(&kept, "CUDA0") >= compute(&all, "CUDA0"));
+    assert!(noted(&estimate(MODEL, &with(16))));
+}

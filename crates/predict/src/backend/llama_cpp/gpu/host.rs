@@ -194,14 +194,14 @@ pub fn host_process(
     (host, buffers)
 }
 
-/// The note of a run with parts of the graph in host memory that op offload does not run
-/// on the first GPU and no BLAS backend (see [`super::blas::HOST_ATTENTION_NOTE`] for that
-/// case): blocks' attention ([`op_offload::offloaded_blocks`]: not with a micro-batch
-/// under 32 tokens or `--no-op-offload`, nor for `-ot` moving the attention of a block
-/// whose other parts stay on a GPU), or the output layer when op offload is off. The CPU
-/// backend's share of that graph, which the pinned host compute buffer holds beside the
-/// graph inputs, is not modelled. The corpus replay reports that buffer of the runs whose
-/// estimate carries the note and does not score it.
+/// The note of a run with parts of the graph in host memory that the CPU computes, no
+/// BLAS backend (see [`super::blas::HOST_ATTENTION_NOTE`] for that case) and op offload
+/// not taking them ([`op_offload::offloads`]: a micro-batch under 32 tokens, or
+/// `--no-op-offload`): blocks' attention, or the output layer. The CPU backend's share of
+/// that graph, which the pinned host compute buffer holds beside the graph inputs, is not
+/// modelled. With op offload on, the first GPU runs them ([`super::op_offload`]). The
+/// corpus replay reports that buffer of the runs whose estimate carries the note and does
+/// not score it.
 pub const HOST_BLOCKS_NOTE: &str = "graph parts in host memory that op offload leaves to the \
      CPU (blocks' attention, the output layer): the CPU backend's share of them (in the \
      pinned host compute buffer) is not modelled on GPU runs; that buffer may be larger \
@@ -209,8 +209,8 @@ pub const HOST_BLOCKS_NOTE: &str = "graph parts in host memory that op offload l
 
 /// [`HOST_BLOCKS_NOTE`] where it applies.
 pub fn host_blocks_note(cp: &Cparams, res: &Residence) -> Option<String> {
-    let offloaded = op_offload::offloaded_blocks(cp, res);
-    let blocks = (0..res.parts.len()).any(|l| res.parts[l][0].is_none() && !offloaded.contains(&l));
-    let output = res.place.output.is_none() && !op_offload::offloads(cp);
-    (!cp.config.blas && (blocks || output)).then(|| HOST_BLOCKS_NOTE.to_string())
+    let attention = res.parts.iter().any(|p| p[0].is_none());
+    let output = res.place.output.is_none();
+    (!cp.config.blas && !op_offload::offloads(cp) && (attention || output))
+        .then(|| HOST_BLOCKS_NOTE.to_string())
 }

@@ -217,7 +217,7 @@ pub fn cpu_share(cp: &Cparams, res: &Residence) -> u64 {
             .filter(|w| repacked(cp, w))
             .map(|w| t * (w.ne0 + w.ne1) * F32)
     });
-    let head = if blocks.is_empty() || res.place.output.is_some() {
+    let head = if !takes_host_blocks(cp) || res.place.output.is_some() {
         0
     } else {
         let o = cp.n_outputs_max.min(t);
