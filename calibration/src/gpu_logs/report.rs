@@ -238,9 +238,8 @@ pub fn markdown(r: &Replayed, plot: &str) -> String {
     out.push_str(
         "\n## Not modelled\n\nPrinted figures of covered runs that their estimate says are \
          not modelled, reported and left out of every figure above: the host compute buffer \
-         of runs with host blocks the CPU computes (a micro-batch under op offload's 32 \
-         tokens, or a block's attention alone moved to the host; the estimate's note says \
-         so).\n\n",
+         of runs with host graph parts the CPU computes (op offload off: a micro-batch \
+         under 32 tokens, or `--no-op-offload`; the estimate's note says so).\n\n",
     );
     if r.not_modelled.is_empty() {
         out.push_str("None: every printed buffer of a covered run is scored above.\n");

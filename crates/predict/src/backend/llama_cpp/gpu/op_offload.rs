@@ -75,7 +75,8 @@ fn repacked(cp: &Cparams, w: &MatmulWeight) -> bool {
 
 /// Bytes of block `l`'s weight of shape `ne0 x ne1` that op offload copies (0 where none
 /// is found or the CPU repacked it): the block's own weight, or for a profile that does
-/// not list them per block, one of that shape and type.
+/// not list them per block, the first stored group of that shape (its type may differ
+/// from the block's where a quantization mix varies by block).
 fn weight_copy(cp: &Cparams, l: usize, ne0: u64, ne1: u64) -> u64 {
     let p = cp.profile;
     let of_shape = |w: &&MatmulWeight| w.ne0 == ne0 && w.ne1 == ne1 && w.ne2 == 1;
@@ -118,7 +119,12 @@ pub fn host_block(cp: &Cparams, l: usize) -> HostBlock {
             k: weight_copy(cp, l, d, hkv * dk),
             v: weight_copy(cp, l, d, hkv * dv),
             o: weight_copy(cp, l, h * dv, d),
-            gate: if cp.profile.ungated_ffn { 0 } else { up },
+            // A fused gate/up product (in `up`) and an ungated FFN have no gate of their own.
+            gate: if cp.profile.fused_gate_up || cp.profile.ungated_ffn {
+                0
+            } else {
+                weight_copy(cp, l, d, f)
+            },
             up,
             down: weight_copy(cp, l, f, d),
         },
