@@ -368,12 +368,7 @@ fn gpu_logs(dir: &Path) -> Result<()> {
             Ok(c) => match calibration::gpu_logs::replay::replay_split(&c) {
                 Err(e) => println!("{:<32} estimate failed: {e}", r.id),
                 Ok((scored, unscored)) => {
-                    println!(
-                        "{:<32} b{} {}",
-                        r.id,
-                        r.build.number.unwrap_or(0),
-                        r.source_url
-                    );
+                    println!("{:<32} {} {}", r.id, r.build.label(), r.source_url);
                     let tagged = scored
                         .iter()
                         .map(|o| (o, ""))

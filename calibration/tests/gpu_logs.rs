@@ -144,3 +144,33 @@ fn the_fit_documented_by_llama_cpp_is_the_plan() {
         buffers as f64 / 1048576.0
     );
 }
+
+#[test]
+fn a_run_known_only_between_two_builds_is_covered_where_their_rules_agree() {
+    // ROCm/legacy-rocm-build#5104's description prints no build line; the same user's logs
+    // print b5898 and b6019, and no GPU rule changes between them for this run.
+    let run = corpus()
+        .into_iter()
+        .find(|r| r.id == "rocmlegacy-5104-a")
+        .expect("the ROCm -ngl 0 run");
+    assert_eq!(run.build.number, None);
+    assert_eq!(run.build.bounds, Some([5898, 6019]));
+    let c = cover(&run).expect("covered");
+    assert_eq!(c.config.engine_build, Some(5898));
+    // Up to b8000 the bounds take in the graph's `inp_embd` placeholder (≈b7780), which
+    // this run's host compute buffer would hold: the build would decide, so it is left out.
+    let mut wide = run.clone();
+    wide.build.bounds = Some([5898, 8000]);
+    let why = cover(&wide).expect_err("left out");
+    assert!(why.contains("b5898 and b8000"), "{why}");
+    let mut reversed = run.clone();
+    reversed.build.bounds = Some([6019, 5898]);
+    assert!(cover(&reversed).expect_err("left out").contains("reversed"));
+    // A printed build wins over bounds.
+    let mut printed = wide;
+    printed.build.number = Some(6019);
+    assert_eq!(
+        cover(&printed).expect("covered").config.engine_build,
+        Some(6019)
+    );
+}

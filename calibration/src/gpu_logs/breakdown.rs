@@ -154,7 +154,8 @@ pub fn outcomes(c: &Covered, est: &Estimate) -> Vec<Outcome> {
         }
         out.push(Outcome {
             run: c.run.id.clone(),
-            build: c.run.build.number.unwrap_or(0),
+            build: c.run.build.replayed().unwrap_or(0),
+            build_label: c.run.build.label(),
             held_out: c.run.held_out,
             gpu: gpu_name(&c.run),
             device: device.to_string(),

@@ -13,6 +13,28 @@ pub struct Build {
     /// Build number (`build: 5269 (1d36b367)`).
     #[serde(default, deserialize_with = "lenient")]
     pub number: Option<u32>,
+    /// Where the log prints no build line: the builds it lies between, `[first, last]`,
+    /// from what the thread does print (the same user's builds before and after, a
+    /// message only some builds print). `source_note` says how they were found.
+    #[serde(default)]
+    pub bounds: Option<[u32; 2]>,
+}
+
+impl Build {
+    /// The build a replay runs the rules of: the printed number, else the first of the
+    /// bounds (a run with bounds is covered only where both ends give the same estimate).
+    pub fn replayed(&self) -> Option<u32> {
+        self.number.or(self.bounds.map(|[first, _]| first))
+    }
+
+    /// How reports name it: `b5898`, `b5898-6019` for bounds, `b?` for neither.
+    pub fn label(&self) -> String {
+        match (self.number, self.bounds) {
+            (Some(n), _) => format!("b{n}"),
+            (None, Some([first, last])) => format!("b{first}-{last}"),
+            (None, None) => "b?".into(),
+        }
+    }
 }
 
 /// One GPU of a run.

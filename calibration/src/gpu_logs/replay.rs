@@ -22,8 +22,10 @@ const MIB: f64 = (1u64 << 20) as f64;
 pub struct Outcome {
     /// The run.
     pub run: String,
-    /// Its build.
+    /// Its build (the first of its bounds where none was printed; 0 for neither).
     pub build: u32,
+    /// Its build as reports name it ([`super::corpus::Build::label`]).
+    pub build_label: String,
     /// Whether the run is held out (see [`Run::held_out`]).
     pub held_out: bool,
     /// Its first GPU's name.
@@ -224,7 +226,7 @@ fn config_of(run: &Run) -> Result<RunConfig, String> {
         flash_attn: flash_attn(&f.flash_attn)?,
         mmap: f.mmap.unwrap_or(true),
         split,
-        engine_build: run.build.number,
+        engine_build: run.build.replayed(),
         tensor_overrides: overrides,
         kv_offload: !no_kvo,
         serve,
@@ -243,7 +245,10 @@ pub fn cover(run: &Run) -> Result<Covered, String> {
     if !matches!(run.backend.as_str(), "CUDA" | "ROCm") {
         return Err(format!("GPU API {} is not modelled", run.backend));
     }
-    let build = run.build.number.ok_or("the log prints no build number")?;
+    let build = run
+        .build
+        .replayed()
+        .ok_or("the log prints no build number")?;
     if build < OLDEST_COVERED_BUILD {
         return Err(format!(
             "build {build} is older than the GPU rules read (b{OLDEST_COVERED_BUILD} on)"
@@ -267,6 +272,9 @@ pub fn cover(run: &Run) -> Result<Covered, String> {
     let est = Backend::LlamaCpp
         .analytic(&profile, &config)
         .map_err(|e| e.to_string())?;
+    if let (None, Some([first, last])) = (run.build.number, run.build.bounds) {
+        same_between(&profile, &config, &est, first, last)?;
+    }
     if est.notes.iter().any(|n| n == HOST_ATTENTION_NOTE) {
         return Err(
             "a BLAS build with blocks on the CPU: the CPU backend's share of their attention \
@@ -282,6 +290,43 @@ pub fn cover(run: &Run) -> Result<Covered, String> {
         host_compute_unmodelled,
         estimate: est,
     })
+}
+
+/// For a run whose build is known only to lie between `first` and `last`: whether the
+/// rules of both ends give it the same buffers (else which build it was decides them, and
+/// the run is left out).
+fn same_between(
+    profile: &ModelProfile,
+    config: &RunConfig,
+    est: &Estimate,
+    first: u32,
+    last: u32,
+) -> Result<(), String> {
+    if first > last {
+        return Err(format!("build bounds [{first}, {last}] are reversed"));
+    }
+    let at_last = RunConfig {
+        engine_build: Some(last),
+        ..config.clone()
+    };
+    let other = Backend::LlamaCpp
+        .analytic(profile, &at_last)
+        .map_err(|e| e.to_string())?;
+    let buffers = |e: &Estimate| {
+        e.buffers
+            .iter()
+            .chain(e.devices.iter().flat_map(|d| d.buffers.iter()))
+            .map(|b| (b.buffer.clone(), b.component, b.bytes))
+            .collect::<Vec<_>>()
+    };
+    if buffers(est) == buffers(&other) {
+        Ok(())
+    } else {
+        Err(format!(
+            "the log prints no build line, and the rules of b{first} and b{last} (the bounds \
+             its thread gives) differ for it"
+        ))
+    }
 }
 
 /// The printed kind a buffer is compared as (the SWA cache's lines are KV).
@@ -336,7 +381,8 @@ fn buffer_lines(c: &Covered, est: &Estimate) -> Vec<Outcome> {
         .filter(|(_, bytes)| *bytes > 0.0)
         .map(|((device, kind), bytes)| Outcome {
             run: c.run.id.clone(),
-            build: c.run.build.number.unwrap_or(0),
+            build: c.run.build.replayed().unwrap_or(0),
+            build_label: c.run.build.label(),
             held_out: c.run.held_out,
             gpu: gpu.clone(),
             predicted: predicted

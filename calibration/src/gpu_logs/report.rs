@@ -184,7 +184,7 @@ pub fn markdown(r: &Replayed, plot: &str) -> String {
     out.push_str("## By build\n\n");
     let mut by_build: BTreeMap<String, Vec<&Outcome>> = BTreeMap::new();
     for o in &buffers {
-        by_build.entry(format!("b{}", o.build)).or_default().push(o);
+        by_build.entry(o.build_label.clone()).or_default().push(o);
     }
     grouped_table(&mut out, "build", by_build);
     out.push_str("## By GPU\n\n");
@@ -203,9 +203,9 @@ pub fn markdown(r: &Replayed, plot: &str) -> String {
     for o in &buffers {
         let _ = writeln!(
             out,
-            "| {} | b{} | {} | {} | {} | {:.2} | {:.2} | {} |",
+            "| {} | {} | {} | {} | {} | {:.2} | {:.2} | {} |",
             o.run,
-            o.build,
+            o.build_label,
             o.device,
             o.kind,
             match o.source {
@@ -252,9 +252,9 @@ pub fn markdown(r: &Replayed, plot: &str) -> String {
     for o in &r.not_modelled {
         let _ = writeln!(
             out,
-            "| {} | b{} | {} | {:.2} | {:.2} | {} |",
+            "| {} | {} | {} | {:.2} | {:.2} | {} |",
             o.run,
-            o.build,
+            o.build_label,
             o.device,
             o.printed / 1048576.0,
             o.predicted / 1048576.0,
