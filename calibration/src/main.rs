@@ -365,26 +365,24 @@ fn gpu_logs(dir: &Path) -> Result<()> {
     for r in &runs {
         match calibration::gpu_logs::cover(r) {
             Err(why) => println!("{:<32} left out: {why}", r.id),
-            Ok(c) => match calibration::gpu_logs::replay::replay_split(&c) {
-                Err(e) => println!("{:<32} estimate failed: {e}", r.id),
-                Ok((scored, unscored)) => {
-                    println!("{:<32} {} {}", r.id, r.build.label(), r.source_url);
-                    let tagged = scored
-                        .iter()
-                        .map(|o| (o, ""))
-                        .chain(unscored.iter().map(|o| (o, "  (not modelled: not scored)")));
-                    for (o, tag) in tagged {
-                        println!(
-                            "    {:<12} {:<8} printed {:>10.2} MiB  predicted {:>10.2} MiB  {:+7.2}%{tag}",
-                            o.device,
-                            o.kind,
-                            o.printed / 1048576.0,
-                            o.predicted / 1048576.0,
-                            100.0 * o.rel()
-                        );
-                    }
+            Ok(c) => {
+                let (scored, unscored) = calibration::gpu_logs::replay::replay_split(&c);
+                println!("{:<32} {} {}", r.id, r.build.label(), r.source_url);
+                let tagged = scored
+                    .iter()
+                    .map(|o| (o, ""))
+                    .chain(unscored.iter().map(|o| (o, "  (not modelled: not scored)")));
+                for (o, tag) in tagged {
+                    println!(
+                        "    {:<12} {:<8} printed {:>10.2} MiB  predicted {:>10.2} MiB  {:+7.2}%{tag}",
+                        o.device,
+                        o.kind,
+                        o.printed / 1048576.0,
+                        o.predicted / 1048576.0,
+                        100.0 * o.rel()
+                    );
                 }
-            },
+            }
         }
     }
     Ok(())

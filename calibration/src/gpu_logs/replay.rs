@@ -342,19 +342,18 @@ fn kind_of(kind: &str) -> Option<&'static str> {
 
 /// Every printed buffer of a covered run against its prediction (per buffer type and
 /// kind, the lines summed), but those its estimate says are not modelled.
-pub fn replay(c: &Covered) -> Result<Vec<Outcome>, String> {
-    replay_split(c).map(|(scored, _)| scored)
+pub fn replay(c: &Covered) -> Vec<Outcome> {
+    replay_split(c).0
 }
 
 /// A covered run's outcomes as (scored, not modelled): the host's compute buffer of a run
 /// whose estimate says it is not modelled ([`Covered::host_compute_unmodelled`]) goes to
 /// the second list, everything else to the first.
-pub fn replay_split(c: &Covered) -> Result<(Vec<Outcome>, Vec<Outcome>), String> {
+pub fn replay_split(c: &Covered) -> (Vec<Outcome>, Vec<Outcome>) {
     let mut out = buffer_lines(c, &c.estimate);
     out.extend(super::breakdown::outcomes(c, &c.estimate));
-    Ok(out
-        .into_iter()
-        .partition(|o| !(c.host_compute_unmodelled && o.is_host_compute())))
+    out.into_iter()
+        .partition(|o| !(c.host_compute_unmodelled && o.is_host_compute()))
 }
 
 /// The printed buffer lines against the predicted buffers.

@@ -31,7 +31,7 @@ pub struct Replayed {
 pub fn replay_all(runs: &[Run]) -> Replayed {
     let mut r = Replayed::default();
     for run in runs {
-        match cover(run).and_then(|c| replay_split(&c)) {
+        match cover(run).map(|c| replay_split(&c)) {
             Ok((scored, unscored)) => {
                 r.covered.push(run.id.clone());
                 r.outcomes.extend(scored);
