@@ -13,6 +13,14 @@ fn corpus() -> Vec<Run> {
     load(&calibration::paths::workspace_root().join("calibration/gpu-logs")).expect("the corpus")
 }
 
+/// The corpus run `id`.
+fn run_named(id: &str) -> Run {
+    corpus()
+        .into_iter()
+        .find(|r| r.id == id)
+        .unwrap_or_else(|| panic!("no corpus run {id}"))
+}
+
 fn pct(x: f64) -> String {
     format!("{:+.2}%", 100.0 * x)
 }
@@ -95,10 +103,7 @@ fn the_fit_documented_by_llama_cpp_is_the_plan() {
     // its projection 19187 MiB (model 17904 + context 384 + compute 898) leaving 1199 MiB
     // free against its 1024 MiB margin: so its own buffers could take 19187 + 1199 - 1024 =
     // 19362 MiB.
-    let run = corpus()
-        .into_iter()
-        .find(|r| r.id == "llamacpp-doc-fitparams-a")
-        .expect("the fit-params example");
+    let run = run_named("llamacpp-doc-fitparams-a");
     let c = cover(&run).expect("covered");
     let config = RunConfig {
         tensor_overrides: Default::default(),
@@ -149,10 +154,7 @@ fn the_fit_documented_by_llama_cpp_is_the_plan() {
 fn a_run_known_only_between_two_builds_is_covered_where_their_rules_agree() {
     // ROCm/legacy-rocm-build#5104's description prints no build line; the same user's logs
     // print b5898 and b6019, and no GPU rule changes between them for this run.
-    let run = corpus()
-        .into_iter()
-        .find(|r| r.id == "rocmlegacy-5104-a")
-        .expect("the ROCm -ngl 0 run");
+    let run = run_named("rocmlegacy-5104-a");
     assert_eq!(run.build.number, None);
     assert_eq!(run.build.bounds, Some([5898, 6019]));
     let c = cover(&run).expect("covered");
