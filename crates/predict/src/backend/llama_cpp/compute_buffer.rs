@@ -17,9 +17,10 @@
 //! extents. Measured on RPC workers, the buffer the engine prints is matched within 2% and
 //! a worker's touched compute grows with the blocks it holds as the replay says.
 
+use super::cparams::Cparams;
 use super::ggml_alloc::{allocate, Layout};
 use super::graph::Graph;
-use super::graph_build::{build, WorkerSplit};
+use super::graph_build::{build, WorkerSplit, CPU_ALIGN};
 use super::kv_cache::KvGeometry;
 use crate::profile::ModelProfile;
 
@@ -42,6 +43,31 @@ pub fn supported(profile: &ModelProfile) -> bool {
         && profile.shape.n_heads > 0
         && profile.shape.hidden > 0
         && profile.shape.ffn > 0
+}
+
+/// The part of this run's graph a CPU computes: `blocks` in order (the first reading
+/// the token embeddings where it is block 0), the residual passed on, one copy of each
+/// input, in a CPU buffer's alignment, with the build's graph rules. Callers set what
+/// differs (the output layer, the client's role, pipeline copies).
+pub fn cpu_split(cp: &Cparams, blocks: Vec<usize>) -> WorkerSplit {
+    WorkerSplit {
+        first: blocks.first() == Some(&0),
+        blocks,
+        output: false,
+        client: false,
+        after_cpu: false,
+        copies: 1,
+        mixed_embd_inputs: cp.build.mixed_embd_inputs,
+        flash_attn: cp.flash_attn,
+        rotation: cp.rotation,
+        align: CPU_ALIGN,
+        mask_pad: cp.build.kq_mask_pad,
+        fa_f16_scratch: false,
+        glu_op: cp.build.glu_op,
+        qkv_views: cp.build.qkv_views,
+        mask_cast: cp.flash_attn && !cp.build.gpu.fa_mask_f16,
+        host: Vec::new(),
+    }
 }
 
 /// The device's compute buffer for the reserved graph `reserved` and the run's `graphs`,

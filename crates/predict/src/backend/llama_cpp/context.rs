@@ -6,7 +6,7 @@ use super::build::Family;
 use super::compute_buffer;
 use super::cparams::Cparams;
 use super::graph::{reserved_graph, run_graphs, Graph};
-use super::graph_build::{WorkerSplit, CPU_ALIGN};
+use super::graph_build::WorkerSplit;
 use super::live_set::graph_bytes;
 use super::server;
 use crate::backend::common::context_note;
@@ -24,22 +24,9 @@ pub(crate) fn reserved_compute(cp: &Cparams) -> u64 {
         return graph_bytes(cp, reserved);
     }
     let split = WorkerSplit {
-        blocks: (0..profile.shape.n_layers as usize).collect(),
         first: true,
         output: true,
-        client: false,
-        after_cpu: false,
-        copies: 1,
-        mixed_embd_inputs: fam.mixed_embd_inputs,
-        flash_attn: cp.flash_attn,
-        rotation: cp.rotation,
-        align: CPU_ALIGN,
-        mask_pad: cp.build.kq_mask_pad,
-        fa_f16_scratch: false,
-        glu_op: cp.build.glu_op,
-        qkv_views: cp.build.qkv_views,
-        mask_cast: cp.flash_attn && !cp.build.gpu.fa_mask_f16,
-        host: Vec::new(),
+        ..compute_buffer::cpu_split(cp, (0..profile.shape.n_layers as usize).collect())
     };
     compute_buffer::compute(profile, &split, &cp.kv, reserved, &[]).reserved
 }

@@ -5,7 +5,7 @@ use super::placement::{output_layer_bytes, output_norm_bytes, Placement};
 use crate::backend::llama_cpp::compute_buffer;
 use crate::backend::llama_cpp::cparams::Cparams;
 use crate::backend::llama_cpp::graph::{run_sequence, Graph};
-use crate::backend::llama_cpp::graph_build::{WorkerSplit, CPU_ALIGN};
+use crate::backend::llama_cpp::graph_build::WorkerSplit;
 use crate::backend::llama_cpp::kv_cache::kv_bytes_of;
 use crate::backend::llama_cpp::live_set::graph_parts;
 use crate::profile::{ModelProfile, TensorRole};
@@ -109,24 +109,13 @@ fn replayed_compute(
     let client = place.is_none() && blocks.is_empty() && !holds_output;
     let split = WorkerSplit {
         client,
-        first: blocks.first() == Some(&0),
         after_cpu: blocks
             .first()
             .and_then(|&l| l.checked_sub(1))
             .is_some_and(|prev| placement.layers.get(prev) == Some(&None)),
-        blocks: blocks.to_vec(),
         output: holds_output,
         copies: graphs.copies,
-        mixed_embd_inputs: cp.build.mixed_embd_inputs,
-        flash_attn: cp.flash_attn,
-        rotation: cp.rotation,
-        align: CPU_ALIGN,
-        mask_pad: cp.build.kq_mask_pad,
-        fa_f16_scratch: false,
-        glu_op: cp.build.glu_op,
-        qkv_views: cp.build.qkv_views,
-        mask_cast: cp.flash_attn && !cp.build.gpu.fa_mask_f16,
-        host: Vec::new(),
+        ..compute_buffer::cpu_split(cp, blocks.to_vec())
     };
     // The run's graphs in order (the input copy each writes follows from its place).
     // A server evaluates many graphs as requests interleave: any of its bounding graphs
