@@ -371,7 +371,7 @@ fn gpu_logs(dir: &Path) -> Result<()> {
                 let tagged = scored
                     .iter()
                     .map(|o| (o, ""))
-                    .chain(unscored.iter().map(|o| (o, "  (not modelled: not scored)")));
+                    .chain(unscored.iter().map(|o| (o, "  (not checked: not scored)")));
                 for (o, tag) in tagged {
                     println!(
                         "    {:<12} {:<8} printed {:>10.2} MiB  predicted {:>10.2} MiB  {:+7.2}%{tag}",

@@ -117,10 +117,10 @@ pub fn gpu_logs_table(r: &crate::gpu_logs::report::Replayed) -> String {
             pct(abs[abs.len() - 1])
         );
     }
-    let unscored = match r.not_modelled.len() {
+    let unscored = match r.not_scored.len() {
         0 => "every printed buffer of a covered run is modelled and scored".to_string(),
         n => format!(
-            "{n} printed buffers of covered runs not modelled, listed in the report and not scored"
+            "{n} printed buffers of covered runs not checked by any log, listed in the report and not scored"
         ),
     };
     let _ = writeln!(

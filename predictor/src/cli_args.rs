@@ -200,8 +200,8 @@ pub struct ConfigArgs {
     pub no_host: bool,
     /// llama.cpp's `--no-op-offload`: operations on weights left in host memory stay on the
     /// CPU whatever the batch (by default a micro-batch of 32 tokens or more runs them on
-    /// the first GPU, which then holds copies of those weights and of host blocks' K and V).
-    /// Without a GPU it changes nothing.
+    /// the first GPU, which then holds copies of those weights and of host blocks' K and V);
+    /// the CPU's compute buffer then holds that graph. Without a GPU it changes nothing.
     #[arg(long, help_heading = "GPU placement (llama.cpp)")]
     pub no_op_offload: bool,
 }

@@ -94,9 +94,10 @@ pub struct Covered {
     pub profile: ModelProfile,
     /// Its configuration.
     pub config: RunConfig,
-    /// Whether its estimate says the host's compute buffer is not modelled (blocks on the
-    /// host: [`HOST_BLOCKS_NOTE`]); that buffer is then reported, not scored.
-    pub host_compute_unmodelled: bool,
+    /// Whether its estimate says the host's compute buffer is not checked against any log
+    /// (the CPU computes host graph parts: [`HOST_BLOCKS_NOTE`]); that buffer is then
+    /// reported, not scored.
+    pub host_compute_unchecked: bool,
     /// The analytic estimate of the rebuilt model under the configuration (made once,
     /// for the leave-out checks and the replay).
     pub estimate: Estimate,
@@ -282,12 +283,12 @@ pub fn cover(run: &Run) -> Result<Covered, String> {
                 .into(),
         );
     }
-    let host_compute_unmodelled = est.notes.iter().any(|n| n == HOST_BLOCKS_NOTE);
+    let host_compute_unchecked = est.notes.iter().any(|n| n == HOST_BLOCKS_NOTE);
     Ok(Covered {
         run: run.clone(),
         profile,
         config,
-        host_compute_unmodelled,
+        host_compute_unchecked,
         estimate: est,
     })
 }
@@ -341,19 +342,19 @@ fn kind_of(kind: &str) -> Option<&'static str> {
 }
 
 /// Every printed buffer of a covered run against its prediction (per buffer type and
-/// kind, the lines summed), but those its estimate says are not modelled.
+/// kind, the lines summed), but those its estimate says are not checked.
 pub fn replay(c: &Covered) -> Vec<Outcome> {
     replay_split(c).0
 }
 
-/// A covered run's outcomes as (scored, not modelled): the host's compute buffer of a run
-/// whose estimate says it is not modelled ([`Covered::host_compute_unmodelled`]) goes to
+/// A covered run's outcomes as (scored, not scored): the host's compute buffer of a run
+/// whose estimate says it is not checked ([`Covered::host_compute_unchecked`]) goes to
 /// the second list, everything else to the first.
 pub fn replay_split(c: &Covered) -> (Vec<Outcome>, Vec<Outcome>) {
     let mut out = buffer_lines(c, &c.estimate);
     out.extend(super::breakdown::outcomes(c, &c.estimate));
     out.into_iter()
-        .partition(|o| !(c.host_compute_unmodelled && o.is_host_compute()))
+        .partition(|o| !(c.host_compute_unchecked && o.is_host_compute()))
 }
 
 /// The printed buffer lines against the predicted buffers.

@@ -22,9 +22,9 @@ pub struct Replayed {
     pub covered: Vec<String>,
     /// (run, reason) for every run left out.
     pub left_out: Vec<(String, String)>,
-    /// The printed figures of covered runs that their estimate says are not modelled
+    /// The printed figures of covered runs that their estimate says are not checked
     /// (reported, not scored).
-    pub not_modelled: Vec<Outcome>,
+    pub not_scored: Vec<Outcome>,
 }
 
 /// Replays every run of `runs`.
@@ -35,7 +35,7 @@ pub fn replay_all(runs: &[Run]) -> Replayed {
             Ok((scored, unscored)) => {
                 r.covered.push(run.id.clone());
                 r.outcomes.extend(scored);
-                r.not_modelled.extend(unscored);
+                r.not_scored.extend(unscored);
             }
             Err(why) => r.left_out.push((run.id.clone(), why)),
         }
@@ -108,7 +108,7 @@ fn held_out_section(out: &mut String, buffers: &[&Outcome]) {
         out,
         "## Held out\n\n{} runs held out are covered, {} buffers (every run marked held out \
          in the corpus that the rules cover; the others are in the left-out list with their \
-         reason; a buffer the estimate says it does not model is under \"Not modelled\").\n",
+         reason; a buffer the estimate says no log checks is under \"Not scored\").\n",
         runs.len(),
         held.len()
     );
@@ -236,12 +236,13 @@ pub fn markdown(r: &Replayed, plot: &str) -> String {
         );
     }
     out.push_str(
-        "\n## Not modelled\n\nPrinted figures of covered runs that their estimate says are \
-         not modelled, reported and left out of every figure above: the host compute buffer \
-         of runs with host graph parts the CPU computes (op offload off: a micro-batch \
-         under 32 tokens, or `--no-op-offload`; the estimate's note says so).\n\n",
+        "\n## Not scored\n\nPrinted figures of covered runs that their estimate says are \
+         not checked against any log, reported and left out of every figure above: the host \
+         compute buffer of runs whose CPU computes host graph parts (op offload off: a \
+         micro-batch under 32 tokens, or `--no-op-offload`; the estimate's note says \
+         so).\n\n",
     );
-    if r.not_modelled.is_empty() {
+    if r.not_scored.is_empty() {
         out.push_str("None: every printed buffer of a covered run is scored above.\n");
     } else {
         out.push_str(
@@ -249,7 +250,7 @@ pub fn markdown(r: &Replayed, plot: &str) -> String {
              |---|---|---|---|---|---|\n",
         );
     }
-    for o in &r.not_modelled {
+    for o in &r.not_scored {
         let _ = writeln!(
             out,
             "| {} | {} | {} | {:.2} | {:.2} | {} |",

@@ -1,8 +1,10 @@
 //! Blocks `-ngl` leaves in host memory run on the first GPU for a micro-batch of 32 tokens
 //! or more (op offload): the GPU's compute buffer holds copies of their weights and of
 //! their K and V cache views, the CPU's the K and V rows their KV stores write. Below 32
-//! tokens, or with `--no-op-offload`, the CPU computes them, which memcal does not model
-//! and says so.
+//! tokens, or with `--no-op-offload`, the CPU computes the host graph parts itself, and
+//! the pinned host compute buffer holds them: the blocks `-ngl` keeps on the host as
+//! ggml's allocator lays them out on a CPU, the parts of blocks overrides keep there by
+//! their live set. No printed log checks that share, and the estimate says so.
 
 use memcal_predict::backend::Backend;
 use memcal_predict::buffer::BufferKind;
@@ -152,4 +154,79 @@ fn a_block_an_override_keeps_on_the_host_has_its_cache_on_the_gpu() {
     assert_eq!(compute(&kept, "CUDA_Host"), compute(&all, "CUDA_Host"));
     assert!(compute(&kept, "CUDA0") >= compute(&all, "CUDA0"));
     assert!(noted(&estimate(MODEL, &with(16))));
+}
+
+/// Qwen3-30B-A3B: 48 blocks of 128 experts, 8 used, 768 wide, hidden 2048.
+const MOE: &str = "qwen3-30b-a3b:Q4_K_M";
+
+#[test]
+fn with_no_layer_on_the_gpu_and_op_offload_off_the_host_buffer_is_a_cpu_runs() {
+    // `-ngl 0`, and op offload off by the flag or the batch: the CPU computes the whole
+    // graph, as on a machine without a GPU, and the GPU computes nothing.
+    for fa in [FlashAttn::On, FlashAttn::Off] {
+        for (ubatch, flag) in [(512, true), (16, false), (16, true)] {
+            let gpu = config(8192, 0, ubatch, fa);
+            let e = estimate(MODEL, &if flag { no_op_offload(gpu) } else { gpu });
+            let alone = RunConfig {
+                device: Device::Cpu,
+                ..config(8192, 0, ubatch, fa)
+            };
+            assert_eq!(
+                compute(&e, "CUDA_Host"),
+                compute(&estimate(MODEL, &alone), "CPU"),
+                "{fa:?}, ubatch {ubatch}"
+            );
+            assert_eq!(compute(&e, "CUDA0"), 0);
+            assert!(noted(&e), "{:?}", e.notes);
+        }
+    }
+}
+
+#[test]
+fn with_host_blocks_and_op_offload_off_the_cpu_holds_one_of_them_at_a_time() {
+    // -ngl 10 and 20 (the output layer and 9 or 19 blocks on the GPU): the CPU's widest
+    // point is one host block, however many there are, wider than the graph inputs the
+    // host holds while op offload runs those blocks on the GPU.
+    for fa in [FlashAttn::On, FlashAttn::Off] {
+        let ten = estimate(MODEL, &no_op_offload(config(8192, 10, 512, fa)));
+        let twenty = estimate(MODEL, &no_op_offload(config(8192, 20, 512, fa)));
+        let offloaded = estimate(MODEL, &config(8192, 10, 512, fa));
+        assert_eq!(compute(&ten, "CUDA_Host"), compute(&twenty, "CUDA_Host"));
+        assert!(
+            compute(&ten, "CUDA_Host") > compute(&offloaded, "CUDA_Host"),
+            "{fa:?}: {} vs {}",
+            compute(&ten, "CUDA_Host"),
+            compute(&offloaded, "CUDA_Host")
+        );
+        assert!(compute(&ten, "CUDA0") <= compute(&offloaded, "CUDA0"));
+        assert!(noted(&ten) && !noted(&offloaded));
+    }
+    // Every layer on the GPU: nothing for the CPU to compute, no note.
+    let full = estimate(MODEL, &no_op_offload(config(8192, 33, 512, FlashAttn::On)));
+    assert!(!noted(&full), "{:?}", full.notes);
+    let with = estimate(MODEL, &config(8192, 33, 512, FlashAttn::On));
+    assert_eq!(compute(&full, "CUDA_Host"), compute(&with, "CUDA_Host"));
+}
+
+#[test]
+fn experts_the_cpu_computes_hold_their_rows_in_the_host_buffer() {
+    // `-ot exps=CPU --no-op-offload`: every block's routed experts run on the CPU, which
+    // holds at least their down projection's output per used expert (512 tokens x 8
+    // experts x 2048) for the weighted sum; with op offload the GPU runs them.
+    use memcal_predict::config::overrides::{
+        OverrideTarget, TensorOverride, TensorOverrides, TensorPart,
+    };
+    let exps = |ubatch| RunConfig {
+        tensor_overrides: TensorOverrides(vec![TensorOverride {
+            layer: None,
+            part: TensorPart::Experts,
+            target: OverrideTarget::Host,
+        }]),
+        ..config(8192, 49, ubatch, FlashAttn::On)
+    };
+    let cpu = estimate(MOE, &no_op_offload(exps(512)));
+    let offloaded = estimate(MOE, &exps(512));
+    assert!(noted(&cpu) && !noted(&offloaded), "{:?}", cpu.notes);
+    let grown = compute(&cpu, "CUDA_Host") - compute(&offloaded, "CUDA_Host");
+    assert!(grown >= 512 * 8 * 2048 * 4, "{grown}");
 }

@@ -3,6 +3,7 @@
 //! CPU backend's compute buffer, which llama.cpp allocates in the GPU's pinned host buffer
 //! type (`CUDA_Host`) and which holds every graph input.
 
+use super::host_cpu;
 use super::host_repack::host_repack;
 use super::op_offload;
 use super::residence::Residence;
@@ -24,7 +25,9 @@ const F32: u64 = 4;
 /// checked against the printed `CUDA_Host compute` lines of the corpus). The gathered
 /// rows are freed once the first GPU has their copy: with host blocks op offload runs on
 /// that GPU, what the CPU computes for them ([`op_offload::cpu_share`]) takes their place
-/// where it is wider.
+/// where it is wider. Where the CPU computes host graph parts itself (op offload off), its
+/// share is [`host_cpu::share`], and its buffer for the blocks kept whole on the host
+/// ([`host_cpu::whole_blocks`]) where that is wider.
 pub fn host_compute_bytes(cp: &Cparams, res: &Residence) -> u64 {
     let s = &cp.profile.shape;
     let (t, e) = (cp.n_ubatch, s.hidden);
@@ -54,8 +57,14 @@ pub fn host_compute_bytes(cp: &Cparams, res: &Residence) -> u64 {
         mixed = 4 * t + 8 * t;
     }
     let gathered = F32 * e * t;
-    let share = op_offload::cpu_share(cp, res);
-    masks + rotations + small + mixed + (rows_e - 1) * gathered + gathered.max(share)
+    let share = if host_cpu::computes(cp, res) {
+        host_cpu::share(cp, res)
+    } else {
+        op_offload::cpu_share(cp, res)
+    };
+    let inputs = masks + rotations + small + mixed + (rows_e - 1) * gathered;
+    let bytes = inputs + gathered.max(share);
+    host_cpu::whole_blocks(cp, res).map_or(bytes, |w| w.max(bytes))
 }
 
 /// The file span of the tensors the host keeps (what stays mapped and resident: llama.cpp
@@ -194,23 +203,19 @@ pub fn host_process(
     (host, buffers)
 }
 
-/// The note of a run with parts of the graph in host memory that the CPU computes, no
-/// BLAS backend (see [`super::blas::HOST_ATTENTION_NOTE`] for that case) and op offload
-/// not taking them ([`op_offload::offloads`]: a micro-batch under 32 tokens, or
-/// `--no-op-offload`): blocks' attention, or the output layer. The CPU backend's share of
-/// that graph, which the pinned host compute buffer holds beside the graph inputs, is not
-/// modelled. With op offload on, the first GPU runs them ([`super::op_offload`]). The
-/// corpus replay reports that buffer of the runs whose estimate carries the note and does
-/// not score it.
+/// The note of a run whose CPU computes graph parts in host memory itself
+/// ([`host_cpu::computes`]: op offload off, a micro-batch under 32 tokens or
+/// `--no-op-offload`, and no BLAS backend; see [`super::blas::HOST_ATTENTION_NOTE`] for
+/// that case): the CPU backend's share of the pinned host compute buffer is estimated
+/// ([`host_cpu`]) but no printed log has checked it. With op offload on, the first GPU
+/// runs those parts ([`super::op_offload`]). The corpus replay reports that buffer of the
+/// runs whose estimate carries the note and does not score it.
 pub const HOST_BLOCKS_NOTE: &str = "graph parts in host memory that op offload leaves to the \
-     CPU (blocks' attention, the output layer): the CPU backend's share of them (in the \
-     pinned host compute buffer) is not modelled on GPU runs; that buffer may be larger \
-     than shown";
+     CPU (blocks, parts of blocks, the output layer): the CPU backend's share of the pinned \
+     host compute buffer is estimated from its graph (ggml's allocator replayed over the \
+     host blocks, the live set of parts of blocks), not checked against a printed log";
 
 /// [`HOST_BLOCKS_NOTE`] where it applies.
 pub fn host_blocks_note(cp: &Cparams, res: &Residence) -> Option<String> {
-    let attention = res.parts.iter().any(|p| p[0].is_none());
-    let output = res.place.output.is_none();
-    (!cp.config.blas && !op_offload::offloads(cp) && (attention || output))
-        .then(|| HOST_BLOCKS_NOTE.to_string())
+    host_cpu::computes(cp, res).then(|| HOST_BLOCKS_NOTE.to_string())
 }

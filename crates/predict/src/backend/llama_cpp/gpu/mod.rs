@@ -13,6 +13,8 @@
 //! - [`row_split`]: `-sm row`, refused where the build has no split buffers.
 //! - [`host`]: the mapped or pinned weights left on the host, the KV of host blocks, the
 //!   output buffer and the pinned host compute buffer of the graph inputs.
+//! - [`host_cpu`]: the host graph parts the CPU computes itself where op offload does not
+//!   take them (a micro-batch under 32 tokens, `--no-op-offload`).
 //! - [`host_repack`]: the host blocks' weights older builds repack beside a GPU.
 //! - [`op_offload`]: what the first GPU computes for host weights (the graph of host
 //!   blocks, the output projection) and the copies it holds for that.
@@ -22,6 +24,7 @@
 pub mod blas;
 pub mod device;
 pub mod host;
+pub mod host_cpu;
 pub mod host_repack;
 pub mod op_offload;
 pub mod residence;
