@@ -9,14 +9,14 @@
 //! Estimated from the CPU's graph as for a run on one CPU (with `-ngl 0` the same graph,
 //! so the same compute buffer): ggml's allocator replayed over the host blocks (the live
 //! set where the replay does not cover the model), and the live set for parts of blocks,
-//! each with the copy of the rows it reads from the GPU. No public GPU
-//! log with op offload off has been found to check it against (the estimate says so).
+//! each with the copy of the rows it reads from the GPU. No public GPU log with op offload
+//! off has been found to check it against (the estimate says so).
 
 use super::op_offload;
 use super::residence::Residence;
 use crate::backend::llama_cpp::compute_buffer;
 use crate::backend::llama_cpp::cparams::Cparams;
-use crate::backend::llama_cpp::graph::Graph;
+use crate::backend::llama_cpp::graph::reserved_graph;
 use crate::backend::llama_cpp::graph_build::WorkerSplit;
 use crate::backend::llama_cpp::kv_cache::kv_bytes;
 use crate::backend::llama_cpp::live_set::graph_parts;
@@ -37,15 +37,6 @@ fn whole_host_blocks(res: &Residence) -> Vec<usize> {
         .collect()
 }
 
-/// The reserved graph: one micro-batch over every cell.
-fn reserved(cp: &Cparams) -> Graph {
-    Graph {
-        tokens: cp.n_ubatch,
-        n_kv: cp.kv.cells,
-        outputs: cp.n_outputs_max,
-    }
-}
-
 /// What the CPU holds beside the graph inputs for the parts of blocks that overrides keep
 /// in host memory (their cache stays with the block): each part's live set with the copy
 /// of the rows it reads from the GPU, and for attention of a block on a GPU the copies of
@@ -57,7 +48,7 @@ pub fn share(cp: &Cparams, res: &Residence) -> u64 {
         return 0;
     }
     let p = cp.profile;
-    let parts = graph_parts(cp, reserved(cp), reserved(cp));
+    let parts = graph_parts(cp, reserved_graph(cp), reserved_graph(cp));
     let rows = cp.n_ubatch * p.shape.hidden * F32;
     let whole = whole_host_blocks(res);
     let blocks = (0..res.parts.len())
@@ -105,12 +96,12 @@ pub fn whole_blocks(cp: &Cparams, res: &Residence) -> Option<u64> {
     let output = res.place.output.is_none();
     let prefix = blocks.iter().enumerate().all(|(i, &l)| i == l);
     if !(prefix && cp.build.keeps_reserved_layout && compute_buffer::supported(cp.profile)) {
-        let parts = graph_parts(cp, reserved(cp), reserved(cp));
+        let parts = graph_parts(cp, reserved_graph(cp), reserved_graph(cp));
         return Some(parts.touched(true, output));
     }
     let split = WorkerSplit {
         output,
         ..compute_buffer::cpu_split(cp, blocks)
     };
-    Some(compute_buffer::compute(cp.profile, &split, &cp.kv, reserved(cp), &[]).reserved)
+    Some(compute_buffer::compute(cp.profile, &split, &cp.kv, reserved_graph(cp), &[]).reserved)
 }
