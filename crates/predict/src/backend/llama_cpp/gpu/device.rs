@@ -9,7 +9,7 @@ use super::residence::Residence;
 use super::runtime::runtime_memory;
 use crate::backend::llama_cpp::compute_buffer;
 use crate::backend::llama_cpp::cparams::Cparams;
-use crate::backend::llama_cpp::graph::Graph;
+use crate::backend::llama_cpp::graph::{reserved_graph, Graph};
 use crate::backend::llama_cpp::graph_build::WorkerSplit;
 use crate::backend::llama_cpp::kv_cache::kv_bytes_of;
 use crate::backend::llama_cpp::live_set::graph_parts;
@@ -92,11 +92,7 @@ fn compute_bytes(
     blocks: &[usize],
     copies: u32,
 ) -> u64 {
-    let reserved = Graph {
-        tokens: cp.n_ubatch,
-        n_kv: cp.kv.cells,
-        outputs: cp.n_outputs_max,
-    };
+    let reserved = reserved_graph(cp);
     let output = res.place.output == Some(i);
     let replay = cp.build.keeps_reserved_layout && compute_buffer::supported(cp.profile);
     let host: Vec<usize> = if i == 0 && replay {

@@ -30,13 +30,6 @@ pub fn computes(cp: &Cparams, res: &Residence) -> bool {
     !cp.config.blas && !op_offload::offloads(cp) && res.host_matmul_weights()
 }
 
-/// The blocks kept whole in host memory (no part on a GPU, their cache on the host).
-fn whole_host_blocks(res: &Residence) -> Vec<usize> {
-    (0..res.parts.len())
-        .filter(|&l| res.place.layers[l].is_none() && res.parts[l].iter().all(Option::is_none))
-        .collect()
-}
-
 /// What the CPU holds beside the graph inputs for the parts of blocks that overrides keep
 /// in host memory (their cache stays with the block): each part's live set with the copy
 /// of the rows it reads from the GPU, and for attention of a block on a GPU the copies of
@@ -50,7 +43,7 @@ pub fn share(cp: &Cparams, res: &Residence) -> u64 {
     let p = cp.profile;
     let parts = graph_parts(cp, reserved_graph(cp), reserved_graph(cp));
     let rows = cp.n_ubatch * p.shape.hidden * F32;
-    let whole = whole_host_blocks(res);
+    let whole = res.host_blocks();
     let blocks = (0..res.parts.len())
         .filter(|l| !whole.contains(l))
         .map(|l| {
@@ -89,7 +82,7 @@ pub fn share(cp: &Cparams, res: &Residence) -> u64 {
 /// model, else the live set of one block and the head. `None` where the CPU computes no
 /// such block.
 pub fn whole_blocks(cp: &Cparams, res: &Residence) -> Option<u64> {
-    let blocks = whole_host_blocks(res);
+    let blocks = res.host_blocks();
     if !computes(cp, res) || blocks.is_empty() {
         return None;
     }

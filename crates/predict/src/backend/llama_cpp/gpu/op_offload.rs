@@ -49,9 +49,7 @@ pub fn offloaded_blocks(cp: &Cparams, res: &Residence) -> Vec<usize> {
     if !takes_host_blocks(cp) {
         return Vec::new();
     }
-    (0..res.parts.len())
-        .filter(|&l| res.place.layers[l].is_none() && res.parts[l].iter().all(Option::is_none))
-        .collect()
+    res.host_blocks()
 }
 
 /// The offloaded host blocks the first GPU's graph replay can take ahead of `blocks`, its

@@ -115,6 +115,16 @@ impl Residence {
         self.parts.get(l).is_some_and(|p| p.contains(&None))
     }
 
+    /// The blocks kept whole in host memory: no part on a GPU and their cache on the host
+    /// (what `-ngl` leaves there), in order.
+    pub fn host_blocks(&self) -> Vec<usize> {
+        (0..self.parts.len())
+            .filter(|&l| {
+                self.place.layers[l].is_none() && self.parts[l].iter().all(Option::is_none)
+            })
+            .collect()
+    }
+
     /// Whether a matrix multiplication's weight lives on the host for some block (a CPU
     /// block, experts kept on the CPU) or the output layer does: op offload then copies it
     /// into the first GPU's compute buffer for a micro-batch.
