@@ -22,7 +22,8 @@ pub struct Build {
 
 impl Build {
     /// The build a replay runs the rules of: the printed number, else the first of the
-    /// bounds (a run with bounds is covered only where both ends give the same estimate).
+    /// bounds (a run with bounds is covered only where every build in them gives the same
+    /// buffers).
     pub fn replayed(&self) -> Option<u32> {
         self.number.or(self.bounds.map(|[first, _]| first))
     }

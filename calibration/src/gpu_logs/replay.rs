@@ -4,6 +4,7 @@
 
 use super::corpus::Run;
 use super::rebuild::rebuild;
+use predictor::backend::llama_cpp::build::Family;
 use predictor::backend::llama_cpp::gpu::blas::HOST_ATTENTION_NOTE;
 use predictor::backend::llama_cpp::gpu::host::HOST_BLOCKS_NOTE;
 use predictor::backend::Backend;
@@ -293,9 +294,14 @@ pub fn cover(run: &Run) -> Result<Covered, String> {
     })
 }
 
-/// For a run whose build is known only to lie between `first` and `last`: whether the
-/// rules of both ends give it the same buffers (else which build it was decides them, and
-/// the run is left out).
+/// The widest build range a run's bounds may span (a wider one is refused rather than
+/// walked build by build).
+const MAX_BOUNDS_SPAN: u32 = 20_000;
+
+/// For a run whose build is known only to lie between `first` and `last`: whether every
+/// set of rules the builds of that range have gives it the buffers `est` (made at
+/// `first`); else which build it was decides them, and the run is left out. The builds
+/// are walked one by one, so a rule that holds only inside the range is seen too.
 fn same_between(
     profile: &ModelProfile,
     config: &RunConfig,
@@ -306,13 +312,11 @@ fn same_between(
     if first > last {
         return Err(format!("build bounds [{first}, {last}] are reversed"));
     }
-    let at_last = RunConfig {
-        engine_build: Some(last),
-        ..config.clone()
-    };
-    let other = Backend::LlamaCpp
-        .analytic(profile, &at_last)
-        .map_err(|e| e.to_string())?;
+    if last - first > MAX_BOUNDS_SPAN {
+        return Err(format!(
+            "build bounds [{first}, {last}] span more than {MAX_BOUNDS_SPAN} builds"
+        ));
+    }
     let buffers = |e: &Estimate| {
         e.buffers
             .iter()
@@ -320,14 +324,29 @@ fn same_between(
             .map(|b| (b.buffer.clone(), b.component, b.bytes))
             .collect::<Vec<_>>()
     };
-    if buffers(est) == buffers(&other) {
-        Ok(())
-    } else {
-        Err(format!(
-            "the log prints no build line, and the rules of b{first} and b{last} (the bounds \
-             its thread gives) differ for it"
-        ))
+    let expected = buffers(est);
+    let mut rules = Family::upstream_for(Some(first)).0;
+    for b in first + 1..=last {
+        let here = Family::upstream_for(Some(b)).0;
+        if here == rules {
+            continue;
+        }
+        rules = here;
+        let at = RunConfig {
+            engine_build: Some(b),
+            ..config.clone()
+        };
+        let other = Backend::LlamaCpp
+            .analytic(profile, &at)
+            .map_err(|e| e.to_string())?;
+        if buffers(&other) != expected {
+            return Err(format!(
+                "the log prints no build line, and within b{first}-{last} (the bounds its \
+                 thread gives) the rules from b{b} on give it other buffers"
+            ));
+        }
     }
+    Ok(())
 }
 
 /// The printed kind a buffer is compared as (the SWA cache's lines are KV).
